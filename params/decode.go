@@ -1,0 +1,255 @@
+package params
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Field names of an entry, as written in the Param.
+const (
+	FieldID          = "id"
+	FieldOperation   = "operation"
+	FieldDescription = "description"
+	FieldPassword    = "password"
+	FieldRole        = "role"
+)
+
+var fieldNames = []string{FieldID, FieldOperation, FieldDescription, FieldPassword, FieldRole}
+
+// Decode reads an esxi/manage-users document: a YAML or JSON array of
+// entries (JSON is read as YAML 1.2 flow syntax, so both forms of the seed's
+// example give the same entries). Empty input and null mean an empty list.
+//
+// It rejects, as errors wrapping ErrInvalid: input over MaxInputBytes,
+// non-UTF-8 bytes, syntax errors, more than one document, anything but an
+// array of mappings, more than MaxEntries entries, unknown keys (with a hint
+// for near misses such as "passwrod"), duplicate keys, and values that are
+// not strings. All entry-level problems are collected into one *ListError.
+// Error messages are rebuilt from line numbers and field names only: they
+// never quote a value, so a password cannot leak through them.
+//
+// Decode does not apply the rules of Validate.
+func Decode(data []byte) ([]Entry, error) {
+	if len(data) > MaxInputBytes {
+		return nil, &DocumentError{Msg: fmt.Sprintf("input is %d bytes; the limit is %d", len(data), MaxInputBytes)}
+	}
+	if !utf8.Valid(data) {
+		return nil, &DocumentError{Line: invalidUTF8Line(data), Msg: "input is not valid UTF-8"}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, syntaxError(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		line := extra.Line
+		if err != nil {
+			return nil, syntaxError(err)
+		}
+		return nil, &DocumentError{Line: line, Msg: "more than one YAML document; esxi/manage-users is a single array"}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	root = resolveAlias(root)
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil, nil
+	}
+	if root.Kind != yaml.SequenceNode {
+		return nil, &DocumentError{Line: root.Line, Msg: fmt.Sprintf("expected an array of entries, got %s", kindName(root))}
+	}
+	if len(root.Content) > MaxEntries {
+		return nil, &DocumentError{Line: root.Line, Msg: fmt.Sprintf("%d entries; the limit is %d", len(root.Content), MaxEntries)}
+	}
+	entries := make([]Entry, 0, len(root.Content))
+	var errs []*EntryError
+	for i, n := range root.Content {
+		e, ee := decodeEntry(i, resolveAlias(n))
+		entries = append(entries, e)
+		errs = append(errs, ee...)
+	}
+	if len(errs) > 0 {
+		return entries, &ListError{Errs: errs}
+	}
+	return entries, nil
+}
+
+func decodeEntry(i int, n *yaml.Node) (Entry, []*EntryError) {
+	e := Entry{Index: i, Line: n.Line}
+	if n.Kind != yaml.MappingNode {
+		return e, []*EntryError{{Index: i, Line: n.Line, Msg: fmt.Sprintf("line %d: an entry must be a mapping of fields, got %s", n.Line, kindName(n))}}
+	}
+	// Read id and operation first, so every message can name the entry.
+	for k := 0; k+1 < len(n.Content); k += 2 {
+		key, val := n.Content[k], resolveAlias(n.Content[k+1])
+		if !isStringScalar(val) {
+			continue
+		}
+		switch key.Value {
+		case FieldID:
+			e.ID = val.Value
+		case FieldOperation:
+			e.Operation = Operation(val.Value)
+		}
+	}
+	var errs []*EntryError
+	fail := func(line int, field, format string, args ...any) {
+		errs = append(errs, &EntryError{Index: i, Line: line, ID: e.ID, Operation: e.Operation, Field: field,
+			Msg: fmt.Sprintf("line %d: ", line) + fmt.Sprintf(format, args...)})
+	}
+	seen := map[string]int{}
+	for k := 0; k+1 < len(n.Content); k += 2 {
+		key, val := n.Content[k], resolveAlias(n.Content[k+1])
+		if key.Kind != yaml.ScalarNode {
+			fail(key.Line, "", "a key must be a field name, got %s", kindName(key))
+			continue
+		}
+		name := key.Value
+		if !isField(name) {
+			fail(key.Line, name, "unknown field %s%s; fields are %s", quote(clip(name)), hint(name, fieldNames), strings.Join(fieldNames, ", "))
+			continue
+		}
+		if first, dup := seen[name]; dup {
+			fail(key.Line, name, "%s is given twice (first on line %d)", name, first)
+			continue
+		}
+		seen[name] = key.Line
+		if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
+			continue // an empty value is the same as an absent one
+		}
+		if !isStringScalar(val) {
+			fail(val.Line, name, "%s must be a string, got %s%s", name, kindName(val), quoteHint(val))
+			continue
+		}
+		switch name {
+		case FieldDescription:
+			e.Description = val.Value
+		case FieldPassword:
+			e.Password = NewPassword(val.Value)
+		case FieldRole:
+			e.Role = Role(val.Value)
+		}
+	}
+	return e, errs
+}
+
+func isField(name string) bool {
+	for _, f := range fieldNames {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+func isStringScalar(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!str" }
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// kindName describes a node without quoting it.
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "an array"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!int":
+			return "a number"
+		case "!!float":
+			return "a number"
+		case "!!bool":
+			return "a boolean"
+		case "!!null":
+			return "null"
+		case "!!str":
+			return "a string"
+		case "!!binary":
+			return "binary data"
+		case "!!timestamp":
+			return "a timestamp"
+		}
+		return "a value tagged " + clip(n.Tag)
+	}
+	return "an unsupported node"
+}
+
+// quoteHint suggests quoting a YAML plain scalar that resolved to a
+// non-string type (yes, 1234, 2024-01-01…).
+func quoteHint(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode && n.Style == 0 {
+		return " (quote the value to make it a string)"
+	}
+	return ""
+}
+
+func clip(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	for i := max; i > 0; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i] + "…"
+		}
+	}
+	return ""
+}
+
+var (
+	yamlLineRe  = regexp.MustCompile(`line (\d+)`)
+	yamlQuoteRe = regexp.MustCompile("`[^`]*`|\"[^\"]*\"|'[^']*'")
+)
+
+// syntaxError rebuilds a yaml.v3 error from its line number and its message
+// with every quoted fragment removed: the parser may quote input text.
+func syntaxError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		fmt.Sscan(m[1], &line)
+		msg = strings.TrimSpace(msg[strings.Index(msg, m[0])+len(m[0]):])
+		msg = strings.TrimPrefix(msg, ":")
+	}
+	msg = strings.TrimSpace(yamlQuoteRe.ReplaceAllString(msg, "(…)"))
+	if msg == "" {
+		msg = "syntax error"
+	}
+	return &DocumentError{Line: line, Msg: "YAML/JSON syntax error: " + msg}
+}
+
+func invalidUTF8Line(data []byte) int {
+	line := 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size <= 1 {
+			return line
+		}
+		if r == '\n' {
+			line++
+		}
+		data = data[size:]
+	}
+	return line
+}

@@ -1,0 +1,192 @@
+package params
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/go-playground/validator/v10"
+)
+
+// ValidateID checks a user name against ESXi's rules for local accounts.
+//
+// Sources:
+//   - VMware Host Client, "Add a User to the Host" (vSphere 6.7/7.0/8.0):
+//     no spaces, no non-ASCII characters, and do not create a user named
+//     "ALL" (it breaks privilege evaluation).
+//   - vSphere API reference, HostLocalAccountManager: POSIX hosts may
+//     disallow ";" and "\n" and may restrict names further; violations are
+//     answered with InvalidArgument.
+//   - ESXi keeps local accounts in /etc/passwd ("root:x:0:0:Administrator:/:
+//     /bin/sh"), so ":" (the field separator) cannot be part of a name, and
+//     control characters are meaningless there.
+//
+// No maximum length is documented; MaxIDBytes is this project's limit.
+func ValidateID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("is empty")
+	case len(id) > MaxIDBytes:
+		return fmt.Errorf("is %d bytes; the limit is %d", len(id), MaxIDBytes)
+	case strings.EqualFold(id, "ALL"):
+		return errors.New(`"ALL" is reserved by ESXi`)
+	}
+	for _, c := range []byte(id) {
+		switch {
+		case c >= 0x80:
+			return errors.New("has a non-ASCII character")
+		case c == ' ' || c == '\t':
+			return errors.New("has a space")
+		case c < 0x20 || c == 0x7f:
+			return errors.New("has a control character")
+		case c == ':' || c == ';':
+			return fmt.Errorf("has %q, which ESXi user names cannot contain", c)
+		}
+	}
+	return nil
+}
+
+// ValidateDescription checks an account description (stored as the GECOS
+// field of /etc/passwd on ESXi): UTF-8, no ":" and no control characters.
+func ValidateDescription(d string) error {
+	if len(d) > MaxDescriptionBytes {
+		return fmt.Errorf("is %d bytes; the limit is %d", len(d), MaxDescriptionBytes)
+	}
+	if !utf8.ValidString(d) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range d {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("has a control character")
+		}
+		if r == ':' {
+			return errors.New(`has ":", which cannot be stored in an ESXi account description`)
+		}
+	}
+	return nil
+}
+
+// rules is what the validator sees of an entry. The password is reduced to
+// its length so that no validator error can ever carry it.
+type rules struct {
+	ID          string `validate:"required,esxi_id"`
+	Operation   string `validate:"required,oneof=add set remove"`
+	Description string `validate:"esxi_description"`
+	PasswordLen int    `validate:"required_unless=Operation remove,max=10000"`
+	Role        string `validate:"required_unless=Operation remove,omitempty,oneof=Admin ReadOnly NoAccess"`
+}
+
+var (
+	validateOnce sync.Once
+	validate     *validator.Validate
+)
+
+func entryValidator() *validator.Validate {
+	validateOnce.Do(func() {
+		validate = validator.New(validator.WithRequiredStructEnabled())
+		must := func(err error) {
+			if err != nil {
+				panic(err)
+			}
+		}
+		must(validate.RegisterValidation("esxi_id", func(fl validator.FieldLevel) bool {
+			return ValidateID(fl.Field().String()) == nil
+		}))
+		must(validate.RegisterValidation("esxi_description", func(fl validator.FieldLevel) bool {
+			return ValidateDescription(fl.Field().String()) == nil
+		}))
+	})
+	return validate
+}
+
+// Validate applies the esxi/manage-users rules to every entry and returns
+// all problems as one *ListError (nil if there are none):
+//   - operation is add, set or remove;
+//   - add and set need id, password and role; remove needs id (a password,
+//     role or description on a remove entry is ignored);
+//   - role is exactly Admin, ReadOnly or NoAccess (near misses get a hint);
+//   - id follows ESXi's user-name rules (ValidateID);
+//   - description fits an ESXi account (ValidateDescription);
+//   - a password is at most MaxPasswordBytes.
+//
+// Password complexity against the host's policy is checked by the engine,
+// which knows the host.
+func Validate(entries []Entry) error {
+	var errs []*EntryError
+	for _, e := range entries {
+		errs = append(errs, ValidateEntry(e)...)
+	}
+	if len(errs) > 0 {
+		return &ListError{Errs: errs}
+	}
+	return nil
+}
+
+// ValidateEntry returns the problems of one entry.
+func ValidateEntry(e Entry) []*EntryError {
+	r := rules{ID: e.ID, Operation: string(e.Operation), PasswordLen: e.Password.Len(), Role: string(e.Role)}
+	if e.Operation != OpRemove {
+		r.Description = e.Description
+	}
+	err := entryValidator().Struct(r)
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return []*EntryError{newEntryError(e, "", "could not be validated: "+err.Error())}
+	}
+	var out []*EntryError
+	for _, fe := range verrs {
+		field, msg := describe(e, fe)
+		out = append(out, newEntryError(e, field, msg))
+	}
+	return out
+}
+
+func newEntryError(e Entry, field, msg string) *EntryError {
+	return &EntryError{Index: e.Index, Line: e.Line, ID: e.ID, Operation: e.Operation, Field: field, Msg: msg}
+}
+
+// describe turns a validator error into a message built from the entry's
+// non-secret fields. It never calls fe.Value().
+func describe(e Entry, fe validator.FieldError) (field, msg string) {
+	op := string(e.Operation)
+	switch fe.StructField() {
+	case "ID":
+		if fe.Tag() == "required" {
+			return FieldID, "id is required"
+		}
+		return FieldID, fmt.Sprintf("id %s", ValidateID(e.ID))
+	case "Operation":
+		if fe.Tag() == "required" {
+			return FieldOperation, "operation is required (add, set or remove)"
+		}
+		return FieldOperation, fmt.Sprintf("operation %q is not one of add, set, remove%s", clip(op), hint(op, []string{"add", "set", "remove"}))
+	case "Description":
+		return FieldDescription, fmt.Sprintf("description %s", ValidateDescription(e.Description))
+	case "PasswordLen":
+		if fe.Tag() == "required_unless" {
+			return FieldPassword, fmt.Sprintf("password is required for %s", op)
+		}
+		return FieldPassword, fmt.Sprintf("password is %d bytes; the limit is %d", e.Password.Len(), MaxPasswordBytes)
+	case "Role":
+		if fe.Tag() == "required_unless" {
+			return FieldRole, fmt.Sprintf("role is required for %s (Admin, ReadOnly or NoAccess)", op)
+		}
+		role := string(e.Role)
+		return FieldRole, fmt.Sprintf("role %q is not one of Admin, ReadOnly, NoAccess%s", clip(role), hint(role, []string{"Admin", "ReadOnly", "NoAccess"}))
+	}
+	return fe.Field(), fmt.Sprintf("%s is invalid", fe.Field())
+}
+
+// Parse decodes and validates a document: the usual entry point.
+func Parse(data []byte) ([]Entry, error) {
+	entries, err := Decode(data)
+	if err != nil {
+		return entries, err
+	}
+	return entries, Validate(entries)
+}

@@ -1,0 +1,61 @@
+package tasks
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/esxi-users/esxi-users/params"
+)
+
+// Kinds of failure. Every error the engine returns wraps exactly one, and
+// the CLI's exit code and the plugin's HTTP status are derived from it in one
+// place (ExitCode, HTTPStatus).
+var (
+	// ErrInvalid: the input is wrong; nothing was changed (exit 2).
+	ErrInvalid = params.ErrInvalid
+	// ErrConnect: the host could not be reached, logged in to or read;
+	// nothing was changed (exit 3).
+	ErrConnect = errors.New("could not connect to, log in to or read the host")
+	// ErrApply: an entry failed while applying; earlier entries were applied
+	// (exit 1).
+	ErrApply = errors.New("an entry failed while applying")
+)
+
+// Exit codes of esxi-manage-users.
+const (
+	ExitOK      = 0
+	ExitApply   = 1
+	ExitInvalid = 2
+	ExitConnect = 3
+)
+
+// ExitCode maps an engine error to the CLI's exit code.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrInvalid):
+		return ExitInvalid
+	case errors.Is(err, ErrConnect):
+		return ExitConnect
+	default:
+		return ExitApply
+	}
+}
+
+// HTTPStatus maps an engine error to the plugin action's HTTP status: 400
+// for invalid input, 502 when the host could not be reached or read, 409
+// when an entry failed part-way (the host is in a state the request did not
+// fully produce), 200 otherwise.
+func HTTPStatus(err error) int {
+	switch ExitCode(err) {
+	case ExitOK:
+		return http.StatusOK
+	case ExitInvalid:
+		return http.StatusBadRequest
+	case ExitConnect:
+		return http.StatusBadGateway
+	default:
+		return http.StatusConflict
+	}
+}
