@@ -1,0 +1,294 @@
+package esxsim
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// accountManager replaces vcsim's HostLocalAccountManager, which drops
+// passwords and descriptions and whose UpdateUser is a no-op.
+type accountManager struct {
+	*simulator.HostLocalAccountManager
+	st *state
+}
+
+// maxUserNameLength bounds local user names. ESXi's exact limit is not
+// documented; the API reference only says a POSIX host "may restrict the
+// user or group name to be lower case letters and less than 16 characters"
+// (see validUserName). 32 is the Linux useradd limit.
+const maxUserNameLength = 32
+
+// validUserName applies ESXi's user name rules as far as they are documented:
+//
+//   - HostLocalAccountManager (vSphere Web Services API reference,
+//     https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/host-local-account-manager/):
+//     platform rules apply, a POSIX host may disallow characters such as ";"
+//     and "\n", "An InvalidArgument fault is thrown if any of these rules are
+//     not obeyed";
+//   - VMware Host Client, "Add a user to the host"
+//     (https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.hostclient.doc/GUID-0898677F-CE98-41FB-A488-29DF6210CF5D.html):
+//     no spaces, no non-ASCII characters;
+//   - KB 344647: "The user name can be invalid if it contains a special
+//     character."
+//
+// So a name is 1..32 characters of the POSIX portable set [A-Za-z0-9._-],
+// not starting with "-". The exact set ESXi accepts is not documented.
+func validUserName(id string) bool {
+	if id == "" || len(id) > maxUserNameLength || id[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validDescription rejects what cannot be stored in the GECOS field of
+// /etc/passwd (":" separates fields, control characters such as "\n" break
+// lines). UpdateUser's reference lists "InvalidArgument: if new password or
+// description has an invalid format".
+func validDescription(d string) bool {
+	for _, r := range d {
+		if r == ':' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPassword applies Security.PasswordQualityControl with the user id as
+// user name and the description as GECOS, as pam_passwdqc does on ESXi
+// (KB 323600: "ESXi uses pam_passwdqc for password management and control").
+// st.mu must be held.
+func (st *state) checkPassword(user, gecos, password string) *soap.Fault {
+	reason, err := st.opt.CheckPassword(st.policy, user, gecos, password)
+	if err != nil {
+		// Never echo the password: only the checker's error.
+		return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
+	}
+	if reason != "" {
+		return weakPassword(reason)
+	}
+	return nil
+}
+
+// CreateUser creates a local user.
+//
+// Faults, as documented in the vSphere Web Services API reference for
+// HostLocalAccountManager.CreateUser
+// (https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/sdk/vim25/release/HostLocalAccountManager/moId/CreateUser/post/):
+// AlreadyExists if the user exists; InvalidArgument if the id, password or
+// description has an invalid format; and, for a password rejected by
+// passwdqc, SystemError "Weak password: <reason>." (KB 344647).
+func (m *accountManager) CreateUser(ctx *simulator.Context, req *types.CreateUser) soap.HasFault {
+	body := new(methods.CreateUserBody)
+	spec := req.User.GetHostAccountSpec()
+	if f := m.st.createUser(spec); f != nil {
+		m.st.tracef("CreateUser %q: fault %s", spec.Id, f.String)
+		body.Fault_ = f
+		return body
+	}
+	m.st.tracef("CreateUser %q: ok", spec.Id)
+	body.Res = new(types.CreateUserResponse)
+	return body
+}
+
+func (st *state) createUser(spec *types.HostAccountSpec) *soap.Fault {
+	if !validUserName(spec.Id) {
+		return invalidArgument("id")
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.users[spec.Id]; ok {
+		return alreadyExists(spec.Id)
+	}
+	if !validDescription(spec.Description) {
+		return invalidArgument("description")
+	}
+	a := &account{id: spec.Id, description: spec.Description}
+	if spec.Password != "" {
+		if f := st.checkPassword(spec.Id, spec.Description, spec.Password); f != nil {
+			return f
+		}
+		if err := a.setPassword(spec.Password); err != nil {
+			return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
+		}
+	}
+	st.addUser(a)
+	return nil
+}
+
+// UpdateUser changes a local user's password and/or description (an empty
+// field is left unchanged).
+//
+// Faults, as documented for HostLocalAccountManager.UpdateUser
+// (https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/sdk/vim25/release/HostLocalAccountManager/moId/UpdateUser/post/):
+// "UserNotFound: if user is not found", "InvalidArgument: if new password or
+// description has an invalid format"; a weak password is answered like in
+// CreateUser (KB 323600 shows the same message for a password change).
+func (m *accountManager) UpdateUser(ctx *simulator.Context, req *types.UpdateUser) soap.HasFault {
+	body := new(methods.UpdateUserBody)
+	spec := req.User.GetHostAccountSpec()
+	if f := m.st.updateUser(spec); f != nil {
+		m.st.tracef("UpdateUser %q: fault %s", spec.Id, f.String)
+		body.Fault_ = f
+		return body
+	}
+	m.st.tracef("UpdateUser %q: ok", spec.Id)
+	body.Res = new(types.UpdateUserResponse)
+	return body
+}
+
+func (st *state) updateUser(spec *types.HostAccountSpec) *soap.Fault {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a, ok := st.users[spec.Id]
+	if !ok {
+		return userNotFound(spec.Id)
+	}
+	if !validDescription(spec.Description) {
+		return invalidArgument("description")
+	}
+	gecos := a.description
+	if spec.Description != "" {
+		gecos = spec.Description
+	}
+	if spec.Password != "" {
+		if f := st.checkPassword(spec.Id, gecos, spec.Password); f != nil {
+			return f
+		}
+		if err := a.setPassword(spec.Password); err != nil {
+			return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
+		}
+	}
+	a.description = gecos
+	return nil
+}
+
+// RemoveUser removes a local user and its permissions.
+//
+// As documented for HostLocalAccountManager.RemoveUser
+// (https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/8.0.2.0/sdk/vim25/release/HostLocalAccountManager/moId/RemoveUser/post):
+// "As of vSphere API 5.1, this operation will first try to remove all
+// permissions associated with the specified account"; "UserNotFound: if the
+// specified userName does not exist"; "SecurityError: if trying to remove
+// the last local user with DCUI access, or if trying to remove the last local
+// user with full administrative privileges". DCUI access is granted by the
+// DCUI.Access advanced option, "root" by default, so root cannot be removed
+// on a default host (the Host Client documentation also says "Do not remove
+// the root user").
+func (m *accountManager) RemoveUser(ctx *simulator.Context, req *types.RemoveUser) soap.HasFault {
+	body := new(methods.RemoveUserBody)
+	if f := m.st.removeUser(req.UserName); f != nil {
+		m.st.tracef("RemoveUser %q: fault %s", req.UserName, f.String)
+		body.Fault_ = f
+		return body
+	}
+	m.st.tracef("RemoveUser %q: ok", req.UserName)
+	body.Res = new(types.RemoveUserResponse)
+	return body
+}
+
+func (st *state) removeUser(id string) *soap.Fault {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.users[id]; !ok {
+		return userNotFound(id)
+	}
+	dcui := st.dcuiUsers()
+	for i, u := range dcui {
+		if u != id {
+			continue
+		}
+		others := false
+		for j, v := range dcui {
+			if _, ok := st.users[v]; ok && j != i && v != id {
+				others = true
+			}
+		}
+		if !others {
+			return securityError("cannot remove '" + id + "', the last local user with DCUI access")
+		}
+	}
+	if st.hasAdminOnRoot(id) {
+		others := false
+		for _, p := range st.perms[st.root] {
+			if _, local := st.users[p.Principal]; local && !p.Group && p.Principal != id && p.RoleId == roleAdmin {
+				others = true
+			}
+		}
+		if !others {
+			return securityError("cannot remove '" + id + "', the last local user with full administrative privileges")
+		}
+	}
+	for ref, perms := range st.perms {
+		kept := perms[:0:0]
+		for _, p := range perms {
+			if p.Group || p.Principal != id {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
+			delete(st.perms, ref)
+		} else {
+			st.perms[ref] = kept
+		}
+	}
+	delete(st.users, id)
+	return nil
+}
+
+// userDirectory replaces vcsim's UserDirectory so that it lists the local
+// users with their description as full name.
+type userDirectory struct {
+	*simulator.UserDirectory
+	st *state
+}
+
+// RetrieveUserGroups lists local users. On ESXi, UserSearchResult.fullName
+// is the account's description (the GECOS field), the same field
+// HostAccountSpec.description sets (HostAccountSpec, vSphere API reference:
+// "description: The description of the specified account").
+// Local groups are not supported since vSphere API 5.1, so no groups are
+// returned.
+func (d *userDirectory) RetrieveUserGroups(ctx *simulator.Context, req *types.RetrieveUserGroups) soap.HasFault {
+	body := new(methods.RetrieveUserGroupsBody)
+	res := new(types.RetrieveUserGroupsResponse)
+	if req.FindUsers {
+		d.st.mu.Lock()
+		accts := make([]*account, 0, len(d.st.users))
+		for _, a := range d.st.users {
+			if matchPrincipal(a.id, req.SearchStr, req.ExactMatch) {
+				accts = append(accts, a)
+			}
+		}
+		sort.Slice(accts, func(i, j int) bool { return accts[i].seq < accts[j].seq })
+		for _, a := range accts {
+			res.Returnval = append(res.Returnval, &types.UserSearchResult{
+				Principal: a.id,
+				FullName:  a.description,
+				Group:     false,
+			})
+		}
+		d.st.mu.Unlock()
+	}
+	body.Res = res
+	return body
+}
+
+func matchPrincipal(id, search string, exact bool) bool {
+	if exact {
+		return id == search
+	}
+	return strings.Contains(strings.ToLower(id), strings.ToLower(search))
+}

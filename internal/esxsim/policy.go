@@ -1,0 +1,31 @@
+package esxsim
+
+import "github.com/esxi-users/esxi-users/internal/passwdqc"
+
+// DefaultPasswordQualityControl is ESXi's default Security.PasswordQualityControl.
+//
+// Source: VMware Cloud Foundation, "Configure the Local User Password
+// Complexity Policy for ESXi" (defaults table: Security.PasswordHistory 0,
+// Security.PasswordQualityControl "retry=3 min=disabled,disabled,disabled,7,7"),
+// https://techdocs.broadcom.com/us/en/vmware-cis/vcf/vcf-5-2-and-earlier/4-5/configure-the-password-complexity-policy-for-esxi.html
+// and Broadcom KB 412881 "ESXi password policy & account lockout behavior".
+const DefaultPasswordQualityControl = "retry=3 min=disabled,disabled,disabled,7,7"
+
+// PasswdqcChecker is the default PasswordChecker: the project's passwdqc
+// (a port of pam_passwdqc, which ESXi uses, KB 323600) parsing policy as
+// ESXi's Security.PasswordQualityControl, checking password for the account
+// user with GECOS gecos (on ESXi, the account description).
+func PasswdqcChecker(policy, user, gecos, password string) (string, error) {
+	p, err := passwdqc.ParseESXi(policy)
+	if err != nil {
+		return "", err
+	}
+	// ESXi's /etc/passwd gives local users the home directory "/".
+	return p.Check(password, &passwdqc.Account{User: user, Gecos: gecos, Home: "/"}), nil
+}
+
+// validPolicy reports whether check can use policy (its error, if any).
+func validPolicy(check PasswordChecker, policy string) error {
+	_, err := check(policy, "esxsim", "", "esxsim-policy-probe")
+	return err
+}

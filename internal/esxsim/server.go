@@ -1,0 +1,348 @@
+// Package esxsim runs govmomi's vcsim with its ESX model over HTTPS and
+// patches the parts of it that matter for managing ESXi local users, so that
+// it answers like a real ESXi host would:
+//
+//   - HostLocalAccountManager stores passwords (salted hash) and descriptions,
+//     validates user names, enforces Security.PasswordQualityControl with
+//     passwdqc and answers a weak password with ESXi's SystemError
+//     "Weak password: <reason>." (accounts.go);
+//   - UserDirectory.RetrieveUserGroups reports the stored users with their
+//     description as FullName (accounts.go);
+//   - AuthorizationManager keeps one permission per principal and entity,
+//     merges SetEntityPermissions, validates principals and role ids and
+//     protects the last Administrator permission (authz.go);
+//   - the host's advanced options carry Security.PasswordQualityControl,
+//     Security.PasswordHistory and DCUI.Access (options.go);
+//   - SessionManager.Login checks passwords and permissions (login.go);
+//   - write calls can be made to fail on purpose (this file).
+//
+// Each behaviour cites where ESXi's behaviour is documented, next to the code
+// and in the test that checks it.
+package esxsim
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Options configures Start. The zero value is usable.
+type Options struct {
+	// Listen is the TCP address to listen on; "127.0.0.1:0" when empty,
+	// e.g. "127.0.0.1:8989".
+	Listen string
+	// Username is the login user put in Server.URL, default "root". When it
+	// is not one of the seeded accounts (root, dcui, vpxuser) it is created
+	// as a local user with Password and the Admin role on the root folder.
+	Username string
+	// Password is root's password (and Username's); "" generates a random
+	// one (crypto/rand) that meets the ESXi default password policy.
+	Password string
+	// PasswordQualityControl is the initial value of the host's
+	// Security.PasswordQualityControl option; "" means the ESXi default
+	// "retry=3 min=disabled,disabled,disabled,7,7".
+	PasswordQualityControl string
+	// CheckPassword enforces the policy on CreateUser/UpdateUser; nil uses
+	// the project's passwdqc package (policy.go).
+	CheckPassword PasswordChecker
+	// FailWrite > 0 makes the k-th write call received fail (counted from 1
+	// since server start), see Server.SetFailWrite.
+	FailWrite int
+	// FailFault is the fault for FailWrite; nil means
+	// &types.SystemError{Reason: "injected fault"}.
+	FailFault types.BaseMethodFault
+	// Trace, when set, receives one line per SOAP request and per account or
+	// permission change. Passwords are never written to it.
+	Trace io.Writer
+}
+
+// PasswordChecker returns "" when the password is acceptable under policy
+// (a Security.PasswordQualityControl value), else passwdqc's reason, e.g.
+// "too short". err is for a policy that cannot be used.
+type PasswordChecker func(policy, user, gecos, password string) (reason string, err error)
+
+// Server is a running simulator. Close it when done.
+type Server struct {
+	// URL is https://<user>:<password>@127.0.0.1:PORT/sdk (govc GOVC_URL form).
+	URL *url.URL
+	// Thumbprint is the SHA-1 fingerprint of the TLS certificate in govc's
+	// form "AA:BB:...".
+	Thumbprint string
+	// CertPEM is the server's self-signed certificate, to verify TLS without
+	// --insecure (add it to a root CA pool).
+	CertPEM []byte
+
+	model *simulator.Model
+	srv   *simulator.Server
+	st    *state
+
+	requests atomic.Int64
+	writes   atomic.Int64
+	logins   atomic.Int64
+
+	failMu    sync.Mutex
+	failWrite int64
+	failFault types.BaseMethodFault
+
+	closeOnce sync.Once
+}
+
+// writeMethods are the calls counted by Writes and subject to SetFailWrite.
+var writeMethods = map[string]bool{
+	"CreateUser":             true,
+	"UpdateUser":             true,
+	"RemoveUser":             true,
+	"SetEntityPermissions":   true,
+	"RemoveEntityPermission": true,
+}
+
+// Start builds an ESX model, patches it and serves it over HTTPS.
+func Start(opt Options) (s *Server, err error) {
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	if opt.Username == "" {
+		opt.Username = "root"
+	}
+	if opt.PasswordQualityControl == "" {
+		opt.PasswordQualityControl = DefaultPasswordQualityControl
+	}
+	if opt.CheckPassword == nil {
+		opt.CheckPassword = PasswdqcChecker
+	}
+	if err := validPolicy(opt.CheckPassword, opt.PasswordQualityControl); err != nil {
+		return nil, fmt.Errorf("esxsim: PasswordQualityControl %q: %w", opt.PasswordQualityControl, err)
+	}
+	if opt.Password == "" {
+		opt.Password, err = generatePassword(opt)
+		if err != nil {
+			return nil, err
+		}
+	}
+	host, _, err := net.SplitHostPort(opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("esxsim: Listen %q: %w", opt.Listen, err)
+	}
+
+	cert, certPEM, err := selfSignedCert(host)
+	if err != nil {
+		return nil, err
+	}
+
+	s = &Server{CertPEM: certPEM}
+	sum := sha1.Sum(cert.Certificate[0])
+	hexes := make([]string, len(sum))
+	for i, b := range sum {
+		hexes[i] = fmt.Sprintf("%02X", b)
+	}
+	s.Thumbprint = strings.Join(hexes, ":")
+	s.SetFailWrite(opt.FailWrite, opt.FailFault)
+
+	model := simulator.ESX()
+	if err := model.Create(); err != nil {
+		return nil, fmt.Errorf("esxsim: model: %w", err)
+	}
+	s.model = model
+	defer func() {
+		if err != nil {
+			model.Remove()
+		}
+	}()
+
+	s.st = newState(opt, s)
+	if err := s.st.install(model); err != nil {
+		return nil, err
+	}
+
+	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	model.Service.Listen = &url.URL{Host: opt.Listen, User: url.UserPassword(opt.Username, opt.Password)}
+
+	// simulator's NewServer panics when it cannot listen.
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("esxsim: listen on %s: %v", opt.Listen, r)
+			}
+		}()
+		s.srv = model.Service.NewServer()
+	}()
+	if err != nil {
+		return nil, err
+	}
+
+	addr := s.srv.Listener.Addr().(*net.TCPAddr)
+	s.URL = &url.URL{
+		Scheme: "https",
+		User:   url.UserPassword(opt.Username, opt.Password),
+		Host:   net.JoinHostPort(addr.IP.String(), fmt.Sprint(addr.Port)),
+		Path:   "/sdk",
+	}
+	return s, nil
+}
+
+// Close stops the server and releases the model.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		if s.srv != nil {
+			s.srv.Close()
+		}
+		if s.model != nil {
+			s.model.Remove()
+		}
+	})
+}
+
+// Writes returns the number of write calls (CreateUser, UpdateUser,
+// RemoveUser, SetEntityPermissions, RemoveEntityPermission) received so far.
+// Every such call is counted when it arrives, whatever its outcome: calls
+// that are then rejected (validation faults, injected faults, even
+// unauthenticated ones) count too.
+func (s *Server) Writes() int { return int(s.writes.Load()) }
+
+// Requests returns the number of SOAP requests received so far.
+func (s *Server) Requests() int { return int(s.requests.Load()) }
+
+// Logins returns the number of successful SessionManager.Login calls.
+func (s *Server) Logins() int { return int(s.logins.Load()) }
+
+// SetFailWrite makes the k-th write call fail with fault f (nil: a
+// SystemError "injected fault"). k is an absolute count from server start,
+// as reported by Writes: SetFailWrite(s.Writes()+1, f) fails the next write.
+// Only one write fails; k <= 0 disables injection. A failed write has no
+// effect on the simulated host.
+func (s *Server) SetFailWrite(k int, f types.BaseMethodFault) {
+	if f == nil {
+		f = &types.SystemError{Reason: "injected fault"}
+	}
+	s.failMu.Lock()
+	s.failWrite = int64(k)
+	s.failFault = f
+	s.failMu.Unlock()
+}
+
+// handler is installed as the vim25 Registry.Handler: it sees every SOAP
+// request before dispatch.
+func (s *Server) handler(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	s.requests.Add(1)
+	s.st.tracef("request %s %s", m.Name, m.This.Value)
+	if !writeMethods[m.Name] {
+		return nil, nil
+	}
+	n := s.writes.Add(1)
+	s.failMu.Lock()
+	k, f := s.failWrite, s.failFault
+	s.failMu.Unlock()
+	if n != k {
+		return nil, nil
+	}
+	s.st.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+	// Answer through a stand-in object rather than returning the fault here,
+	// so that the SOAP fault carries a message (and authentication is still
+	// checked first, as for any call).
+	return &injected{Self: m.This, fault: f}, nil
+}
+
+// selfSignedCert returns a fresh ECDSA certificate for 127.0.0.1, ::1,
+// localhost and host.
+func selfSignedCert(host string) (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "esxsim", Organization: []string{"esxsim"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+	} else if ip == nil && host != "" && host != "localhost" {
+		tmpl.DNSNames = append(tmpl.DNSNames, host)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, certPEM, nil
+}
+
+// generatePassword returns a random password that the configured checker
+// accepts under the initial policy (for the default policy: 20 characters
+// from all four classes, starting and ending with a lowercase letter so that
+// passwdqc counts every class).
+func generatePassword(opt Options) (string, error) {
+	const (
+		lower   = "abcdefghijkmnopqrstuvwxyz"
+		upper   = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+		digit   = "23456789"
+		special = "!#%*+-=_.,"
+	)
+	pick := func(set string) (byte, error) {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		if err != nil {
+			return 0, err
+		}
+		return set[n.Int64()], nil
+	}
+	all := lower + upper + digit + special
+	for try := 0; try < 100; try++ {
+		b := make([]byte, 20)
+		var err error
+		for i := range b {
+			set := all
+			switch {
+			case i == 0 || i == len(b)-1:
+				set = lower
+			case i == 1:
+				set = upper
+			case i == 2:
+				set = digit
+			case i == 3:
+				set = special
+			}
+			if b[i], err = pick(set); err != nil {
+				return "", err
+			}
+		}
+		pw := string(b)
+		reason, err := opt.CheckPassword(opt.PasswordQualityControl, opt.Username, "", pw)
+		if err != nil {
+			return "", err
+		}
+		if reason == "" {
+			return pw, nil
+		}
+	}
+	return "", errors.New("esxsim: cannot generate a password accepted by PasswordQualityControl; set Options.Password")
+}
