@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+// applyOptions are the inputs of apply and plan.
+type applyOptions struct {
+	file, ignoreList, output, policy, trace string
+	skipCheck, verbose, fromDRP             bool
+	conn                                    connFlags
+}
+
+func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.StringVar(&o.file, "file", "-", "the esxi/manage-users document (YAML or JSON); - reads stdin")
+	fs.StringVar(&o.ignoreList, "ignore-list", "", "comma-separated ids never touched (root and dcui always are)")
+	fs.StringVar(&o.output, "output", "text", "text (one line per entry as applied) or json (the report)")
+	fs.StringVar(&o.policy, "password-policy", "", "use this Security.PasswordQualityControl instead of the host's")
+	fs.BoolVar(&o.skipCheck, "skip-password-check", false, "do not pre-check passwords; let the host decide per entry")
+	fs.BoolVar(&o.verbose, "verbose", false, "log progress to stderr")
+	fs.StringVar(&o.trace, "trace-soap", "", "write the SOAP conversation (secrets removed) to this file; - is stderr")
+	fs.BoolVar(&o.fromDRP, "from-drp", false, "inside a DRP task: read Params from RS_ENDPOINT/RS_TOKEN/RS_UUID and write the report Param")
+	o.conn.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: esxi-manage-users %s [flags]\n\n", name)
+		fs.PrintDefaults()
+		fmt.Fprint(env.Stderr, "\nExit codes: 0 done; 1 an entry failed while applying; 2 invalid input, nothing changed; 3 could not connect/log in/read the host, nothing changed.\n")
+	}
+	return fs
+}
+
+func runApply(ctx context.Context, args []string, env Env, plan bool) int {
+	name := "apply"
+	if plan {
+		name = "plan"
+	}
+	var o applyOptions
+	fs := o.flags(name, env)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return tasks.ExitInvalid
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: unexpected argument %q (give the document with --file)\n", name, fs.Arg(0))
+		return tasks.ExitInvalid
+	}
+	if o.fromDRP {
+		return runFromDRP(ctx, env, plan)
+	}
+	pr, err := newPrinter(env.Stdout, o.output, plan)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %v\n", name, err)
+		return tasks.ExitInvalid
+	}
+	cfg := job.Config{
+		PasswordPolicy:    o.policy,
+		SkipPasswordCheck: o.skipCheck,
+		Plan:              plan,
+		Progress:          pr.progress,
+	}
+	if o.ignoreList != "" {
+		cfg.Ignore = strings.Split(o.ignoreList, ",")
+	}
+	if o.verbose {
+		cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if err := o.conn.resolve(fs, env, &cfg); err != nil {
+		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %v\n", name, err)
+		return tasks.ExitConnect
+	}
+	cfg.Input, err = readInput(o.file, env.Stdin)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %v\n", name, err)
+		return tasks.ExitInvalid
+	}
+	if o.trace != "" {
+		w, closeTrace, err := openTrace(o.trace, env)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %v\n", name, err)
+			return tasks.ExitInvalid
+		}
+		defer closeTrace()
+		cfg.Trace = w
+	}
+
+	report, err := job.Run(ctx, cfg)
+	pr.finish(report, err)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %s\n", name, report.Error)
+	}
+	return tasks.ExitCode(err)
+}
+
+// readInput reads the document from a file or stdin ("-"), refusing more
+// than params.MaxInputBytes.
+func readInput(file string, stdin io.Reader) ([]byte, error) {
+	var r io.Reader = stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("read --file: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	if r == nil {
+		return nil, errors.New("no input: give --file")
+	}
+	b, err := io.ReadAll(io.LimitReader(r, params.MaxInputBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	return b, nil
+}
+
+func openTrace(path string, env Env) (io.Writer, func(), error) {
+	if path == "-" {
+		return env.Stderr, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open --trace-soap file: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}

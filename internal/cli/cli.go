@@ -1,0 +1,88 @@
+// Package cli implements the esxi-manage-users commands. Main is the whole
+// program; cmds/esxi-manage-users only calls it.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Env is what a command gets from its process.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// OSEnv is the real process environment.
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+const usage = `esxi-manage-users manages the local user accounts of a VMware ESXi host from
+the esxi/manage-users Param (a YAML or JSON array of {id, operation,
+description, password, role}).
+
+Usage:
+  esxi-manage-users apply  [--file PATH|-] [--ignore-list a,b] [--output text|json] [connection flags]
+  esxi-manage-users plan   (same flags as apply; reads the host, writes nothing)
+  esxi-manage-users apply --from-drp      (inside a DRP task: Params from RS_ENDPOINT/RS_TOKEN/RS_UUID)
+  esxi-manage-users simulate [--listen 127.0.0.1:8989] [--fail-write K]
+  esxi-manage-users check-password [--policy STRING] [--user ID] [--jsonl] < passwords
+  esxi-manage-users help COMMAND
+
+Connection flags:
+  --server HOST|IP|URL   the ESXi host (env GOVC_URL as a fallback)
+  --username NAME        default root (env GOVC_USERNAME)
+  --password-file PATH   the password; or env ESXI_PASSWORD, then GOVC_PASSWORD
+                         (a password is never taken as a flag value)
+  --thumbprint FP        pin the host's certificate (env GOVC_THUMBPRINT)
+  --insecure             skip certificate verification (env GOVC_INSECURE)
+  --simulate             use a fresh built-in ESXi simulator instead of a host
+
+Exit codes:
+  0  every entry done (or, for check-password, every password passes)
+  1  an entry failed while applying: the report says which were applied
+  2  invalid input: nothing was changed
+  3  could not connect, log in or read the host: nothing was changed
+`
+
+// Main runs the program and returns its exit code.
+func Main(args []string, env Env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, args, env)
+}
+
+// Run is Main with a caller-supplied context.
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "apply":
+		return runApply(ctx, rest, env, false)
+	case "plan":
+		return runApply(ctx, rest, env, true)
+	case "simulate":
+		return runSimulate(ctx, rest, env)
+	case "help", "-h", "--help":
+		if len(rest) > 0 {
+			return Run(ctx, []string{rest[0], "--help"}, env)
+		}
+		fmt.Fprint(env.Stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(env.Stderr, "esxi-manage-users: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}

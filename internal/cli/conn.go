@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/params"
+)
+
+// connFlags are the connection flags shared by apply, plan and
+// check-password.
+type connFlags struct {
+	server, username, passwordFile, thumbprint string
+	insecure, simulate                         bool
+	timeout                                    time.Duration
+	set                                        map[string]bool
+}
+
+func (c *connFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.server, "server", "", "ESXi host name, IP address or URL (env GOVC_URL)")
+	fs.StringVar(&c.username, "username", "root", "user to log in as (env GOVC_USERNAME)")
+	fs.StringVar(&c.passwordFile, "password-file", "", "file holding the login password (else env ESXI_PASSWORD, then GOVC_PASSWORD)")
+	fs.StringVar(&c.thumbprint, "thumbprint", "", "pin the host certificate's fingerprint (env GOVC_THUMBPRINT)")
+	fs.BoolVar(&c.insecure, "insecure", false, "do not verify the host certificate (env GOVC_INSECURE)")
+	fs.BoolVar(&c.simulate, "simulate", false, "target a fresh built-in ESXi simulator instead of a host")
+	fs.DurationVar(&c.timeout, "timeout", 0, "time limit of each vSphere call (default 60s)")
+}
+
+// given reports whether any way of naming a server was used.
+func (c *connFlags) given(env Env) bool {
+	return c.simulate || c.server != "" || env.Getenv("GOVC_URL") != ""
+}
+
+// resolve fills the connection part of cfg from flags, then ESXI_PASSWORD,
+// then govc's environment.
+func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	cfg.Simulate = c.simulate
+	cfg.Timeout = c.timeout
+	if c.simulate {
+		return nil
+	}
+	server := c.server
+	var urlUser *url.Userinfo
+	if server == "" {
+		server = env.Getenv("GOVC_URL")
+	}
+	if server == "" {
+		return errors.New("no host: give --server, set GOVC_URL, or use --simulate")
+	}
+	if u, err := url.Parse(server); err == nil && u.User != nil && u.Host != "" {
+		urlUser = u.User
+		u.User = nil
+		server = u.String()
+	} else if i := strings.LastIndex(server, "@"); i >= 0 && !strings.Contains(server, "://") {
+		// govc also accepts user:pass@host without a scheme.
+		if u, err := url.Parse("https://" + server); err == nil && u.User != nil {
+			urlUser = u.User
+			server = server[i+1:]
+		}
+	}
+	cfg.Server = server
+
+	switch {
+	case explicit["username"]:
+		cfg.Username = c.username
+	case urlUser != nil && urlUser.Username() != "":
+		cfg.Username = urlUser.Username()
+	case env.Getenv("GOVC_USERNAME") != "":
+		cfg.Username = env.Getenv("GOVC_USERNAME")
+	default:
+		cfg.Username = c.username
+	}
+
+	switch {
+	case c.passwordFile != "":
+		b, err := os.ReadFile(c.passwordFile)
+		if err != nil {
+			return fmt.Errorf("read --password-file: %w", err)
+		}
+		cfg.Password = params.NewPassword(strings.TrimRight(string(b), "\r\n"))
+	case env.Getenv("ESXI_PASSWORD") != "":
+		cfg.Password = params.NewPassword(env.Getenv("ESXI_PASSWORD"))
+	case env.Getenv("GOVC_PASSWORD") != "":
+		cfg.Password = params.NewPassword(env.Getenv("GOVC_PASSWORD"))
+	case urlUser != nil:
+		if p, ok := urlUser.Password(); ok {
+			cfg.Password = params.NewPassword(p)
+		}
+	}
+
+	cfg.Thumbprint = c.thumbprint
+	if cfg.Thumbprint == "" {
+		cfg.Thumbprint = env.Getenv("GOVC_THUMBPRINT")
+	}
+	cfg.Insecure = c.insecure
+	if !explicit["insecure"] {
+		if v := env.Getenv("GOVC_INSECURE"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("GOVC_INSECURE=%q is not a boolean", v)
+			}
+			cfg.Insecure = b
+		}
+	}
+	return nil
+}

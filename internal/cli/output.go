@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+// printer shows a run: text prints one line per entry as it is applied (so a
+// DRP job log shows progress), json prints the report once at the end.
+type printer struct {
+	w       io.Writer
+	json    bool
+	plan    bool
+	mu      sync.Mutex
+	printed map[int]bool
+	header  bool
+}
+
+func newPrinter(w io.Writer, format string, plan bool) (*printer, error) {
+	switch format {
+	case "text", "":
+		return &printer{w: w, plan: plan, printed: map[int]bool{}}, nil
+	case "json":
+		return &printer{w: w, json: true, plan: plan, printed: map[int]bool{}}, nil
+	}
+	return nil, fmt.Errorf("--output %q: use text or json", format)
+}
+
+const rowFormat = "%-4s %-20s %-9s %-9s %-10s %s\n"
+
+// progress prints one entry's result (text mode).
+func (p *printer) progress(r tasks.Result) {
+	if p.json {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.printed[r.Index] {
+		return
+	}
+	if !p.header {
+		if p.plan {
+			fmt.Fprintln(p.w, "PLAN: nothing is written; outcomes are what apply would do")
+		}
+		fmt.Fprintf(p.w, rowFormat, "#", "ID", "OPERATION", "ROLE", "OUTCOME", "ERROR")
+		p.header = true
+	}
+	p.printed[r.Index] = true
+	fmt.Fprintln(p.w, strings.TrimRight(fmt.Sprintf(rowFormat, fmt.Sprint(r.Index+1), r.ID, r.Operation, r.Role, r.Outcome, r.Error), " \n"))
+}
+
+// finish prints what is left: remaining rows and a summary (text), or the
+// report (json).
+func (p *printer) finish(rep *tasks.Report, err error) {
+	if p.json {
+		enc := json.NewEncoder(p.w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+		return
+	}
+	for _, r := range rep.Results {
+		p.progress(r)
+	}
+	counts := map[tasks.Outcome]int{}
+	var order []tasks.Outcome
+	for _, r := range rep.Results {
+		if counts[r.Outcome] == 0 {
+			order = append(order, r.Outcome)
+		}
+		counts[r.Outcome]++
+	}
+	var parts []string
+	for _, o := range order {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
+	}
+	host := rep.Host
+	if host == "" {
+		host = "(not connected)"
+	}
+	status := "ok"
+	if !rep.OK {
+		status = "FAILED"
+	}
+	fmt.Fprintf(p.w, "%s: host %s: %d entries: %s\n", status, host, len(rep.Results), strings.Join(parts, ", "))
+}

@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/esxsim"
+)
+
+// runSimulate serves the faithful ESXi simulator until the context ends
+// (SIGINT/SIGTERM). Line 1 of stdout is the URL in GOVC_URL form with the
+// credentials in it; line 2 is "thumbprint: <SHA-1>".
+func runSimulate(ctx context.Context, args []string, env Env) int {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	listen := fs.String("listen", "127.0.0.1:8989", "address to serve on")
+	failWrite := fs.Int("fail-write", 0, "make the K-th write call (CreateUser, UpdateUser, RemoveUser, SetEntityPermissions, RemoveEntityPermission; from 1) fail with a SystemError")
+	policy := fs.String("password-policy", "", "initial Security.PasswordQualityControl (default ESXi's)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy}
+	if *failWrite > 0 {
+		opt.FailWrite = *failWrite
+		opt.FailFault = &types.SystemError{Reason: fmt.Sprintf("injected fault at write %d", *failWrite)}
+	}
+	sim, err := esxsim.Start(opt)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: %v\n", err)
+		return 3
+	}
+	defer sim.Close()
+	fmt.Fprintln(env.Stdout, sim.URL.String())
+	fmt.Fprintf(env.Stdout, "thumbprint: %s\n", sim.Thumbprint)
+	<-ctx.Done()
+	return 0
+}

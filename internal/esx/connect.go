@@ -1,0 +1,153 @@
+// Package esx is the vSphere side of esxi-manage-users: it connects to an
+// ESXi host with govmomi and implements tasks.Host with one vSphere call per
+// method. It adds no policy; faults are returned typed and described.
+package esx
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
+
+	"github.com/esxi-users/esxi-users/params"
+)
+
+// DefaultTimeout bounds every vSphere call when Config.Timeout is zero.
+const DefaultTimeout = 60 * time.Second
+
+// Config says how to reach and log in to a host.
+type Config struct {
+	// Server is a host name, an IP address or a URL
+	// (https://host[:port][/sdk]). User information in a URL is ignored:
+	// use Username and Password.
+	Server string
+	// Username defaults to "root".
+	Username string
+	// Password is the login password.
+	Password params.Password
+	// Thumbprint pins the server certificate (SHA-1 or SHA-256
+	// fingerprint, colon-separated hex as govc prints it).
+	Thumbprint string
+	// Insecure skips certificate verification. It must be asked for.
+	Insecure bool
+	// RootCAs adds trusted roots (e.g. the simulator's certificate).
+	RootCAs *x509.CertPool
+	// Timeout bounds each vSphere call (DefaultTimeout when zero).
+	Timeout time.Duration
+	// Trace, if set, receives every SOAP request and response with
+	// passwords and tokens removed.
+	Trace io.Writer
+	// TraceSecrets are more strings the trace must never show (the
+	// passwords being set), on top of secret SOAP elements.
+	TraceSecrets []string
+	// Login, if set, replaces user/password login (e.g. SSPI pass-through).
+	// It must log the client in and return the session's user name.
+	Login func(ctx context.Context, c *vim25.Client) (string, error)
+}
+
+// Session is a logged-in vSphere connection. Close logs it out.
+type Session struct {
+	Client  *vim25.Client
+	User    string // the session's user name
+	Server  string // the server's host[:port]
+	timeout time.Duration
+}
+
+// Dial connects and logs in. The caller must Close the session.
+func Dial(ctx context.Context, cfg Config) (*Session, error) {
+	u, err := serverURL(cfg.Server)
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	sc := soap.NewClient(u, cfg.Insecure)
+	if cfg.Thumbprint != "" {
+		sc.SetThumbprint(u.Host, cfg.Thumbprint)
+	}
+	if cfg.RootCAs != nil {
+		sc.DefaultTransport().TLSClientConfig.RootCAs = cfg.RootCAs
+	}
+	if cfg.Trace != nil {
+		sc.Client.Transport = &traceTransport{next: sc.Client.Transport, w: cfg.Trace, secrets: append([]string{cfg.Password.Reveal()}, cfg.TraceSecrets...)}
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	vc, err := vim25.NewClient(cctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", u.Host, describe(err))
+	}
+	s := &Session{Client: vc, Server: u.Host, timeout: timeout}
+	if cfg.Login != nil {
+		s.User, err = cfg.Login(cctx, vc)
+		if err != nil {
+			return nil, fmt.Errorf("log in to %s: %w", u.Host, err)
+		}
+		return s, nil
+	}
+	user := cfg.Username
+	if user == "" {
+		user = "root"
+	}
+	if cfg.Password.IsZero() {
+		return nil, fmt.Errorf("log in to %s as %s: no password given", u.Host, user)
+	}
+	if err := session.NewManager(vc).Login(cctx, url.UserPassword(user, cfg.Password.Reveal())); err != nil {
+		return nil, fmt.Errorf("log in to %s as %s: %w", u.Host, user, describe(err))
+	}
+	s.User = user
+	return s, nil
+}
+
+// Close logs the session out. It uses its own timeout so that it also runs
+// after the caller's context is done.
+func (s *Session) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	if err := session.NewManager(s.Client).Logout(ctx); err != nil {
+		return fmt.Errorf("log out of %s: %w", s.Server, describe(err))
+	}
+	return nil
+}
+
+// call runs f with the session's per-call timeout.
+func (s *Session) call(ctx context.Context, f func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return f(cctx)
+}
+
+// serverURL turns a host name, address or URL into the SDK URL.
+func serverURL(server string) (*url.URL, error) {
+	server = strings.TrimSpace(server)
+	if server == "" {
+		return nil, errors.New("no server given")
+	}
+	u, err := soap.ParseURL(server)
+	if err != nil || u == nil || u.Host == "" {
+		return nil, fmt.Errorf("server %q is not a host name, address or URL", redactUserinfo(server))
+	}
+	u.User = nil
+	return u, nil
+}
+
+// redactUserinfo drops "user:password@" from a URL-ish string.
+func redactUserinfo(s string) string {
+	if i := strings.Index(s, "@"); i >= 0 {
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			return s[:j+3] + s[i+1:]
+		}
+		return s[i+1:]
+	}
+	return s
+}

@@ -1,0 +1,70 @@
+package esx
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// FaultError is a vSphere fault with a readable description. Match the
+// underlying fault with fault.Is(err, &types.X{}).
+type FaultError struct {
+	Desc string
+	Err  error
+}
+
+func (e *FaultError) Error() string { return e.Desc }
+func (e *FaultError) Unwrap() error { return e.Err }
+
+// describe wraps known vSphere faults in a FaultError saying what they mean
+// for user management. Other errors are returned as they are.
+func describe(err error) error {
+	if err == nil {
+		return nil
+	}
+	var sys *types.SystemError
+	if _, ok := fault.As(err, &sys); ok && sys != nil {
+		return &FaultError{Desc: fmt.Sprintf("the host reported a system error: %s (SystemError)", sys.Reason), Err: err}
+	}
+	var arg *types.InvalidArgument
+	if _, ok := fault.As(err, &arg); ok && arg != nil {
+		desc := "the host rejected an argument"
+		if arg.InvalidProperty != "" {
+			desc += " (" + arg.InvalidProperty + ")"
+		}
+		return &FaultError{Desc: desc + " (InvalidArgument)", Err: err}
+	}
+	for _, k := range known {
+		if fault.Is(err, k.fault) {
+			return &FaultError{Desc: k.desc, Err: err}
+		}
+	}
+	return err
+}
+
+var known = []struct {
+	fault types.BaseMethodFault
+	desc  string
+}{
+	{&types.InvalidLogin{}, "login failed: the user name or password is incorrect (InvalidLogin)"},
+	{&types.NoPermission{}, "the session's user lacks the privilege for this call (NoPermission)"},
+	{&types.UserNotFound{}, "the user does not exist on the host (UserNotFound)"},
+	{&types.AlreadyExists{}, "the user already exists on the host (AlreadyExists)"},
+	{&types.NotFound{}, "the object does not exist on the host (NotFound)"},
+	{&types.AuthMinimumAdminPermission{}, "the host must keep at least one Admin permission (AuthMinimumAdminPermission)"},
+	{&types.NotSupported{}, "the host does not support this call (NotSupported)"},
+	{&types.NotAuthenticated{}, "the session is not logged in (NotAuthenticated)"},
+	{&types.InvalidLocale{}, "the locale is not known to the server (InvalidLocale)"},
+	{&types.HostConfigFault{}, "the host refused the configuration change (HostConfigFault)"},
+}
+
+// IsFault reports whether err carries a vSphere fault of target's type.
+func IsFault(err error, target types.BaseMethodFault) bool {
+	var fe *FaultError
+	if errors.As(err, &fe) {
+		err = fe.Err
+	}
+	return fault.Is(err, target)
+}

@@ -1,0 +1,185 @@
+package esx
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+// PasswordQualityOption is the ESXi advanced option holding the
+// pam_passwdqc configuration.
+const PasswordQualityOption = "Security.PasswordQualityControl"
+
+// Host is a directly connected ESXi host; it implements tasks.Host.
+type Host struct {
+	s        *Session
+	accounts *object.HostAccountManager
+	auth     *object.AuthorizationManager
+	root     types.ManagedObjectReference
+	name     string
+}
+
+var _ tasks.Host = (*Host)(nil)
+
+// NewHost uses a session to an ESXi host (not a vCenter).
+func NewHost(s *Session) (*Host, error) {
+	sc := s.Client.ServiceContent
+	if sc.AccountManager == nil {
+		return nil, fmt.Errorf("%s has no HostLocalAccountManager: is it a vCenter? (use --vihost)", s.Server)
+	}
+	return &Host{
+		s:        s,
+		accounts: object.NewHostAccountManager(s.Client, *sc.AccountManager),
+		auth:     object.NewAuthorizationManager(s.Client),
+		root:     sc.RootFolder,
+		name:     s.Server,
+	}, nil
+}
+
+// Read implements tasks.Host.
+func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
+	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, Users: map[string]tasks.Account{}, Permissions: map[string]int32{}, Roles: map[string]int32{}}
+
+	err := h.s.call(ctx, func(ctx context.Context) error {
+		res, err := methods.RetrieveUserGroups(ctx, h.s.Client, &types.RetrieveUserGroups{
+			This:      *h.s.Client.ServiceContent.UserDirectory,
+			SearchStr: "",
+			FindUsers: true,
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range res.Returnval {
+			u := r.GetUserSearchResult()
+			if !u.Group {
+				snap.Users[u.Principal] = tasks.Account{ID: u.Principal, Description: u.FullName}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", describe(err))
+	}
+
+	err = h.s.call(ctx, func(ctx context.Context) error {
+		perms, err := h.auth.RetrieveEntityPermissions(ctx, h.root, false)
+		for _, p := range perms {
+			if !p.Group {
+				snap.Permissions[p.Principal] = p.RoleId
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read permissions: %w", describe(err))
+	}
+
+	err = h.s.call(ctx, func(ctx context.Context) error {
+		roles, err := h.auth.RoleList(ctx)
+		for _, r := range roles {
+			snap.Roles[r.Name] = r.RoleId
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read roles: %w", describe(err))
+	}
+
+	policy, err := h.passwordPolicy(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", PasswordQualityOption, err)
+	}
+	snap.PasswordPolicy = policy
+	return snap, nil
+}
+
+// passwordPolicy reads Security.PasswordQualityControl from the host's
+// advanced options ("" when the host does not have the option).
+func (h *Host) passwordPolicy(ctx context.Context) (string, error) {
+	ref, err := h.optionManager(ctx)
+	if err != nil {
+		return "", err
+	}
+	var values []types.BaseOptionValue
+	err = h.s.call(ctx, func(ctx context.Context) error {
+		values, err = object.NewOptionManager(h.s.Client, ref).Query(ctx, PasswordQualityOption)
+		return err
+	})
+	if err != nil {
+		if IsFault(err, &types.InvalidName{}) {
+			return "", nil
+		}
+		return "", describe(err)
+	}
+	for _, v := range values {
+		o := v.GetOptionValue()
+		if o.Key == PasswordQualityOption {
+			if s, ok := o.Value.(string); ok {
+				return s, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// optionManager finds the host's advanced-option manager (the one holding
+// Security.* options) through a container view: one host on ESXi.
+func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference, error) {
+	var hosts []mo.HostSystem
+	err := h.s.call(ctx, func(ctx context.Context) error {
+		m := view.NewManager(h.s.Client)
+		v, err := m.CreateContainerView(ctx, h.root, []string{"HostSystem"}, true)
+		if err != nil {
+			return err
+		}
+		defer v.Destroy(ctx)
+		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"configManager.advancedOption"}, &hosts)
+	})
+	if err != nil {
+		return types.ManagedObjectReference{}, describe(err)
+	}
+	if len(hosts) != 1 || hosts[0].ConfigManager.AdvancedOption == nil {
+		return types.ManagedObjectReference{}, fmt.Errorf("expected one host with advanced options, found %d", len(hosts))
+	}
+	return *hosts[0].ConfigManager.AdvancedOption, nil
+}
+
+
+// CreateUser implements tasks.Host.
+func (h *Host) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
+	return describe(h.s.call(ctx, func(ctx context.Context) error {
+		return h.accounts.Create(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
+	}))
+}
+
+// UpdateUser implements tasks.Host.
+func (h *Host) UpdateUser(ctx context.Context, id, description string, pw params.Password) error {
+	return describe(h.s.call(ctx, func(ctx context.Context) error {
+		return h.accounts.Update(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
+	}))
+}
+
+// RemoveUser implements tasks.Host.
+func (h *Host) RemoveUser(ctx context.Context, id string) error {
+	return describe(h.s.call(ctx, func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
+}
+
+// SetRole implements tasks.Host: a propagating permission on the root folder.
+func (h *Host) SetRole(ctx context.Context, id string, roleID int32) error {
+	return describe(h.s.call(ctx, func(ctx context.Context) error {
+		return h.auth.SetEntityPermissions(ctx, h.root, []types.Permission{{Principal: id, RoleId: roleID, Propagate: true}})
+	}))
+}
+
+// RemoveRole implements tasks.Host.
+func (h *Host) RemoveRole(ctx context.Context, id string) error {
+	return describe(h.s.call(ctx, func(ctx context.Context) error { return h.auth.RemoveEntityPermission(ctx, h.root, id, false) }))
+}

@@ -1,0 +1,178 @@
+// Package job runs esxi/manage-users end to end: decode and validate the
+// Param, connect, read the host, check, apply, log out. The CLI and the DRP
+// plugin both call Run; they differ only in where the input comes from and
+// how the report is shown.
+package job
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
+	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+// Config is one run.
+type Config struct {
+	// Connection. Server is a host name, IP or URL.
+	Server, Username string
+	Password         params.Password
+	Thumbprint       string
+	Insecure         bool
+	// Simulate targets a fresh in-process faithful ESXi simulator instead
+	// of Server (the embedded default: no ESXi host needed).
+	Simulate bool
+	// Timeout bounds each vSphere call (esx.DefaultTimeout when zero).
+	Timeout time.Duration
+
+	// Input is the esxi/manage-users document, YAML or JSON.
+	Input []byte
+	// Ignore is esxi/manage-users-ignore-list (root and dcui always added).
+	Ignore []string
+	// PasswordPolicy overrides the host's Security.PasswordQualityControl.
+	PasswordPolicy string
+	// SkipPasswordCheck lets the host decide on passwords (no pre-check).
+	SkipPasswordCheck bool
+	// Plan reads the host and reports what would happen; nothing is written.
+	Plan bool
+
+	// Progress is called with each entry's result as it is known.
+	Progress func(tasks.Result)
+	// Log receives progress messages; never a secret. nil discards.
+	Log *slog.Logger
+	// Trace receives the SOAP conversation with secrets removed.
+	Trace io.Writer
+
+	// Dial, if set, connects instead of esx.Dial (SSPI, vCenter, tests).
+	Dial func(ctx context.Context, cfg esx.Config) (tasks.Host, func() error, error)
+}
+
+// Run decodes and validates cfg.Input (nothing is contacted if it is
+// invalid), connects, and runs the engine. The error classifies with
+// tasks.ExitCode and tasks.HTTPStatus; the report is never nil.
+func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	entries, err := params.Parse(cfg.Input)
+	if err != nil {
+		return invalidReport(entries, err), err
+	}
+	ignore, err := params.NewIgnoreList(cfg.Ignore)
+	if err != nil {
+		return invalidReport(entries, err), err
+	}
+	if cfg.PasswordPolicy != "" {
+		if _, err := passwdqc.ParseESXi(cfg.PasswordPolicy); err != nil {
+			err = fmt.Errorf("%w: password policy override: %w", params.ErrInvalid, err)
+			return invalidReport(entries, err), err
+		}
+	}
+
+	ecfg := esx.Config{
+		Server: cfg.Server, Username: cfg.Username, Password: cfg.Password,
+		Thumbprint: cfg.Thumbprint, Insecure: cfg.Insecure, Timeout: cfg.Timeout, Trace: cfg.Trace,
+	}
+	if cfg.Trace != nil {
+		for _, e := range entries {
+			ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
+		}
+	}
+	if cfg.Simulate {
+		sim, err := esxsim.Start(esxsim.Options{})
+		if err != nil {
+			err = fmt.Errorf("%w: start the simulator: %w", tasks.ErrConnect, err)
+			return invalidReport(nil, err), err
+		}
+		defer sim.Close()
+		pw, _ := sim.URL.User.Password()
+		ecfg.Server, ecfg.Username, ecfg.Password = sim.URL.Host, sim.URL.User.Username(), params.NewPassword(pw)
+		ecfg.RootCAs = x509.NewCertPool()
+		ecfg.RootCAs.AppendCertsFromPEM(sim.CertPEM)
+		log.Info("using the built-in ESXi simulator", "url", "https://"+sim.URL.Host+"/sdk")
+	}
+
+	dial := cfg.Dial
+	if dial == nil {
+		dial = DialHost
+	}
+	log.Info("connecting", "server", ecfg.Server, "user", ecfg.Username)
+	host, closeHost, err := dial(ctx, ecfg)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		r := invalidReport(entries, err)
+		r.Host = ecfg.Server
+		return r, err
+	}
+	defer func() {
+		if err := closeHost(); err != nil {
+			log.Warn("logout failed", "error", err.Error())
+		}
+	}()
+
+	opt := tasks.Options{Ignore: ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan, Progress: cfg.Progress}
+	if !cfg.SkipPasswordCheck {
+		opt.Checker = Passwdqc{}
+	}
+	report, err := tasks.Run(ctx, host, entries, opt)
+	log.Info("done", "host", report.Host, "ok", report.OK)
+	return report, err
+}
+
+// DialHost connects straight to an ESXi host with esx.Dial.
+func DialHost(ctx context.Context, cfg esx.Config) (tasks.Host, func() error, error) {
+	s, err := esx.Dial(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := esx.NewHost(s)
+	if err != nil {
+		return nil, nil, errors.Join(err, s.Close())
+	}
+	return h, s.Close, nil
+}
+
+// invalidReport is the report of a run that stopped before the engine: every
+// entry is invalid (with its errors) or not run.
+func invalidReport(entries []params.Entry, err error) *tasks.Report {
+	r := &tasks.Report{Time: time.Now().UTC(), Error: err.Error(), Results: []tasks.Result{}}
+	var le *params.ListError
+	errors.As(err, &le)
+	for i, e := range entries {
+		res := tasks.Result{Index: i, ID: e.ID, Operation: string(e.Operation), Outcome: tasks.NotRun}
+		if e.Operation != params.OpRemove {
+			res.Role = string(e.Role)
+		}
+		if le != nil {
+			if errs := le.ByIndex(i); len(errs) > 0 {
+				res.Outcome = tasks.Invalid
+				msgs := make([]string, len(errs))
+				for k, ee := range errs {
+					msgs[k] = ee.Msg
+				}
+				res.Error = strings.Join(msgs, "; ")
+			}
+		}
+		r.Results = append(r.Results, res)
+	}
+	return r
+}
+
+// Passwdqc checks passwords with the project's pam_passwdqc port, reading
+// the policy as ESXi does (default max=40).
+type Passwdqc struct{}
+
+// CheckPassword implements tasks.PasswordChecker.
+func (Passwdqc) CheckPassword(policy, id, description string, pw params.Password) (string, error) {
+	return passwdqc.CheckESXi(policy, id, description, pw.Reveal())
+}
