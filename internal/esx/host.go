@@ -152,7 +152,6 @@ func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference,
 	return *hosts[0].ConfigManager.AdvancedOption, nil
 }
 
-
 // CreateUser implements tasks.Host.
 func (h *Host) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
 	return describe(h.s.call(ctx, func(ctx context.Context) error {

@@ -50,8 +50,10 @@ const (
 // reverse.
 func (p *Policy) isWordBased(unified, rev, original []byte) string {
 	if p.Match > 0 {
+		var f gramFilter
+		f.init(unified, p.Match)
 		for _, w := range dictionary {
-			if len(w.unified) < p.Match {
+			if len(w.unified) < p.Match || !f.mayMatch(w.unified, p.Match) {
 				continue
 			}
 			if p.isBased(w.unified, unified, original, modeWord, false) ||
@@ -159,4 +161,48 @@ func scanLines(path string, match func([]byte) bool) (bool, error) {
 			return false, err
 		}
 	}
+}
+
+// gramFilter is a prefilter for the built-in word search, which would
+// otherwise compare every word with every substring of the password. A word
+// can only be "based on" if it contains some Match-byte substring of the
+// unified password or of its reverse; the filter records the first two
+// bytes (one when Match is 1) of every such substring, and mayMatch
+// rejects words where no Match-byte window starts with a recorded prefix.
+// It never rejects a word passwdqc would match, so it changes speed only.
+type gramFilter struct {
+	bits [65536 / 64]uint64
+}
+
+func gramKey(s []byte, m int) uint32 {
+	if m == 1 {
+		return uint32(s[0])
+	}
+	return uint32(s[0])<<8 | uint32(s[1])
+}
+
+func (f *gramFilter) set(k uint32)      { f.bits[k>>6] |= 1 << (k & 63) }
+func (f *gramFilter) has(k uint32) bool { return f.bits[k>>6]&(1<<(k&63)) != 0 }
+
+// init records the prefixes of the Match-byte windows of unified and of its
+// reverse.
+func (f *gramFilter) init(unified []byte, m int) {
+	n := len(unified)
+	for i := 0; i+m <= n; i++ {
+		f.set(gramKey(unified[i:], m))
+		// window unified[i:i+m] reversed starts with unified[i+m-1], unified[i+m-2]
+		if m == 1 {
+			continue
+		}
+		f.set(uint32(unified[i+m-1])<<8 | uint32(unified[i+m-2]))
+	}
+}
+
+func (f *gramFilter) mayMatch(word []byte, m int) bool {
+	for k := 0; k+m <= len(word); k++ {
+		if f.has(gramKey(word[k:], m)) {
+			return true
+		}
+	}
+	return false
 }
