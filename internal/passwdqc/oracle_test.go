@@ -1,0 +1,90 @@
+package passwdqc
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// minOracleCases is the smallest acceptable differential corpus.
+const minOracleCases = 20000
+
+type policyResult struct {
+	opts     string
+	cases    int
+	agree    int
+	failures []string
+	err      error
+}
+
+// TestOracleAgainstPwqcheck runs a deterministic corpus under every policy of
+// oraclePolicies through Debian's `pwqcheck --multi` (one process per
+// policy) and through Check/CheckChange, and requires the same verdict and
+// reason for every case.
+func TestOracleAgainstPwqcheck(t *testing.T) {
+	path := pwqcheckPath(t)
+	results := make([]policyResult, len(oraclePolicies))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, pol := range oraclePolicies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = runOraclePolicy(path, pol.opts, uint64(1000+i), pol.cases)
+		}()
+	}
+	wg.Wait()
+
+	total, agree := 0, 0
+	for _, r := range results {
+		if r.err != nil {
+			t.Errorf("policy %q: %v", r.opts, r.err)
+			continue
+		}
+		for _, f := range r.failures {
+			t.Error(f)
+		}
+		total += r.cases
+		agree += r.agree
+		t.Logf("policy %-72q %5d cases, %5d agree", r.opts, r.cases, r.agree)
+	}
+	if total > 0 {
+		t.Logf("total: %d cases under %d policies, %d agree (%.3f%%)", total, len(oraclePolicies), agree, 100*float64(agree)/float64(total))
+	}
+	if total < minOracleCases {
+		t.Errorf("corpus too small: %d cases, want >= %d", total, minOracleCases)
+	}
+}
+
+func runOraclePolicy(path, opts string, seed uint64, n int) policyResult {
+	res := policyResult{opts: opts}
+	p, err := Parse(opts)
+	if err != nil {
+		res.err = fmt.Errorf("Parse: %w", err)
+		return res
+	}
+	cases := generateCorpus(p, seed, n)
+	want, err := runPwqcheck(path, strings.Fields(opts), cases)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	res.cases = len(cases)
+	for k, c := range cases {
+		got := p.goVerdict(c)
+		if got == want[k] {
+			res.agree++
+			continue
+		}
+		if len(res.failures) < 20 {
+			res.failures = append(res.failures, fmt.Sprintf(
+				"policy %q, case %d [%s]: new=%q old=%q user=%q gecos=%q: Go %q, pwqcheck %q",
+				opts, k, c.Tag, c.New, c.Old, c.User, c.Gecos, got, want[k]))
+		}
+	}
+	return res
+}
