@@ -92,6 +92,10 @@ func (st *state) checkPassword(user, gecos, password string) *soap.Fault {
 // passwdqc, SystemError "Weak password: <reason>." (KB 344647).
 func (m *accountManager) CreateUser(ctx *simulator.Context, req *types.CreateUser) soap.HasFault {
 	body := new(methods.CreateUserBody)
+	if f := injectedFault(ctx); f != nil {
+		body.Fault_ = f
+		return body
+	}
 	spec := req.User.GetHostAccountSpec()
 	if f := m.st.createUser(spec); f != nil {
 		m.st.tracef("CreateUser %q: fault %s", spec.Id, f.String)
@@ -138,6 +142,10 @@ func (st *state) createUser(spec *types.HostAccountSpec) *soap.Fault {
 // CreateUser (KB 323600 shows the same message for a password change).
 func (m *accountManager) UpdateUser(ctx *simulator.Context, req *types.UpdateUser) soap.HasFault {
 	body := new(methods.UpdateUserBody)
+	if f := injectedFault(ctx); f != nil {
+		body.Fault_ = f
+		return body
+	}
 	spec := req.User.GetHostAccountSpec()
 	if f := m.st.updateUser(spec); f != nil {
 		m.st.tracef("UpdateUser %q: fault %s", spec.Id, f.String)
@@ -189,6 +197,10 @@ func (st *state) updateUser(spec *types.HostAccountSpec) *soap.Fault {
 // the root user").
 func (m *accountManager) RemoveUser(ctx *simulator.Context, req *types.RemoveUser) soap.HasFault {
 	body := new(methods.RemoveUserBody)
+	if f := injectedFault(ctx); f != nil {
+		body.Fault_ = f
+		return body
+	}
 	if f := m.st.removeUser(req.UserName); f != nil {
 		m.st.tracef("RemoveUser %q: fault %s", req.UserName, f.String)
 		body.Fault_ = f

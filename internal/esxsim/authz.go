@@ -121,6 +121,10 @@ func (m *authorizationManager) RetrieveRolePermissions(ctx *simulator.Context, r
 // UserNotFound.
 func (m *authorizationManager) SetEntityPermissions(ctx *simulator.Context, req *types.SetEntityPermissions) soap.HasFault {
 	body := new(methods.SetEntityPermissionsBody)
+	if f := injectedFault(ctx); f != nil {
+		body.Fault_ = f
+		return body
+	}
 	if _, ok := entityExists(ctx, req.Entity); !ok {
 		body.Fault_ = managedObjectNotFound(req.Entity)
 		return body
@@ -190,6 +194,10 @@ func indexPerm(perms []types.Permission, principal string, group bool) int {
 // Administrator permission on the root node".
 func (m *authorizationManager) RemoveEntityPermission(ctx *simulator.Context, req *types.RemoveEntityPermission) soap.HasFault {
 	body := new(methods.RemoveEntityPermissionBody)
+	if f := injectedFault(ctx); f != nil {
+		body.Fault_ = f
+		return body
+	}
 	if _, ok := entityExists(ctx, req.Entity); !ok {
 		body.Fault_ = managedObjectNotFound(req.Entity)
 		return body

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -93,32 +92,18 @@ func faultMessage(f types.BaseMethodFault) *soap.Fault {
 	return simulator.Fault(msg, f)
 }
 
-// injected stands in for the target object of the write call selected by
-// SetFailWrite (see Server.handler): it answers with the injected fault and
-// changes nothing.
-type injected struct {
-	Self  types.ManagedObjectReference
-	fault types.BaseMethodFault
-}
+// injectKey marks, in the request's context, the write call selected by
+// SetFailWrite (see Server.handler).
+type injectKey struct{}
 
-func (i *injected) Reference() types.ManagedObjectReference { return i.Self }
-
-func (i *injected) CreateUser(*types.CreateUser) soap.HasFault {
-	return &methods.CreateUserBody{Fault_: faultMessage(i.fault)}
-}
-
-func (i *injected) UpdateUser(*types.UpdateUser) soap.HasFault {
-	return &methods.UpdateUserBody{Fault_: faultMessage(i.fault)}
-}
-
-func (i *injected) RemoveUser(*types.RemoveUser) soap.HasFault {
-	return &methods.RemoveUserBody{Fault_: faultMessage(i.fault)}
-}
-
-func (i *injected) SetEntityPermissions(*types.SetEntityPermissions) soap.HasFault {
-	return &methods.SetEntityPermissionsBody{Fault_: faultMessage(i.fault)}
-}
-
-func (i *injected) RemoveEntityPermission(*types.RemoveEntityPermission) soap.HasFault {
-	return &methods.RemoveEntityPermissionBody{Fault_: faultMessage(i.fault)}
+// injectedFault returns the SOAP fault to answer instead of performing the
+// call, or nil.
+func injectedFault(ctx *simulator.Context) *soap.Fault {
+	if ctx == nil || ctx.Context == nil {
+		return nil
+	}
+	if f, ok := ctx.Value(injectKey{}).(types.BaseMethodFault); ok {
+		return faultMessage(f)
+	}
+	return nil
 }

@@ -21,6 +21,7 @@
 package esxsim
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -255,10 +256,17 @@ func (s *Server) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refere
 		return nil, nil
 	}
 	s.st.tracef("write #%d %s: injected fault %T", n, m.Name, f)
-	// Answer through a stand-in object rather than returning the fault here,
-	// so that the SOAP fault carries a message (and authentication is still
-	// checked first, as for any call).
-	return &injected{Self: m.This, fault: f}, nil
+	// The fault is answered by the account or authorization manager itself
+	// (injectedFault), after authentication, with a proper fault message.
+	// Returning it from here would leave the SOAP faultstring empty, and
+	// vcsim ignores a handler override for authenticated sessions. A k-th
+	// write refused before dispatch (not authenticated) injects nothing.
+	parent := ctx.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx.Context = context.WithValue(parent, injectKey{}, f)
+	return nil, nil
 }
 
 // selfSignedCert returns a fresh ECDSA certificate for 127.0.0.1, ::1,
