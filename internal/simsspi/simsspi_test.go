@@ -1,0 +1,316 @@
+package simsspi_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"testing"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/krbtest"
+	"github.com/esxi-users/esxi-users/internal/simsspi"
+	"github.com/esxi-users/esxi-users/internal/sspi"
+)
+
+const spn = "host/esx.test"
+
+type kdc struct {
+	realm   *krbtest.Realm
+	svcKT   string
+	aliceKT string
+	bobKT   string
+	ccache  string
+}
+
+func startKDC(t *testing.T) *kdc {
+	t.Helper()
+	r := krbtest.Start(t)
+	r.AddPrincipal("alice", "alice-pw")
+	r.AddPrincipal("bob", "bob-pw")
+	r.AddPrincipal(spn, "")
+	return &kdc{
+		realm:   r,
+		svcKT:   r.Keytab(spn, false),
+		aliceKT: r.Keytab("alice", true),
+		bobKT:   r.Keytab("bob", true),
+		ccache:  r.Kinit("alice", "alice-pw"),
+	}
+}
+
+// newServer starts model over HTTPS and returns an unauthenticated client.
+func newServer(t *testing.T, model *simulator.Model) (*simulator.Model, *url.URL) {
+	t.Helper()
+	if err := model.Create(); err != nil {
+		t.Fatal(err)
+	}
+	model.Service.TLS = new(tls.Config)
+	s := model.Service.NewServer()
+	t.Cleanup(func() { s.Close(); model.Remove() })
+	if s.URL.Scheme != "https" {
+		t.Fatalf("server URL %s is not HTTPS", s.URL)
+	}
+	return model, s.URL
+}
+
+func newClient(t *testing.T, u *url.URL) *vim25.Client {
+	t.Helper()
+	c, err := vim25.NewClient(context.Background(), soap.NewClient(u, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (k *kdc) initiator(t *testing.T, pkg sspi.Package, keytab string, user string, noMutual bool) sspi.Initiator {
+	t.Helper()
+	cfg := sspi.Config{Package: pkg, SPN: spn, Krb5Conf: k.realm.Krb5Conf(), NoMutual: noMutual}
+	if keytab != "" {
+		cfg.Keytab, cfg.Principal = keytab, user
+	} else {
+		cfg.CCache = k.ccache
+	}
+	in, err := sspi.NewInitiator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	return in
+}
+
+// countingInitiator counts the Step calls (legs) of an Initiator.
+type countingInitiator struct {
+	sspi.Initiator
+	steps int
+}
+
+func (c *countingInitiator) Step(ch []byte) ([]byte, bool, error) {
+	c.steps++
+	return c.Initiator.Step(ch)
+}
+
+func TestLoginBySSPI(t *testing.T) {
+	k := startKDC(t)
+	models := map[string]func() *simulator.Model{"ESX": simulator.ESX, "VPX": simulator.VPX}
+	cases := []struct {
+		name      string
+		pkg       sspi.Package
+		keytab    bool
+		noMutual  bool
+		secondLeg bool
+		legs      int
+	}{
+		{"negotiate/ccache/one-leg", sspi.Negotiate, false, true, false, 1},
+		{"negotiate/keytab/mutual", sspi.Negotiate, true, false, false, 2},
+		{"negotiate/ccache/require-second-leg", sspi.Negotiate, false, false, true, 2},
+		{"kerberos/keytab/one-leg", sspi.Kerberos, true, true, false, 1},
+		{"kerberos/ccache/require-second-leg", sspi.Kerberos, false, false, true, 2},
+	}
+	for mname, newModel := range models {
+		t.Run(mname, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					model, u := newServer(t, newModel())
+					acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, Realm: k.realm.Name, RequireSecondLeg: tc.secondLeg})
+					if err != nil {
+						t.Fatal(err)
+					}
+					simsspi.Install(model.Map(), acc, simsspi.Options{})
+					c := newClient(t, u)
+					kt := ""
+					if tc.keytab {
+						kt = k.aliceKT
+					}
+					in := &countingInitiator{Initiator: k.initiator(t, tc.pkg, kt, "alice", tc.noMutual)}
+					ctx := context.Background()
+					us, err := sspi.Login(ctx, c, in, "en_US")
+					if err != nil {
+						t.Fatalf("Login: %v", err)
+					}
+					if us.UserName != `ESXI.TEST\alice` || us.FullName != "alice@ESXI.TEST" || us.Locale != "en_US" {
+						t.Fatalf("session %+v", us)
+					}
+					if in.steps != tc.legs {
+						t.Fatalf("legs = %d, want %d", in.steps, tc.legs)
+					}
+					// The session works for normal calls.
+					cur, err := session.NewManager(c).UserSession(ctx)
+					if err != nil || cur == nil {
+						t.Fatalf("UserSession: %v %v", cur, err)
+					}
+					if cur.UserName != `ESXI.TEST\alice` || cur.Key != us.Key {
+						t.Fatalf("current session %q/%q, login %q/%q", cur.UserName, cur.Key, us.UserName, us.Key)
+					}
+					hosts, err := find.NewFinder(c).HostSystemList(ctx, "*")
+					if err != nil || len(hosts) == 0 {
+						t.Fatalf("HostSystemList: %v", err)
+					}
+					// Logging in again on a live session is refused.
+					again := k.initiator(t, tc.pkg, kt, "alice", tc.noMutual)
+					if _, err := sspi.Login(ctx, c, again, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
+						t.Fatalf("second login: %v", err)
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestLoginBySSPIFailures(t *testing.T) {
+	k := startKDC(t)
+	model, u := newServer(t, simulator.VPX())
+	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, RequireSecondLeg: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := simsspi.Install(model.Map(), acc, simsspi.Options{AllowedPrincipals: []string{`ESXI.TEST\alice`}})
+	ctx := context.Background()
+
+	t.Run("not-allowed", func(t *testing.T) {
+		c := newClient(t, u)
+		_, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.bobKT, "bob", false), "")
+		if !errors.Is(err, sspi.ErrNoPermission) || !fault.Is(err, &types.NoPermission{}) {
+			t.Fatalf("err = %v", err)
+		}
+		// The pending session was dropped: the client is anonymous.
+		if us, err := session.NewManager(c).UserSession(ctx); err != nil || us != nil {
+			t.Fatalf("still has a session: %+v %v", us, err)
+		}
+		if _, err := currentTime(c); !fault.Is(err, &types.NotAuthenticated{}) {
+			t.Fatalf("CurrentTime after NoPermission: %v", err)
+		}
+		// And may log in properly afterwards.
+		if _, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), ""); err != nil {
+			t.Fatalf("login after failure: %v", err)
+		}
+	})
+
+	t.Run("bad-locale", func(t *testing.T) {
+		c := newClient(t, u)
+		_, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "english!")
+		if !errors.Is(err, sspi.ErrInvalidLocale) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	rawLogin := func(c *vim25.Client, tok []byte) error {
+		_, err := methods.LoginBySSPI(ctx, c, &types.LoginBySSPI{This: *c.ServiceContent.SessionManager, Base64Token: base64.StdEncoding.EncodeToString(tok)})
+		return err
+	}
+
+	t.Run("replayed-token", func(t *testing.T) {
+		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", true)
+		tok, _, err := in.Step(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c1 := newClient(t, u)
+		if err := rawLogin(c1, tok); !fault.Is(err, &types.SSPIChallenge{}) {
+			t.Fatalf("first use: %v", err)
+		}
+		c2 := newClient(t, u)
+		if err := rawLogin(c2, tok); !fault.Is(err, &types.InvalidLogin{}) {
+			t.Fatalf("replay: %v", err)
+		}
+	})
+
+	t.Run("tampered-token", func(t *testing.T) {
+		in := k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", true)
+		tok, _, err := in.Step(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok[len(tok)-7] ^= 0xff
+		if err := rawLogin(newClient(t, u), tok); !fault.Is(err, &types.InvalidLogin{}) {
+			t.Fatalf("tampered: %v", err)
+		}
+	})
+
+	t.Run("pending-session-is-not-authenticated", func(t *testing.T) {
+		c := newClient(t, u)
+		in := k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false)
+		tok, _, err := in.Step(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rawLogin(c, tok); !fault.Is(err, &types.SSPIChallenge{}) {
+			t.Fatalf("leg 1: %v", err)
+		}
+		// With only the pending cookie, privileged calls fail...
+		if _, err := currentTime(c); !fault.Is(err, &types.NotAuthenticated{}) {
+			t.Fatalf("CurrentTime during conversation: %v", err)
+		}
+		// ...and the current session is empty.
+		if us, err := session.NewManager(c).UserSession(ctx); err != nil || us != nil {
+			t.Fatalf("UserSession during conversation: %+v %v", us, err)
+		}
+		// A wrong second-leg token ends the conversation with InvalidLogin.
+		bad := []byte{0xa1, 0x03, 0x30, 0x01, 0x00}
+		if err := rawLogin(c, bad); !fault.Is(err, &types.InvalidLogin{}) {
+			t.Fatalf("bad leg 2: %v", err)
+		}
+		if _, err := currentTime(c); !fault.Is(err, &types.NotAuthenticated{}) {
+			t.Fatalf("CurrentTime after failure: %v", err)
+		}
+		// The same client can then complete a login and make the call.
+		if _, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), ""); err != nil {
+			t.Fatalf("login after failed conversation: %v", err)
+		}
+		if _, err := currentTime(c); err != nil {
+			t.Fatalf("CurrentTime after login: %v", err)
+		}
+	})
+
+	t.Run("wrong-spn", func(t *testing.T) {
+		cfg := sspi.Config{SPN: "host/other.test", Krb5Conf: k.realm.Krb5Conf(), Keytab: k.aliceKT, Principal: "alice"}
+		k.realm.AddPrincipal("host/other.test", "")
+		in, err := sspi.NewInitiator(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		if _, err := sspi.Login(ctx, newClient(t, u), in, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	t.Run("not-supported", func(t *testing.T) {
+		m2, u2 := newServer(t, simulator.ESX())
+		simsspi.Install(m2.Map(), acc, simsspi.Options{NotSupported: true})
+		_, err := sspi.Login(ctx, newClient(t, u2), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
+		if !errors.Is(err, sspi.ErrNotSupported) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	t.Run("uninstalled", func(t *testing.T) {
+		srv.Uninstall()
+		defer simsspi.Install(model.Map(), acc, simsspi.Options{})
+		_, err := sspi.Login(ctx, newClient(t, u), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
+		if !fault.Is(err, &types.NotAuthenticated{}) {
+			t.Fatalf("without the hook: %v", err)
+		}
+	})
+}
+
+func currentTime(c *vim25.Client) (*types.CurrentTimeResponse, error) {
+	return methods.CurrentTime(context.Background(), c, &types.CurrentTime{This: vim25.ServiceInstance})
+}
+
+func TestDefaultUserName(t *testing.T) {
+	for in, want := range map[string]string{"alice@ESXI.TEST": `ESXI.TEST\alice`, "host/x@R": `R\host/x`, "nobody": "nobody"} {
+		if got := simsspi.DefaultUserName(in); got != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}
