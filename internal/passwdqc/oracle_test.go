@@ -15,6 +15,7 @@ type policyResult struct {
 	opts     string
 	cases    int
 	agree    int
+	reasons  map[string]int // pwqcheck's verdicts ("" = OK)
 	failures []string
 	err      error
 }
@@ -50,7 +51,11 @@ func TestOracleAgainstPwqcheck(t *testing.T) {
 		}
 		total += r.cases
 		agree += r.agree
-		t.Logf("policy %-72q %5d cases, %5d agree", r.opts, r.cases, r.agree)
+		t.Logf("policy %-72q %5d cases, %5d agree; verdicts %v", r.opts, r.cases, r.agree, r.reasons)
+		// A corpus that only ever fails one way proves little.
+		if r.opts != "random=47,only" && (r.reasons[""] == 0 || len(r.reasons) < 3) {
+			t.Errorf("policy %q: corpus too uniform: %v", r.opts, r.reasons)
+		}
 	}
 	if total > 0 {
 		t.Logf("total: %d cases under %d policies, %d agree (%.3f%%)", total, len(oraclePolicies), agree, 100*float64(agree)/float64(total))
@@ -74,7 +79,9 @@ func runOraclePolicy(path, opts string, seed uint64, n int) policyResult {
 		return res
 	}
 	res.cases = len(cases)
+	res.reasons = map[string]int{}
 	for k, c := range cases {
+		res.reasons[want[k]]++
 		got := p.goVerdict(c)
 		if got == want[k] {
 			res.agree++
