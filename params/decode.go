@@ -121,7 +121,13 @@ func decodeEntry(i int, n *yaml.Node) (Entry, []*EntryError) {
 		}
 		name := key.Value
 		if !isField(name) {
-			fail(key.Line, name, "unknown field %s%s; fields are %s", quote(clip(name)), hint(name, fieldNames), strings.Join(fieldNames, ", "))
+			// An unknown key is shown only when it is a near miss of a field
+			// name: anything else could be a misplaced secret.
+			if n := nearest(name, fieldNames); n != "" {
+				fail(key.Line, name, "unknown field %s (did you mean %s?); fields are %s", quote(clip(name)), quote(n), strings.Join(fieldNames, ", "))
+			} else {
+				fail(key.Line, "", "unknown field (not shown); fields are %s", strings.Join(fieldNames, ", "))
+			}
 			continue
 		}
 		if first, dup := seen[name]; dup {

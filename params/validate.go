@@ -105,7 +105,8 @@ func entryValidator() *validator.Validate {
 // all problems as one *ListError (nil if there are none):
 //   - operation is add, set or remove;
 //   - add and set need id, password and role; remove needs id (a password,
-//     role or description on a remove entry is ignored);
+//     role or description on a remove entry is not used, but must still be
+//     well-formed, as the Param's JSON Schema says);
 //   - role is exactly Admin, ReadOnly or NoAccess (near misses get a hint);
 //   - id follows ESXi's user-name rules (ValidateID);
 //   - description fits an ESXi account (ValidateDescription);
@@ -126,10 +127,8 @@ func Validate(entries []Entry) error {
 
 // ValidateEntry returns the problems of one entry.
 func ValidateEntry(e Entry) []*EntryError {
-	r := rules{ID: e.ID, Operation: string(e.Operation), PasswordLen: e.Password.Len(), Role: string(e.Role)}
-	if e.Operation != OpRemove {
-		r.Description = e.Description
-	}
+	r := rules{ID: e.ID, Operation: string(e.Operation), Description: e.Description, PasswordLen: e.Password.Len(), Role: string(e.Role)}
+	knownOp := e.Operation == OpAdd || e.Operation == OpSet || e.Operation == OpRemove
 	err := entryValidator().Struct(r)
 	if err == nil {
 		return nil
@@ -140,6 +139,9 @@ func ValidateEntry(e Entry) []*EntryError {
 	}
 	var out []*EntryError
 	for _, fe := range verrs {
+		if !knownOp && fe.Tag() == "required_unless" {
+			continue // which fields are required depends on a valid operation
+		}
 		field, msg := describe(e, fe)
 		out = append(out, newEntryError(e, field, msg))
 	}
