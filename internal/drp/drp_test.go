@@ -1,0 +1,260 @@
+package drp_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/digitalrebar/provision/v4/models"
+
+	"github.com/esxi-users/esxi-users/content"
+	"github.com/esxi-users/esxi-users/internal/drp"
+	"github.com/esxi-users/esxi-users/internal/drpfake"
+	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+const canary = "Canary#Pw-7719-zz"
+
+const machineUUID = "3a1c2f4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
+
+func packParams(t *testing.T) []*models.Param {
+	t.Helper()
+	var ps []*models.Param
+	for _, n := range content.ParamNames() {
+		p, err := content.Param(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+type world struct {
+	fake *drpfake.Server
+	sim  *esxsim.Server
+	env  map[string]string
+}
+
+func newWorld(t *testing.T, getSecure bool) *world {
+	t.Helper()
+	sim, err := esxsim.Start(esxsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	fake := drpfake.New(packParams(t))
+	t.Cleanup(fake.Close)
+	fake.AddToken("task-token", drpfake.Token{GetSecure: getSecure, Machine: machineUUID})
+	fake.AddMachine(machineUUID, "esx01", "")
+	pw, _ := sim.URL.User.Password()
+	must(t, fake.SetParam(machineUUID, content.ParamServer, sim.URL.Host))
+	must(t, fake.SetParam(machineUUID, content.ParamThumbprint, sim.Thumbprint))
+	must(t, fake.SetParam(machineUUID, content.ParamPassword, pw))
+	return &world{fake: fake, sim: sim, env: map[string]string{
+		drp.EnvEndpoint: fake.Endpoint(), drp.EnvToken: "task-token", drp.EnvUUID: machineUUID,
+	}}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *world) users(t *testing.T) map[string]tasks.Account {
+	t.Helper()
+	pw, _ := w.sim.URL.User.Password()
+	s, err := esx.Dial(context.Background(), esx.Config{Server: w.sim.URL.Host, Username: "root",
+		Password: params.NewPassword(pw), Thumbprint: w.sim.Thumbprint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h, err := esx.NewHost(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := h.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap.Users
+}
+
+func (w *world) run(t *testing.T) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := drp.RunTask(context.Background(), &out, &errb, func(k string) string { return w.env[k] })
+	return code, out.String(), errb.String()
+}
+
+func (w *world) report(t *testing.T) tasks.Report {
+	t.Helper()
+	v := w.fake.Param(machineUUID, content.ParamReport)
+	if v == nil {
+		t.Fatal("no report written")
+	}
+	b, _ := json.Marshal(v)
+	if bytes.Contains(b, []byte(canary)) {
+		t.Fatalf("report holds the password: %s", b)
+	}
+	var r tasks.Report
+	must(t, json.Unmarshal(b, &r))
+	return r
+}
+
+func TestRunTaskAppliesAndReports(t *testing.T) {
+	w := newWorld(t, true)
+	users := []map[string]any{
+		{"id": "user1", "operation": "add", "description": "User One", "password": canary, "role": "Admin"},
+		{"id": "user2", "operation": "set", "password": canary, "role": "ReadOnly"},
+		{"id": "root", "operation": "set", "password": canary, "role": "Admin"},
+		{"id": "user2", "operation": "remove"},
+	}
+	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, users))
+	// The Secure Param is sealed on the wire without decode=true.
+	if !models.IsSecureData(w.fake.RawParam(machineUUID, content.ParamUsers)) {
+		t.Fatal("esxi/manage-users is not stored sealed")
+	}
+
+	code, stdout, stderr := w.run(t)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		`entry 1 (id "user1", add): created role=Admin`,
+		`entry 2 (id "user2", set): created role=ReadOnly`,
+		`entry 3 (id "root", set): ignored`,
+		`entry 4 (id "user2", remove): removed`,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout+stderr, canary) {
+		t.Fatal("canary password in the job log")
+	}
+	r := w.report(t)
+	if !r.OK || len(r.Results) != 4 || r.Results[0].Outcome != tasks.Created {
+		t.Errorf("report = %+v", r)
+	}
+	got := w.users(t)
+	if a, ok := got["user1"]; !ok || a.Description != "User One" {
+		t.Errorf("user1 on host = %+v (%v)", a, ok)
+	}
+	if _, ok := got["user2"]; ok {
+		t.Error("user2 still on host")
+	}
+	// Reads were aggregated and decoded, in one bulk call.
+	var sawBulk bool
+	for _, rq := range w.fake.Requests() {
+		if strings.HasPrefix(rq, "GET /api/v3/machines/"+machineUUID+"/params?") &&
+			strings.Contains(rq, "aggregate=true") && strings.Contains(rq, "decode=true") {
+			sawBulk = true
+		}
+	}
+	if !sawBulk {
+		t.Errorf("no aggregate+decode bulk read in %v", w.fake.Requests())
+	}
+}
+
+func TestRunTaskDefaultsAndFallbacks(t *testing.T) {
+	w := newWorld(t, true)
+	// No esxi/manage-users at all: the default [] applies; the password
+	// comes from RackN's esxi/insecure-password; the ignore list default.
+	pw, _ := w.sim.URL.User.Password()
+	must(t, w.fake.SetParam(machineUUID, content.ParamPassword, nil))
+	must(t, w.fake.SetParam(machineUUID, content.ParamInsecurePassword, pw))
+	code, stdout, stderr := w.run(t)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if r := w.report(t); !r.OK || len(r.Results) != 0 || r.User != "root" {
+		t.Errorf("report = %+v", r)
+	}
+}
+
+func TestRunTaskInvalidInputWritesReport(t *testing.T) {
+	w := newWorld(t, true)
+	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
+		map[string]any{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},
+		map[string]any{"id": "user3", "operation": "set", "password": canary, "role": "Owner"},
+	}))
+	code, stdout, stderr := w.run(t)
+	if code != tasks.ExitInvalid {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitInvalid, stdout, stderr)
+	}
+	if !strings.Contains(stderr, `entry 2 (id "user3", set): role "Owner"`) {
+		t.Errorf("stderr does not name the entry:\n%s", stderr)
+	}
+	if strings.Contains(stdout+stderr, canary) {
+		t.Fatal("canary in output")
+	}
+	r := w.report(t)
+	if r.OK || r.Error == "" {
+		t.Errorf("report = %+v", r)
+	}
+	if _, ok := w.users(t)["user1"]; ok {
+		t.Error("user1 was created although the list is invalid")
+	}
+}
+
+func TestRunTaskConnectFailure(t *testing.T) {
+	w := newWorld(t, true)
+	must(t, w.fake.SetParam(machineUUID, content.ParamPassword, "wrong-"+canary))
+	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{}))
+	code, stdout, stderr := w.run(t)
+	if code != tasks.ExitConnect {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitConnect, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, canary) {
+		t.Fatal("password in output")
+	}
+	if r := w.report(t); r.OK {
+		t.Errorf("report ok on connect failure")
+	}
+}
+
+func TestRunTaskWithoutGetSecure(t *testing.T) {
+	w := newWorld(t, false)
+	code, _, stderr := w.run(t)
+	if code == 0 || !strings.Contains(stderr, "403") {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+}
+
+func TestRunTaskMissingEnv(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := drp.RunTask(context.Background(), &out, &errb, func(string) string { return "" })
+	if code != tasks.ExitInvalid || !strings.Contains(errb.String(), "RS_ENDPOINT, RS_TOKEN, RS_UUID not set") {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+func TestConfigFallbacksAndTypeErrors(t *testing.T) {
+	m := drp.Machine{UUID: machineUUID, Address: "192.0.2.10"}
+	cfg, err := drp.Config(m, map[string]any{content.ParamInsecurePassword: canary, content.ParamUsers: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server != "192.0.2.10" || cfg.Username != "root" || cfg.Password.Reveal() != canary || string(cfg.Input) != "[]" {
+		t.Errorf("cfg = %+v input %s", cfg, cfg.Input)
+	}
+	if len(cfg.Ignore) != 2 || cfg.Insecure || cfg.SkipPasswordCheck {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+	_, err = drp.Config(m, map[string]any{content.ParamInsecure: canary})
+	if err == nil || strings.Contains(err.Error(), canary) || tasks.ExitCode(err) != tasks.ExitInvalid {
+		t.Errorf("err = %v", err)
+	}
+	_, err = drp.Config(drp.Machine{}, nil)
+	if err == nil || !strings.Contains(err.Error(), content.ParamServer) {
+		t.Errorf("no server: %v", err)
+	}
+}
