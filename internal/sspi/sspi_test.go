@@ -123,8 +123,8 @@ func TestNewInitiatorConfig(t *testing.T) {
 
 // scripted is a non-Kerberos initiator for exercising the Login loop.
 type scripted struct {
-	steps    int
-	doneAt   int // Step number (1-based) at which done is reported; 0 = never
+	steps  int
+	doneAt int // Step number (1-based) at which done is reported; 0 = never
 	tokens [][]byte
 }
 
