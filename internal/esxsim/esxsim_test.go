@@ -295,6 +295,26 @@ func TestPermissionFaults(t *testing.T) {
 	}
 	wantFault[*types.NotFound](t, am.RemoveEntityPermission(ctx, rf, "alice", false))
 
+	// "... or it would grant further permission to a user or group who
+	// already has Administrator permission on the root node".
+	dc := types.ManagedObjectReference{Type: "Datacenter", Value: "ha-datacenter"}
+	wantFault[*types.AuthMinimumAdminPermission](t, am.SetEntityPermissions(ctx, dc, []types.Permission{{Principal: "root", RoleId: -2}}))
+	// Inherited permissions: the root folder's propagating ones apply below it.
+	if err := am.SetEntityPermissions(ctx, dc, []types.Permission{{Principal: "alice", RoleId: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	own, err := am.RetrieveEntityPermissions(ctx, dc, false)
+	if err != nil || len(own) != 1 || own[0].Principal != "alice" || own[0].Entity == nil || *own[0].Entity != dc {
+		t.Fatalf("own permissions of %v: %+v %v", dc, own, err)
+	}
+	inherited, err := am.RetrieveEntityPermissions(ctx, dc, true)
+	if err != nil || len(inherited) != 1+len(rootPerms(t, c)) {
+		t.Fatalf("inherited permissions of %v: %+v %v", dc, inherited, err)
+	}
+	if err := am.RemoveEntityPermission(ctx, dc, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+
 	bogus := types.ManagedObjectReference{Type: "Folder", Value: "no-such-folder"}
 	wantFault[*types.ManagedObjectNotFound](t, am.SetEntityPermissions(ctx, bogus, []types.Permission{{Principal: "alice", RoleId: -2}}))
 	wantFault[*types.ManagedObjectNotFound](t, am.RemoveEntityPermission(ctx, bogus, "alice", false))
@@ -826,5 +846,20 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if perms["root"].RoleId != -1 {
 		t.Error("root lost Admin")
+	}
+}
+
+// Several servers can run side by side in one process (parallel tests).
+func TestParallelServers(t *testing.T) {
+	for i := 0; i < 4; i++ {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			s := start(t, Options{})
+			c := root(t, s)
+			createUser(t, c, "alice", goodPassword, fmt.Sprint("server ", i))
+			if got := users(t, c); got["alice"] != fmt.Sprint("server ", i) || len(got) != 4 {
+				t.Fatalf("users %v", got)
+			}
+		})
 	}
 }

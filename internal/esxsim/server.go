@@ -107,6 +107,9 @@ type Server struct {
 	closeOnce sync.Once
 }
 
+// vcsimMu serializes vcsim model creation and removal (see Start).
+var vcsimMu sync.Mutex
+
 // writeMethods are the calls counted by Writes and subject to SetFailWrite.
 var writeMethods = map[string]bool{
 	"CreateUser":             true,
@@ -158,6 +161,12 @@ func Start(opt Options) (s *Server, err error) {
 	s.Thumbprint = strings.Join(hexes, ":")
 	s.SetFailWrite(opt.FailWrite, opt.FailFault)
 
+	// vcsim's model construction and teardown touch package-level state
+	// (e.g. LicenseManager.init appends to a global slice), so servers are
+	// created and removed one at a time; once running they are independent.
+	vcsimMu.Lock()
+	defer vcsimMu.Unlock()
+
 	model := simulator.ESX()
 	if err := model.Create(); err != nil {
 		return nil, fmt.Errorf("esxsim: model: %w", err)
@@ -207,7 +216,9 @@ func (s *Server) Close() {
 			s.srv.Close()
 		}
 		if s.model != nil {
+			vcsimMu.Lock()
 			s.model.Remove()
+			vcsimMu.Unlock()
 		}
 	})
 }
