@@ -3,6 +3,7 @@ package krbaccept_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/krbaccept/gss"
@@ -294,5 +295,30 @@ func TestMICRoundTrip(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("%s: err = %v", c.name, err)
 		}
+	}
+}
+
+func TestConversationExpires(t *testing.T) {
+	e := setup(t)
+	now := time.Now()
+	a := e.acceptor(t, krbaccept.Options{RequireSecondLeg: true, MaxSkew: time.Minute, Clock: func() time.Time { return now }})
+	in := e.initiator(t, sspi.Negotiate, true, false)
+	ch, _, done, err := a.Accept("c", firstToken(t, in))
+	if err != nil || done {
+		t.Fatalf("leg 1: %v", err)
+	}
+	tok, _, err := in.Step(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Pending("c") {
+		t.Fatal("not pending")
+	}
+	now = now.Add(2 * time.Minute)
+	if a.Pending("c") {
+		t.Fatal("still pending after MaxSkew")
+	}
+	if _, _, _, err := a.Accept("c", tok); !errors.Is(err, krbaccept.ErrNoConversation) {
+		t.Fatalf("late leg 2: %v", err)
 	}
 }
