@@ -75,6 +75,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return runApply(ctx, rest, env, true)
 	case "simulate":
 		return runSimulate(ctx, rest, env)
+	case "check-password":
+		return runCheckPassword(ctx, rest, env)
 	case "help", "-h", "--help":
 		if len(rest) > 0 {
 			return Run(ctx, []string{rest[0], "--help"}, env)

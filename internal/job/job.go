@@ -79,37 +79,18 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 		}
 	}
 
-	ecfg := esx.Config{
-		Server: cfg.Server, Username: cfg.Username, Password: cfg.Password,
-		Thumbprint: cfg.Thumbprint, Insecure: cfg.Insecure, Timeout: cfg.Timeout, Trace: cfg.Trace,
+	ecfg, stopSim, err := connection(cfg, log)
+	if err != nil {
+		return invalidReport(nil, err), err
 	}
+	defer stopSim()
 	if cfg.Trace != nil {
 		for _, e := range entries {
 			ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
 		}
 	}
-	if cfg.Simulate {
-		sim, err := esxsim.Start(esxsim.Options{})
-		if err != nil {
-			err = fmt.Errorf("%w: start the simulator: %w", tasks.ErrConnect, err)
-			return invalidReport(nil, err), err
-		}
-		defer sim.Close()
-		pw, _ := sim.URL.User.Password()
-		ecfg.Server, ecfg.Username, ecfg.Password = sim.URL.Host, sim.URL.User.Username(), params.NewPassword(pw)
-		ecfg.RootCAs = x509.NewCertPool()
-		ecfg.RootCAs.AppendCertsFromPEM(sim.CertPEM)
-		log.Info("using the built-in ESXi simulator", "url", "https://"+sim.URL.Host+"/sdk")
-	}
-
-	dial := cfg.Dial
-	if dial == nil {
-		dial = DialHost
-	}
-	log.Info("connecting", "server", ecfg.Server, "user", ecfg.Username)
-	host, closeHost, err := dial(ctx, ecfg)
+	host, closeHost, err := dial(ctx, cfg, ecfg, log)
 	if err != nil {
-		err = fmt.Errorf("%w: %w", tasks.ErrConnect, err)
 		r := invalidReport(entries, err)
 		r.Host = ecfg.Server
 		return r, err
@@ -127,6 +108,66 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 	report, err := tasks.Run(ctx, host, entries, opt)
 	log.Info("done", "host", report.Host, "ok", report.OK)
 	return report, err
+}
+
+// connection builds the esx.Config of a run, starting the simulator when
+// asked (stop it with the returned func).
+func connection(cfg Config, log *slog.Logger) (esx.Config, func(), error) {
+	ecfg := esx.Config{
+		Server: cfg.Server, Username: cfg.Username, Password: cfg.Password,
+		Thumbprint: cfg.Thumbprint, Insecure: cfg.Insecure, Timeout: cfg.Timeout, Trace: cfg.Trace,
+	}
+	if !cfg.Simulate {
+		return ecfg, func() {}, nil
+	}
+	sim, err := esxsim.Start(esxsim.Options{})
+	if err != nil {
+		return ecfg, nil, fmt.Errorf("%w: start the simulator: %w", tasks.ErrConnect, err)
+	}
+	pw, _ := sim.URL.User.Password()
+	ecfg.Server, ecfg.Username, ecfg.Password = sim.URL.Host, sim.URL.User.Username(), params.NewPassword(pw)
+	ecfg.RootCAs = x509.NewCertPool()
+	ecfg.RootCAs.AppendCertsFromPEM(sim.CertPEM)
+	log.Info("using the built-in ESXi simulator", "url", "https://"+sim.URL.Host+"/sdk")
+	return ecfg, sim.Close, nil
+}
+
+// dial connects with cfg.Dial or DialHost; errors wrap tasks.ErrConnect.
+func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (tasks.Host, func() error, error) {
+	d := cfg.Dial
+	if d == nil {
+		d = DialHost
+	}
+	log.Info("connecting", "server", ecfg.Server, "user", ecfg.Username)
+	host, closeHost, err := d(ctx, ecfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+	}
+	return host, closeHost, nil
+}
+
+// HostPasswordPolicy connects as cfg says and returns the host's
+// Security.PasswordQualityControl ("" if the host has none).
+func HostPasswordPolicy(ctx context.Context, cfg Config) (string, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ecfg, stopSim, err := connection(cfg, log)
+	if err != nil {
+		return "", err
+	}
+	defer stopSim()
+	host, closeHost, err := dial(ctx, cfg, ecfg, log)
+	if err != nil {
+		return "", err
+	}
+	defer closeHost()
+	snap, err := host.Read(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+	}
+	return snap.PasswordPolicy, nil
 }
 
 // DialHost connects straight to an ESXi host with esx.Dial.

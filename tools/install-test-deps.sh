@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine, only when missing:
+#   passwdqc          pwqcheck, the oracle for the password-policy tests
+#   krb5-kdc, krb5-admin-server, krb5-user
+#                     a real MIT KDC, kadmin.local and kinit for the SSPI tests
+#   python3-gssapi    MIT GSSAPI as a third-party initiator (interop test)
+# and downloads the Go modules. Safe to run again.
+set -euo pipefail
+
+missing=()
+command -v pwqcheck >/dev/null 2>&1 || missing+=(passwdqc)
+command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ] || missing+=(krb5-kdc)
+command -v kadmin.local >/dev/null 2>&1 || [ -x /usr/sbin/kadmin.local ] || missing+=(krb5-admin-server)
+command -v kinit >/dev/null 2>&1 || missing+=(krb5-user)
+/usr/bin/python3 -c 'import gssapi' >/dev/null 2>&1 || missing+=(python3-gssapi)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-test-deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+go mod download
