@@ -371,7 +371,7 @@ func TestRemoveUserRemovesPermissions(t *testing.T) {
 	}
 	// A re-created user starts without permissions.
 	createUser(t, c, "alice", goodPassword, "")
-	wantFault[*types.InvalidLogin](t, func() error { _, err := login(t, s, "alice", goodPassword); return err }())
+	wantFault[*types.NoPermission](t, func() error { _, err := login(t, s, "alice", goodPassword); return err }())
 }
 
 // Gap 5: root cannot be removed. RemoveUser reference: "SecurityError: if
@@ -558,11 +558,11 @@ func checkWeak(t *testing.T, err error, reason, password string) {
 	}
 }
 
-// Gap 6: Login checks credentials: InvalidLogin for a wrong password or an
-// unknown user (SessionManager.Login reference); users without a permission
-// (or with NoAccess only) are denied too (vSphere 4.1 ESX Configuration
-// Guide: access is denied when "A user is in the list but was not assigned
-// permissions"); any other role allows login.
+// Gap 6: Login checks credentials. SessionManager.Login reference:
+// "InvalidLogin: if the user and password combination is invalid",
+// "NoPermission: if the user is valid, but has no access granted"; a new
+// local user has no permission (No Access is the default role, vSphere
+// Security "ESXi Users and Permissions"); any role but NoAccess allows login.
 func TestLogin(t *testing.T) {
 	const rootPassword = "R00tP455w0rd!z"
 	s := start(t, Options{Password: rootPassword})
@@ -578,15 +578,21 @@ func TestLogin(t *testing.T) {
 		{"root", "wrong"},
 		{"root", ""},
 		{"ghost", goodPassword},
-		{"alice", goodPassword}, // no permission yet
 		{"alice", "wrong"},
 		{"nopass", ""},
 		{"dcui", ""},
 	} {
 		wantFault[*types.InvalidLogin](t, tryLogin(tt.user, tt.pw))
 	}
+	// Valid credentials without access: NoPermission, whatever the password
+	// check says about others.
+	np := wantFault[*types.NoPermission](t, tryLogin("alice", goodPassword))
+	if np.PrivilegeId != "System.View" {
+		t.Errorf("NoPermission %+v", np)
+	}
 	grant(t, c, "alice", -5)
-	wantFault[*types.InvalidLogin](t, tryLogin("alice", goodPassword))
+	wantFault[*types.NoPermission](t, tryLogin("alice", goodPassword))
+	wantFault[*types.InvalidLogin](t, tryLogin("alice", "wrong"))
 	grant(t, c, "alice", -2)
 	if err := tryLogin("alice", goodPassword); err != nil {
 		t.Fatalf("ReadOnly user: %v", err)

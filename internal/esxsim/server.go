@@ -256,6 +256,12 @@ func (s *Server) SetFailWrite(k int, f types.BaseMethodFault) {
 func (s *Server) handler(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 	s.requests.Add(1)
 	s.st.tracef("request %s %s", m.Name, m.This.Value)
+	if m.Name == "Login" {
+		if d := s.st.checkLogin(ctx, m); d != nil {
+			return d, nil
+		}
+		return nil, nil
+	}
 	if !writeMethods[m.Name] {
 		return nil, nil
 	}
