@@ -32,8 +32,9 @@
 //     with a NegTokenResp whose mechListMIC is its own MIC over the same
 //     mechanism list, made with the acceptor subkey (which it can only know
 //     by decrypting the AP-REP) and its authenticator's sequence number. This
-//     is the standard SPNEGO MIC exchange: MIT GSSAPI and Windows SSPI send it
-//     because the acceptor's reply carries a mechListMIC.
+//     is the standard SPNEGO MIC exchange: MIT GSSAPI sends it because the
+//     acceptor's reply carries a mechListMIC (tested with python3-gssapi);
+//     Windows SSPI should too per RFC 4178, but that is untested here.
 //   - Raw Kerberos: the challenge is a Kerberos GSS AP-REP token. Plain
 //     RFC 4121 has no third token, so this package requires, as its own
 //     extension, an initiator MIC token over the exact challenge bytes (same
