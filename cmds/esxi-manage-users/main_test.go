@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "esxi-manage-users-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "esxi-manage-users")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run executes the binary; it returns stdout, stderr and the exit code.
+func run(t *testing.T, stdin string, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// simulate starts "esxi-manage-users simulate" and returns its URL and
+// thumbprint lines; the process is stopped at the end of the test.
+func simulate(t *testing.T, args ...string) (*url.URL, string) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"simulate", "--listen", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	read := func() string {
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(60 * time.Second):
+			t.Fatal("simulate printed nothing")
+		}
+		return ""
+	}
+	u, err := url.Parse(read())
+	if err != nil || u.Scheme != "https" || u.User == nil || u.Path != "/sdk" {
+		t.Fatalf("first line is not a GOVC_URL: %v %v", u, err)
+	}
+	tp, ok := strings.CutPrefix(read(), "thumbprint: ")
+	if !ok || len(tp) != 59 {
+		t.Fatalf("second line is not a thumbprint: %q", tp)
+	}
+	return u, tp
+}
+
+const seedFirst = "- {id: user1, operation: add, description: User One, password: 'S3cr3tP455!', role: Admin}\n"
+
+// The simulator keeps its state across runs, and plan shows it.
+func TestSimulateStateLastsAcrossRuns(t *testing.T) {
+	u, tp := simulate(t)
+	env := []string{"GOVC_URL=" + u.String(), "GOVC_THUMBPRINT=" + tp}
+	if out, errb, code := run(t, seedFirst, env, "apply"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errb)
+	}
+	out, errb, code := run(t, seedFirst, env, "plan", "--output", "json")
+	if code != 0 {
+		t.Fatalf("plan: exit %d\n%s%s", code, out, errb)
+	}
+	var rep struct {
+		Plan    bool
+		Results []struct{ Outcome string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || !rep.Plan || rep.Results[0].Outcome != "updated" {
+		t.Fatalf("plan after apply = %s (%v)", out, err)
+	}
+}
+
+// --fail-write K from outside: the K-th write fails, exit 1.
+func TestSimulateFailWrite(t *testing.T) {
+	u, tp := simulate(t, "--fail-write", "2")
+	env := []string{"GOVC_URL=" + u.String(), "GOVC_THUMBPRINT=" + tp}
+	out, errb, code := run(t, seedFirst+"- {id: user2, operation: remove}\n", env, "apply")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errb)
+	}
+	for _, want := range []string{"1    user1                add       Admin     failed     grant role Admin: the host reported a system error: injected fault at write 2 (SystemError)", "2    user2                remove              not-run", "FAILED"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestExitCodesAndHelp(t *testing.T) {
+	tests := []struct {
+		args  []string
+		stdin string
+		code  int
+		want  string
+	}{
+		{[]string{"help"}, "", 0, "Exit codes:"},
+		{[]string{"apply", "--help"}, "", 0, "Exit codes: 0 done"},
+		{[]string{}, "", 2, "Usage:"},
+		{[]string{"frobnicate"}, "", 2, `unknown command "frobnicate"`},
+		{[]string{"apply", "--simulate", "--output", "yaml"}, seedFirst, 2, `--output "yaml"`},
+		{[]string{"apply", "--simulate"}, "- {id: u1, operation: add, role: Admin}\n", 2, `entry 1 (id "u1", add): password is required for add`},
+		{[]string{"apply"}, seedFirst, 3, "no host"},
+		{[]string{"apply", "--simulate", "--file", "../../params/testdata/seed.json"}, "", 0, "ok: host"},
+		{[]string{"check-password"}, "short\nS3cr3tP455!\n", 1, "too short\nOK\n"},
+		{[]string{"check-password", "--policy", "min=bogus"}, "x\n", 2, "invalid policy"},
+		{[]string{"check-password", "--user", "alice"}, "alice123!\nXk8#aliceTr2%v\n", 1, "based on personal login information\nOK\n"},
+		{[]string{"check-password", "--jsonl"}, `{"user":"bob","password":"S3cr3tP455!"}` + "\n" + `{"password":"xQaT3#A","policy":"min=disabled,disabled,disabled,8,8"}` + "\n", 1,
+			"{\"ok\":true,\"reason\":\"\"}\n{\"ok\":false,\"reason\":\"too short\"}\n"},
+		{[]string{"check-password", "--simulate"}, "S3cr3tP455!\n", 0, "OK\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, errb, code := run(t, tt.stdin, []string{"GOVC_URL=", "ESXI_PASSWORD="}, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, out, errb)
+			}
+			if !strings.Contains(out+errb, tt.want) {
+				t.Errorf("output lacks %q:\n%s%s", tt.want, out, errb)
+			}
+		})
+	}
+}
