@@ -87,9 +87,15 @@ func (st *state) checkPassword(user, gecos, password string) *soap.Fault {
 // Faults, as documented in the vSphere Web Services API reference for
 // HostLocalAccountManager.CreateUser
 // (https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/sdk/vim25/release/HostLocalAccountManager/moId/CreateUser/post/):
-// AlreadyExists if the user exists; InvalidArgument if the id, password or
-// description has an invalid format; and, for a password rejected by
-// passwdqc, SystemError "Weak password: <reason>." (KB 344647).
+// "AlreadyExists: if the specified local user account already exists",
+// "InvalidArgument: if the user name or password has an invalid format"; and,
+// for a password rejected by passwdqc, SystemError "Weak password:
+// <reason>." (KB 344647).
+//
+// A password is required: the reference says "As of vSphere API 9.1, it is
+// allowed to create a user without a password", and the ESX model reports
+// API 6.5. The fault for a missing password before 9.1 is not documented;
+// InvalidArgument (invalidProperty "password") is the closest documented one.
 func (m *accountManager) CreateUser(ctx *simulator.Context, req *types.CreateUser) soap.HasFault {
 	body := new(methods.CreateUserBody)
 	if f := injectedFault(ctx); f != nil {
@@ -119,14 +125,15 @@ func (st *state) createUser(spec *types.HostAccountSpec) *soap.Fault {
 	if !validDescription(spec.Description) {
 		return invalidArgument("description")
 	}
+	if spec.Password == "" {
+		return invalidArgument("password")
+	}
+	if f := st.checkPassword(spec.Id, spec.Description, spec.Password); f != nil {
+		return f
+	}
 	a := &account{id: spec.Id, description: spec.Description}
-	if spec.Password != "" {
-		if f := st.checkPassword(spec.Id, spec.Description, spec.Password); f != nil {
-			return f
-		}
-		if err := a.setPassword(spec.Password); err != nil {
-			return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
-		}
+	if err := a.setPassword(spec.Password); err != nil {
+		return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
 	}
 	st.addUser(a)
 	return nil

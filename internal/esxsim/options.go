@@ -18,12 +18,17 @@ import (
 //     "retry=3 min=disabled,disabled,disabled,7,7") and
 //     Security.PasswordHistory (long, default 0): VCF "Configure the Local
 //     User Password Complexity Policy for ESXi" defaults table
-//     (https://techdocs.broadcom.com/us/en/vmware-cis/vcf/vcf-5-2-and-earlier/4-5/configure-the-password-complexity-policy-for-esxi.html),
+//     (https://techdocs2-prod.adobecqms.net/us/en/vmware-cis/vcf/vcf-5-2-and-earlier/4-5/configure-the-password-complexity-policy-for-esxi.html),
 //     vSphere Security "ESXi Passwords and Account Lockout" (set with the
 //     advanced system settings, i.e. OptionManager.UpdateOptions);
-//   - DCUI.Access (string, default "root"): users with DCUI access, used by
-//     RemoveUser's "last local user with DCUI access" rule (vSphere Security
-//     "Specifying Accounts with Access Privileges in Lockdown Mode").
+//   - DCUI.Access (string, default "root"): comma-separated users with DCUI
+//     access, used by RemoveUser's "last local user with DCUI access" rule
+//     (vSphere 6.0 Security, "Add Users to the DCUI.Access Advanced Option":
+//     "By default, the root user is included",
+//     https://docs.vmware.com/en/VMware-vSphere/6.0/com.vmware.vsphere.security.doc/GUID-6779F098-48FE-4E22-B116-A8353D19FF56.html;
+//     vSphere 5.1: "You can remove root from the list of DCUI access users,
+//     as long as you specified at least one other user",
+//     https://pubs.vmware.com/vsphere-51/topic/com.vmware.vsphere.security.doc/GUID-D92BB375-9F94-449E-838E-51086C43CF80.html).
 //
 // Security.PasswordHistory is stored and validated but not enforced: the
 // fault ESXi returns for a reused password is not documented.

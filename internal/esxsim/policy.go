@@ -7,8 +7,9 @@ import "github.com/esxi-users/esxi-users/internal/passwdqc"
 // Source: VMware Cloud Foundation, "Configure the Local User Password
 // Complexity Policy for ESXi" (defaults table: Security.PasswordHistory 0,
 // Security.PasswordQualityControl "retry=3 min=disabled,disabled,disabled,7,7"),
-// https://techdocs.broadcom.com/us/en/vmware-cis/vcf/vcf-5-2-and-earlier/4-5/configure-the-password-complexity-policy-for-esxi.html
-// and Broadcom KB 412881 "ESXi password policy & account lockout behavior".
+// https://techdocs2-prod.adobecqms.net/us/en/vmware-cis/vcf/vcf-5-2-and-earlier/4-5/configure-the-password-complexity-policy-for-esxi.html
+// and Broadcom KB 412881 (https://knowledge.broadcom.com/external/article/412881,
+// "Security.PasswordQualityControl ... retry=3 min=disabled,disabled,disabled,7,7").
 const DefaultPasswordQualityControl = "retry=3 min=disabled,disabled,disabled,7,7"
 
 // PasswdqcChecker is the default PasswordChecker: the project's passwdqc
