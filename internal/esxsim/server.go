@@ -240,7 +240,9 @@ func (s *Server) Logins() int { return int(s.logins.Load()) }
 // SystemError "injected fault"). k is an absolute count from server start,
 // as reported by Writes: SetFailWrite(s.Writes()+1, f) fails the next write.
 // Only one write fails; k <= 0 disables injection. A failed write has no
-// effect on the simulated host.
+// effect on the simulated host. The fault is answered after authentication:
+// if the k-th write is an unauthenticated call, it gets NotAuthenticated and
+// nothing is injected.
 func (s *Server) SetFailWrite(k int, f types.BaseMethodFault) {
 	if f == nil {
 		f = &types.SystemError{Reason: "injected fault"}
