@@ -1,0 +1,493 @@
+package main
+
+// These tests build the real plugin binary (with freshly cross-built task
+// binaries embedded through `go build -overlay`, so the source tree is not
+// touched) and drive it the way dr-provision does, through drpfake.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/digitalrebar/provision/v4/models"
+
+	"github.com/esxi-users/esxi-users/content"
+	"github.com/esxi-users/esxi-users/internal/drpfake"
+	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+const (
+	canary      = "Canary#Pw-7719-zz"
+	machineUUID = "7f0e6a52-1b2c-4d3e-9f40-112233445566"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	pluginBin string
+	taskBin   string // linux binary for this machine's arch
+	buildErr  error
+)
+
+// build cross-builds the task binary for every arch and the plugin with
+// them embedded. Cached by the go build cache across runs.
+func build(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the plugin and task binaries")
+	}
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "esxi-users-test-")
+		if buildErr != nil {
+			return
+		}
+		embedDir, _ := filepath.Abs("embedded")
+		overlay := map[string]map[string]string{"Replace": {}}
+		for _, arch := range Arches {
+			out := filepath.Join(buildDir, BinaryName(arch))
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../esxi-manage-users")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build task binary %s: %v\n%s", arch, err, b)
+				return
+			}
+			overlay["Replace"][filepath.Join(embedDir, BinaryName(arch))] = out
+			// Drop a stale .sha256 from a previous `make plugin`.
+			overlay["Replace"][filepath.Join(embedDir, BinaryName(arch)+".sha256")] = ""
+			if arch == runtime.GOARCH {
+				taskBin = out
+			}
+		}
+		ov := filepath.Join(buildDir, "overlay.json")
+		b, _ := json.Marshal(overlay)
+		if buildErr = os.WriteFile(ov, b, 0o644); buildErr != nil {
+			return
+		}
+		pluginBin = filepath.Join(buildDir, "esxi-users")
+		cmd := exec.Command("go", "build", "-overlay", ov, "-o", pluginBin, ".")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build plugin: %v\n%s", err, b)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func packParams(t *testing.T) []*models.Param {
+	var ps []*models.Param
+	for _, n := range content.ParamNames() {
+		p, err := content.Param(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+type world struct {
+	fake   *drpfake.Server
+	sim    *esxsim.Server
+	plugin *drpfake.Plugin
+	dir    string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	build(t)
+	sim, err := esxsim.Start(esxsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	fake := drpfake.New(packParams(t))
+	t.Cleanup(fake.Close)
+	// Unix socket paths must be short: use a short temp dir.
+	dir, err := os.MkdirTemp("", "eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	fake.AddMachine(machineUUID, "esx01", "")
+	pw, _ := sim.URL.User.Password()
+	for k, v := range map[string]any{
+		content.ParamServer: sim.URL.Host, content.ParamThumbprint: sim.Thumbprint, content.ParamPassword: pw,
+		content.ParamUsers: []any{
+			map[string]any{"id": "user1", "operation": "add", "description": "User One", "password": canary, "role": "Admin"},
+			map[string]any{"id": "user2", "operation": "set", "password": canary, "role": "ReadOnly"},
+			map[string]any{"id": "dcui", "operation": "remove"},
+			map[string]any{"id": "user1", "operation": "set", "password": canary, "role": "NoAccess"},
+		},
+	} {
+		if err := fake.SetParam(machineUUID, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := fake.StartPlugin(ctx, pluginBin, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{fake: fake, sim: sim, plugin: p, dir: dir}
+}
+
+func (w *world) hostUsers(t *testing.T) map[string]tasks.Account {
+	t.Helper()
+	pw, _ := w.sim.URL.User.Password()
+	s, err := esx.Dial(context.Background(), esx.Config{Server: w.sim.URL.Host, Password: params.NewPassword(pw), Thumbprint: w.sim.Thumbprint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h, err := esx.NewHost(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := h.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap.Users
+}
+
+func (w *world) checkApplied(t *testing.T) tasks.Report {
+	t.Helper()
+	users := w.hostUsers(t)
+	if a, ok := users["user1"]; !ok || a.Description != params.DefaultDescription {
+		t.Errorf("user1 on host: %+v %v (set without description resets it to the default)", a, ok)
+	}
+	if _, ok := users["user2"]; !ok {
+		t.Error("user2 not on host")
+	}
+	if _, ok := users["dcui"]; !ok {
+		t.Error("dcui was removed")
+	}
+	v := w.fake.Param(machineUUID, content.ParamReport)
+	b, _ := json.Marshal(v)
+	if v == nil || bytes.Contains(b, []byte(canary)) {
+		t.Fatalf("report param: %s", b)
+	}
+	var r tasks.Report
+	json.Unmarshal(b, &r)
+	if !r.OK || len(r.Results) != 4 || r.Results[2].Outcome != tasks.Ignored {
+		t.Errorf("report = %s", b)
+	}
+	return r
+}
+
+func (w *world) noCanary(t *testing.T, where string, s string) {
+	t.Helper()
+	if strings.Contains(s, canary) {
+		t.Fatalf("the canary password appears in %s", where)
+	}
+}
+
+func (w *world) logText() string {
+	var b strings.Builder
+	for _, l := range w.plugin.Logs() {
+		fmt.Fprintf(&b, "%s %s\n", l.Level, l.Message)
+	}
+	return b.String()
+}
+
+func TestDefine(t *testing.T) {
+	build(t)
+	def, raw, err := drpfake.Define(context.Background(), pluginBin, os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Name != "esxi-users" || def.PluginVersion != 4 || !def.AutoStart || def.HasPublish {
+		t.Errorf("def = %+v", def)
+	}
+	if len(def.AvailableActions) != 1 {
+		t.Fatalf("actions = %+v", def.AvailableActions)
+	}
+	a := def.AvailableActions[0]
+	if a.Model != "machines" || a.Command != content.ActionName ||
+		strings.Join(a.RequiredParams, ",") != strings.Join(content.RequiredParams(), ",") ||
+		strings.Join(a.OptionalParams, ",") != strings.Join(content.OptionalParams(), ",") {
+		t.Errorf("action = %+v", a)
+	}
+	// The bundle loads with models as DRP loads it.
+	st, err := def.Store()
+	if err != nil {
+		t.Fatalf("Content does not load: %v", err)
+	}
+	var c models.Content
+	if err := c.FromStore(st); err != nil {
+		t.Fatal(err)
+	}
+	for section, key := range map[string]string{"params": content.ParamUsers, "tasks": content.TaskName,
+		"stages": content.StageName, "workflows": content.WorkflowName, "templates": "esxi-manage-users.sh.tmpl"} {
+		if _, ok := c.Sections[section][key]; !ok {
+			t.Errorf("bundle lacks %s/%s", section, key)
+		}
+	}
+	if len(c.Sections["params"]) != len(content.OwnParams) {
+		t.Errorf("bundle has %d params", len(c.Sections["params"]))
+	}
+	if bytes.Contains(raw, []byte(canary)) {
+		t.Fatal("canary in define")
+	}
+}
+
+func TestUnpackWithoutBinariesFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip()
+	}
+	// A plugin built from a fresh clone (no binaries in embedded/).
+	dir := t.TempDir()
+	embedDir, _ := filepath.Abs("embedded")
+	overlay := map[string]map[string]string{"Replace": {}}
+	for _, arch := range Arches {
+		overlay["Replace"][filepath.Join(embedDir, BinaryName(arch))] = ""
+		overlay["Replace"][filepath.Join(embedDir, BinaryName(arch)+".sha256")] = ""
+	}
+	ov := filepath.Join(dir, "overlay.json")
+	b, _ := json.Marshal(overlay)
+	os.WriteFile(ov, b, 0o644)
+	bin := filepath.Join(dir, "esxi-users")
+	if out, err := exec.Command("go", "build", "-overlay", ov, "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "unpack", filepath.Join(dir, "unpacked")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "esxi-manage-users.amd64.linux was not embedded") {
+		t.Fatalf("unpack: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unpacked", BinaryName("amd64"))); err == nil {
+		t.Fatal("unpack wrote a binary it does not have")
+	}
+}
+
+func TestPluginProtocol(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+
+	// Unpacked files and their checksums.
+	root := filepath.Join(w.dir, "files", "plugin_providers", "esxi-users")
+	for _, arch := range Arches {
+		bin, err := os.ReadFile(filepath.Join(root, BinaryName(arch)))
+		if err != nil || len(bin) < 1<<20 {
+			t.Fatalf("unpacked %s: %v (%d bytes)", arch, err, len(bin))
+		}
+		sum, _ := os.ReadFile(filepath.Join(root, BinaryName(arch)+".sha256"))
+		if !strings.HasSuffix(strings.TrimSpace(string(sum)), "  "+BinaryName(arch)) {
+			t.Errorf("sha256 file: %q", sum)
+		}
+	}
+
+	// The action, as DRP sends it: the machine as Model, Params decrypted.
+	pw, _ := w.sim.URL.User.Password()
+	action := models.Action{
+		Model: map[string]any{"Uuid": machineUUID, "Name": "esx01"}, Plugin: "esxi-users", Command: content.ActionName,
+		Params: map[string]any{
+			content.ParamServer: w.sim.URL.Host, content.ParamThumbprint: w.sim.Thumbprint, content.ParamPassword: pw,
+			content.ParamUsers: []any{
+				map[string]any{"id": "user1", "operation": "add", "description": "User One", "password": canary, "role": "Admin"},
+				map[string]any{"id": "user2", "operation": "set", "password": canary, "role": "ReadOnly"},
+				map[string]any{"id": "dcui", "operation": "remove"},
+				map[string]any{"id": "user1", "operation": "set", "password": canary, "role": "NoAccess"},
+			},
+		},
+	}
+	code, body, err := w.plugin.Post(ctx, "/api-plugin/v4/action", action)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("action: %d %s %v\n%s", code, body, err, w.plugin.Output())
+	}
+	w.noCanary(t, "the action response", string(body))
+	var r tasks.Report
+	if err := json.Unmarshal(body, &r); err != nil || !r.OK {
+		t.Fatalf("response %s: %v", body, err)
+	}
+	w.checkApplied(t)
+	logs := w.logText()
+	for _, want := range []string{`entry 1 (id "user1", add): created role=Admin`, `entry 3 (id "dcui", remove): ignored`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("plugin log lacks %q:\n%s", want, logs)
+		}
+	}
+
+	// Invalid input: 400 naming the entry, nothing applied.
+	action.Params[content.ParamUsers] = []any{
+		map[string]any{"id": "user9", "operation": "add", "password": canary, "role": "Admin"},
+		map[string]any{"id": "user3", "operation": "set", "password": canary, "role": "Owner"},
+	}
+	code, body, _ = w.plugin.Post(ctx, "/api-plugin/v4/action", action)
+	var merr models.Error
+	json.Unmarshal(body, &merr)
+	if code != 400 || merr.Code != 400 || !strings.Contains(string(body), `entry 2 (id \"user3\", set): role \"Owner\" is not one of Admin, ReadOnly, NoAccess`) {
+		t.Errorf("bad input: %d %s", code, body)
+	}
+	w.noCanary(t, "the 400 response", string(body))
+	if _, ok := w.hostUsers(t)["user9"]; ok {
+		t.Error("user9 created from an invalid list")
+	}
+
+	// Host refuses login: 502.
+	action.Params[content.ParamUsers] = []any{}
+	action.Params[content.ParamPassword] = "not-the-" + canary
+	code, body, _ = w.plugin.Post(ctx, "/api-plugin/v4/action", action)
+	if code != 502 {
+		t.Errorf("bad login: %d %s", code, body)
+	}
+	w.noCanary(t, "the 502 response", string(body))
+
+	// Unknown command: 404. Wrong content type: 400.
+	action.Command = "frobnicate"
+	if code, body, _ = w.plugin.Post(ctx, "/api-plugin/v4/action", action); code != 404 {
+		t.Errorf("unknown command: %d %s", code, body)
+	}
+	if code, _, _ = w.plugin.PostRaw(ctx, "/api-plugin/v4/action", "text/plain", []byte("{}")); code != 400 {
+		t.Errorf("text/plain: %d", code)
+	}
+
+	w.noCanary(t, "the plugin log", w.logText())
+	if err := w.plugin.Stop(); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	w.noCanary(t, "the plugin's stdout/stderr", w.plugin.Output())
+}
+
+// drpData is what DRP's template renderer offers, as far as the templates use it.
+type drpData struct {
+	ProvisionerURL, ApiURL string
+	Machine                struct{ UUID string }
+	token                  string
+	params                 map[string]any
+}
+
+func (d *drpData) GenerateToken() string { return d.token }
+func (d *drpData) Param(name string) any { return d.params[name] }
+func (d *drpData) ParamExists(name string) bool {
+	_, ok := d.params[name]
+	return ok
+}
+
+func render(t *testing.T, id string, d *drpData) string {
+	t.Helper()
+	src, err := content.Template(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.New(id).Option("missingkey=error").Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func (w *world) data(token string) *drpData {
+	d := &drpData{ProvisionerURL: w.fake.ProvisionerURL(), ApiURL: w.fake.Endpoint(), token: token}
+	d.Machine.UUID = machineUUID
+	return d
+}
+
+func TestESXiTemplateEndToEnd(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	w := newWorld(t)
+	w.fake.AddToken("machine-token", drpfake.Token{Machine: machineUUID})
+	script := render(t, "esxi-manage-users-esxi.py.tmpl", w.data("machine-token"))
+	w.noCanary(t, "the rendered ESXi template", script)
+	path := filepath.Join(w.dir, "esxi-manage-users.py")
+	os.WriteFile(path, []byte(script), 0o755)
+	cmd := exec.Command("/usr/bin/python3", path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("script: %v\n%s\nplugin:\n%s", err, out, w.plugin.Output())
+	}
+	w.noCanary(t, "the job log", string(out))
+	for _, want := range []string{`entry 1 ("user1", add): created role=Admin`, "report: {"} {
+		if !strings.Contains(strings.ReplaceAll(string(out), "id ", ""), want) {
+			t.Errorf("job log lacks %q:\n%s", want, out)
+		}
+	}
+	w.checkApplied(t)
+	w.noCanary(t, "the plugin log", w.logText())
+
+	// A failing run exits non-zero and prints DRP's error.
+	w.fake.SetParam(machineUUID, content.ParamUsers, []any{map[string]any{"id": "x y", "operation": "remove"}})
+	out, err = exec.Command("/usr/bin/python3", path).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "HTTP 400") {
+		t.Errorf("invalid list: %v\n%s", err, out)
+	}
+}
+
+func TestGoAgentTemplateEndToEnd(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the Go-agent template runs the linux task binary")
+	}
+	for _, tool := range []string{"bash", "curl", "sha256sum", "awk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip("needs " + tool)
+		}
+	}
+	w := newWorld(t)
+	// Is apply --from-drp wired into the CLI yet?
+	probe, _ := exec.Command(taskBin, "apply", "--from-drp").CombinedOutput()
+	if strings.Contains(string(probe), "not available yet") {
+		t.Skip("esxi-manage-users apply --from-drp is not wired to internal/drp.RunTask yet (internal/cli/fromdrp.go)")
+	}
+	w.fake.AddToken("task-token", drpfake.Token{GetSecure: true, Machine: machineUUID})
+	script := render(t, "esxi-manage-users.sh.tmpl", w.data("unused"))
+	w.noCanary(t, "the rendered Go-agent template", script)
+	taskDir := filepath.Join(w.dir, "task")
+	os.MkdirAll(taskDir, 0o755)
+	path := filepath.Join(taskDir, "esxi-manage-users.sh")
+	os.WriteFile(path, []byte(script), 0o755)
+	cmd := exec.Command("bash", path)
+	cmd.Env = append(os.Environ(), "RS_ENDPOINT="+w.fake.Endpoint(), "RS_TOKEN=task-token",
+		"RS_UUID="+machineUUID, "RS_TASK_DIR="+taskDir, "RS_RUNNER_DIR="+w.dir)
+	out, err := cmd.CombinedOutput()
+	// The agent streams the output into the job log.
+	jobLog(t, w, out)
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	log := w.fake.JobLog(w.fake.CurrentJob(machineUUID))
+	w.noCanary(t, "the job log", log)
+	if !strings.Contains(log, `entry 1 (id "user1", add): created role=Admin`) {
+		t.Errorf("job log:\n%s", log)
+	}
+	w.checkApplied(t)
+}
+
+func jobLog(t *testing.T, w *world, b []byte) {
+	req, _ := http.NewRequest(http.MethodPut, w.fake.Endpoint()+"/api/v3/jobs/"+w.fake.CurrentJob(machineUUID)+"/log", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Authorization", "Bearer task-token")
+	resp, err := w.fake.API.Client().Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("job log PUT: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
