@@ -191,6 +191,7 @@ func (w *world) checkApplied(t *testing.T) tasks.Report {
 	if v == nil || bytes.Contains(b, []byte(canary)) {
 		t.Fatalf("report param: %s", b)
 	}
+	t.Logf("%s: %s", content.ParamReport, b)
 	var r tasks.Report
 	json.Unmarshal(b, &r)
 	if !r.OK || len(r.Results) != 4 || r.Results[2].Outcome != tasks.Ignored {
