@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
+	"sync"
 )
 
 // dictWord is a built-in word, unified, kept only when passwdqc would test
@@ -50,25 +52,23 @@ const (
 // reverse.
 func (p *Policy) isWordBased(unified, rev, original []byte) string {
 	if p.Match > 0 {
-		var f gramFilter
-		f.init(unified, p.Match)
-		for _, w := range dictionary {
-			if len(w.unified) < p.Match || !f.mayMatch(w.unified, p.Match) {
-				continue
-			}
+		for _, wi := range candidates(&wordIndexes, dictionaryHaystacks, unified, rev, p.Match) {
+			w := dictionary[wi]
 			if p.isBased(w.unified, unified, original, modeWord, false) ||
 				p.isBased(w.unified, rev, original, modeWord, true) {
 				return ReasonWord
 			}
 		}
-		for _, s := range unifiedSequences {
+		for _, si := range candidates(&sequenceIndexes, unifiedSequences, unified, rev, p.Match) {
+			s := unifiedSequences[si]
 			if p.isBased(s, unified, original, modeSeq, false) ||
 				p.isBased(s, rev, original, modeSeq, true) {
 				return ReasonSeq
 			}
 		}
 		if p.Match <= 4 {
-			for _, y := range years {
+			for _, yi := range candidates(&yearIndexes, years, unified, rev, p.Match) {
+				y := years[yi]
 				if p.isBased(y, unified, original, modeSeq, false) ||
 					p.isBased(y, rev, original, modeSeq, true) {
 					return ReasonSeq
@@ -163,46 +163,51 @@ func scanLines(path string, match func([]byte) bool) (bool, error) {
 	}
 }
 
-// gramFilter is a prefilter for the built-in word search, which would
-// otherwise compare every word with every substring of the password. A word
-// can only be "based on" if it contains some Match-byte substring of the
-// unified password or of its reverse; the filter records the first two
-// bytes (one when Match is 1) of every such substring, and mayMatch
-// rejects words where no Match-byte window starts with a recorded prefix.
-// It never rejects a word passwdqc would match, so it changes speed only.
-type gramFilter struct {
-	bits [65536 / 64]uint64
-}
+// The built-in searches (words, sequences, years) would otherwise compare
+// every haystack with every substring of the password. A haystack can only
+// be "based on" if it contains some Match-byte window of the unified
+// password or of its reverse (isBased starts at length Match and stops at
+// the first length with no occurrence), so an index from Match-byte windows
+// to the haystacks containing them yields exactly the haystacks passwdqc
+// could match. Candidates are tried in list order, as passwdqc does; the
+// index changes speed only.
+var wordIndexes, sequenceIndexes, yearIndexes sync.Map // Match -> map[string][]int32
 
-func gramKey(s []byte, m int) uint32 {
-	if m == 1 {
-		return uint32(s[0])
+var dictionaryHaystacks = func() [][]byte {
+	h := make([][]byte, len(dictionary))
+	for i, w := range dictionary {
+		h[i] = w.unified
 	}
-	return uint32(s[0])<<8 | uint32(s[1])
-}
+	return h
+}()
 
-func (f *gramFilter) set(k uint32)      { f.bits[k>>6] |= 1 << (k & 63) }
-func (f *gramFilter) has(k uint32) bool { return f.bits[k>>6]&(1<<(k&63)) != 0 }
-
-// init records the prefixes of the Match-byte windows of unified and of its
-// reverse.
-func (f *gramFilter) init(unified []byte, m int) {
-	n := len(unified)
-	for i := 0; i+m <= n; i++ {
-		f.set(gramKey(unified[i:], m))
-		// window unified[i:i+m] reversed starts with unified[i+m-1], unified[i+m-2]
-		if m == 1 {
-			continue
-		}
-		f.set(uint32(unified[i+m-1])<<8 | uint32(unified[i+m-2]))
+func gramIndex(cache *sync.Map, hays [][]byte, m int) map[string][]int32 {
+	if v, ok := cache.Load(m); ok {
+		return v.(map[string][]int32)
 	}
-}
-
-func (f *gramFilter) mayMatch(word []byte, m int) bool {
-	for k := 0; k+m <= len(word); k++ {
-		if f.has(gramKey(word[k:], m)) {
-			return true
+	idx := map[string][]int32{}
+	for hi, h := range hays {
+		for k := 0; k+m <= len(h); k++ {
+			g := string(h[k : k+m])
+			if l := idx[g]; len(l) == 0 || l[len(l)-1] != int32(hi) {
+				idx[g] = append(l, int32(hi))
+			}
 		}
 	}
-	return false
+	v, _ := cache.LoadOrStore(m, idx)
+	return v.(map[string][]int32)
+}
+
+// candidates returns, in list order, the indexes of the haystacks that
+// contain a Match-byte window of unified or of rev.
+func candidates(cache *sync.Map, hays [][]byte, unified, rev []byte, m int) []int32 {
+	idx := gramIndex(cache, hays, m)
+	var out []int32
+	for _, s := range [][]byte{unified, rev} {
+		for i := 0; i+m <= len(s); i++ {
+			out = append(out, idx[string(s[i:i+m])]...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
