@@ -118,7 +118,7 @@ func (r *run) check() error {
 			msgs = append(msgs, ee.Msg)
 		}
 		if e.Writes() {
-			if _, ok := r.state.Roles[string(e.Role)]; e.Role != "" && !ok {
+			if e.Role != "" && !r.state.Roles[string(e.Role)] {
 				msgs = append(msgs, fmt.Sprintf("role %q is not defined on the host", e.Role))
 			}
 			if r.opt.Checker != nil && !e.Password.IsZero() {
@@ -197,9 +197,9 @@ func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 // set "performs add if user doesn't exist already").
 func (r *run) write(ctx context.Context, e params.Entry) (Outcome, error) {
 	desc := e.EffectiveDescription()
-	roleID := r.state.Roles[string(e.Role)]
+	role := string(e.Role)
 	held, hasRole := r.state.Permissions[e.ID]
-	roleOK := hasRole && held == roleID
+	roleOK := hasRole && held == role
 
 	outcome := Updated
 	if _, exists := r.state.Users[e.ID]; !exists {
@@ -216,10 +216,10 @@ func (r *run) write(ctx context.Context, e params.Entry) (Outcome, error) {
 	r.written[e.ID] = writtenAccount{description: desc, password: e.Password.Reveal()}
 
 	if !roleOK {
-		if err := r.call(func() error { return r.host.SetRole(ctx, e.ID, roleID) }); err != nil {
+		if err := r.call(func() error { return r.host.SetRole(ctx, e.ID, role) }); err != nil {
 			return "", fmt.Errorf("grant role %s: %w", e.Role, err)
 		}
-		r.state.Permissions[e.ID] = roleID
+		r.state.Permissions[e.ID] = role
 	}
 	return outcome, nil
 }
@@ -286,8 +286,7 @@ func cloneSnapshot(s *Snapshot) *Snapshot {
 		c.Users = map[string]Account{}
 	}
 	if c.Permissions == nil {
-		c.Permissions = map[string]int32{}
+		c.Permissions = map[string]string{}
 	}
 	return &c
 }
-

@@ -14,12 +14,11 @@ import (
 
 const canary = "Canary#Pw-7719-zz"
 
-// memHost is an in-memory Host that records every write. Role ids are
-// deliberately not ESXi's, so a hard-coded id would be caught.
+// memHost is an in-memory Host that records every write.
 type memHost struct {
 	users   map[string]Account
-	perms   map[string]int32
-	roles   map[string]int32
+	perms   map[string]string
+	roles   map[string]bool
 	policy  string
 	writes  []string
 	failAt  int   // fail the failAt-th write (1-based); 0 never
@@ -30,8 +29,8 @@ type memHost struct {
 func newMemHost() *memHost {
 	return &memHost{
 		users:  map[string]Account{"root": {"root", "Administrator"}, "dcui": {"dcui", "DCUI User"}},
-		perms:  map[string]int32{"root": 101, "dcui": 101},
-		roles:  map[string]int32{"Admin": 101, "ReadOnly": 102, "NoAccess": 105, "View": 103},
+		perms:  map[string]string{"root": "Admin", "dcui": "Admin"},
+		roles:  map[string]bool{"Admin": true, "ReadOnly": true, "NoAccess": true, "View": true},
 		policy: DefaultPasswordPolicy,
 	}
 }
@@ -81,8 +80,11 @@ func (h *memHost) RemoveUser(_ context.Context, id string) error {
 	return nil
 }
 
-func (h *memHost) SetRole(_ context.Context, id string, role int32) error {
-	if err := h.write(fmt.Sprintf("grant %s %d", id, role)); err != nil {
+func (h *memHost) SetRole(_ context.Context, id, role string) error {
+	if !h.roles[role] {
+		return errors.New("no such role")
+	}
+	if err := h.write(fmt.Sprintf("grant %s %s", id, role)); err != nil {
 		return err
 	}
 	h.perms[id] = role
@@ -149,7 +151,7 @@ func TestRunSeed(t *testing.T) {
 	if want := []Outcome{Created, Created, Updated, Removed, Removed}; !reflect.DeepEqual(outcomes(rep), want) {
 		t.Errorf("outcomes = %v, want %v", outcomes(rep), want)
 	}
-	wantWrites := []string{"create user1", "grant user1 101", "create user2", "grant user2 102", "update user1", "grant user1 105", "revoke user1", "remove user1", "revoke user2", "remove user2"}
+	wantWrites := []string{"create user1", "grant user1 Admin", "create user2", "grant user2 ReadOnly", "update user1", "grant user1 NoAccess", "revoke user1", "remove user1", "revoke user2", "remove user2"}
 	if !reflect.DeepEqual(h.writes, wantWrites) {
 		t.Errorf("writes =\n%v\nwant\n%v", h.writes, wantWrites)
 	}
@@ -176,9 +178,9 @@ func TestRunOutcomes(t *testing.T) {
 	}{
 		{
 			name:  "add of an existing user updates it",
-			setup: func(h *memHost) { h.users["u1"] = Account{"u1", "old"}; h.perms["u1"] = 102 },
+			setup: func(h *memHost) { h.users["u1"] = Account{"u1", "old"}; h.perms["u1"] = "ReadOnly" },
 			doc:   `[{id: u1, operation: add, password: S3cr3tP455!, role: Admin}]`,
-			want:  []Outcome{Updated}, wantWrites: []string{"update u1", "grant u1 101"},
+			want:  []Outcome{Updated}, wantWrites: []string{"update u1", "grant u1 Admin"},
 			check: func(t *testing.T, h *memHost) {
 				if h.users["u1"].Description != params.DefaultDescription {
 					t.Errorf("description = %q, want the default", h.users["u1"].Description)
@@ -186,9 +188,9 @@ func TestRunOutcomes(t *testing.T) {
 			},
 		},
 		{
-			name:  "set of a missing user creates it",
-			doc:   `[{id: u1, operation: set, password: S3cr3tP455!, role: ReadOnly, description: Backup}]`,
-			want:  []Outcome{Created}, wantWrites: []string{"create u1", "grant u1 102"},
+			name: "set of a missing user creates it",
+			doc:  `[{id: u1, operation: set, password: S3cr3tP455!, role: ReadOnly, description: Backup}]`,
+			want: []Outcome{Created}, wantWrites: []string{"create u1", "grant u1 ReadOnly"},
 			check: func(t *testing.T, h *memHost) {
 				if h.users["u1"].Description != "Backup" {
 					t.Errorf("description = %q", h.users["u1"].Description)
@@ -197,7 +199,7 @@ func TestRunOutcomes(t *testing.T) {
 		},
 		{
 			name:  "a role already granted is not written again",
-			setup: func(h *memHost) { h.users["u1"] = Account{"u1", "x"}; h.perms["u1"] = 102 },
+			setup: func(h *memHost) { h.users["u1"] = Account{"u1", "x"}; h.perms["u1"] = "ReadOnly" },
 			doc:   `[{id: u1, operation: set, password: S3cr3tP455!, role: ReadOnly}]`,
 			want:  []Outcome{Updated}, wantWrites: []string{"update u1"},
 		},
@@ -208,7 +210,7 @@ func TestRunOutcomes(t *testing.T) {
 		},
 		{
 			name:  "remove of a user with a leftover permission only removes the permission",
-			setup: func(h *memHost) { h.perms["u1"] = 102 },
+			setup: func(h *memHost) { h.perms["u1"] = "ReadOnly" },
 			doc:   `[{id: u1, operation: remove}]`,
 			want:  []Outcome{Removed}, wantWrites: []string{"revoke u1"},
 		},
@@ -227,7 +229,7 @@ func TestRunOutcomes(t *testing.T) {
 		{
 			name: "an entry repeating what this run wrote is unchanged",
 			doc:  `[{id: u1, operation: add, password: S3cr3tP455!, role: Admin}, {id: u1, operation: set, password: S3cr3tP455!, role: Admin}, {id: u1, operation: set, password: 0ther!Pass, role: Admin}]`,
-			want: []Outcome{Created, Unchanged, Updated}, wantWrites: []string{"create u1", "grant u1 101", "update u1"},
+			want: []Outcome{Created, Unchanged, Updated}, wantWrites: []string{"create u1", "grant u1 Admin", "update u1"},
 		},
 	}
 	for _, tt := range tests {

@@ -24,11 +24,11 @@ type Snapshot struct {
 	User string
 	// Users are the host's local accounts, by id.
 	Users map[string]Account
-	// Permissions maps a user principal to the id of the role it holds on
-	// the host's root folder (user permissions only, not groups).
-	Permissions map[string]int32
-	// Roles maps role names to the ids the host reports for them.
-	Roles map[string]int32
+	// Permissions maps a user principal to the name of the role it holds
+	// on the host's root folder (user permissions only, not groups).
+	Permissions map[string]string
+	// Roles is the set of role names the host defines.
+	Roles map[string]bool
 	// PasswordPolicy is the host's Security.PasswordQualityControl value
 	// ("" if it could not be read).
 	PasswordPolicy string
@@ -43,9 +43,10 @@ type Host interface {
 	CreateUser(ctx context.Context, id, description string, pw params.Password) error
 	UpdateUser(ctx context.Context, id, description string, pw params.Password) error
 	RemoveUser(ctx context.Context, id string) error
-	// SetRole grants the user the role on the host's root folder,
-	// propagating, replacing any role it held there.
-	SetRole(ctx context.Context, id string, roleID int32) error
+	// SetRole grants the user the named role on the host's root folder,
+	// propagating, replacing any role it held there. The host adapter
+	// resolves the name to the role id the host reported for it.
+	SetRole(ctx context.Context, id, role string) error
 	// RemoveRole removes the user's permission on the root folder.
 	RemoveRole(ctx context.Context, id string) error
 }

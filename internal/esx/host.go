@@ -25,6 +25,7 @@ type Host struct {
 	auth     *object.AuthorizationManager
 	root     types.ManagedObjectReference
 	name     string
+	roleIDs  map[string]int32 // role name -> id, as the host reported (Read)
 }
 
 var _ tasks.Host = (*Host)(nil)
@@ -46,7 +47,8 @@ func NewHost(s *Session) (*Host, error) {
 
 // Read implements tasks.Host.
 func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
-	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, Users: map[string]tasks.Account{}, Permissions: map[string]int32{}, Roles: map[string]int32{}}
+	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, Users: map[string]tasks.Account{}, Permissions: map[string]string{}, Roles: map[string]bool{}}
+	h.roleIDs = map[string]int32{}
 
 	err := h.s.call(ctx, func(ctx context.Context) error {
 		res, err := methods.RetrieveUserGroups(ctx, h.s.Client, &types.RetrieveUserGroups{
@@ -70,27 +72,28 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 	}
 
 	err = h.s.call(ctx, func(ctx context.Context) error {
+		roles, err := h.auth.RoleList(ctx)
+		for _, r := range roles {
+			snap.Roles[r.Name] = true
+			h.roleIDs[r.Name] = r.RoleId
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read roles: %w", describe(err))
+	}
+
+	err = h.s.call(ctx, func(ctx context.Context) error {
 		perms, err := h.auth.RetrieveEntityPermissions(ctx, h.root, false)
 		for _, p := range perms {
 			if !p.Group {
-				snap.Permissions[p.Principal] = p.RoleId
+				snap.Permissions[p.Principal] = roleName(h.roleIDs, p.RoleId)
 			}
 		}
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read permissions: %w", describe(err))
-	}
-
-	err = h.s.call(ctx, func(ctx context.Context) error {
-		roles, err := h.auth.RoleList(ctx)
-		for _, r := range roles {
-			snap.Roles[r.Name] = r.RoleId
-		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read roles: %w", describe(err))
 	}
 
 	policy, err := h.passwordPolicy(ctx)
@@ -171,8 +174,13 @@ func (h *Host) RemoveUser(ctx context.Context, id string) error {
 	return describe(h.s.call(ctx, func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
 }
 
-// SetRole implements tasks.Host: a propagating permission on the root folder.
-func (h *Host) SetRole(ctx context.Context, id string, roleID int32) error {
+// SetRole implements tasks.Host: a propagating permission on the root
+// folder, with the id the host reported for the role's name.
+func (h *Host) SetRole(ctx context.Context, id, role string) error {
+	roleID, ok := h.roleIDs[role]
+	if !ok {
+		return fmt.Errorf("the host has no role %q", role)
+	}
 	return describe(h.s.call(ctx, func(ctx context.Context) error {
 		return h.auth.SetEntityPermissions(ctx, h.root, []types.Permission{{Principal: id, RoleId: roleID, Propagate: true}})
 	}))
@@ -181,4 +189,15 @@ func (h *Host) SetRole(ctx context.Context, id string, roleID int32) error {
 // RemoveRole implements tasks.Host.
 func (h *Host) RemoveRole(ctx context.Context, id string) error {
 	return describe(h.s.call(ctx, func(ctx context.Context) error { return h.auth.RemoveEntityPermission(ctx, h.root, id, false) }))
+}
+
+// roleName names a role id; an id the host did not list keeps a
+// recognisable name so it never equals a real role.
+func roleName(ids map[string]int32, id int32) string {
+	for name, rid := range ids {
+		if rid == id {
+			return name
+		}
+	}
+	return fmt.Sprintf("role#%d", id)
 }
