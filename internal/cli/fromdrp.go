@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
-	"fmt"
+
+	"github.com/esxi-users/esxi-users/internal/drp"
 )
 
-// runFromDRP is apply/plan inside a DRP task.
+// runFromDRP is apply/plan inside a DRP task: Params come from the DRP API
+// (RS_ENDPOINT, RS_TOKEN, RS_UUID), the report is written back to the
+// machine, and the exit code follows DRP's sane exit codes.
 func runFromDRP(ctx context.Context, env Env, plan bool) int {
-	fmt.Fprintln(env.Stderr, "esxi-manage-users: --from-drp is not available yet")
-	return 2
+	return drp.RunTaskWith(ctx, drp.TaskOptions{Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, Plan: plan})
 }
