@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -20,7 +21,10 @@ type connFlags struct {
 	server, username, passwordFile, thumbprint string
 	insecure, simulate                         bool
 	timeout                                    time.Duration
-	set                                        map[string]bool
+	// SSPI pass-through (esxcli's --passthroughauth).
+	passThrough       bool
+	authPackage, spn  string
+	keytab, principal string
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
@@ -31,6 +35,37 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.insecure, "insecure", false, "do not verify the host certificate (env GOVC_INSECURE)")
 	fs.BoolVar(&c.simulate, "simulate", false, "target a fresh built-in ESXi simulator instead of a host")
 	fs.DurationVar(&c.timeout, "timeout", 0, "time limit of each vSphere call (default 60s)")
+	fs.BoolVar(&c.passThrough, "passthroughauth", false, "log in with SSPI pass-through (Kerberos from KRB5CCNAME, or --keytab/--principal; Windows: the current user) instead of a password")
+	fs.StringVar(&c.authPackage, "passthroughauthpackage", "Negotiate", "SSPI package for --passthroughauth: Negotiate (SPNEGO) or Kerberos")
+	fs.StringVar(&c.spn, "spn", "", "service principal of the server for --passthroughauth (default host/<server>)")
+	fs.StringVar(&c.keytab, "keytab", "", "with --passthroughauth: log in from this keytab instead of the credential cache")
+	fs.StringVar(&c.principal, "principal", "", "with --keytab: the client principal (user@REALM)")
+}
+
+// sspiConfig builds the pass-through login configuration, or nil.
+func (c *connFlags) sspiConfig(env Env) (*sspi.Config, error) {
+	if !c.passThrough {
+		if c.keytab != "" || c.principal != "" || c.spn != "" {
+			return nil, errors.New("--keytab, --principal and --spn go with --passthroughauth")
+		}
+		return nil, nil
+	}
+	var pkg sspi.Package
+	switch strings.ToLower(c.authPackage) {
+	case "negotiate", "":
+		pkg = sspi.Negotiate
+	case "kerberos":
+		pkg = sspi.Kerberos
+	default:
+		return nil, fmt.Errorf("--passthroughauthpackage %q: use Negotiate or Kerberos", c.authPackage)
+	}
+	if (c.keytab == "") != (c.principal == "") {
+		return nil, errors.New("--keytab and --principal go together")
+	}
+	return &sspi.Config{
+		Package: pkg, SPN: c.spn, Keytab: c.keytab, Principal: c.principal,
+		CCache: env.Getenv("KRB5CCNAME"), Krb5Conf: env.Getenv("KRB5_CONFIG"),
+	}, nil
 }
 
 // given reports whether any way of naming a server was used.
@@ -45,6 +80,11 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	cfg.Simulate = c.simulate
 	cfg.Timeout = c.timeout
+	pt, err := c.sspiConfig(env)
+	if err != nil {
+		return err
+	}
+	cfg.PassThrough = pt
 	if c.simulate {
 		return nil
 	}
@@ -81,6 +121,8 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	}
 
 	switch {
+	case cfg.PassThrough != nil:
+		// no password: the caller's Kerberos identity logs in
 	case c.passwordFile != "":
 		b, err := os.ReadFile(c.passwordFile)
 		if err != nil {

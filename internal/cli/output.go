@@ -86,5 +86,8 @@ func (p *printer) finish(rep *tasks.Report, err error) {
 	if !rep.OK {
 		status = "FAILED"
 	}
+	if rep.User != "" {
+		host += " as " + rep.User
+	}
 	fmt.Fprintf(p.w, "%s: host %s: %d entries: %s\n", status, host, len(rep.Results), strings.Join(parts, ", "))
 }

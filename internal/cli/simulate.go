@@ -5,10 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/sspi"
 )
 
 // runSimulate serves the faithful ESXi simulator until the context ends
@@ -20,6 +23,8 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	listen := fs.String("listen", "127.0.0.1:8989", "address to serve on")
 	failWrite := fs.Int("fail-write", 0, "make the K-th write call (CreateUser, UpdateUser, RemoveUser, SetEntityPermissions, RemoveEntityPermission; from 1) fail with a SystemError")
 	policy := fs.String("password-policy", "", "initial Security.PasswordQualityControl (default ESXi's)")
+	keytab := fs.String("sspi-keytab", "", "accept LoginBySSPI (Kerberos/SPNEGO) for the service principal in this keytab")
+	spn := fs.String("spn", "", "with --sspi-keytab: the service principal to accept (default host/<listen host>)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -30,6 +35,21 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	if *failWrite > 0 {
 		opt.FailWrite = *failWrite
 		opt.FailFault = &types.SystemError{Reason: fmt.Sprintf("injected fault at write %d", *failWrite)}
+	}
+	if *keytab != "" {
+		if *spn == "" {
+			host, _, _ := net.SplitHostPort(*listen)
+			*spn = sspi.SPNFor(host)
+		}
+		acc, err := krbaccept.New(krbaccept.Options{KeytabPath: *keytab, SPN: *spn})
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: --sspi-keytab: %v\n", err)
+			return 2
+		}
+		opt.SSPI = acc
+	} else if *spn != "" {
+		fmt.Fprintln(env.Stderr, "esxi-manage-users simulate: --spn goes with --sspi-keytab")
+		return 2
 	}
 	sim, err := esxsim.Start(opt)
 	if err != nil {

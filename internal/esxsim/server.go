@@ -44,6 +44,9 @@ import (
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/simsspi"
 )
 
 // Options configures Start. The zero value is usable.
@@ -74,6 +77,12 @@ type Options struct {
 	// Trace, when set, receives one line per SOAP request and per account or
 	// permission change. Passwords are never written to it.
 	Trace io.Writer
+	// SSPI, when set, makes SessionManager.LoginBySSPI accept Kerberos or
+	// SPNEGO tokens verified by this acceptor (simulate --sspi-keytab);
+	// otherwise LoginBySSPI is answered as vcsim does.
+	SSPI *krbaccept.Acceptor
+	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
+	SSPIOptions simsspi.Options
 }
 
 // PasswordChecker returns "" when the password is acceptable under policy
@@ -181,6 +190,9 @@ func Start(opt Options) (s *Server, err error) {
 	s.st = newState(opt, s)
 	if err := s.st.install(model); err != nil {
 		return nil, err
+	}
+	if opt.SSPI != nil {
+		simsspi.Install(model.Map(), opt.SSPI, opt.SSPIOptions)
 	}
 
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/vmware/govmomi/vim25"
 	"io"
 	"log/slog"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
+	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -28,6 +30,11 @@ type Config struct {
 	Password         params.Password
 	Thumbprint       string
 	Insecure         bool
+	// PassThrough, when set, logs in with SSPI pass-through
+	// (SessionManager.LoginBySSPI with Kerberos or SPNEGO tokens from the
+	// caller's credentials) instead of Username/Password. An empty SPN
+	// means host/<server host name>.
+	PassThrough *sspi.Config
 	// Simulate targets a fresh in-process faithful ESXi simulator instead
 	// of Server (the embedded default: no ESXi host needed).
 	Simulate bool
@@ -117,6 +124,9 @@ func connection(cfg Config, log *slog.Logger) (esx.Config, func(), error) {
 		Server: cfg.Server, Username: cfg.Username, Password: cfg.Password,
 		Thumbprint: cfg.Thumbprint, Insecure: cfg.Insecure, Timeout: cfg.Timeout, Trace: cfg.Trace,
 	}
+	if cfg.PassThrough != nil {
+		ecfg.Login = passThroughLogin(*cfg.PassThrough, log)
+	}
 	if !cfg.Simulate {
 		return ecfg, func() {}, nil
 	}
@@ -132,13 +142,45 @@ func connection(cfg Config, log *slog.Logger) (esx.Config, func(), error) {
 	return ecfg, sim.Close, nil
 }
 
+// passThroughLogin logs a client in with LoginBySSPI, answering every
+// SSPIChallenge, and returns the session's user name.
+func passThroughLogin(sc sspi.Config, log *slog.Logger) func(context.Context, *vim25.Client) (string, error) {
+	return func(ctx context.Context, c *vim25.Client) (string, error) {
+		if sc.SPN == "" {
+			sc.SPN = sspi.SPNFor(c.URL().Hostname())
+		}
+		in, err := sspi.NewInitiator(sc)
+		if err != nil {
+			return "", fmt.Errorf("SSPI pass-through (%s, SPN %s): %w", packageName(sc.Package), sc.SPN, err)
+		}
+		defer in.Close()
+		us, err := sspi.Login(ctx, c, in, "")
+		if err != nil {
+			return "", fmt.Errorf("SSPI pass-through (%s, SPN %s): %w", packageName(sc.Package), sc.SPN, err)
+		}
+		log.Info("logged in with SSPI pass-through", "user", us.UserName, "package", packageName(sc.Package), "spn", sc.SPN)
+		return us.UserName, nil
+	}
+}
+
+func packageName(p sspi.Package) string {
+	if p == "" {
+		return string(sspi.Negotiate)
+	}
+	return string(p)
+}
+
 // dial connects with cfg.Dial or DialHost; errors wrap tasks.ErrConnect.
 func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (tasks.Host, func() error, error) {
 	d := cfg.Dial
 	if d == nil {
 		d = DialHost
 	}
-	log.Info("connecting", "server", ecfg.Server, "user", ecfg.Username)
+	if ecfg.Login != nil {
+		log.Info("connecting", "server", ecfg.Server, "login", "SSPI pass-through")
+	} else {
+		log.Info("connecting", "server", ecfg.Server, "user", ecfg.Username)
+	}
 	host, closeHost, err := d(ctx, ecfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)

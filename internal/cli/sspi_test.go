@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/krbtest"
+)
+
+// Pass-through login with a real MIT KDC: the caller's Kerberos identity
+// (a kinit credential cache, or a keytab) logs in with LoginBySSPI, the
+// session's user name is reported, and the list is applied.
+func TestPassThroughLogin(t *testing.T) {
+	realm := krbtest.Start(t)
+	const spn = "host/127.0.0.1"
+	realm.AddPrincipal(spn, "")
+	svcKeytab := realm.Keytab(spn, false)
+	realm.AddPrincipal("alice", "Alice#Pw-1234")
+	ccache := realm.Kinit("alice", "Alice#Pw-1234")
+	aliceKeytab := realm.Keytab("alice", true)
+
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		secondLeg bool
+		code      int
+		want      string
+	}{
+		{"negotiate from ccache", []string{"--passthroughauth"}, map[string]string{"KRB5CCNAME": ccache}, false, 0, `"user": "` + realm.Name + `\\alice"`},
+		{"kerberos from keytab", []string{"--passthroughauth", "--passthroughauthpackage", "Kerberos", "--keytab", aliceKeytab, "--principal", "alice@" + realm.Name}, nil, false, 0, `"outcome": "created"`},
+		{"negotiate, two legs", []string{"--passthroughauth"}, map[string]string{"KRB5CCNAME": ccache}, true, 0, `"outcome": "created"`},
+		{"wrong SPN", []string{"--passthroughauth", "--spn", "host/elsewhere"}, map[string]string{"KRB5CCNAME": ccache}, false, 3, "SSPI pass-through"},
+		{"bad package", []string{"--passthroughauth", "--passthroughauthpackage", "NTLM"}, map[string]string{"KRB5CCNAME": ccache}, false, 3, "use Negotiate or Kerberos"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			acc, err := krbaccept.New(krbaccept.Options{KeytabPath: svcKeytab, SPN: spn, RequireSecondLeg: tt.secondLeg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sim := startSim(t, esxsim.Options{SSPI: acc})
+			var out, errb bytes.Buffer
+			env := Env{Stdin: strings.NewReader(firstEntries(fixture(t, "seed.yaml"), 1)), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+				if k == "KRB5_CONFIG" {
+					return realm.Krb5Conf()
+				}
+				return tt.env[k]
+			}}
+			args := append([]string{"apply", "--output", "json", "--server", sim.URL.Host, "--thumbprint", sim.Thumbprint}, tt.args...)
+			code := Run(context.Background(), args, env)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, tt.code, &out, &errb)
+			}
+			if !strings.Contains(out.String()+errb.String(), tt.want) {
+				t.Errorf("output lacks %s:\n%s\n%s", tt.want, &out, &errb)
+			}
+			if code != 0 {
+				if sim.Writes() != 0 {
+					t.Errorf("%d writes after a failed login", sim.Writes())
+				}
+				return
+			}
+			var rep struct{ User string }
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.User != realm.Name+`\alice` {
+				t.Errorf("report user = %q (%v)", rep.User, err)
+			}
+			if readHost(t, sim).perms["user1"] != "Admin" {
+				t.Error("user1 was not created")
+			}
+		})
+	}
+}
