@@ -35,6 +35,10 @@ const (
 	ParamInsecure          = "esxi/manage-users-insecure"
 	ParamPasswordPolicy    = "esxi/manage-users-password-policy"
 	ParamSkipPasswordCheck = "esxi/manage-users-skip-password-check"
+	ParamPassThrough       = "esxi/manage-users-passthroughauth"
+	ParamPassThroughPkg    = "esxi/manage-users-passthroughauthpackage"
+	ParamSPN               = "esxi/manage-users-spn"
+	ParamViHost            = "esxi/manage-users-vihost"
 	ParamReport            = "esxi/manage-users-report"
 )
 
@@ -57,7 +61,7 @@ const (
 var OwnParams = []string{
 	ParamUsers, ParamIgnoreList, ParamServer, ParamUsername, ParamPassword,
 	ParamThumbprint, ParamInsecure, ParamPasswordPolicy, ParamSkipPasswordCheck,
-	ParamReport,
+	ParamPassThrough, ParamPassThroughPkg, ParamSPN, ParamViHost, ParamReport,
 }
 
 // Sections are the pack's folders that are bundled (testdata/ is not).

@@ -53,7 +53,8 @@ func TestTaskParamListsAreTheConstants(t *testing.T) {
 	}
 	wantReq := []string{ParamUsers}
 	wantOpt := []string{ParamIgnoreList, ParamServer, ParamUsername, ParamPassword, ParamThumbprint,
-		ParamInsecure, ParamPasswordPolicy, ParamSkipPasswordCheck, ParamInsecurePassword}
+		ParamInsecure, ParamPasswordPolicy, ParamSkipPasswordCheck, ParamPassThrough, ParamPassThroughPkg,
+		ParamSPN, ParamViHost, ParamInsecurePassword}
 	if !slices.Equal(task.RequiredParams, wantReq) {
 		t.Errorf("RequiredParams = %v, want %v", task.RequiredParams, wantReq)
 	}
@@ -134,6 +135,8 @@ func TestDefaults(t *testing.T) {
 		{ParamUsername, "root"},
 		{ParamInsecure, "false"},
 		{ParamSkipPasswordCheck, "false"},
+		{ParamPassThrough, "false"},
+		{ParamPassThroughPkg, "Negotiate"},
 	} {
 		v, ok := Default(tc.name)
 		if !ok {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -112,6 +113,32 @@ func Config(m Machine, vals map[string]any) (job.Config, error) {
 	if cfg.SkipPasswordCheck, err = boolean(vals, content.ParamSkipPasswordCheck); err != nil {
 		return cfg, err
 	}
+	if cfg.ViHost, err = str(vals, content.ParamViHost); err != nil {
+		return cfg, err
+	}
+	passThrough, err := boolean(vals, content.ParamPassThrough)
+	if err != nil || !passThrough {
+		return cfg, err
+	}
+	pkg, err := str(vals, content.ParamPassThroughPkg)
+	if err != nil {
+		return cfg, err
+	}
+	spn, err := str(vals, content.ParamSPN)
+	if err != nil {
+		return cfg, err
+	}
+	switch strings.ToLower(pkg) {
+	case "", "negotiate":
+		pkg = string(sspi.Negotiate)
+	case "kerberos":
+		pkg = string(sspi.Kerberos)
+	default:
+		return cfg, invalid(content.ParamPassThroughPkg, "must be Negotiate or Kerberos")
+	}
+	// Kerberos credentials and configuration come from the process's
+	// environment (KRB5CCNAME, KRB5_CONFIG), as after kinit.
+	cfg.PassThrough = &sspi.Config{Package: sspi.Package(pkg), SPN: spn}
 	return cfg, nil
 }
 

@@ -35,6 +35,9 @@ type Config struct {
 	// caller's credentials) instead of Username/Password. An empty SPN
 	// means host/<server host name>.
 	PassThrough *sspi.Config
+	// ViHost, when set, makes Server a vCenter and names the ESXi host it
+	// manages whose accounts are changed (esxcli's --vihost).
+	ViHost string
 	// Simulate targets a fresh in-process faithful ESXi simulator instead
 	// of Server (the embedded default: no ESXi host needed).
 	Simulate bool
@@ -175,6 +178,9 @@ func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (t
 	d := cfg.Dial
 	if d == nil {
 		d = DialHost
+	}
+	if cfg.ViHost != "" && cfg.Dial == nil {
+		return nil, nil, fmt.Errorf("%w: managing a host through vCenter (--vihost) is not available in this build", tasks.ErrConnect)
 	}
 	if ecfg.Login != nil {
 		log.Info("connecting", "server", ecfg.Server, "login", "SSPI pass-through")
