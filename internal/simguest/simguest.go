@@ -47,9 +47,11 @@
 // same sessionID, up to MaxLegs calls.
 //
 // A follow-up must name a pending sessionID of the same VM and the same
-// vSphere session, and must carry a continuation token (a fresh initial
-// token there is refused); each pending conversation gets one attempt per
-// leg and expires after Options.ConversationTTL.
+// vSphere session; each pending conversation gets one attempt per leg and
+// expires after Options.ConversationTTL. A ticket is issued only when the
+// acceptor completes on a continuation token (one answering its
+// challenge): a fresh initial token sent as a follow-up restarts the
+// exchange under the same sessionID and is challenged again.
 //
 // # Faults (AcquireCredentialsInGuest reference, seed 003)
 //
@@ -540,20 +542,15 @@ func (s *Server) acquireSSPI(ctx *simulator.Context, vm types.ManagedObjectRefer
 
 	first := p.legs == 0
 	p.legs++
-	if !first && gss.LooksInitial(token) {
-		// A fresh initial token would restart the exchange without
-		// answering the challenge.
-		p.acc.Forget(p.conv)
-		return nil, s.reject()
-	}
 	challenge, principal, done, err := p.acc.Accept(p.conv, token)
 	if err != nil {
 		p.acc.Forget(p.conv)
 		return nil, s.reject()
 	}
-	if done && first {
-		// One-leg exchange: no second leg that proves anything (see the
-		// package documentation); refuse instead of a sham challenge.
+	if done && (first || gss.LooksInitial(token)) {
+		// Finished on an initial token: no second leg answered a challenge
+		// of this server (see the package documentation); refuse rather
+		// than issue a ticket after a sham challenge.
 		p.acc.Forget(p.conv)
 		return nil, s.reject()
 	}

@@ -402,12 +402,20 @@ func TestInvalidTokens(t *testing.T) {
 		isInvalid(t, err)
 	})
 	t.Run("fresh-token-instead-of-answer", func(t *testing.T) {
+		// A new initial token as a follow-up restarts the exchange: it is
+		// challenged again (same sessionID), and the answer to the first
+		// challenge no longer fits.
 		in := k.initiator(t, sspi.Negotiate, guestSPN, false, false)
 		tok, _, _ := in.Step(nil)
 		_, err := e.acquire(t, vm, tok, 0)
-		_, id := challengeOf(t, err)
+		ch, id := challengeOf(t, err)
+		ans, _, _ := in.Step(ch)
 		tok2, _, _ := k.initiator(t, sspi.Negotiate, guestSPN, true, false).Step(nil)
 		_, err = e.acquire(t, vm, tok2, id)
+		if _, id2 := challengeOf(t, err); id2 != id {
+			t.Fatalf("sessionID changed: %d → %d", id, id2)
+		}
+		_, err = e.acquire(t, vm, ans, id)
 		isInvalid(t, err)
 	})
 	t.Run("not-sspi", func(t *testing.T) {

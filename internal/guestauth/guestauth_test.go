@@ -1,0 +1,490 @@
+package guestauth_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/guest"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/guestauth"
+	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/krbtest"
+	"github.com/esxi-users/esxi-users/internal/simguest"
+	"github.com/esxi-users/esxi-users/internal/sspi"
+)
+
+const guestSPN = "host/guest.test"
+
+type kdc struct {
+	realm  *krbtest.Realm
+	svcKT  string
+	ccache string
+}
+
+func startKDC(t *testing.T) *kdc {
+	t.Helper()
+	r := krbtest.Start(t)
+	r.AddPrincipal("alice", "alice-pw")
+	r.AddPrincipal(guestSPN, "")
+	r.AddPrincipal("host/other.test", "")
+	return &kdc{realm: r, svcKT: r.Keytab(guestSPN, false), ccache: r.Kinit("alice", "alice-pw")}
+}
+
+func (k *kdc) acceptor(t *testing.T) *krbaccept.Acceptor {
+	t.Helper()
+	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: guestSPN, Realm: k.realm.Name, RequireSecondLeg: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
+
+func (k *kdc) initiator(t *testing.T, pkg sspi.Package, spn string) sspi.Initiator {
+	t.Helper()
+	in, err := sspi.NewInitiator(sspi.Config{Package: pkg, SPN: spn, Krb5Conf: k.realm.Krb5Conf(), CCache: k.ccache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	return in
+}
+
+type env struct {
+	srv *simguest.Server
+	c   *vim25.Client
+	vms []types.ManagedObjectReference
+}
+
+func newEnv(t *testing.T, model *simulator.Model, acc simguest.Acceptor, opts *simguest.Options) *env {
+	t.Helper()
+	if err := model.Create(); err != nil {
+		t.Fatal(err)
+	}
+	var srv *simguest.Server
+	if opts != nil {
+		srv = simguest.Install(model.Map(), acc, *opts)
+	}
+	model.Service.TLS = new(tls.Config)
+	s := model.Service.NewServer()
+	t.Cleanup(func() { s.Close(); model.Remove() })
+	ctx := context.Background()
+	c, err := vim25.NewClient(ctx, soap.NewClient(s.URL, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := session.NewManager(c).Login(ctx, s.URL.User); err != nil {
+		t.Fatal(err)
+	}
+	vms, err := find.NewFinder(c).VirtualMachineList(ctx, "/*/vm/*")
+	if err != nil || len(vms) < 2 {
+		t.Fatalf("VMs: %v %v", vms, err)
+	}
+	e := &env{srv: srv, c: c}
+	for _, vm := range vms {
+		e.vms = append(e.vms, vm.Reference())
+	}
+	return e
+}
+
+func procs(vm types.ManagedObjectReference, owner string) []types.GuestProcessInfo {
+	return []types.GuestProcessInfo{
+		{Name: "init", Pid: 1, Owner: "root", CmdLine: "/sbin/init", StartTime: time.Unix(0, 0)},
+		{Name: "explorer.exe", Pid: 4242, Owner: owner, CmdLine: "explorer.exe", StartTime: time.Unix(0, 0)},
+	}
+}
+
+func (e *env) list(t *testing.T, vm types.ManagedObjectReference, auth types.BaseGuestAuthentication) ([]types.GuestProcessInfo, error) {
+	t.Helper()
+	pm, err := guest.NewOperationsManager(e.c, vm).ProcessManager(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := pm.ListProcesses(context.Background(), auth, nil)
+	return ps, guestauth.Wrap("ListProcessesInGuest", vm, err)
+}
+
+// countingInitiator counts Step calls and records every token it produced.
+type countingInitiator struct {
+	sspi.Initiator
+	steps  int
+	tokens [][]byte
+}
+
+func (c *countingInitiator) Step(ch []byte) ([]byte, bool, error) {
+	c.steps++
+	tok, done, err := c.Initiator.Step(ch)
+	if tok != nil {
+		c.tokens = append(c.tokens, tok)
+	}
+	return tok, done, err
+}
+
+func TestAcquireUseRelease(t *testing.T) {
+	k := startKDC(t)
+	for _, mname := range []string{"ESX", "VPX"} {
+		for _, pkg := range []sspi.Package{sspi.Negotiate, sspi.Kerberos} {
+			t.Run(mname+"/"+string(pkg), func(t *testing.T) {
+				model := simulator.ESX()
+				if mname == "VPX" {
+					model = simulator.VPX()
+				}
+				e := newEnv(t, model, k.acceptor(t), &simguest.Options{Processes: procs})
+				ctx := context.Background()
+				vm := e.vms[0]
+				in := &countingInitiator{Initiator: k.initiator(t, pkg, guestSPN)}
+				tk, err := guestauth.Acquire(ctx, e.c, vm, in)
+				if err != nil {
+					t.Fatalf("Acquire: %v", err)
+				}
+				// [SSPI seed]: at least one challenge, then the ticket.
+				if tk.Legs() != 2 || in.steps != 2 || e.srv.Stats().Challenges != 1 {
+					t.Fatalf("legs %d, steps %d, stats %+v", tk.Legs(), in.steps, e.srv.Stats())
+				}
+				ticket := tk.Auth().(*types.TicketedSessionAuthentication).Ticket
+				// The ticket never shows in formatting.
+				for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+					if s := fmt.Sprintf(verb, tk); strings.Contains(s, ticket) || strings.Contains(s, hex.EncodeToString([]byte(ticket))) {
+						t.Fatalf("%s shows the ticket: %s", verb, s)
+					}
+				}
+				if err := tk.Validate(ctx); err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				ps, err := e.list(t, vm, tk.Auth())
+				if err != nil || len(ps) != 2 || ps[1].Owner != "alice@ESXI.TEST" {
+					t.Fatalf("ListProcessesInGuest: %+v %v", ps, err)
+				}
+				// Not valid on another VM.
+				_, err = e.list(t, e.vms[1], tk.Auth())
+				if !errors.Is(err, guestauth.ErrInvalidGuestLogin) || !fault.Is(err, &types.InvalidGuestLogin{}) {
+					t.Fatalf("list on another VM: %v", err)
+				}
+				if err := tk.Release(ctx); err != nil {
+					t.Fatalf("Release: %v", err)
+				}
+				if err := tk.Release(ctx); err != nil || !tk.Released() {
+					t.Fatalf("second Release: %v", err)
+				}
+				if st := e.srv.Stats(); st.Released != 1 {
+					t.Fatalf("releases on the server: %d", st.Released)
+				}
+				err = tk.Validate(ctx)
+				var igl *types.InvalidGuestLogin
+				if _, ok := fault.As(err, &igl); !ok || !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+					t.Fatalf("Validate after release: %v", err)
+				}
+				if _, err := e.list(t, vm, tk.Auth()); !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+					t.Fatalf("list after release: %v", err)
+				}
+				if strings.Contains(err.Error(), ticket) {
+					t.Fatal("error shows the ticket")
+				}
+			})
+		}
+	}
+}
+
+type extraState struct {
+	round int
+	nonce []byte
+}
+
+// extraInitiator adds n rounds before the Kerberos tokens: it sends
+// "hello", echoes each nonce the server sends but the last, and answers
+// the last with the Kerberos token. It exercises the client loop with more
+// legs (as NTLM would need) under one sessionID. multiLeg is its server side.
+type extraInitiator struct {
+	sspi.Initiator
+	n, round int
+	started  bool
+}
+
+func (in *extraInitiator) Step(ch []byte) ([]byte, bool, error) {
+	if ch == nil {
+		return []byte("hello"), false, nil
+	}
+	if bytes.HasPrefix(ch, []byte("nonce:")) {
+		in.round++
+		if in.round < in.n {
+			return append([]byte("echo:"), ch[len("nonce:"):]...), false, nil
+		}
+		// The last extra round: answer with the Kerberos token.
+		in.started = true
+		return in.Initiator.Step(nil)
+	}
+	return in.Initiator.Step(ch)
+}
+
+func TestMultiLeg(t *testing.T) {
+	k := startKDC(t)
+	// Extra rounds: "hello" → nonce, (echo → nonce)*, then Kerberos.
+	acc := &multiLeg{inner: k.acceptor(t), extra: 2, state: map[string]*extraState{}}
+	e := newEnv(t, simulator.VPX(), acc, &simguest.Options{})
+	in := &countingInitiator{Initiator: &extraInitiator{Initiator: k.initiator(t, sspi.Negotiate, guestSPN), n: 2}}
+	tk, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	defer tk.Release(context.Background())
+	// hello, echo, Kerberos AP-REQ, MIC: four calls, three challenges.
+	if tk.Legs() != 4 || e.srv.Stats().Challenges != 3 {
+		t.Fatalf("legs %d, stats %+v", tk.Legs(), e.srv.Stats())
+	}
+	if err := tk.Validate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// multiLeg is the acceptor side of extraInitiator: "hello" → nonce; each
+// "echo:<nonce>" but the last → a new nonce; then Kerberos.
+type multiLeg struct {
+	inner *krbaccept.Acceptor
+	extra int
+	mu    sync.Mutex
+	state map[string]*extraState
+}
+
+func (a *multiLeg) Forget(conv string) {
+	a.mu.Lock()
+	delete(a.state, conv)
+	a.mu.Unlock()
+	a.inner.Forget(conv)
+}
+
+func (a *multiLeg) Accept(conv string, tok []byte) ([]byte, string, bool, error) {
+	a.mu.Lock()
+	st := a.state[conv]
+	if st == nil {
+		st = &extraState{}
+		a.state[conv] = st
+	}
+	a.mu.Unlock()
+	if st.round < a.extra {
+		want := []byte("hello")
+		if st.round > 0 {
+			want = append([]byte("echo:"), st.nonce...)
+		}
+		if !bytes.Equal(tok, want) {
+			return nil, "", false, errors.New("bad extra-leg token")
+		}
+		st.round++
+		st.nonce = make([]byte, 8)
+		_, _ = rand.Read(st.nonce)
+		return append([]byte("nonce:"), st.nonce...), "", false, nil
+	}
+	return a.inner.Accept(conv, tok)
+}
+
+func TestFaults(t *testing.T) {
+	k := startKDC(t)
+	ctx := context.Background()
+
+	t.Run("invalid-token", func(t *testing.T) {
+		e := newEnv(t, simulator.ESX(), k.acceptor(t), &simguest.Options{})
+		// A ticket for another service: the guest cannot decrypt it.
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, "host/other.test"))
+		var ge *guestauth.Error
+		if !errors.As(err, &ge) || ge.Kind != guestauth.ErrInvalidGuestLogin || ge.Op != "AcquireCredentialsInGuest" || !fault.Is(err, &types.InvalidGuestLogin{}) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("bad-second-leg", func(t *testing.T) {
+		e := newEnv(t, simulator.ESX(), k.acceptor(t), &simguest.Options{})
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], &tamper{Initiator: k.initiator(t, sspi.Kerberos, guestSPN)})
+		if !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("powered-off", func(t *testing.T) {
+		e := newEnv(t, simulator.VPX(), k.acceptor(t), &simguest.Options{})
+		task, err := object.NewVirtualMachine(e.c, e.vms[0]).PowerOff(ctx)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		var ips *types.InvalidPowerState
+		if _, ok := fault.As(err, &ips); !ok || !errors.Is(err, guestauth.ErrInvalidPowerState) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("tools-not-running", func(t *testing.T) {
+		e := newEnv(t, simulator.VPX(), k.acceptor(t), &simguest.Options{})
+		e.srv.SetToolsRunning(e.vms[0], false)
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		if !errors.Is(err, guestauth.ErrGuestOperationsUnavailable) || !fault.Is(err, &types.GuestOperationsUnavailable{}) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("too-many", func(t *testing.T) {
+		e := newEnv(t, simulator.ESX(), k.acceptor(t), &simguest.Options{MaxSessionsPerVM: 1})
+		tk, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		if !errors.Is(err, guestauth.ErrTooManyGuestLogons) || !fault.Is(err, &types.TooManyGuestLogons{}) {
+			t.Fatalf("err = %v", err)
+		}
+		if err := tk.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		tk, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		if err != nil {
+			t.Fatalf("after release: %v", err)
+		}
+		tk.Release(ctx)
+	})
+	t.Run("no-auth-manager", func(t *testing.T) {
+		// Plain vcsim: GuestOperationsManager.authManager is unset.
+		e := newEnv(t, simulator.ESX(), nil, nil)
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		if !errors.Is(err, guestauth.ErrNotSupported) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// tamper flips a bit of every answer to a challenge.
+type tamper struct{ sspi.Initiator }
+
+func (t *tamper) Step(ch []byte) ([]byte, bool, error) {
+	tok, done, err := t.Initiator.Step(ch)
+	if ch != nil && len(tok) > 0 {
+		tok[len(tok)-1] ^= 1
+	}
+	return tok, done, err
+}
+
+func TestWrapTable(t *testing.T) {
+	vm := types.ManagedObjectReference{Type: "VirtualMachine", Value: "vm-1"}
+	cases := []struct {
+		f    types.BaseMethodFault
+		kind error
+	}{
+		{&types.InvalidGuestLogin{}, guestauth.ErrInvalidGuestLogin},
+		{&types.GuestOperationsUnavailable{}, guestauth.ErrGuestOperationsUnavailable},
+		{&types.TooManyGuestLogons{}, guestauth.ErrTooManyGuestLogons},
+		{&types.InvalidPowerState{}, guestauth.ErrInvalidPowerState},
+		{&types.InvalidState{}, guestauth.ErrInvalidState},
+		{&types.TaskInProgress{}, guestauth.ErrTaskInProgress},
+		{&types.GuestComponentsOutOfDate{}, guestauth.ErrGuestComponentsOutOfDate},
+		{&types.OperationNotSupportedByGuest{}, guestauth.ErrOperationNotSupportedByGuest},
+		{&types.OperationDisabledByGuest{}, guestauth.ErrOperationDisabledByGuest},
+		{&types.GuestOperationsFault{}, guestauth.ErrGuestOperationsFault},
+		{&types.GuestPermissionDenied{}, guestauth.ErrGuestOperationsFault},
+		{&types.NoPermission{}, guestauth.ErrNoPermission},
+		{&types.NotAuthenticated{}, guestauth.ErrNotAuthenticated},
+		{&types.ManagedObjectNotFound{}, guestauth.ErrNotFound},
+		{&types.InvalidArgument{}, guestauth.ErrInvalidArgument},
+		{&types.SystemError{}, guestauth.ErrOther},
+	}
+	for _, tc := range cases {
+		err := guestauth.Wrap("AcquireCredentialsInGuest", vm, soap.WrapVimFault(tc.f))
+		if !errors.Is(err, tc.kind) || !fault.Is(err, tc.f) {
+			t.Errorf("%T: %v", tc.f, err)
+		}
+		for _, other := range cases {
+			if other.kind != tc.kind && errors.Is(err, other.kind) {
+				t.Errorf("%T also matches %v", tc.f, other.kind)
+			}
+		}
+	}
+	if guestauth.Wrap("x", vm, nil) != nil {
+		t.Fatal("Wrap(nil) != nil")
+	}
+}
+
+func TestWithTicketAlwaysReleases(t *testing.T) {
+	k := startKDC(t)
+	ctx := context.Background()
+	e := newEnv(t, simulator.VPX(), k.acceptor(t), &simguest.Options{Processes: procs})
+	vm := e.vms[0]
+	released := func() int { return e.srv.Stats().Released }
+
+	// Success: the callback uses the ticket; then it is released.
+	var n int
+	err := guestauth.WithTicket(ctx, e.c, vm, k.initiator(t, sspi.Negotiate, guestSPN), func(auth types.BaseGuestAuthentication) error {
+		ps, err := e.list(t, vm, auth)
+		n = len(ps)
+		return err
+	})
+	if err != nil || n != 2 || released() != 1 {
+		t.Fatalf("success: %v, %d processes, %d releases", err, n, released())
+	}
+
+	// The callback fails: its error is returned and the ticket released.
+	boom := errors.New("boom")
+	err = guestauth.WithTicket(ctx, e.c, vm, k.initiator(t, sspi.Negotiate, guestSPN), func(types.BaseGuestAuthentication) error { return boom })
+	if !errors.Is(err, boom) || released() != 2 {
+		t.Fatalf("failure: %v, %d releases", err, released())
+	}
+
+	// The callback panics: released, then the panic goes on.
+	func() {
+		defer func() {
+			if p := recover(); p != "panic in callback" {
+				t.Fatalf("recovered %v", p)
+			}
+		}()
+		_ = guestauth.WithTicket(ctx, e.c, vm, k.initiator(t, sspi.Negotiate, guestSPN), func(types.BaseGuestAuthentication) error { panic("panic in callback") })
+	}()
+	if released() != 3 {
+		t.Fatalf("panic: %d releases", released())
+	}
+
+	// The caller's context ends inside the callback: still released.
+	cctx, cancel := context.WithCancel(ctx)
+	err = guestauth.WithTicket(cctx, e.c, vm, k.initiator(t, sspi.Negotiate, guestSPN), func(types.BaseGuestAuthentication) error {
+		cancel()
+		return cctx.Err()
+	})
+	if !errors.Is(err, context.Canceled) || released() != 4 {
+		t.Fatalf("cancelled: %v, %d releases", err, released())
+	}
+
+	// Acquire fails: nothing to release, the callback is not called.
+	called := false
+	err = guestauth.WithTicket(ctx, e.c, vm, k.initiator(t, sspi.Negotiate, "host/other.test"), func(types.BaseGuestAuthentication) error { called = true; return nil })
+	if !errors.Is(err, guestauth.ErrInvalidGuestLogin) || called || released() != 4 {
+		t.Fatalf("acquire failure: %v, called %v, %d releases", err, called, released())
+	}
+	if tk, p := e.srv.Sessions(vm); tk != 0 || p != 0 {
+		t.Fatalf("left behind: %d tickets, %d pending", tk, p)
+	}
+
+	// Release itself fails (the VM was powered off in the callback): both
+	// errors come back.
+	err = guestauth.WithTicket(ctx, e.c, vm, k.initiator(t, sspi.Negotiate, guestSPN), func(types.BaseGuestAuthentication) error {
+		task, err := object.NewVirtualMachine(e.c, vm).PowerOff(ctx)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) || !errors.Is(err, guestauth.ErrInvalidPowerState) {
+		t.Fatalf("release failure: %v", err)
+	}
+}
