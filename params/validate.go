@@ -185,10 +185,25 @@ func describe(e Entry, fe validator.FieldError) (field, msg string) {
 }
 
 // Parse decodes and validates a document: the usual entry point.
+//
+// Every problem is reported at once: entry-level decoding errors (unknown
+// or duplicate keys, wrong types) and validation errors of all entries are
+// merged into one *ListError, in list order.
 func Parse(data []byte) ([]Entry, error) {
 	entries, err := Decode(data)
-	if err != nil {
-		return entries, err
+	var decodeErrs *ListError
+	if err != nil && !errors.As(err, &decodeErrs) {
+		return entries, err // the document as a whole is unusable
 	}
-	return entries, Validate(entries)
+	var all []*EntryError
+	for _, e := range entries {
+		if decodeErrs != nil {
+			all = append(all, decodeErrs.ByIndex(e.Index)...)
+		}
+		all = append(all, ValidateEntry(e)...)
+	}
+	if len(all) > 0 {
+		return entries, &ListError{Errs: all}
+	}
+	return entries, nil
 }
