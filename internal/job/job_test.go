@@ -1,0 +1,83 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+const seed = `
+- {id: user1, operation: add, description: User One, password: S3cr3tP455!, role: Admin}
+- {id: user2, operation: set, password: S3cr3tP455!, role: ReadOnly}
+- {id: user1, operation: remove}
+`
+
+func TestRunOnSimulator(t *testing.T) {
+	var progress []string
+	rep, err := Run(context.Background(), Config{Simulate: true, Input: []byte(seed), Progress: func(r tasks.Result) {
+		progress = append(progress, r.ID+":"+string(r.Outcome))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(progress, " "); got != "user1:created user2:created user1:removed" {
+		t.Errorf("progress = %s", got)
+	}
+	if !rep.OK || rep.User != "root" || !strings.HasPrefix(rep.Host, "127.0.0.1:") {
+		t.Errorf("report = %+v", rep)
+	}
+}
+
+// Invalid input is reported per entry and no connection is attempted.
+func TestInvalidInputNeverDials(t *testing.T) {
+	dialed := false
+	dial := func(context.Context, esx.Config) (tasks.Host, func() error, error) {
+		dialed = true
+		return nil, nil, errors.New("must not dial")
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"bad role", Config{Input: []byte(`[{id: u1, operation: add, password: x, role: Owner}]`)}, `role "Owner"`},
+		{"syntax", Config{Input: []byte(`[{`)}, "syntax error"},
+		{"bad override", Config{Input: []byte(seed), PasswordPolicy: "min=bogus"}, "password policy override"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Dial = dial
+			rep, err := Run(context.Background(), tt.cfg)
+			if !errors.Is(err, params.ErrInvalid) || tasks.ExitCode(err) != tasks.ExitInvalid {
+				t.Fatalf("err = %v", err)
+			}
+			if dialed {
+				t.Error("dialed the host for invalid input")
+			}
+			if rep == nil || rep.OK || !strings.Contains(rep.Error, tt.want) {
+				t.Errorf("report = %+v", rep)
+			}
+		})
+	}
+}
+
+func TestConnectFailureIsExit3(t *testing.T) {
+	_, err := Run(context.Background(), Config{Input: []byte(seed), Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
+		return nil, nil, errors.New("connection refused")
+	}})
+	if tasks.ExitCode(err) != tasks.ExitConnect {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestHostPasswordPolicy(t *testing.T) {
+	p, err := HostPasswordPolicy(context.Background(), Config{Simulate: true})
+	if err != nil || p != tasks.DefaultPasswordPolicy {
+		t.Fatalf("policy = %q, %v", p, err)
+	}
+}
