@@ -205,25 +205,32 @@ func (m *authorizationManager) RemoveEntityPermission(ctx *simulator.Context, re
 	st := m.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	perms := st.perms[req.Entity]
-	i := indexPerm(perms, req.User, req.IsGroup)
-	switch {
-	case i < 0:
-		body.Fault_ = notFound()
-	case req.Entity == st.root && perms[i].RoleId == roleAdmin && st.adminsOnRoot(perms) == 1:
-		body.Fault_ = authMinimumAdmin()
-	}
-	if body.Fault_ != nil {
+	if body.Fault_ = st.removePermission(req.Entity, req.User, req.IsGroup); body.Fault_ != nil {
 		st.tracef("RemoveEntityPermission %s %q: fault %s", req.Entity.Value, req.User, body.Fault_.String)
 		return body
-	}
-	kept := append(append([]types.Permission(nil), perms[:i]...), perms[i+1:]...)
-	if len(kept) == 0 {
-		delete(st.perms, req.Entity)
-	} else {
-		st.perms[req.Entity] = kept
 	}
 	st.tracef("RemoveEntityPermission %s %q: ok", req.Entity.Value, req.User)
 	body.Res = new(types.RemoveEntityPermissionResponse)
 	return body
+}
+
+// removePermission removes the permission of principal on entity: NotFound
+// if there is none, AuthMinimumAdminPermission if it is the last Admin
+// permission on the root folder. st.mu must be held.
+func (st *state) removePermission(entity types.ManagedObjectReference, principal string, group bool) *soap.Fault {
+	perms := st.perms[entity]
+	i := indexPerm(perms, principal, group)
+	switch {
+	case i < 0:
+		return notFound()
+	case entity == st.root && perms[i].RoleId == roleAdmin && st.adminsOnRoot(perms) == 1:
+		return authMinimumAdmin()
+	}
+	kept := append(append([]types.Permission(nil), perms[:i]...), perms[i+1:]...)
+	if len(kept) == 0 {
+		delete(st.perms, entity)
+	} else {
+		st.perms[entity] = kept
+	}
+	return nil
 }

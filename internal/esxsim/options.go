@@ -42,9 +42,15 @@ func (st *state) installOptions(m *simulator.Registry) error {
 	if !ok || host.ConfigManager.AdvancedOption == nil {
 		return fmt.Errorf("esxsim: no HostSystem advanced option manager in model")
 	}
-	om, ok := m.Get(*host.ConfigManager.AdvancedOption).(*simulator.OptionManager)
+	return st.installOptionsOn(m, *host.ConfigManager.AdvancedOption)
+}
+
+// installOptionsOn adds the tracked options to the advanced-option manager
+// ref and wraps it so that their changes reach st.
+func (st *state) installOptionsOn(m *simulator.Registry, ref types.ManagedObjectReference) error {
+	om, ok := m.Get(ref).(*simulator.OptionManager)
 	if !ok {
-		return fmt.Errorf("esxsim: unexpected advanced option manager %T", m.Get(*host.ConfigManager.AdvancedOption))
+		return fmt.Errorf("esxsim: unexpected advanced option manager %T", m.Get(ref))
 	}
 	res := om.UpdateOptions(&types.UpdateOptions{ChangedValue: []types.BaseOptionValue{
 		&types.OptionValue{Key: optPasswordQualityControl, Value: st.policy},

@@ -131,29 +131,8 @@ func (st *state) install(model *simulator.Model) error {
 	}
 	content := si.Content
 	st.root = content.RootFolder
-
-	for _, u := range seedAccounts {
-		st.addUser(&account{id: u.id, description: u.description})
-		st.perms[st.root] = append(st.perms[st.root], types.Permission{
-			Entity: &st.root, Principal: u.id, RoleId: roleAdmin, Propagate: true,
-		})
-	}
-	if err := st.users["root"].setPassword(st.opt.Password); err != nil {
+	if err := st.seed(); err != nil {
 		return err
-	}
-	if _, ok := st.users[st.opt.Username]; !ok {
-		a := &account{id: st.opt.Username}
-		if err := a.setPassword(st.opt.Password); err != nil {
-			return err
-		}
-		st.addUser(a)
-		st.perms[st.root] = append(st.perms[st.root], types.Permission{
-			Entity: &st.root, Principal: a.id, RoleId: roleAdmin, Propagate: true,
-		})
-	} else if st.opt.Username != "root" {
-		if err := st.users[st.opt.Username].setPassword(st.opt.Password); err != nil {
-			return err
-		}
 	}
 
 	lam, ok := m.Get(*content.AccountManager).(*simulator.HostLocalAccountManager)
@@ -180,6 +159,36 @@ func (st *state) install(model *simulator.Model) error {
 
 	m.SessionManager().ValidLogin = st.validLogin
 	m.Handler = st.srv.handler
+	return nil
+}
+
+// seed adds the accounts and root-folder permissions of a fresh managed
+// ESXi host (seedAccounts), root's password and, if opt.Username is not a
+// seeded account, that user as an Admin. st.root must be set.
+func (st *state) seed() error {
+	for _, u := range seedAccounts {
+		st.addUser(&account{id: u.id, description: u.description})
+		st.perms[st.root] = append(st.perms[st.root], types.Permission{
+			Entity: &st.root, Principal: u.id, RoleId: roleAdmin, Propagate: true,
+		})
+	}
+	if err := st.users["root"].setPassword(st.opt.Password); err != nil {
+		return err
+	}
+	if _, ok := st.users[st.opt.Username]; !ok {
+		a := &account{id: st.opt.Username}
+		if err := a.setPassword(st.opt.Password); err != nil {
+			return err
+		}
+		st.addUser(a)
+		st.perms[st.root] = append(st.perms[st.root], types.Permission{
+			Entity: &st.root, Principal: a.id, RoleId: roleAdmin, Propagate: true,
+		})
+	} else if st.opt.Username != "root" {
+		if err := st.users[st.opt.Username].setPassword(st.opt.Password); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,427 @@
+package esxsim
+
+// A simulated vCenter whose managed ESXi hosts each carry their own faithful
+// local-user state (the same state a single simulated ESXi host has, see
+// state.go), reachable the ways a real vCenter makes a host's local users
+// reachable:
+//
+//   - HostSystem.configManager.accountManager: the host's
+//     HostLocalAccountManager (CreateUser/UpdateUser/RemoveUser). The vSphere
+//     API reference lists it as a HostConfigManager property, "A manager for
+//     host local user accounts. Since vSphere API 6.0"
+//     (https://developer.broadcom.com/xapis/vsan-management-api/6.7U3/vim.host.ConfigManager.html);
+//   - HostSystem.configManager.hostAccessManager: the host's HostAccessManager
+//     (ChangeAccessMode, RetrieveHostAccessControlEntries), "used to control
+//     users and privileges on the host directly, which are different from the
+//     users and privileges defined in vCenter", since vSphere API 6.0
+//     (https://developer.broadcom.com/xapis/vmware-storage-policy-api/8.0u2/vim.host.HostAccessManager.html);
+//     see vcenter_access.go;
+//   - HostSystem.configManager.advancedOption: the host's OptionManager with
+//     its Security.* options (options.go);
+//   - the host's esxcli through vCenter (govmomi cli/esx.NewExecutor: the
+//     host's ManagedMethodExecuter), with the namespaces system account and
+//     system permission bound to the host's state (vcenter_cli.go).
+//
+// vCenter's own SessionManager, UserDirectory and AuthorizationManager are
+// vcsim's and stay vCenter's: a host's local users and permissions are not
+// vCenter's ("When you manage local users on your ESXi host, you are not
+// affecting the vCenter Server users", vSphere CLI Concepts and Examples,
+// https://docs.vmware.com/en/VMware-vSphere/6.7/vspherecli-concepts-examples/GUID-3C1F3933-E86C-478F-80F7-EC8AE1105CF2.html).
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vmware/govmomi/simulator"
+	simesx "github.com/vmware/govmomi/simulator/esx"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// DefaultVCenterUser is the vCenter administrator of StartVCenter.
+const DefaultVCenterUser = "administrator@vsphere.local"
+
+// hostRootFolder is the moid of an ESXi host's own root folder, the entity
+// holding its local permissions (ServiceContent.rootFolder on the host).
+var hostRootFolder = types.ManagedObjectReference{Type: "Folder", Value: "ha-folder-root"}
+
+// VCenterOptions configures StartVCenter. The zero value is usable.
+type VCenterOptions struct {
+	// Listen is the TCP address to listen on; "127.0.0.1:0" when empty.
+	Listen string
+	// Hosts is the number of managed ESXi hosts (default 2). About half
+	// are standalone hosts of the datacenter, the rest are in a cluster.
+	Hosts int
+	// Username and Password are vCenter's administrator, default
+	// DefaultVCenterUser and a random password.
+	Username string
+	Password string
+	// PasswordQualityControl is every host's initial
+	// Security.PasswordQualityControl ("" means ESXi's default). Change a
+	// single host's policy through its advanced options.
+	PasswordQualityControl string
+	// CheckPassword enforces the host's policy (nil: passwdqc, policy.go).
+	CheckPassword PasswordChecker
+	// FailWrite > 0 fails the k-th write to any host's state (see
+	// VCenter.SetFailWrite).
+	FailWrite int
+	// FailFault is the fault for FailWrite; nil means a SystemError
+	// "injected fault".
+	FailFault types.BaseMethodFault
+	// Trace, when set, receives one line per request and per change.
+	Trace io.Writer
+}
+
+// VCenter is a running simulated vCenter. Close it when done.
+type VCenter struct {
+	// URL is https://<user>:<password>@127.0.0.1:PORT/sdk.
+	URL *url.URL
+	// Thumbprint is the SHA-1 fingerprint of the certificate, "AA:BB:...".
+	Thumbprint string
+	// CertPEM is the self-signed certificate.
+	CertPEM []byte
+	// Hosts are the names of the managed hosts (HostSystem.name), sorted.
+	Hosts []string
+
+	model  *simulator.Model
+	srv    *simulator.Server
+	trace  io.Writer
+	hosts  map[string]*vcHost // by HostSystem moid
+	byName map[string]*vcHost
+
+	requests atomic.Int64
+	writes   atomic.Int64
+	logins   atomic.Int64
+
+	failMu    sync.Mutex
+	failWrite int64
+	failFault types.BaseMethodFault
+
+	closeOnce sync.Once
+}
+
+// vcHost is one managed host: its HostSystem and its local state.
+type vcHost struct {
+	name  string
+	ip    string
+	ref   types.ManagedObjectReference
+	st    *state
+	authz *authorizationManager // the host's role table and permission rules
+}
+
+// vcWriteMethods are the vim methods that write a host's state. ExecuteSoap
+// calls are writes when their esxcli method is in cliWriteMethods.
+var vcWriteMethods = map[string]bool{
+	"CreateUser":       true,
+	"UpdateUser":       true,
+	"RemoveUser":       true,
+	"ChangeAccessMode": true,
+}
+
+// StartVCenter builds a vcsim VPX model with opt.Hosts hosts, gives each host
+// its own ESXi state and serves it over HTTPS.
+func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	if opt.Hosts <= 0 {
+		opt.Hosts = 2
+	}
+	if opt.Username == "" {
+		opt.Username = DefaultVCenterUser
+	}
+	if opt.PasswordQualityControl == "" {
+		opt.PasswordQualityControl = DefaultPasswordQualityControl
+	}
+	if opt.CheckPassword == nil {
+		opt.CheckPassword = PasswdqcChecker
+	}
+	if err := validPolicy(opt.CheckPassword, opt.PasswordQualityControl); err != nil {
+		return nil, fmt.Errorf("esxsim: PasswordQualityControl %q: %w", opt.PasswordQualityControl, err)
+	}
+	if opt.Password == "" {
+		// vCenter's SSO policy is not ESXi's; any strong random password does.
+		opt.Password, err = generatePassword(Options{Username: opt.Username, PasswordQualityControl: DefaultPasswordQualityControl, CheckPassword: PasswdqcChecker})
+		if err != nil {
+			return nil, err
+		}
+	}
+	listenHost, _, err := net.SplitHostPort(opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("esxsim: Listen %q: %w", opt.Listen, err)
+	}
+	cert, certPEM, err := selfSignedCert(listenHost)
+	if err != nil {
+		return nil, err
+	}
+	v = &VCenter{CertPEM: certPEM, trace: opt.Trace, hosts: map[string]*vcHost{}, byName: map[string]*vcHost{}}
+	sum := sha1.Sum(cert.Certificate[0])
+	hexes := make([]string, len(sum))
+	for i, b := range sum {
+		hexes[i] = fmt.Sprintf("%02X", b)
+	}
+	v.Thumbprint = strings.Join(hexes, ":")
+	v.SetFailWrite(opt.FailWrite, opt.FailFault)
+
+	vcsimMu.Lock()
+	defer vcsimMu.Unlock()
+
+	model := simulator.VPX()
+	model.Machine = 0
+	model.Host = (opt.Hosts + 1) / 2
+	model.ClusterHost = opt.Hosts / 2
+	model.Cluster = 0
+	if model.ClusterHost > 0 {
+		model.Cluster = 1
+	}
+	if err := model.Create(); err != nil {
+		return nil, fmt.Errorf("esxsim: model: %w", err)
+	}
+	v.model = model
+	defer func() {
+		if err != nil {
+			model.Remove()
+		}
+	}()
+
+	if err := v.install(model, opt); err != nil {
+		return nil, err
+	}
+
+	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	model.Service.Listen = &url.URL{Host: opt.Listen, User: url.UserPassword(opt.Username, opt.Password)}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("esxsim: listen on %s: %v", opt.Listen, r)
+			}
+		}()
+		v.srv = model.Service.NewServer()
+	}()
+	if err != nil {
+		return nil, err
+	}
+	addr := v.srv.Listener.Addr().(*net.TCPAddr)
+	v.URL = &url.URL{
+		Scheme: "https",
+		User:   url.UserPassword(opt.Username, opt.Password),
+		Host:   net.JoinHostPort(addr.IP.String(), fmt.Sprint(addr.Port)),
+		Path:   "/sdk",
+	}
+	return v, nil
+}
+
+// install gives every HostSystem its state and managers.
+func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
+	m := model.Map()
+	var hosts []*simulator.HostSystem
+	for _, e := range m.All("HostSystem") {
+		hs, ok := e.(*simulator.HostSystem)
+		if !ok {
+			return fmt.Errorf("esxsim: unexpected HostSystem %T", e)
+		}
+		hosts = append(hosts, hs)
+	}
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
+	if len(hosts) != opt.Hosts {
+		return fmt.Errorf("esxsim: model has %d hosts, want %d", len(hosts), opt.Hosts)
+	}
+	for i, hs := range hosts {
+		hopt := Options{
+			Username:               "root",
+			PasswordQualityControl: opt.PasswordQualityControl,
+			CheckPassword:          opt.CheckPassword,
+			Trace:                  opt.Trace,
+		}
+		pw, err := generatePassword(hopt)
+		if err != nil {
+			return err
+		}
+		hopt.Password = pw
+		st := newState(hopt, nil)
+		st.root = hostRootFolder
+		if err := st.seed(); err != nil {
+			return err
+		}
+		h := &vcHost{name: hs.Name, ref: hs.Self, st: st}
+		// The host's own role table: ESXi's system roles (esx model).
+		am := &simulator.AuthorizationManager{}
+		am.RoleList = append([]types.AuthorizationRole(nil), simesx.RoleList...)
+		h.authz = &authorizationManager{AuthorizationManager: am, st: st}
+
+		// Distinct management addresses (vmk0) from TEST-NET-1 (RFC 5737):
+		// vcsim gives every host 127.0.0.1.
+		if hs.Config != nil && hs.Config.Network != nil && len(hs.Config.Network.Vnic) > 0 && hs.Config.Network.Vnic[0].Spec.Ip != nil {
+			h.ip = fmt.Sprintf("192.0.2.%d", 10+i)
+			hs.Config.Network.Vnic[0].Spec.Ip.IpAddress = h.ip
+		}
+
+		lamRef := types.ManagedObjectReference{Type: "HostLocalAccountManager", Value: "hostLocalAccountManager-" + hs.Self.Value}
+		lam := &simulator.HostLocalAccountManager{HostLocalAccountManager: mo.HostLocalAccountManager{Self: lamRef}}
+		m.Put(&accountManager{HostLocalAccountManager: lam, st: st})
+		hs.ConfigManager.AccountManager = &lamRef
+
+		hamRef := types.ManagedObjectReference{Type: "HostAccessManager", Value: "hostAccessManager-" + hs.Self.Value}
+		m.Put(&hostAccessManager{HostAccessManager: mo.HostAccessManager{Self: hamRef, LockdownMode: types.HostLockdownModeLockdownDisabled}, h: h})
+		hs.ConfigManager.HostAccessManager = &hamRef
+
+		if hs.ConfigManager.AdvancedOption == nil {
+			return fmt.Errorf("esxsim: host %s has no advanced option manager", hs.Name)
+		}
+		if err := st.installOptionsOn(m, *hs.ConfigManager.AdvancedOption); err != nil {
+			return err
+		}
+
+		if err := installCLI(m, hs, h); err != nil {
+			return err
+		}
+		v.hosts[hs.Self.Value] = h
+		v.byName[h.name] = h
+		v.Hosts = append(v.Hosts, h.name)
+	}
+
+	sm := m.SessionManager()
+	sm.ValidLogin = func(req *types.Login) bool {
+		// vcsim compares with Service.Listen's user when ValidLogin is nil;
+		// this hook does the same and counts successful logins.
+		u := model.Service.Listen.User
+		want, _ := u.Password()
+		ok := req.UserName == u.Username() && req.Password == want
+		if ok {
+			v.logins.Add(1)
+		}
+		v.tracef("Login %q: ok=%v", req.UserName, ok)
+		return ok
+	}
+	m.Handler = v.handler
+	return nil
+}
+
+// Close stops the server and releases the model.
+func (v *VCenter) Close() {
+	v.closeOnce.Do(func() {
+		if v.srv != nil {
+			v.srv.Close()
+		}
+		if v.model != nil {
+			vcsimMu.Lock()
+			v.model.Remove()
+			vcsimMu.Unlock()
+		}
+	})
+}
+
+// Writes returns the number of write calls to host state received so far
+// (CreateUser, UpdateUser, RemoveUser, ChangeAccessMode and the esxcli
+// commands system account add|set|remove and system permission set|unset),
+// counted on arrival whatever their outcome.
+func (v *VCenter) Writes() int { return int(v.writes.Load()) }
+
+// Requests returns the number of SOAP requests received so far.
+func (v *VCenter) Requests() int { return int(v.requests.Load()) }
+
+// Logins returns the number of successful vCenter logins.
+func (v *VCenter) Logins() int { return int(v.logins.Load()) }
+
+// SetFailWrite makes the k-th write (absolute, as Writes counts) fail with f
+// (nil: SystemError "injected fault") without touching any host state;
+// k <= 0 disables it. Through esxcli the fault is answered as an esxcli
+// error carrying the fault's message.
+func (v *VCenter) SetFailWrite(k int, f types.BaseMethodFault) {
+	if f == nil {
+		f = &types.SystemError{Reason: "injected fault"}
+	}
+	v.failMu.Lock()
+	v.failWrite = int64(k)
+	v.failFault = f
+	v.failMu.Unlock()
+}
+
+// HostIP returns the management address (vmk0) of the named host.
+func (v *VCenter) HostIP(name string) (string, bool) {
+	h, ok := v.byName[name]
+	if !ok {
+		return "", false
+	}
+	return h.ip, true
+}
+
+// HostRef returns the HostSystem reference of the named host.
+func (v *VCenter) HostRef(name string) (types.ManagedObjectReference, bool) {
+	h, ok := v.byName[name]
+	if !ok {
+		return types.ManagedObjectReference{}, false
+	}
+	return h.ref, true
+}
+
+// CheckHostLogin reports whether user/password are valid credentials of the
+// named host's local account and whether that user has access to the host
+// (a permission other than NoAccess), as a direct login to the host would
+// decide (login.go). It is for tests: through vCenter there is no host login.
+func (v *VCenter) CheckHostLogin(host, user, password string) (valid, access bool, err error) {
+	h, ok := v.byName[host]
+	if !ok {
+		return false, false, fmt.Errorf("esxsim: no host %q", host)
+	}
+	valid, access = h.st.loginVerdict(user, password)
+	return valid, access, nil
+}
+
+func (v *VCenter) tracef(format string, args ...any) {
+	if v.trace != nil {
+		fmt.Fprintf(v.trace, "esxsim vcenter: "+format+"\n", args...)
+	}
+}
+
+// handler sees every request before dispatch: it counts requests and writes
+// and marks the k-th write for injection (see Server.handler).
+func (v *VCenter) handler(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	v.requests.Add(1)
+	v.tracef("request %s %s", m.Name, m.This.Value)
+	write := vcWriteMethods[m.Name]
+	if m.Name == "ExecuteSoap" {
+		write = cliWriteMethods[soapMethod(m.Body)]
+	}
+	if !write {
+		return nil, nil
+	}
+	n := v.writes.Add(1)
+	v.failMu.Lock()
+	k, f := v.failWrite, v.failFault
+	v.failMu.Unlock()
+	if n != k {
+		return nil, nil
+	}
+	v.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+	parent := ctx.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx.Context = context.WithValue(parent, injectKey{}, f)
+	return nil, nil
+}
+
+// soapMethod returns the Method field of an ExecuteSoap request body (its
+// type is in govmomi's internal package, hence reflection).
+func soapMethod(body any) string {
+	rv := reflect.ValueOf(body)
+	if rv.Kind() != reflect.Ptr || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return ""
+	}
+	f := rv.Elem().FieldByName("Method")
+	if !f.IsValid() || f.Kind() != reflect.String {
+		return ""
+	}
+	return f.String()
+}
