@@ -1,0 +1,83 @@
+package esx
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"strings"
+	"testing"
+
+	"github.com/vmware/govmomi/vim25/soap"
+
+	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/params"
+)
+
+func TestDialTLS(t *testing.T) {
+	sim, err := esxsim.Start(esxsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	block, _ := pem.Decode(sim.CertPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	pw, _ := sim.URL.User.Password()
+	base := Config{Server: sim.URL.Host, Username: "root", Password: params.NewPassword(pw)}
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string // "" = success
+	}{
+		{"sha1 pin", func(c *Config) { c.Thumbprint = soap.ThumbprintSHA1(cert) }, ""},
+		{"sha256 pin", func(c *Config) { c.Thumbprint = soap.ThumbprintSHA256(cert) }, ""},
+		{"lower-case pin", func(c *Config) { c.Thumbprint = strings.ToLower(soap.ThumbprintSHA1(cert)) }, ""},
+		{"trusted CA", func(c *Config) { c.RootCAs = pool }, ""},
+		{"insecure", func(c *Config) { c.Insecure = true }, ""},
+		{"wrong pin", func(c *Config) { c.Thumbprint = strings.Repeat("00:", 19) + "00" }, "does not match the pinned thumbprint"},
+		{"untrusted", func(c *Config) {}, "certificate"},
+		{"wrong password", func(c *Config) { c.Insecure = true; c.Password = params.NewPassword("Wr0ng#Passw0rd") }, "InvalidLogin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base
+			tt.edit(&cfg)
+			s, err := Dial(context.Background(), cfg)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.User != "root" {
+					t.Errorf("user = %q", s.User)
+				}
+				if err := s.Close(); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "Wr0ng#Passw0rd") || strings.Contains(err.Error(), pw) {
+				t.Error("password in error")
+			}
+		})
+	}
+}
+
+func TestRedact(t *testing.T) {
+	in := []byte(`<Login><userName>root</userName><password>S3&lt;cr3t</password></Login><spec><id>u</id><password type="x">abc</password><description>S3&lt;cr3t</description></spec><base64Token>YWJj</base64Token>`)
+	out := string(Redact(in, "S3<cr3t"))
+	for _, bad := range []string{"S3&lt;cr3t", "abc", "YWJj"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("%q left in %s", bad, out)
+		}
+	}
+	if !strings.Contains(out, "<userName>root</userName>") {
+		t.Errorf("too much removed: %s", out)
+	}
+}
