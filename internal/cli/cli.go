@@ -77,6 +77,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return runSimulate(ctx, rest, env)
 	case "check-password":
 		return runCheckPassword(ctx, rest, env)
+	case "guest-auth":
+		return runGuestAuth(ctx, rest, env)
 	case "help", "-h", "--help":
 		if len(rest) > 0 {
 			return Run(ctx, []string{rest[0], "--help"}, env)
