@@ -213,7 +213,6 @@ type extraState struct {
 type extraInitiator struct {
 	sspi.Initiator
 	n, round int
-	started  bool
 }
 
 func (in *extraInitiator) Step(ch []byte) ([]byte, bool, error) {
@@ -226,7 +225,6 @@ func (in *extraInitiator) Step(ch []byte) ([]byte, bool, error) {
 			return append([]byte("echo:"), ch[len("nonce:"):]...), false, nil
 		}
 		// The last extra round: answer with the Kerberos token.
-		in.started = true
 		return in.Initiator.Step(nil)
 	}
 	return in.Initiator.Step(ch)
