@@ -62,6 +62,10 @@ type VCenterOptions struct {
 	// Hosts is the number of managed ESXi hosts (default 2). About half
 	// are standalone hosts of the datacenter, the rest are in a cluster.
 	Hosts int
+	// HostNames, when set, names the hosts (HostSystem.name, e.g. FQDNs as
+	// hosts are usually added to vCenter) in model order; Hosts defaults
+	// to its length. vcsim names them DC0_H0, DC0_C0_H0, ...
+	HostNames []string
 	// Username and Password are vCenter's administrator, default
 	// DefaultVCenterUser and a random password.
 	Username string
@@ -135,7 +139,13 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 		opt.Listen = "127.0.0.1:0"
 	}
 	if opt.Hosts <= 0 {
+		opt.Hosts = len(opt.HostNames)
+	}
+	if opt.Hosts <= 0 {
 		opt.Hosts = 2
+	}
+	if len(opt.HostNames) > 0 && len(opt.HostNames) != opt.Hosts {
+		return nil, fmt.Errorf("esxsim: %d HostNames for %d hosts", len(opt.HostNames), opt.Hosts)
 	}
 	if opt.Username == "" {
 		opt.Username = DefaultVCenterUser
@@ -237,6 +247,13 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		return fmt.Errorf("esxsim: model has %d hosts, want %d", len(hosts), opt.Hosts)
 	}
 	for i, hs := range hosts {
+		if len(opt.HostNames) > 0 {
+			if opt.HostNames[i] == "" {
+				return fmt.Errorf("esxsim: HostNames[%d] is empty", i)
+			}
+			hs.Name = opt.HostNames[i]
+			hs.Summary.Config.Name = hs.Name
+		}
 		hopt := Options{
 			Username:               "root",
 			PasswordQualityControl: opt.PasswordQualityControl,
@@ -288,6 +305,10 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		v.hosts[hs.Self.Value] = h
 		v.byName[h.name] = h
 		v.Hosts = append(v.Hosts, h.name)
+	}
+	sort.Strings(v.Hosts)
+	if len(v.byName) != len(hosts) {
+		return fmt.Errorf("esxsim: HostNames must be distinct")
 	}
 
 	sm := m.SessionManager()

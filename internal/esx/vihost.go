@@ -1,0 +1,480 @@
+package esx
+
+// ViHost manages the local users of one ESXi host through the vCenter that
+// manages it: the equivalent of esxcli's --vihost ("esxcli --server
+// <vc_hostname_or_IP> ... --vihost <esxi_hostname_or_IP>", vSphere CLI
+// documentation, "Using the Microsoft Windows Security Support Provider
+// Interface").
+//
+// Where each part lives, and why:
+//
+//   - Local accounts (create/update/remove): the host's own
+//     HostLocalAccountManager, HostSystem.configManager.accountManager
+//     ("A manager for host local user accounts. Since vSphere API 6.0",
+//     HostConfigManager, vSphere API reference,
+//     https://developer.broadcom.com/xapis/vsan-management-api/6.7U3/vim.host.ConfigManager.html).
+//     vCenter's ServiceContent has no accountManager, and vCenter's
+//     UserDirectory lists vCenter's (SSO) principals, not the host's.
+//
+//   - Listing the local accounts: the host's esxcli `system account list`
+//     through vCenter (govmomi cli/esx.NewExecutor on the HostSystem: the
+//     host's ManagedMethodExecuter). No vim API lists a host's local users
+//     through vCenter (HostAccessManager.QuerySystemUsers lists only the
+//     "system users").
+//
+//   - Permissions: the host's HostAccessManager,
+//     HostSystem.configManager.hostAccessManager (since vSphere API 6.0):
+//     "Managed object used to control direct access to the host. This should
+//     be used to control users and privileges on the host directly, which are
+//     different from the users and privileges defined in vCenter"
+//     (https://developer.broadcom.com/xapis/vmware-storage-policy-api/8.0u2/vim.host.HostAccessManager.html).
+//     Its access modes are exactly the Param's roles: accessAdmin /
+//     accessReadOnly / accessNoAccess "describes a propagating Admin
+//     [ReadOnly, NoAccess] role on the root inventory object (root folder)
+//     on the host", accessNone removes the user's permissions (HostAccessMode,
+//     https://developer.broadcom.com/xapis/vsan-management-api/6.7U3/vim.host.HostAccessManager.AccessMode.html).
+//     It is preferred to esxcli `system permission set|unset` because it is
+//     a typed vim call: faults come back typed (AuthMinimumAdminPermission,
+//     SecurityError in lockdown mode, ...), and nothing is passed through
+//     cli/esx's argument handling, which neither escapes values for XML nor
+//     survives an unknown option (its flag set is flag.ExitOnError).
+//     vCenter's AuthorizationManager is not an option: it governs vCenter's
+//     permissions on vCenter's inventory; a host's local permissions live in
+//     the host's own (hostd's) authorization manager, reachable only by
+//     connecting to the host itself or through the host's managers above.
+//     ("When you manage local users on your ESXi host, you are not
+//     affecting the vCenter Server users", vSphere CLI Concepts and Examples,
+//     https://docs.vmware.com/en/VMware-vSphere/6.7/vspherecli-concepts-examples/GUID-3C1F3933-E86C-478F-80F7-EC8AE1105CF2.html.)
+//
+//   - Password policy: the host's advanced options,
+//     HostSystem.configManager.advancedOption, Security.PasswordQualityControl.
+//
+// Only Admin, ReadOnly and NoAccess can be granted this way (HostAccessMode;
+// esxcli system permission set accepts the same three), so Snapshot.Roles
+// is that set. A user whose permissions are some other combination is
+// reported with the role name OtherAccess (HostAccessMode accessOther).
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+
+	esxcli "github.com/vmware/govmomi/cli/esx"
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+// OtherAccess is the role name ViHost reports for a user whose permissions
+// on the host are not a single propagating Admin, ReadOnly or NoAccess role
+// on its root folder (HostAccessMode accessOther). It is never a real role.
+const OtherAccess = "(other access)"
+
+// viHostRoles maps the grantable roles to HostAccessManager access modes.
+var viHostRoles = map[string]types.HostAccessMode{
+	"Admin":    types.HostAccessModeAccessAdmin,
+	"ReadOnly": types.HostAccessModeAccessReadOnly,
+	"NoAccess": types.HostAccessModeAccessNoAccess,
+}
+
+// ViHost is one ESXi host managed through vCenter; it implements tasks.Host.
+type ViHost struct {
+	s        *Session
+	name     string
+	ref      types.ManagedObjectReference
+	accounts *object.HostAccountManager
+	access   types.ManagedObjectReference
+	options  types.ManagedObjectReference
+
+	cliMu sync.Mutex // esxcli.Executor caches command info in a plain map
+	cli   *esxcli.Executor
+}
+
+var _ tasks.Host = (*ViHost)(nil)
+
+// viCandidate is a HostSystem as NewViHost sees it.
+type viCandidate struct {
+	name string
+	ips  []net.IP
+	host mo.HostSystem
+}
+
+// NewViHost finds the host named host (its vCenter name, an IP address of
+// one of its VMkernel interfaces, or its short name when that is unique)
+// among the HostSystems of the vCenter s is connected to.
+func NewViHost(ctx context.Context, s *Session, host string) (*ViHost, error) {
+	host = strings.TrimSpace(host)
+	if host == "" {
+		return nil, errors.New("no --vihost host given")
+	}
+	if about := s.Client.ServiceContent.About; about.ApiType != "VirtualCenter" {
+		return nil, fmt.Errorf("%s is not a vCenter (API type %q): --vihost needs a vCenter; connect to the ESXi host directly instead", s.Server, about.ApiType)
+	}
+	var hosts []mo.HostSystem
+	err := s.call(ctx, func(ctx context.Context) error {
+		v, err := view.NewManager(s.Client).CreateContainerView(ctx, s.Client.ServiceContent.RootFolder, []string{"HostSystem"}, true)
+		if err != nil {
+			return err
+		}
+		defer v.Destroy(ctx)
+		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"name", "configManager", "runtime.connectionState", "config.network.vnic"}, &hosts)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the hosts of %s: %w", s.Server, describe(err))
+	}
+	var cands []viCandidate
+	for _, h := range hosts {
+		c := viCandidate{name: h.Name, host: h}
+		if h.Config != nil && h.Config.Network != nil {
+			for _, vnic := range h.Config.Network.Vnic {
+				if ipc := vnic.Spec.Ip; ipc != nil {
+					if ip := net.ParseIP(ipc.IpAddress); ip != nil {
+						c.ips = append(c.ips, ip)
+					}
+					if ipc.IpV6Config != nil {
+						for _, a := range ipc.IpV6Config.IpV6Address {
+							if ip := net.ParseIP(a.IpAddress); ip != nil {
+								c.ips = append(c.ips, ip)
+							}
+						}
+					}
+				}
+			}
+		}
+		cands = append(cands, c)
+	}
+	found, err := matchViHost(cands, host)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: %w", s.Server, err)
+	}
+	hs := found.host
+	if st := hs.Runtime.ConnectionState; st != "" && st != types.HostSystemConnectionStateConnected {
+		return nil, fmt.Errorf("host %s is %s in vCenter %s: its local users cannot be managed until it is connected", hs.Name, st, s.Server)
+	}
+	cm := hs.ConfigManager
+	var missing []string
+	if cm.AccountManager == nil {
+		missing = append(missing, "accountManager")
+	}
+	if cm.HostAccessManager == nil {
+		missing = append(missing, "hostAccessManager")
+	}
+	if cm.AdvancedOption == nil {
+		missing = append(missing, "advancedOption")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("host %s: vCenter %s does not expose its %s (vSphere API 6.0 or later is needed)", hs.Name, s.Server, strings.Join(missing, ", "))
+	}
+	return &ViHost{
+		s:        s,
+		name:     hs.Name,
+		ref:      hs.Self,
+		accounts: object.NewHostAccountManager(s.Client, *cm.AccountManager),
+		access:   *cm.HostAccessManager,
+		options:  *cm.AdvancedOption,
+	}, nil
+}
+
+// matchViHost picks the host: an exact (case-insensitive) name, else an
+// address of one of its VMkernel interfaces, else a unique short name
+// (first DNS label). More than one match at the first level that matches is
+// ambiguous.
+func matchViHost(cands []viCandidate, query string) (viCandidate, error) {
+	q := strings.TrimSuffix(strings.ToLower(query), ".")
+	qip := net.ParseIP(query)
+	levels := []func(c viCandidate) bool{
+		func(c viCandidate) bool {
+			n := strings.TrimSuffix(strings.ToLower(c.name), ".")
+			if n == q {
+				return true
+			}
+			ip := net.ParseIP(c.name)
+			return ip != nil && qip != nil && ip.Equal(qip)
+		},
+		func(c viCandidate) bool {
+			if qip == nil {
+				return false
+			}
+			for _, ip := range c.ips {
+				if ip.Equal(qip) {
+					return true
+				}
+			}
+			return false
+		},
+		func(c viCandidate) bool {
+			if qip != nil || strings.Contains(q, ".") || net.ParseIP(c.name) != nil {
+				return false
+			}
+			short, _, _ := strings.Cut(strings.ToLower(c.name), ".")
+			return short == q
+		},
+	}
+	for _, match := range levels {
+		var hits []viCandidate
+		for _, c := range cands {
+			if match(c) {
+				hits = append(hits, c)
+			}
+		}
+		switch len(hits) {
+		case 0:
+			continue
+		case 1:
+			return hits[0], nil
+		default:
+			names := make([]string, len(hits))
+			for i, h := range hits {
+				names[i] = h.name
+			}
+			sort.Strings(names)
+			return viCandidate{}, fmt.Errorf("--vihost %q is ambiguous: it matches the hosts %s; give the host's full name", query, strings.Join(names, ", "))
+		}
+	}
+	return viCandidate{}, fmt.Errorf("no managed host is named or addressed %q (%d hosts; names are matched exactly, addresses against the hosts' VMkernel interfaces)", query, len(cands))
+}
+
+// Name is the host's name in vCenter.
+func (h *ViHost) Name() string { return h.name }
+
+// Reference is the host's HostSystem.
+func (h *ViHost) Reference() types.ManagedObjectReference { return h.ref }
+
+// Read implements tasks.Host.
+func (h *ViHost) Read(ctx context.Context) (*tasks.Snapshot, error) {
+	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, Users: map[string]tasks.Account{}, Permissions: map[string]string{}, Roles: map[string]bool{}}
+	for role := range viHostRoles {
+		snap.Roles[role] = true
+	}
+
+	res, err := h.esxcli(ctx, "system", "account", "list")
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", err)
+	}
+	for _, v := range res.Values {
+		id := v.Value("UserID")
+		if id == "" {
+			return nil, fmt.Errorf("read users: esxcli system account list on %s returned an account without UserID", h.name)
+		}
+		snap.Users[id] = tasks.Account{ID: id, Description: v.Value("Description")}
+	}
+
+	var entries []types.HostAccessControlEntry
+	err = h.s.call(ctx, func(ctx context.Context) error {
+		r, err := methods.RetrieveHostAccessControlEntries(ctx, h.s.Client, &types.RetrieveHostAccessControlEntries{This: h.access})
+		if err != nil {
+			return err
+		}
+		entries = r.Returnval
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read permissions of %s: %w", h.name, h.describe(err))
+	}
+	for _, e := range entries {
+		if e.Group {
+			continue
+		}
+		switch e.AccessMode {
+		case types.HostAccessModeAccessNone:
+		case types.HostAccessModeAccessAdmin:
+			snap.Permissions[e.Principal] = "Admin"
+		case types.HostAccessModeAccessReadOnly:
+			snap.Permissions[e.Principal] = "ReadOnly"
+		case types.HostAccessModeAccessNoAccess:
+			snap.Permissions[e.Principal] = "NoAccess"
+		default:
+			snap.Permissions[e.Principal] = OtherAccess
+		}
+	}
+
+	policy, err := h.passwordPolicy(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s of %s: %w", PasswordQualityOption, h.name, err)
+	}
+	snap.PasswordPolicy = policy
+	return snap, nil
+}
+
+// passwordPolicy reads the host's Security.PasswordQualityControl ("" when
+// the host does not have the option).
+func (h *ViHost) passwordPolicy(ctx context.Context) (string, error) {
+	var values []types.BaseOptionValue
+	err := h.s.call(ctx, func(ctx context.Context) error {
+		var err error
+		values, err = object.NewOptionManager(h.s.Client, h.options).Query(ctx, PasswordQualityOption)
+		return err
+	})
+	if err != nil {
+		if IsFault(err, &types.InvalidName{}) {
+			return "", nil
+		}
+		return "", h.describe(err)
+	}
+	for _, v := range values {
+		if o := v.GetOptionValue(); o.Key == PasswordQualityOption {
+			if s, ok := o.Value.(string); ok {
+				return s, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// CreateUser implements tasks.Host.
+func (h *ViHost) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
+	return h.describe(h.s.call(ctx, func(ctx context.Context) error {
+		return h.accounts.Create(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
+	}))
+}
+
+// UpdateUser implements tasks.Host.
+func (h *ViHost) UpdateUser(ctx context.Context, id, description string, pw params.Password) error {
+	return h.describe(h.s.call(ctx, func(ctx context.Context) error {
+		return h.accounts.Update(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
+	}))
+}
+
+// RemoveUser implements tasks.Host.
+func (h *ViHost) RemoveUser(ctx context.Context, id string) error {
+	return h.describe(h.s.call(ctx, func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
+}
+
+// SetRole implements tasks.Host: a propagating role on the host's root
+// folder, replacing the user's other permissions (HostAccessManager
+// ChangeAccessMode).
+func (h *ViHost) SetRole(ctx context.Context, id, role string) error {
+	mode, ok := viHostRoles[role]
+	if !ok {
+		return fmt.Errorf("role %q cannot be granted through vCenter: only Admin, ReadOnly and NoAccess can", role)
+	}
+	return h.changeAccess(ctx, id, mode)
+}
+
+// RemoveRole implements tasks.Host: the user's permissions on the host are
+// removed (access mode accessNone).
+func (h *ViHost) RemoveRole(ctx context.Context, id string) error {
+	return h.changeAccess(ctx, id, types.HostAccessModeAccessNone)
+}
+
+func (h *ViHost) changeAccess(ctx context.Context, id string, mode types.HostAccessMode) error {
+	return h.describe(h.s.call(ctx, func(ctx context.Context) error {
+		_, err := methods.ChangeAccessMode(ctx, h.s.Client, &types.ChangeAccessMode{This: h.access, Principal: id, IsGroup: false, AccessMode: mode})
+		return err
+	}))
+}
+
+// describe is describe plus the faults of the host's managers reached
+// through vCenter.
+func (h *ViHost) describe(err error) error {
+	if err == nil {
+		return nil
+	}
+	if fault.Is(err, &types.SecurityError{}) && !fault.Is(err, &types.NoPermission{}) {
+		return &FaultError{Desc: fmt.Sprintf("host %s refused the change for security reasons (SecurityError: %s)", h.name, faultText(err)), Err: err}
+	}
+	return describe(err)
+}
+
+// faultText is a fault's message without the SOAP prefix.
+func faultText(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, "ServerFaultCode: "); i >= 0 {
+		s = s[i+len("ServerFaultCode: "):]
+	}
+	return s
+}
+
+// esxcli runs one esxcli command on the host through vCenter. args are
+// command words only: no options are passed (cli/esx neither XML-escapes
+// option values nor survives a bad option).
+func (h *ViHost) esxcli(ctx context.Context, args ...string) (*esxcli.Response, error) {
+	h.cliMu.Lock()
+	defer h.cliMu.Unlock()
+	cmd := "esxcli " + strings.Join(args, " ")
+	var res *esxcli.Response
+	err := h.s.call(ctx, func(ctx context.Context) error {
+		if h.cli == nil {
+			e, err := esxcli.NewExecutor(ctx, h.s.Client, h.ref)
+			if err != nil {
+				return err
+			}
+			h.cli = e
+		}
+		var err error
+		res, err = h.cli.Run(ctx, args)
+		return err
+	})
+	if err != nil {
+		return nil, cliErr(cmd, h.name, err)
+	}
+	return res, nil
+}
+
+// CLIError is a failed esxcli command: the host's error lines.
+type CLIError struct {
+	Command  string   // e.g. "esxcli system account list"
+	Host     string   // the host's name
+	Messages []string // the fault's errMsg lines (or its message)
+	Err      error
+}
+
+func (e *CLIError) Error() string {
+	return fmt.Sprintf("%s on %s failed: %s", e.Command, e.Host, strings.Join(e.Messages, "; "))
+}
+
+func (e *CLIError) Unwrap() error { return e.Err }
+
+// cliErr turns an esxcli fault into a CLIError: a real host answers with the
+// message "EsxCLI.CLIFault.summary" and the reason in the fault detail's
+// errMsg (govmomi issues #2148, #3073), so the detail is read.
+func cliErr(cmd, host string, err error) error {
+	var f *esxcli.Fault
+	if !errors.As(err, &f) {
+		if ef := (esxcli.Fault{}); errors.As(err, &ef) {
+			f = &ef
+		}
+	}
+	if f == nil {
+		return fmt.Errorf("%s on %s: %w", cmd, host, describe(err))
+	}
+	msgs := cliErrMsgs(f.Detail)
+	if len(msgs) == 0 {
+		msgs = []string{f.Message}
+	}
+	return &CLIError{Command: cmd, Host: host, Messages: msgs, Err: err}
+}
+
+// cliErrMsgs reads the errMsg lines of a LocalizedMethodFault XML.
+func cliErrMsgs(detail string) []string {
+	if detail == "" {
+		return nil
+	}
+	var d struct {
+		Fault struct {
+			ErrMsg []string `xml:"errMsg"`
+		} `xml:"fault"`
+		LocalizedMessage string `xml:"localizedMessage"`
+	}
+	if err := xml.Unmarshal([]byte(detail), &d); err != nil {
+		return nil
+	}
+	var out []string
+	for _, m := range d.Fault.ErrMsg {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
