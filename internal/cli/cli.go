@@ -33,6 +33,8 @@ Usage:
   esxi-manage-users apply --from-drp      (inside a DRP task: Params from RS_ENDPOINT/RS_TOKEN/RS_UUID)
   esxi-manage-users simulate [--listen 127.0.0.1:8989] [--fail-write K]
   esxi-manage-users check-password [--policy STRING] [--user ID] [--jsonl] < passwords
+  esxi-manage-users guest-auth --vm NAME [--operation list-processes|validate] [connection flags]
+                         (SSPI ticket in a VM's guest: acquire, use once, release)
   esxi-manage-users help COMMAND
 
 Connection flags:
@@ -43,6 +45,9 @@ Connection flags:
   --thumbprint FP        pin the host's certificate (env GOVC_THUMBPRINT)
   --insecure             skip certificate verification (env GOVC_INSECURE)
   --simulate             use a fresh built-in ESXi simulator instead of a host
+  --passthroughauth      log in with SSPI pass-through (Kerberos) instead of a password;
+                         --passthroughauthpackage Negotiate|Kerberos, --spn SPN,
+                         --keytab FILE --principal user@REALM (else KRB5CCNAME)
 
 Exit codes:
   0  every entry done (or, for check-password, every password passes)

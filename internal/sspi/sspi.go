@@ -146,15 +146,30 @@ func Login(ctx context.Context, c *vim25.Client, in Initiator, locale string) (*
 }
 
 func mapFault(err error) error {
-	switch {
-	case fault.Is(err, &types.InvalidLogin{}):
-		return fmt.Errorf("%w: %w", ErrInvalidLogin, err)
-	case fault.Is(err, &types.NoPermission{}):
-		return fmt.Errorf("%w: %w", ErrNoPermission, err)
-	case fault.Is(err, &types.InvalidLocale{}):
-		return fmt.Errorf("%w: %w", ErrInvalidLocale, err)
-	case fault.Is(err, &types.NotSupported{}):
-		return fmt.Errorf("%w: %w", ErrNotSupported, err)
+	for _, k := range []struct {
+		fault types.BaseMethodFault
+		kind  error
+	}{
+		{&types.InvalidLogin{}, ErrInvalidLogin},
+		{&types.NoPermission{}, ErrNoPermission},
+		{&types.InvalidLocale{}, ErrInvalidLocale},
+		{&types.NotSupported{}, ErrNotSupported},
+	} {
+		if fault.Is(err, k.fault) {
+			return &LoginError{Kind: k.kind, Err: err}
+		}
 	}
 	return fmt.Errorf("sspi: LoginBySSPI: %w", err)
 }
+
+// LoginError is a LoginBySSPI fault. errors.Is matches its Kind (e.g.
+// ErrInvalidLogin); Unwrap returns the server's fault alone, so govmomi's
+// fault.Is and fault.As reach it.
+type LoginError struct {
+	Kind error
+	Err  error
+}
+
+func (e *LoginError) Error() string        { return e.Kind.Error() + ": " + e.Err.Error() }
+func (e *LoginError) Unwrap() error        { return e.Err }
+func (e *LoginError) Is(target error) bool { return target == e.Kind }

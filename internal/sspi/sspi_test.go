@@ -190,6 +190,12 @@ func TestLoginLoop(t *testing.T) {
 			if tc.fault != nil && !fault.Is(err, tc.fault) {
 				t.Fatalf("the server fault is not reachable with fault.Is: %v", err)
 			}
+			if tc.fault != nil {
+				var mf types.BaseMethodFault
+				if _, ok := fault.As(err, &mf); !ok || mf == nil {
+					t.Fatalf("the server fault is not reachable with fault.As: %v", err)
+				}
+			}
 			if h.calls != tc.wantCalls {
 				t.Fatalf("LoginBySSPI calls = %d, want %d", h.calls, tc.wantCalls)
 			}
