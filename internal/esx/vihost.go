@@ -186,6 +186,25 @@ func NewViHost(ctx context.Context, s *Session, host string) (*ViHost, error) {
 	}, nil
 }
 
+// DialViHost logs in to the vCenter cfg names (cfg.Username is required:
+// vCenter has no "root") and finds its managed host vihost. Closing the
+// session (the returned close func) logs out.
+func DialViHost(ctx context.Context, cfg Config, vihost string) (*ViHost, func() error, error) {
+	if strings.TrimSpace(cfg.Username) == "" && cfg.Login == nil {
+		return nil, nil, errors.New("--vihost needs the vCenter user name (e.g. administrator@vsphere.local)")
+	}
+	s, err := Dial(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := NewViHost(ctx, s, vihost)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return h, s.Close, nil
+}
+
 // matchViHost picks the host: an exact (case-insensitive) name, else an
 // address of one of its VMkernel interfaces, else a unique short name
 // (first DNS label). More than one match at the first level that matches is

@@ -473,3 +473,34 @@ func TestViHostReadAndRoles(t *testing.T) {
 		t.Errorf("other host %+v", got)
 	}
 }
+
+// TestDialViHost: the one-call form the job uses; a missing user name or an
+// unknown host fail before anything is written, the session is closed.
+func TestDialViHost(t *testing.T) {
+	v := startVC(t, esxsim.VCenterOptions{Hosts: 2})
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(v.CertPEM)
+	pw, _ := v.URL.User.Password()
+	cfg := esx.Config{Server: v.URL.String(), Username: v.URL.User.Username(), Password: params.NewPassword(pw), RootCAs: pool}
+	h, closeFn, err := esx.DialViHost(vctx(t), cfg, v.Hosts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Read(vctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := closeFn(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	noUser := cfg
+	noUser.Username = ""
+	if _, _, err := esx.DialViHost(vctx(t), noUser, v.Hosts[1]); err == nil || !strings.Contains(err.Error(), "user name") {
+		t.Errorf("no user: %v", err)
+	}
+	if _, _, err := esx.DialViHost(vctx(t), cfg, "nope"); err == nil {
+		t.Errorf("unknown host accepted")
+	}
+	if v.Writes() != 0 {
+		t.Errorf("Writes = %d", v.Writes())
+	}
+}

@@ -282,7 +282,8 @@ func soapArgs(req any) (esxcli.Values, error) {
 		name := a.FieldByName("Name").String()
 		texts, err := fragmentText(a.FieldByName("Val").String())
 		if err != nil {
-			return vals, fmt.Errorf("argument %q: %v", name, err)
+			// Not the parser's message: it can quote the value (a password).
+			return vals, fmt.Errorf("argument %q is not well-formed XML", name)
 		}
 		vals[name] = texts
 	}
