@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -502,5 +504,59 @@ func TestDialViHost(t *testing.T) {
 	}
 	if v.Writes() != 0 {
 		t.Errorf("Writes = %d", v.Writes())
+	}
+}
+
+// syncBuf is a goroutine-safe trace sink.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestViHostCanary: neither the client trace nor the simulator's trace nor
+// the report shows a password being set, including when the host rejects
+// it.
+func TestViHostCanary(t *testing.T) {
+	const canary = "Canary-7qX!pZ2w"
+	var simTrace, cliTrace syncBuf
+	v := startVC(t, esxsim.VCenterOptions{Hosts: 2, Trace: &simTrace})
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(v.CertPEM)
+	pw, _ := v.URL.User.Password()
+	cfg := esx.Config{Server: v.URL.Host, Username: v.URL.User.Username(), Password: params.NewPassword(pw), RootCAs: pool, Trace: &cliTrace, TraceSecrets: []string{canary, "Ab1!x"}}
+	h, closeFn, err := esx.DialViHost(vctx(t), cfg, v.Hosts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	list := "- id: canary\n  operation: add\n  password: " + canary + "\n  role: ReadOnly\n"
+	rep, err := tasks.Run(vctx(t), h, parse(t, list), tasks.Options{Checker: checker{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The host's own rejection (no pre-check) must not echo it either.
+	_ = h.UpdateUser(vctx(t), "canary", "", params.NewPassword("Ab1!x"))
+	for name, text := range map[string]string{"client trace": cliTrace.String(), "simulator trace": simTrace.String(), "report": fmt.Sprintf("%+v", rep)} {
+		if strings.Contains(text, canary) || strings.Contains(text, "Ab1!x") || strings.Contains(text, pw) {
+			t.Errorf("%s shows a password", name)
+		}
+	}
+	if !strings.Contains(cliTrace.String(), "ChangeAccessMode") || !strings.Contains(simTrace.String(), "ChangeAccessMode") {
+		t.Errorf("traces miss the calls")
+	}
+	if valid, _, _ := v.CheckHostLogin(v.Hosts[0], "canary", canary); !valid {
+		t.Errorf("canary password not set")
 	}
 }
