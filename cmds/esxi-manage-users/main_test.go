@@ -159,3 +159,45 @@ func TestExitCodesAndHelp(t *testing.T) {
 		})
 	}
 }
+
+// simulate --vcenter --hosts N: URL, thumbprint, then one host line each;
+// apply --vihost works against it from outside.
+func TestSimulateVCenter(t *testing.T) {
+	cmd := exec.Command(binary, "simulate", "--listen", "127.0.0.1:0", "--vcenter", "--hosts", "3")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	sc := bufio.NewScanner(stdout)
+	var lines []string
+	for len(lines) < 5 && sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) != 5 {
+		t.Fatalf("lines = %q", lines)
+	}
+	u, err := url.Parse(lines[0])
+	if err != nil || u.User == nil {
+		t.Fatalf("line 1 = %q", lines[0])
+	}
+	tp, ok := strings.CutPrefix(lines[1], "thumbprint: ")
+	if !ok {
+		t.Fatalf("line 2 = %q", lines[1])
+	}
+	var hosts []string
+	for _, l := range lines[2:] {
+		h, ok := strings.CutPrefix(l, "host: ")
+		if !ok {
+			t.Fatalf("host line = %q", l)
+		}
+		hosts = append(hosts, h)
+	}
+	out, errb, code := run(t, seedFirst, []string{"GOVC_URL=" + u.String(), "GOVC_THUMBPRINT=" + tp}, "apply", "--vihost", hosts[2])
+	if code != 0 || !strings.Contains(out, "ok: host "+hosts[2]) {
+		t.Fatalf("exit %d\n%s%s", code, out, errb)
+	}
+}

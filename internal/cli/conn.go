@@ -21,6 +21,8 @@ type connFlags struct {
 	server, username, passwordFile, thumbprint string
 	insecure, simulate                         bool
 	timeout                                    time.Duration
+	// vihost names the ESXi host to manage through the vCenter in server.
+	vihost string
 	// SSPI pass-through (esxcli's --passthroughauth).
 	passThrough       bool
 	authPackage, spn  string
@@ -35,6 +37,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.insecure, "insecure", false, "do not verify the host certificate (env GOVC_INSECURE)")
 	fs.BoolVar(&c.simulate, "simulate", false, "target a fresh built-in ESXi simulator instead of a host")
 	fs.DurationVar(&c.timeout, "timeout", 0, "time limit of each vSphere call (default 60s)")
+	fs.StringVar(&c.vihost, "vihost", "", "manage this ESXi host (name or address) through the vCenter given with --server, like esxcli --vihost")
 	fs.BoolVar(&c.passThrough, "passthroughauth", false, "log in with SSPI pass-through (Kerberos from KRB5CCNAME, or --keytab/--principal; Windows: the current user) instead of a password")
 	fs.StringVar(&c.authPackage, "passthroughauthpackage", "Negotiate", "SSPI package for --passthroughauth: Negotiate (SPNEGO) or Kerberos")
 	fs.StringVar(&c.spn, "spn", "", "service principal of the server for --passthroughauth (default host/<server>)")
@@ -85,6 +88,7 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 		return err
 	}
 	cfg.PassThrough = pt
+	cfg.ViHost = strings.TrimSpace(c.vihost)
 	if c.simulate {
 		return nil
 	}
@@ -116,6 +120,8 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 		cfg.Username = urlUser.Username()
 	case env.Getenv("GOVC_USERNAME") != "":
 		cfg.Username = env.Getenv("GOVC_USERNAME")
+	case cfg.ViHost != "" && cfg.PassThrough == nil:
+		return errors.New("--vihost: give the vCenter user with --username (e.g. administrator@vsphere.local), or use --passthroughauth")
 	default:
 		cfg.Username = c.username
 	}

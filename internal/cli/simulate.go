@@ -23,6 +23,8 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	listen := fs.String("listen", "127.0.0.1:8989", "address to serve on")
 	failWrite := fs.Int("fail-write", 0, "make the K-th write call (CreateUser, UpdateUser, RemoveUser, SetEntityPermissions, RemoveEntityPermission; from 1) fail with a SystemError")
 	policy := fs.String("password-policy", "", "initial Security.PasswordQualityControl (default ESXi's)")
+	vcenter := fs.Bool("vcenter", false, "serve a vCenter managing --hosts faithful ESXi hosts (for --vihost)")
+	hosts := fs.Int("hosts", 2, "with --vcenter: the number of managed ESXi hosts")
 	keytab := fs.String("sspi-keytab", "", "accept LoginBySSPI (Kerberos/SPNEGO) for the service principal in this keytab")
 	spn := fs.String("spn", "", "with --sspi-keytab: the service principal to accept (default host/<listen host>)")
 	if err := fs.Parse(args); err != nil {
@@ -50,6 +52,24 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	} else if *spn != "" {
 		fmt.Fprintln(env.Stderr, "esxi-manage-users simulate: --spn goes with --sspi-keytab")
 		return 2
+	}
+	if *vcenter {
+		vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{
+			Listen: opt.Listen, Hosts: *hosts, PasswordQualityControl: opt.PasswordQualityControl,
+			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI,
+		})
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: %v\n", err)
+			return 3
+		}
+		defer vc.Close()
+		fmt.Fprintln(env.Stdout, vc.URL.String())
+		fmt.Fprintf(env.Stdout, "thumbprint: %s\n", vc.Thumbprint)
+		for _, h := range vc.Hosts {
+			fmt.Fprintf(env.Stdout, "host: %s\n", h)
+		}
+		<-ctx.Done()
+		return 0
 	}
 	sim, err := esxsim.Start(opt)
 	if err != nil {

@@ -76,3 +76,37 @@ func TestPassThroughLogin(t *testing.T) {
 		})
 	}
 }
+
+// Pass-through to vCenter, then --vihost: no password anywhere.
+func TestPassThroughViHost(t *testing.T) {
+	realm := krbtest.Start(t)
+	const spn = "host/127.0.0.1"
+	realm.AddPrincipal(spn, "")
+	svcKeytab := realm.Keytab(spn, false)
+	realm.AddPrincipal("alice", "Alice#Pw-1234")
+	ccache := realm.Kinit("alice", "Alice#Pw-1234")
+	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: svcKeytab, SPN: spn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{Hosts: 2, SSPI: acc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	var out, errb bytes.Buffer
+	env := Env{Stdin: strings.NewReader(firstEntries(fixture(t, "seed.yaml"), 1)), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		return map[string]string{"KRB5CCNAME": ccache, "KRB5_CONFIG": realm.Krb5Conf()}[k]
+	}}
+	args := []string{"apply", "--server", vc.URL.Host, "--thumbprint", vc.Thumbprint, "--passthroughauth", "--vihost", vc.Hosts[0]}
+	if code := Run(context.Background(), args, env); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, &out, &errb)
+	}
+	if want := "ok: host " + vc.Hosts[0] + " as " + realm.Name + `\alice`; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, &out)
+	}
+	st := hostAccounts(t, vc)
+	if !strings.Contains(st[vc.Hosts[0]], "user1 (User One) Admin") || strings.Contains(st[vc.Hosts[1]], "user1") {
+		t.Errorf("hosts = %v", st)
+	}
+}

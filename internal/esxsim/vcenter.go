@@ -46,6 +46,9 @@ import (
 	simesx "github.com/vmware/govmomi/simulator/esx"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/simsspi"
 )
 
 // DefaultVCenterUser is the vCenter administrator of StartVCenter.
@@ -84,6 +87,12 @@ type VCenterOptions struct {
 	FailFault types.BaseMethodFault
 	// Trace, when set, receives one line per request and per change.
 	Trace io.Writer
+	// SSPI, when set, makes vCenter's LoginBySSPI accept Kerberos or
+	// SPNEGO tokens verified by this acceptor (simulate --vcenter
+	// --sspi-keytab).
+	SSPI *krbaccept.Acceptor
+	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
+	SSPIOptions simsspi.Options
 }
 
 // VCenter is a running simulated vCenter. Close it when done.
@@ -325,6 +334,9 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		return ok
 	}
 	m.Handler = v.handler
+	if opt.SSPI != nil {
+		simsspi.Install(m, opt.SSPI, opt.SSPIOptions)
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -133,16 +134,31 @@ func connection(cfg Config, log *slog.Logger) (esx.Config, func(), error) {
 	if !cfg.Simulate {
 		return ecfg, func() {}, nil
 	}
-	sim, err := esxsim.Start(esxsim.Options{})
-	if err != nil {
-		return ecfg, nil, fmt.Errorf("%w: start the simulator: %w", tasks.ErrConnect, err)
+	var (
+		u       *url.URL
+		certPEM []byte
+		stop    func()
+	)
+	if cfg.ViHost != "" {
+		vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{})
+		if err != nil {
+			return ecfg, nil, fmt.Errorf("%w: start the vCenter simulator: %w", tasks.ErrConnect, err)
+		}
+		u, certPEM, stop = vc.URL, vc.CertPEM, vc.Close
+		log.Info("using the built-in vCenter simulator", "url", "https://"+u.Host+"/sdk", "hosts", strings.Join(vc.Hosts, ","))
+	} else {
+		sim, err := esxsim.Start(esxsim.Options{})
+		if err != nil {
+			return ecfg, nil, fmt.Errorf("%w: start the simulator: %w", tasks.ErrConnect, err)
+		}
+		u, certPEM, stop = sim.URL, sim.CertPEM, sim.Close
+		log.Info("using the built-in ESXi simulator", "url", "https://"+u.Host+"/sdk")
 	}
-	pw, _ := sim.URL.User.Password()
-	ecfg.Server, ecfg.Username, ecfg.Password = sim.URL.Host, sim.URL.User.Username(), params.NewPassword(pw)
+	pw, _ := u.User.Password()
+	ecfg.Server, ecfg.Username, ecfg.Password = u.Host, u.User.Username(), params.NewPassword(pw)
 	ecfg.RootCAs = x509.NewCertPool()
-	ecfg.RootCAs.AppendCertsFromPEM(sim.CertPEM)
-	log.Info("using the built-in ESXi simulator", "url", "https://"+sim.URL.Host+"/sdk")
-	return ecfg, sim.Close, nil
+	ecfg.RootCAs.AppendCertsFromPEM(certPEM)
+	return ecfg, stop, nil
 }
 
 // passThroughLogin logs a client in with LoginBySSPI, answering every
@@ -180,7 +196,13 @@ func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (t
 		d = DialHost
 	}
 	if cfg.ViHost != "" && cfg.Dial == nil {
-		return nil, nil, fmt.Errorf("%w: managing a host through vCenter (--vihost) is not available in this build", tasks.ErrConnect)
+		d = func(ctx context.Context, ec esx.Config) (tasks.Host, func() error, error) {
+			h, closeFn, err := esx.DialViHost(ctx, ec, cfg.ViHost)
+			if err != nil {
+				return nil, nil, err
+			}
+			return h, closeFn, nil
+		}
 	}
 	if ecfg.Login != nil {
 		log.Info("connecting", "server", ecfg.Server, "login", "SSPI pass-through")
