@@ -21,11 +21,9 @@
 package esxsim
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -35,10 +33,7 @@ import (
 	"io"
 	"math/big"
 	"net"
-	"net/url"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -90,30 +85,12 @@ type Options struct {
 // "too short". err is for a policy that cannot be used.
 type PasswordChecker func(policy, user, gecos, password string) (reason string, err error)
 
-// Server is a running simulator. Close it when done.
+// Server is a running simulator. Close it when done. Its writes are
+// CreateUser, UpdateUser, RemoveUser, SetEntityPermissions and
+// RemoveEntityPermission.
 type Server struct {
-	// URL is https://<user>:<password>@127.0.0.1:PORT/sdk (govc GOVC_URL form).
-	URL *url.URL
-	// Thumbprint is the SHA-1 fingerprint of the TLS certificate in govc's
-	// form "AA:BB:...".
-	Thumbprint string
-	// CertPEM is the server's self-signed certificate, to verify TLS without
-	// --insecure (add it to a root CA pool).
-	CertPEM []byte
-
-	model *simulator.Model
-	srv   *simulator.Server
-	st    *state
-
-	requests atomic.Int64
-	writes   atomic.Int64
-	logins   atomic.Int64
-
-	failMu    sync.Mutex
-	failWrite int64
-	failFault types.BaseMethodFault
-
-	closeOnce sync.Once
+	*endpoint
+	st *state
 }
 
 // vcsimMu serializes vcsim model creation and removal (see Start).
@@ -151,24 +128,11 @@ func Start(opt Options) (s *Server, err error) {
 			return nil, err
 		}
 	}
-	host, _, err := net.SplitHostPort(opt.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("esxsim: Listen %q: %w", opt.Listen, err)
-	}
-
-	cert, certPEM, err := selfSignedCert(host)
+	ep, err := newEndpoint(opt.Listen, opt.FailWrite, opt.FailFault)
 	if err != nil {
 		return nil, err
 	}
-
-	s = &Server{CertPEM: certPEM}
-	sum := sha1.Sum(cert.Certificate[0])
-	hexes := make([]string, len(sum))
-	for i, b := range sum {
-		hexes[i] = fmt.Sprintf("%02X", b)
-	}
-	s.Thumbprint = strings.Join(hexes, ":")
-	s.SetFailWrite(opt.FailWrite, opt.FailFault)
+	s = &Server{endpoint: ep}
 
 	// vcsim's model construction and teardown touch package-level state
 	// (e.g. LicenseManager.init appends to a global slice), so servers are
@@ -195,74 +159,10 @@ func Start(opt Options) (s *Server, err error) {
 		simsspi.Install(model.Map(), opt.SSPI, opt.SSPIOptions)
 	}
 
-	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	model.Service.Listen = &url.URL{Host: opt.Listen, User: url.UserPassword(opt.Username, opt.Password)}
-
-	// simulator's NewServer panics when it cannot listen.
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("esxsim: listen on %s: %v", opt.Listen, r)
-			}
-		}()
-		s.srv = model.Service.NewServer()
-	}()
-	if err != nil {
+	if err := s.serve(model, opt.Listen, opt.Username, opt.Password); err != nil {
 		return nil, err
 	}
-
-	addr := s.srv.Listener.Addr().(*net.TCPAddr)
-	s.URL = &url.URL{
-		Scheme: "https",
-		User:   url.UserPassword(opt.Username, opt.Password),
-		Host:   net.JoinHostPort(addr.IP.String(), fmt.Sprint(addr.Port)),
-		Path:   "/sdk",
-	}
 	return s, nil
-}
-
-// Close stops the server and releases the model.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() {
-		if s.srv != nil {
-			s.srv.Close()
-		}
-		if s.model != nil {
-			vcsimMu.Lock()
-			s.model.Remove()
-			vcsimMu.Unlock()
-		}
-	})
-}
-
-// Writes returns the number of write calls (CreateUser, UpdateUser,
-// RemoveUser, SetEntityPermissions, RemoveEntityPermission) received so far.
-// Every such call is counted when it arrives, whatever its outcome: calls
-// that are then rejected (validation faults, injected faults, even
-// unauthenticated ones) count too.
-func (s *Server) Writes() int { return int(s.writes.Load()) }
-
-// Requests returns the number of SOAP requests received so far.
-func (s *Server) Requests() int { return int(s.requests.Load()) }
-
-// Logins returns the number of successful SessionManager.Login calls.
-func (s *Server) Logins() int { return int(s.logins.Load()) }
-
-// SetFailWrite makes the k-th write call fail with fault f (nil: a
-// SystemError "injected fault"). k is an absolute count from server start,
-// as reported by Writes: SetFailWrite(s.Writes()+1, f) fails the next write.
-// Only one write fails; k <= 0 disables injection. A failed write has no
-// effect on the simulated host. The fault is answered after authentication:
-// if the k-th write is an unauthenticated call, it gets NotAuthenticated and
-// nothing is injected.
-func (s *Server) SetFailWrite(k int, f types.BaseMethodFault) {
-	if f == nil {
-		f = &types.SystemError{Reason: "injected fault"}
-	}
-	s.failMu.Lock()
-	s.failWrite = int64(k)
-	s.failFault = f
-	s.failMu.Unlock()
 }
 
 // handler is installed as the vim25 Registry.Handler: it sees every SOAP
@@ -279,24 +179,9 @@ func (s *Server) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refere
 	if !writeMethods[m.Name] {
 		return nil, nil
 	}
-	n := s.writes.Add(1)
-	s.failMu.Lock()
-	k, f := s.failWrite, s.failFault
-	s.failMu.Unlock()
-	if n != k {
-		return nil, nil
+	if n, f := s.countWrite(ctx); f != nil {
+		s.st.tracef("write #%d %s: injected fault %T", n, m.Name, f)
 	}
-	s.st.tracef("write #%d %s: injected fault %T", n, m.Name, f)
-	// The fault is answered by the account or authorization manager itself
-	// (injectedFault), after authentication, with a proper fault message.
-	// Returning it from here would leave the SOAP faultstring empty, and
-	// vcsim ignores a handler override for authenticated sessions. A k-th
-	// write refused before dispatch (not authenticated) injects nothing.
-	parent := ctx.Context
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx.Context = context.WithValue(parent, injectKey{}, f)
 	return nil, nil
 }
 

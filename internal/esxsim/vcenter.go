@@ -29,18 +29,10 @@ package esxsim
 // https://docs.vmware.com/en/VMware-vSphere/6.7/vspherecli-concepts-examples/GUID-3C1F3933-E86C-478F-80F7-EC8AE1105CF2.html).
 
 import (
-	"context"
-	"crypto/sha1"
-	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"reflect"
 	"sort"
-	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/vmware/govmomi/simulator"
 	simesx "github.com/vmware/govmomi/simulator/esx"
@@ -97,30 +89,13 @@ type VCenterOptions struct {
 
 // VCenter is a running simulated vCenter. Close it when done.
 type VCenter struct {
-	// URL is https://<user>:<password>@127.0.0.1:PORT/sdk.
-	URL *url.URL
-	// Thumbprint is the SHA-1 fingerprint of the certificate, "AA:BB:...".
-	Thumbprint string
-	// CertPEM is the self-signed certificate.
-	CertPEM []byte
+	*endpoint
 	// Hosts are the names of the managed hosts (HostSystem.name), sorted.
 	Hosts []string
 
-	model  *simulator.Model
-	srv    *simulator.Server
 	trace  io.Writer
 	hosts  map[string]*vcHost // by HostSystem moid
 	byName map[string]*vcHost
-
-	requests atomic.Int64
-	writes   atomic.Int64
-	logins   atomic.Int64
-
-	failMu    sync.Mutex
-	failWrite int64
-	failFault types.BaseMethodFault
-
-	closeOnce sync.Once
 }
 
 // vcHost is one managed host: its HostSystem and its local state.
@@ -175,22 +150,11 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 			return nil, err
 		}
 	}
-	listenHost, _, err := net.SplitHostPort(opt.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("esxsim: Listen %q: %w", opt.Listen, err)
-	}
-	cert, certPEM, err := selfSignedCert(listenHost)
+	ep, err := newEndpoint(opt.Listen, opt.FailWrite, opt.FailFault)
 	if err != nil {
 		return nil, err
 	}
-	v = &VCenter{CertPEM: certPEM, trace: opt.Trace, hosts: map[string]*vcHost{}, byName: map[string]*vcHost{}}
-	sum := sha1.Sum(cert.Certificate[0])
-	hexes := make([]string, len(sum))
-	for i, b := range sum {
-		hexes[i] = fmt.Sprintf("%02X", b)
-	}
-	v.Thumbprint = strings.Join(hexes, ":")
-	v.SetFailWrite(opt.FailWrite, opt.FailFault)
+	v = &VCenter{endpoint: ep, trace: opt.Trace, hosts: map[string]*vcHost{}, byName: map[string]*vcHost{}}
 
 	vcsimMu.Lock()
 	defer vcsimMu.Unlock()
@@ -217,25 +181,8 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 		return nil, err
 	}
 
-	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	model.Service.Listen = &url.URL{Host: opt.Listen, User: url.UserPassword(opt.Username, opt.Password)}
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("esxsim: listen on %s: %v", opt.Listen, r)
-			}
-		}()
-		v.srv = model.Service.NewServer()
-	}()
-	if err != nil {
+	if err := v.serve(model, opt.Listen, opt.Username, opt.Password); err != nil {
 		return nil, err
-	}
-	addr := v.srv.Listener.Addr().(*net.TCPAddr)
-	v.URL = &url.URL{
-		Scheme: "https",
-		User:   url.UserPassword(opt.Username, opt.Password),
-		Host:   net.JoinHostPort(addr.IP.String(), fmt.Sprint(addr.Port)),
-		Path:   "/sdk",
 	}
 	return v, nil
 }
@@ -340,45 +287,9 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 	return nil
 }
 
-// Close stops the server and releases the model.
-func (v *VCenter) Close() {
-	v.closeOnce.Do(func() {
-		if v.srv != nil {
-			v.srv.Close()
-		}
-		if v.model != nil {
-			vcsimMu.Lock()
-			v.model.Remove()
-			vcsimMu.Unlock()
-		}
-	})
-}
-
-// Writes returns the number of write calls to host state received so far
-// (CreateUser, UpdateUser, RemoveUser, ChangeAccessMode and the esxcli
-// commands system account add|set|remove and system permission set|unset),
-// counted on arrival whatever their outcome.
-func (v *VCenter) Writes() int { return int(v.writes.Load()) }
-
-// Requests returns the number of SOAP requests received so far.
-func (v *VCenter) Requests() int { return int(v.requests.Load()) }
-
-// Logins returns the number of successful vCenter logins.
-func (v *VCenter) Logins() int { return int(v.logins.Load()) }
-
-// SetFailWrite makes the k-th write (absolute, as Writes counts) fail with f
-// (nil: SystemError "injected fault") without touching any host state;
-// k <= 0 disables it. Through esxcli the fault is answered as an esxcli
-// error carrying the fault's message.
-func (v *VCenter) SetFailWrite(k int, f types.BaseMethodFault) {
-	if f == nil {
-		f = &types.SystemError{Reason: "injected fault"}
-	}
-	v.failMu.Lock()
-	v.failWrite = int64(k)
-	v.failFault = f
-	v.failMu.Unlock()
-}
+// VCenter's writes are the calls that change a host's state: CreateUser,
+// UpdateUser, RemoveUser, ChangeAccessMode and the esxcli commands system
+// account add|set|remove and system permission set|unset.
 
 // HostIP returns the management address (vmk0) of the named host.
 func (v *VCenter) HostIP(name string) (string, bool) {
@@ -429,19 +340,9 @@ func (v *VCenter) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refer
 	if !write {
 		return nil, nil
 	}
-	n := v.writes.Add(1)
-	v.failMu.Lock()
-	k, f := v.failWrite, v.failFault
-	v.failMu.Unlock()
-	if n != k {
-		return nil, nil
+	if n, f := v.countWrite(ctx); f != nil {
+		v.tracef("write #%d %s: injected fault %T", n, m.Name, f)
 	}
-	v.tracef("write #%d %s: injected fault %T", n, m.Name, f)
-	parent := ctx.Context
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx.Context = context.WithValue(parent, injectKey{}, f)
 	return nil, nil
 }
 
