@@ -16,13 +16,9 @@ import (
 // (a kinit credential cache, or a keytab) logs in with LoginBySSPI, the
 // session's user name is reported, and the list is applied.
 func TestPassThroughLogin(t *testing.T) {
-	realm := krbtest.Start(t)
 	const spn = "host/127.0.0.1"
-	realm.AddPrincipal(spn, "")
-	svcKeytab := realm.Keytab(spn, false)
-	realm.AddPrincipal("alice", "Alice#Pw-1234")
-	ccache := realm.Kinit("alice", "Alice#Pw-1234")
-	aliceKeytab := realm.Keytab("alice", true)
+	realm := krbtest.NewFixture(t, spn)
+	svcKeytab, ccache, aliceKeytab := realm.ServiceKeytab, realm.CCache, realm.UserKeytab
 
 	tests := []struct {
 		name      string
@@ -79,12 +75,9 @@ func TestPassThroughLogin(t *testing.T) {
 
 // Pass-through to vCenter, then --vihost: no password anywhere.
 func TestPassThroughViHost(t *testing.T) {
-	realm := krbtest.Start(t)
 	const spn = "host/127.0.0.1"
-	realm.AddPrincipal(spn, "")
-	svcKeytab := realm.Keytab(spn, false)
-	realm.AddPrincipal("alice", "Alice#Pw-1234")
-	ccache := realm.Kinit("alice", "Alice#Pw-1234")
+	realm := krbtest.NewFixture(t, spn)
+	svcKeytab, ccache := realm.ServiceKeytab, realm.CCache
 	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: svcKeytab, SPN: spn})
 	if err != nil {
 		t.Fatal(err)

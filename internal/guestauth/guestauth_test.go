@@ -40,11 +40,9 @@ type kdc struct {
 
 func startKDC(t *testing.T) *kdc {
 	t.Helper()
-	r := krbtest.Start(t)
-	r.AddPrincipal("alice", "alice-pw")
-	r.AddPrincipal(guestSPN, "")
-	r.AddPrincipal("host/other.test", "")
-	return &kdc{realm: r, svcKT: r.Keytab(guestSPN, false), ccache: r.Kinit("alice", "alice-pw")}
+	f := krbtest.NewFixture(t, guestSPN)
+	f.AddPrincipal("host/other.test", "")
+	return &kdc{realm: f.Realm, svcKT: f.ServiceKeytab, ccache: f.CCache}
 }
 
 func (k *kdc) acceptor(t *testing.T) *krbaccept.Acceptor {

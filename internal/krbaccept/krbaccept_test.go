@@ -22,15 +22,9 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	r := krbtest.Start(t)
-	r.AddPrincipal("alice", "alice-pw")
-	r.AddPrincipal(spn, "")
-	r.AddPrincipal("host/other.test", "")
-	e := &env{realm: r}
-	e.svcKT = r.Keytab(spn, false)
-	e.aliceKT = r.Keytab("alice", true)
-	e.ccache = r.Kinit("alice", "alice-pw")
-	return e
+	f := krbtest.NewFixture(t, spn)
+	f.AddPrincipal("host/other.test", "")
+	return &env{realm: f.Realm, svcKT: f.ServiceKeytab, aliceKT: f.UserKeytab, ccache: f.CCache}
 }
 
 func (e *env) acceptor(t *testing.T, opt krbaccept.Options) *krbaccept.Acceptor {

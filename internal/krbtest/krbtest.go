@@ -314,3 +314,36 @@ func (r *Realm) KDCLog() string {
 	b, _ := os.ReadFile(filepath.Join(r.Dir, "kdc.log"))
 	return string(b)
 }
+
+// Fixture is the usual SSPI test set-up: a realm with a service principal
+// (and its keytab) and a client principal (with a password, a kinit
+// credential cache and a keytab).
+type Fixture struct {
+	*Realm
+	SPN           string // the service principal, e.g. host/esx.test
+	ServiceKeytab string // its keytab
+	User          string // the client principal's name, "alice"
+	Password      string // its password
+	CCache        string // FILE: credential cache after kinit
+	UserKeytab    string // the client's keytab (its password stays valid)
+}
+
+// FixtureUser and FixturePassword are the client principal of NewFixture.
+const (
+	FixtureUser     = "alice"
+	FixturePassword = "Alice#Pw-1234"
+)
+
+// NewFixture starts a realm (see Start) with service principal spn and the
+// client principal FixtureUser.
+func NewFixture(t testing.TB, spn string) *Fixture {
+	t.Helper()
+	r := Start(t)
+	r.AddPrincipal(FixtureUser, FixturePassword)
+	r.AddPrincipal(spn, "")
+	return &Fixture{
+		Realm: r, SPN: spn, ServiceKeytab: r.Keytab(spn, false),
+		User: FixtureUser, Password: FixturePassword,
+		CCache: r.Kinit(FixtureUser, FixturePassword), UserKeytab: r.Keytab(FixtureUser, true),
+	}
+}

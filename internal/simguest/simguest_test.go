@@ -49,16 +49,14 @@ type kdc struct {
 
 func startKDC(t *testing.T) *kdc {
 	t.Helper()
-	r := krbtest.Start(t)
-	r.AddPrincipal("alice", "alice-pw")
-	r.AddPrincipal(guestSPN, "")
-	r.AddPrincipal("host/other.test", "")
+	f := krbtest.NewFixture(t, guestSPN)
+	f.AddPrincipal("host/other.test", "")
 	return &kdc{
-		realm:   r,
-		svcKT:   r.Keytab(guestSPN, false),
-		otherKT: r.Keytab("host/other.test", false),
-		aliceKT: r.Keytab("alice", true),
-		ccache:  r.Kinit("alice", "alice-pw"),
+		realm:   f.Realm,
+		svcKT:   f.ServiceKeytab,
+		otherKT: f.Keytab("host/other.test", false),
+		aliceKT: f.UserKeytab,
+		ccache:  f.CCache,
 	}
 }
 

@@ -35,16 +35,14 @@ type kdc struct {
 
 func startKDC(t *testing.T) *kdc {
 	t.Helper()
-	r := krbtest.Start(t)
-	r.AddPrincipal("alice", "alice-pw")
-	r.AddPrincipal("bob", "bob-pw")
-	r.AddPrincipal(spn, "")
+	f := krbtest.NewFixture(t, spn)
+	f.AddPrincipal("bob", "bob-pw")
 	return &kdc{
-		realm:   r,
-		svcKT:   r.Keytab(spn, false),
-		aliceKT: r.Keytab("alice", true),
-		bobKT:   r.Keytab("bob", true),
-		ccache:  r.Kinit("alice", "alice-pw"),
+		realm:   f.Realm,
+		svcKT:   f.ServiceKeytab,
+		aliceKT: f.UserKeytab,
+		bobKT:   f.Keytab("bob", true),
+		ccache:  f.CCache,
 	}
 }
 
