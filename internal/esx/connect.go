@@ -142,6 +142,10 @@ func serverURL(server string) (*url.URL, error) {
 	return u, nil
 }
 
+// DisplayServer is server as it may be shown in logs and reports: any
+// "user:password@" is dropped.
+func DisplayServer(server string) string { return redactUserinfo(strings.TrimSpace(server)) }
+
 // redactUserinfo drops "user:password@" from a URL-ish string.
 func redactUserinfo(s string) string {
 	if i := strings.Index(s, "@"); i >= 0 {

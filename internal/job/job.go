@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 	host, closeHost, err := dial(ctx, cfg, ecfg, log)
 	if err != nil {
 		r := invalidReport(entries, err)
-		r.Host = ecfg.Server
+		r.Host = esx.DisplayServer(ecfg.Server)
 		return r, err
 	}
 	defer func() {
@@ -205,9 +205,9 @@ func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (t
 		}
 	}
 	if ecfg.Login != nil {
-		log.Info("connecting", "server", ecfg.Server, "login", "SSPI pass-through")
+		log.Info("connecting", "server", esx.DisplayServer(ecfg.Server), "login", "SSPI pass-through")
 	} else {
-		log.Info("connecting", "server", ecfg.Server, "user", ecfg.Username)
+		log.Info("connecting", "server", esx.DisplayServer(ecfg.Server), "user", ecfg.Username)
 	}
 	host, closeHost, err := d(ctx, ecfg)
 	if err != nil {

@@ -3,8 +3,10 @@ package job
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/params"
@@ -79,5 +81,21 @@ func TestHostPasswordPolicy(t *testing.T) {
 	p, err := HostPasswordPolicy(context.Background(), Config{Simulate: true})
 	if err != nil || p != tasks.DefaultPasswordPolicy {
 		t.Fatalf("policy = %q, %v", p, err)
+	}
+}
+
+// A password written into the server URL never reaches the log or report.
+func TestServerUserinfoNotShown(t *testing.T) {
+	const canary = "Canary#Pw-7719-zz"
+	var logs strings.Builder
+	rep, err := Run(context.Background(), Config{
+		Server: "https://root:" + canary + "@127.0.0.1:1/sdk", Password: params.NewPassword("x"), Insecure: true,
+		Timeout: 2 * time.Second, Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if tasks.ExitCode(err) != tasks.ExitConnect {
+		t.Fatalf("err = %v", err)
+	}
+	if all := logs.String() + rep.Host + rep.Error + err.Error(); strings.Contains(all, canary) {
+		t.Fatalf("password shown: %s", all)
 	}
 }
