@@ -209,6 +209,20 @@ func ParamNames() []string {
 	return names
 }
 
+// Params returns every Param of the pack, sorted by name (e.g. to load
+// them into a DRP server or a test double).
+func Params() ([]*models.Param, error) {
+	var ps []*models.Param
+	for _, n := range ParamNames() {
+		p, err := Param(n)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
 // Schema returns the JSON Schema (draft 4) of a Param, as decoded from YAML
 // into JSON-compatible Go values.
 func Schema(name string) (any, bool) {

@@ -97,13 +97,10 @@ func TestMain(m *testing.M) {
 }
 
 func packParams(t *testing.T) []*models.Param {
-	var ps []*models.Param
-	for _, n := range content.ParamNames() {
-		p, err := content.Param(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, p)
+	t.Helper()
+	ps, err := content.Params()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ps
 }

@@ -24,13 +24,9 @@ const machineUUID = "3a1c2f4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
 
 func packParams(t *testing.T) []*models.Param {
 	t.Helper()
-	var ps []*models.Param
-	for _, n := range content.ParamNames() {
-		p, err := content.Param(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, p)
+	ps, err := content.Params()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ps
 }

@@ -121,12 +121,7 @@ func (m *authorizationManager) RetrieveRolePermissions(ctx *simulator.Context, r
 // UserNotFound.
 func (m *authorizationManager) SetEntityPermissions(ctx *simulator.Context, req *types.SetEntityPermissions) soap.HasFault {
 	body := new(methods.SetEntityPermissionsBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
-	}
-	if _, ok := entityExists(ctx, req.Entity); !ok {
-		body.Fault_ = managedObjectNotFound(req.Entity)
+	if body.Fault_ = precheck(ctx, req.Entity); body.Fault_ != nil {
 		return body
 	}
 	st := m.st
@@ -194,12 +189,7 @@ func indexPerm(perms []types.Permission, principal string, group bool) int {
 // Administrator permission on the root node".
 func (m *authorizationManager) RemoveEntityPermission(ctx *simulator.Context, req *types.RemoveEntityPermission) soap.HasFault {
 	body := new(methods.RemoveEntityPermissionBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
-	}
-	if _, ok := entityExists(ctx, req.Entity); !ok {
-		body.Fault_ = managedObjectNotFound(req.Entity)
+	if body.Fault_ = precheck(ctx, req.Entity); body.Fault_ != nil {
 		return body
 	}
 	st := m.st
@@ -231,6 +221,18 @@ func (st *state) removePermission(entity types.ManagedObjectReference, principal
 		delete(st.perms, entity)
 	} else {
 		st.perms[entity] = kept
+	}
+	return nil
+}
+
+// precheck is what every permission write answers first: the injected
+// fault of the k-th write, then ManagedObjectNotFound for an unknown entity.
+func precheck(ctx *simulator.Context, entity types.ManagedObjectReference) *soap.Fault {
+	if f := injectedFault(ctx); f != nil {
+		return f
+	}
+	if _, ok := entityExists(ctx, entity); !ok {
+		return managedObjectNotFound(entity)
 	}
 	return nil
 }
