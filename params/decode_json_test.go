@@ -480,6 +480,11 @@ func FuzzJSONAgainstEncodingJSON(f *testing.F) {
 				}
 				sameAsEncodingJSON(t, e, want[i])
 			}
+			// Every U+FFFD accepted was written in the input, raw or
+			// escaped: none is a substitution.
+			if n, max := replacementChars(got), writtenReplacementChars(data); n > max {
+				t.Fatalf("accepted %d U+FFFD, but the input writes only %d", n, max)
+			}
 			return
 		}
 		if !errors.Is(err, ErrInvalid) {
@@ -539,6 +544,23 @@ func sameAsEncodingJSON(t *testing.T, e Entry, m map[string]string) {
 			t.Fatalf("entry %d: %s = %q, encoding/json has %q", e.Index, f, got[f], m[f])
 		}
 	}
+}
+
+func replacementChars(es []Entry) int {
+	n := 0
+	for _, e := range es {
+		for _, v := range []string{e.ID, string(e.Operation), e.Description, e.Password.Reveal(), string(e.Role)} {
+			n += strings.Count(v, "\ufffd")
+		}
+	}
+	return n
+}
+
+// writtenReplacementChars counts U+FFFD written in data as a character or as
+// a \ufffd escape (an over-count is harmless: it only bounds).
+func writtenReplacementChars(data []byte) int {
+	s := string(data)
+	return strings.Count(s, "\ufffd") + strings.Count(strings.ToLower(s), `\ufffd`)
 }
 
 func hasReplacementChar(m map[string]string) bool {
