@@ -21,11 +21,11 @@ const maxJSONDepth = 10000
 // isJSONDocument reports whether data is read as JSON rather than YAML: after
 // an optional byte order mark and JSON whitespace it opens an array whose
 // first element is an object with a double-quoted key (or an empty object),
-// or the array is empty. A // or /* */ comment (which JSON does not have and
-// YAML does not read as one) may come before that first element, so that the
-// JSON reader can say what is wrong with it. Every JSON form of esxi/manage-users does; a YAML
+// or the array is empty. Every JSON form of esxi/manage-users does; a YAML
 // flow sequence written by hand (`[{id: u1, operation: remove}]`) does not and
-// stays YAML, as before.
+// stays YAML, as before. A // or /* */ comment (which JSON does not have and
+// YAML does not read as one) may come before the first element, so that the
+// JSON reader can say what is wrong with it.
 func isJSONDocument(data []byte) bool {
 	p := jsonParser{data: data}
 	p.skipBOM()
