@@ -22,6 +22,7 @@ test-go:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./params
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONAgainstEncodingJSON$$' -fuzztime $(FUZZTIME) ./params
 	$(GO) test -run '^$$' -fuzz '^FuzzAgainstPwqcheck$$' -fuzztime $(FUZZTIME) ./internal/passwdqc
 
 cross:

@@ -24,16 +24,23 @@ const (
 var fieldNames = []string{FieldID, FieldOperation, FieldDescription, FieldPassword, FieldRole}
 
 // Decode reads an esxi/manage-users document: a YAML or JSON array of
-// entries (JSON is read as YAML 1.2 flow syntax, so both forms of the seed's
-// example give the same entries). Empty input and null mean an empty list.
+// entries. Empty input and null mean an empty list.
+//
+// JSON (an array whose first entry starts with a double-quoted key, or [];
+// see isJSONDocument) is read by a strict RFC 8259 reader: escapes decode as
+// encoding/json decodes them, and an unpaired UTF-16 surrogate escape is an
+// error rather than U+FFFD. Anything else, including a YAML flow sequence
+// with bare keys, is read as YAML 1.2. Both forms of the seed's example give
+// the same entries.
 //
 // It rejects, as errors wrapping ErrInvalid: input over MaxInputBytes,
 // non-UTF-8 bytes, syntax errors, more than one document, anything but an
 // array of mappings, more than MaxEntries entries, unknown keys (with a hint
 // for near misses such as "passwrod"), duplicate keys, and values that are
-// not strings. All entry-level problems are collected into one *ListError.
-// Error messages are rebuilt from line numbers and field names only: they
-// never quote a value, so a password cannot leak through them.
+// not strings (null is the same as an absent field). All entry-level
+// problems are collected into one *ListError. Error messages are rebuilt from
+// line numbers and field names only: they never quote a value, so a password
+// cannot leak through them.
 //
 // Decode does not apply the rules of Validate.
 func Decode(data []byte) ([]Entry, error) {
@@ -45,6 +52,9 @@ func Decode(data []byte) ([]Entry, error) {
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
+	}
+	if isJSONDocument(data) {
+		return decodeJSON(data)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node

@@ -89,7 +89,7 @@ func TestDecodeInvalidFixtures(t *testing.T) {
 		{"not-an-array.yaml", `expected an array of entries, got a mapping`},
 		{"entry-not-mapping.yaml", `entry 1: line 1: an entry must be a mapping of fields, got an array`},
 		{"syntax-error.yaml", `YAML/JSON syntax error`},
-		{"syntax-error.json", `YAML/JSON syntax error`},
+		{"syntax-error.json", `line 2, column 1: JSON syntax error: expected ',' or ']' after an entry, found the end of the input`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

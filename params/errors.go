@@ -78,11 +78,15 @@ func (l *ListError) ByIndex(i int) []*EntryError {
 // DocumentError is a problem with the document as a whole (syntax, not an
 // array, too large, several documents). It never quotes input text.
 type DocumentError struct {
-	Line int // 1-based, 0 if unknown
-	Msg  string
+	Line   int // 1-based, 0 if unknown
+	Column int // 1-based, in characters of Line; 0 if unknown
+	Msg    string
 }
 
 func (e *DocumentError) Error() string {
+	if e.Line > 0 && e.Column > 0 {
+		return fmt.Sprintf("esxi/manage-users: line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("esxi/manage-users: line %d: %s", e.Line, e.Msg)
 	}

@@ -41,3 +41,24 @@ func ExampleParse_invalid() {
 	// entry 4 (id "user3", add): password is required for add
 	// entry 4 (id "user3", add): role "admin" is not one of Admin, ReadOnly, NoAccess (did you mean "Admin"?)
 }
+
+// JSON is read per RFC 8259: escapes decode as encoding/json decodes them,
+// and an unpaired UTF-16 surrogate is refused rather than turned into U+FFFD.
+func ExampleParse_json() {
+	entries, err := params.Parse([]byte(`[{"id": "user1", "operation": "add", "description": "Caf\u00e9 \/ \ud83d\ude00", "password": "S3cr3tP455!", "role": "Admin"}]`))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(entries[0].Description)
+	_, err = params.Parse([]byte(`[{"id": "user1", "operation": "add", "description": "\ud83d", "password": "S3cr3tP455!", "role": "Admin"}]`))
+	fmt.Println(err)
+	_, err = params.Parse([]byte(`[
+  {"id": "user1", "operation": "remove"},
+  {"id": "user2", "operation": "remove",}
+]`))
+	fmt.Println(err)
+	// Output:
+	// Café / 😀
+	// entry 1 (id "user1", add): line 1: description has an unpaired UTF-16 surrogate escape at column 54: a \uD800–\uDBFF escape must be followed by a \uDC00–\uDFFF escape (refused rather than decoded as U+FFFD, which would change the value)
+	// esxi/manage-users: line 3, column 41: JSON syntax error: expected a field name after ',', found '}' (JSON allows no trailing comma)
+}
