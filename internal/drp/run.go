@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -182,7 +183,7 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 		if err != nil {
 			return nil, fail(http.StatusServiceUnavailable, fmt.Sprintf("cannot read the machine's Params through the DRP API; nothing was applied: %v", err))
 		}
-		if diff := Overrides(vals, stored); len(diff) > 0 {
+		if diff := foreignDefaults(ctx, c, Overrides(vals, stored), vals, stored); len(diff) > 0 {
 			return nil, fail(http.StatusBadRequest, fmt.Sprintf("%s: refused, nothing was applied: the action's Params %s differ from the machine's; "+
 				"the action applies only the machine's own Params (set them on the machine or a profile, then run it without arguments)",
 				params.ErrInvalid, strings.Join(diff, ", ")))
@@ -246,6 +247,31 @@ func Overrides(action, stored map[string]any) []string {
 	}
 	sort.Strings(diff)
 	return diff
+}
+
+// foreignDefaults drops from diff the Params of other packs (such as
+// esxi/insecure-password) that are unset on the machine and whose value in
+// the action is their Schema default: DRP may fill defaults into an action's
+// Params, while an aggregated read does not. The stored map then takes that
+// value, so the run uses what DRP gave the action.
+func foreignDefaults(ctx context.Context, c *api.Client, diff []string, action, stored map[string]any) []string {
+	var out []string
+	for _, name := range diff {
+		if _, own := content.Default(name); own || stored[name] != nil || action[name] == nil || slices.Contains(content.OwnParams, name) {
+			out = append(out, name)
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, CallTimeout)
+		var p models.Param
+		err := c.Req().Context(cctx).UrlFor("params", name).Do(&p)
+		cancel()
+		if d, ok := p.DefaultValue(); err != nil || !ok || !sameJSON(d, action[name]) {
+			out = append(out, name)
+			continue
+		}
+		stored[name] = action[name]
+	}
+	return out
 }
 
 func sameJSON(x, y any) bool {

@@ -292,8 +292,15 @@ func TestActionRefusesOverrides(t *testing.T) {
 	if _, ok := w.users(t)["evil"]; ok {
 		t.Fatal("the overriding list was applied")
 	}
-	// The machine's own Params, as DRP merges them, run.
-	r, merr := drp.RunAction(context.Background(), c, mach, actionParams(t, w, nil), nil)
+	// The machine's own Params, as DRP merges them, run - also when DRP
+	// fills another pack's Param default into the action (an aggregated
+	// read does not apply defaults); another value for it is an override.
+	w.fake.AddParam(&models.Param{Name: content.ParamInsecurePassword, Secure: true,
+		Schema: map[string]any{"type": "string", "default": "RocketSkates"}})
+	if _, merr := drp.RunAction(context.Background(), c, mach, actionParams(t, w, map[string]any{content.ParamInsecurePassword: "Other"}), nil); merr == nil || merr.Code != http.StatusBadRequest {
+		t.Fatalf("a non-default value of %s was accepted: %+v", content.ParamInsecurePassword, merr)
+	}
+	r, merr := drp.RunAction(context.Background(), c, mach, actionParams(t, w, map[string]any{content.ParamInsecurePassword: "RocketSkates"}), nil)
 	if merr != nil || !r.OK {
 		t.Fatalf("own Params: %+v %+v", r, merr)
 	}

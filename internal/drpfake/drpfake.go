@@ -126,6 +126,13 @@ func (s *Server) Close() {
 	s.Files.Close()
 }
 
+// AddParam adds a Param definition (e.g. one of another content pack).
+func (s *Server) AddParam(p *models.Param) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.params[p.Name] = p
+}
+
 // SetWriteFault makes every later POST of the Param name on a machine fail
 // with status (an Error body, as DRP answers); 0 removes the fault.
 func (s *Server) SetWriteFault(name string, status int) {
