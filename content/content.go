@@ -39,7 +39,11 @@ const (
 	ParamPassThroughPkg    = "esxi/manage-users-passthroughauthpackage"
 	ParamSPN               = "esxi/manage-users-spn"
 	ParamViHost            = "esxi/manage-users-vihost"
+	ParamAllowSelfLockout  = "esxi/manage-users-allow-self-lockout"
 	ParamReport            = "esxi/manage-users-report"
+	// ParamDRPCertSHA256 pins the DRP API certificate for the ESXi template
+	// (rendered there; not an input of a run).
+	ParamDRPCertSHA256 = "esxi/manage-users-drp-cert-sha256"
 )
 
 // ParamInsecurePassword is RackN's ESXi root password Param (defined by the
@@ -48,20 +52,42 @@ const ParamInsecurePassword = "esxi/insecure-password"
 
 // Names of the other objects in the pack and of the plugin that ships it.
 const (
-	PackName     = "esxi-users"        // ._Name.meta
-	PluginName   = "esxi-users"        // plugin provider (and instance) name
-	TaskName     = "esxi-manage-users" // task, stage and workflow
+	PackName   = "esxi-users" // ._Name.meta
+	PluginName = "esxi-users" // plugin provider (and instance) name
+	// TaskName is the default task (stage and workflow of the same name):
+	// it runs the plugin's action, on ESXi and Go-agent machines alike, and
+	// has no getSecure claim.
+	TaskName     = "esxi-manage-users"
 	StageName    = "esxi-manage-users"
 	WorkflowName = "esxi-manage-users"
-	ActionName   = "esxiManageUsers" // the plugin's machine action
-	TaskBinary   = "esxi-manage-users"
+	// AgentTaskName runs the task binary on a Go-agent machine (stage and
+	// workflow of the same name); it has the getSecure claim.
+	AgentTaskName     = "esxi-manage-users-agent"
+	AgentStageName    = "esxi-manage-users-agent"
+	AgentWorkflowName = "esxi-manage-users-agent"
+	ActionName        = "esxiManageUsers" // the plugin's machine action
+	TaskBinary        = "esxi-manage-users"
+)
+
+// Template IDs of the pack.
+const (
+	// ESXiTemplate posts the action from an ESXi host (Python).
+	ESXiTemplate = "esxi-manage-users-esxi.py.tmpl"
+	// ActionTemplate posts the action from a Go-agent machine (curl).
+	ActionTemplate = "esxi-manage-users-action.sh.tmpl"
+	// AgentTemplate downloads, verifies and runs the task binary.
+	AgentTemplate = "esxi-manage-users.sh.tmpl"
+	// DigestTemplate holds the pinned SHA-256 digests of the task binaries,
+	// included by AgentTemplate; the plugin's define writes it (Digests).
+	DigestTemplate = "esxi-manage-users-sha256.tmpl"
 )
 
 // OwnParams lists the Params this pack defines, in documentation order.
 var OwnParams = []string{
 	ParamUsers, ParamIgnoreList, ParamServer, ParamUsername, ParamPassword,
 	ParamThumbprint, ParamInsecure, ParamPasswordPolicy, ParamSkipPasswordCheck,
-	ParamPassThrough, ParamPassThroughPkg, ParamSPN, ParamViHost, ParamReport,
+	ParamPassThrough, ParamPassThroughPkg, ParamSPN, ParamViHost, ParamAllowSelfLockout,
+	ParamReport, ParamDRPCertSHA256,
 }
 
 // Sections are the pack's folders that are bundled (testdata/ is not).
@@ -125,6 +151,9 @@ func bundle(fsys fs.FS) (*models.Content, error) {
 				return nil, fmt.Errorf("content: read %s: %w", name, err)
 			}
 			item, _ := models.New(section)
+			if section == "tasks" {
+				item = &TaskSpec{}
+			}
 			switch path.Ext(name) {
 			case ".yaml", ".yml":
 				err = store.YamlCodec.Decode(buf, item)
@@ -164,6 +193,10 @@ func BundleJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return encodeBundle(c)
+}
+
+func encodeBundle(c *models.Content) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -261,15 +294,26 @@ func IsSecure(name string) bool {
 	return err == nil && p.Secure
 }
 
-// Task returns the esxi-manage-users task.
-func Task() (*models.Task, error) {
+// TaskSpec is a Task as this pack writes it: models.Task of the DRP SDK in
+// go.mod (v4.7.0) plus ExtraDuration, which newer DRP servers read and that
+// SDK's Task lacks (decoding into models.Task alone would drop it, and with it
+// the bound on the job token's lifetime).
+type TaskSpec struct {
+	models.Task
+	// ExtraDuration is the lifetime in seconds of the job's token (DRP: 0
+	// means 720 hours, -1 about three years).
+	ExtraDuration int `json:"ExtraDuration,omitempty"`
+}
+
+// Task returns a task of the pack by name (TaskName, AgentTaskName).
+func Task(name string) (*TaskSpec, error) {
 	c, err := load()
 	if err != nil {
 		return nil, err
 	}
-	t, ok := c.Sections["tasks"][TaskName].(*models.Task)
+	t, ok := c.Sections["tasks"][name].(*TaskSpec)
 	if !ok {
-		return nil, fmt.Errorf("content: no task %q in the %s pack", TaskName, PackName)
+		return nil, fmt.Errorf("content: no task %q in the %s pack", name, PackName)
 	}
 	return t, nil
 }
@@ -287,20 +331,93 @@ func Template(id string) (string, error) {
 	return t.Contents, nil
 }
 
-// RequiredParams are the task's (and the plugin action's) RequiredParams.
+// RequiredParams are the inputs of a run that must be set: the agent task's
+// (whose binary reads them) and the plugin action's RequiredParams.
 func RequiredParams() []string {
-	t, err := Task()
+	t, err := Task(AgentTaskName)
 	if err != nil {
 		return nil
 	}
 	return slices.Clone(t.RequiredParams)
 }
 
-// OptionalParams are the task's (and the plugin action's) OptionalParams.
+// OptionalParams are the other inputs of a run: the agent task's and the
+// plugin action's OptionalParams.
 func OptionalParams() []string {
-	t, err := Task()
+	t, err := Task(AgentTaskName)
 	if err != nil {
 		return nil
 	}
 	return slices.Clone(t.OptionalParams)
+}
+
+// Digests renders DigestTemplate for the SHA-256 digests (lower-case hex)
+// of the task binaries by architecture, for the shell variables
+// sha256_<arch> that AgentTemplate compares a download with.
+func Digests(version string, sha256ByArch map[string]string) string {
+	arches := make([]string, 0, len(sha256ByArch))
+	for a := range sha256ByArch {
+		arches = append(arches, a)
+	}
+	sort.Strings(arches)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Pinned by the esxi-users plugin %s (define): SHA-256 of the task binaries it unpacks.\n", version)
+	for _, a := range arches {
+		fmt.Fprintf(&b, "sha256_%s=%q\n", a, sha256ByArch[a])
+	}
+	return b.String()
+}
+
+// BundleJSONWithDigests is BundleJSON with DigestTemplate replaced by
+// Digests(version, sha256ByArch): what the plugin's define publishes.
+func BundleJSONWithDigests(version string, sha256ByArch map[string]string) ([]byte, error) {
+	c, err := load()
+	if err != nil {
+		return nil, err
+	}
+	for a, d := range sha256ByArch {
+		if !validArch(a) || !validDigest(d) {
+			return nil, fmt.Errorf("content: bad digest for %q", a)
+		}
+	}
+	cp := *c
+	cp.Sections = models.Sections{}
+	for name, sec := range c.Sections {
+		cp.Sections[name] = models.Section{}
+		for k, v := range sec {
+			cp.Sections[name][k] = v
+		}
+	}
+	old, ok := c.Sections["templates"][DigestTemplate].(*models.Template)
+	if !ok {
+		return nil, fmt.Errorf("content: no template %q in the %s pack", DigestTemplate, PackName)
+	}
+	t := *old
+	t.Contents = Digests(version, sha256ByArch)
+	cp.Sections["templates"][DigestTemplate] = &t
+	return encodeBundle(&cp)
+}
+
+func validArch(a string) bool {
+	if a == "" {
+		return false
+	}
+	for _, r := range a {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func validDigest(d string) bool {
+	if len(d) != 64 {
+		return false
+	}
+	for _, r := range d {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }

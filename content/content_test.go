@@ -1,12 +1,15 @@
 package content
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -47,26 +50,35 @@ func TestConstantsNameParamsInThePack(t *testing.T) {
 }
 
 func TestTaskParamListsAreTheConstants(t *testing.T) {
-	task, err := Task()
+	agent, err := Task(AgentTaskName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantReq := []string{ParamUsers}
 	wantOpt := []string{ParamIgnoreList, ParamServer, ParamUsername, ParamPassword, ParamThumbprint,
 		ParamInsecure, ParamPasswordPolicy, ParamSkipPasswordCheck, ParamPassThrough, ParamPassThroughPkg,
-		ParamSPN, ParamViHost, ParamInsecurePassword}
-	if !slices.Equal(task.RequiredParams, wantReq) {
-		t.Errorf("RequiredParams = %v, want %v", task.RequiredParams, wantReq)
+		ParamSPN, ParamViHost, ParamAllowSelfLockout, ParamInsecurePassword}
+	if !slices.Equal(agent.RequiredParams, wantReq) {
+		t.Errorf("RequiredParams = %v, want %v", agent.RequiredParams, wantReq)
 	}
-	if !slices.Equal(task.OptionalParams, wantOpt) {
-		t.Errorf("OptionalParams = %v, want %v", task.OptionalParams, wantOpt)
+	if !slices.Equal(agent.OptionalParams, wantOpt) {
+		t.Errorf("OptionalParams = %v, want %v", agent.OptionalParams, wantOpt)
 	}
-	// Every Param but the report (an output) is an input of the task.
-	all := append(slices.Clone(task.RequiredParams), task.OptionalParams...)
+	// The default task lists the same inputs (the action reads them) and
+	// the DRP certificate pin its ESXi template renders.
+	def, err := Task(TaskName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(def.RequiredParams, wantReq) || !slices.Equal(def.OptionalParams, append(slices.Clone(wantOpt), ParamDRPCertSHA256)) {
+		t.Errorf("%s: Required %v Optional %v", TaskName, def.RequiredParams, def.OptionalParams)
+	}
+	// Every Param but the report (an output) and the pin is an input of a run.
+	all := append(slices.Clone(agent.RequiredParams), agent.OptionalParams...)
 	for _, n := range OwnParams {
-		if n == ParamReport {
+		if n == ParamReport || n == ParamDRPCertSHA256 {
 			if slices.Contains(all, n) {
-				t.Errorf("%s is written by the task, not read", n)
+				t.Errorf("%s is not an input of a run", n)
 			}
 			continue
 		}
@@ -79,49 +91,216 @@ func TestTaskParamListsAreTheConstants(t *testing.T) {
 	}
 }
 
+// runBound is the plugin's run limit (drp.RunTimeout, 30 minutes: this
+// package cannot import internal/drp; internal/drp's tests check the
+// templates' timeouts against the real value).
+const runBound = 30 * 60
+
 func TestTaskShape(t *testing.T) {
-	task, err := Task()
-	if err != nil {
-		t.Fatal(err)
-	}
-	task.Validate()
-	if err := task.HasError(); err != nil {
-		t.Fatalf("models.Task.Validate: %v", err)
-	}
-	if task.Meta["feature-flags"] != "sane-exit-codes" {
-		t.Errorf("Meta feature-flags = %q", task.Meta["feature-flags"])
-	}
-	var getSecure, action bool
-	for _, c := range task.ExtraClaims {
-		getSecure = getSecure || (c.Scope == "machines" && c.Action == "getSecure" && c.Specific == "*")
-		action = action || (c.Scope == "machines" && c.Action == "action:"+ActionName)
-	}
-	if !getSecure || !action {
-		t.Errorf("ExtraClaims %v: need machines getSecure * and action:%s", task.ExtraClaims, ActionName)
-	}
-	oses := map[string]string{}
-	for _, tm := range task.Templates {
-		body, err := Template(tm.ID)
+	for _, name := range []string{TaskName, AgentTaskName} {
+		task, err := Task(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		oses[tm.Meta["OS"]] = body
-		if tm.Path != "" {
-			t.Errorf("template %s: Path %q, want a script", tm.Name, tm.Path)
+		task.Validate()
+		if err := task.HasError(); err != nil {
+			t.Fatalf("%s: models.Task.Validate: %v", name, err)
+		}
+		if task.Meta["feature-flags"] != "sane-exit-codes" {
+			t.Errorf("%s: Meta feature-flags = %q", name, task.Meta["feature-flags"])
+		}
+		for _, tm := range task.Templates {
+			if _, err := Template(tm.ID); err != nil {
+				t.Fatal(err)
+			}
+			if tm.Path != "" {
+				t.Errorf("template %s: Path %q, want a script", tm.Name, tm.Path)
+			}
 		}
 	}
-	if !strings.Contains(oses["linux"], "apply --from-drp") || !strings.Contains(oses["esxi"], "/actions/"+ActionName) {
-		t.Errorf("templates by OS: %v", oses)
-	}
 	c, _ := Bundle()
-	if _, ok := c.Sections["stages"][StageName]; !ok {
-		t.Error("no stage")
+	for _, k := range []string{StageName, AgentStageName} {
+		if _, ok := c.Sections["stages"][k]; !ok {
+			t.Errorf("no stage %s", k)
+		}
 	}
-	if _, ok := c.Sections["workflows"][WorkflowName]; !ok {
-		t.Error("no workflow")
+	for _, k := range []string{WorkflowName, AgentWorkflowName} {
+		if _, ok := c.Sections["workflows"][k]; !ok {
+			t.Errorf("no workflow %s", k)
+		}
 	}
 	if c.Meta.Name != PackName {
 		t.Errorf("meta Name %q", c.Meta.Name)
+	}
+}
+
+// TestTokenClaims checks what each task's token may do (issue 8 item 8):
+// the task whose template is rendered onto an ESXi host cannot read a Secure
+// Param; the agent task has getSecure and nothing else; no claim has a
+// wildcard scope or action; every token's lifetime is bounded; each claim is
+// explained in the task's Documentation.
+func TestTokenClaims(t *testing.T) {
+	def, err := Task(TaskName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := Task(AgentTaskName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type claim struct{ scope, action, specific string }
+	claims := func(ts *TaskSpec) []claim {
+		var out []claim
+		for _, c := range ts.ExtraClaims {
+			out = append(out, claim{c.Scope, c.Action, c.Specific})
+		}
+		return out
+	}
+	if got, want := claims(def), []claim{{"machines", "action:" + ActionName, "*"}}; !slices.Equal(got, want) {
+		t.Errorf("%s ExtraClaims = %v, want exactly %v", TaskName, got, want)
+	}
+	if got, want := claims(agent), []claim{{"machines", "getSecure", "*"}}; !slices.Equal(got, want) {
+		t.Errorf("%s ExtraClaims = %v, want exactly %v", AgentTaskName, got, want)
+	}
+	for _, ts := range []*TaskSpec{def, agent} {
+		if len(ts.ExtraRoles) != 0 {
+			t.Errorf("%s: ExtraRoles %v (roles hide what a token may do)", ts.Name, ts.ExtraRoles)
+		}
+		for _, c := range ts.ExtraClaims {
+			if c.Scope == "*" || c.Action == "*" || strings.Contains(c.Scope, ",") || strings.Contains(c.Action, ",") {
+				t.Errorf("%s: claim %+v is wider than one scope and one action", ts.Name, *c)
+			}
+			// The report Param is written by the machine's own token (its
+			// default claims cover the machine itself) or by the plugin: an
+			// update claim on every machine would be wider than needed.
+			if strings.HasPrefix(c.Action, "update") {
+				t.Errorf("%s: claim %+v: a job updates only its own machine, which needs no extra claim", ts.Name, *c)
+			}
+			if !strings.Contains(ts.Documentation, "``"+c.Scope+"`` / ``"+c.Action+"`` / ``"+c.Specific+"``") {
+				t.Errorf("%s: Documentation does not explain claim %s / %s / %s", ts.Name, c.Scope, c.Action, c.Specific)
+			}
+		}
+		// Bounded lifetime: DRP reads ExtraDuration 0 as 720 hours and -1 as
+		// three years. Long enough for a run and the scripts' wait, no more
+		// than an hour.
+		if ts.ExtraDuration <= runBound || ts.ExtraDuration > 3600 {
+			t.Errorf("%s: ExtraDuration %d, want (%d, 3600] seconds", ts.Name, ts.ExtraDuration, runBound)
+		}
+		if !strings.Contains(ts.Documentation, fmt.Sprintf("``ExtraDuration: %d``", ts.ExtraDuration)) {
+			t.Errorf("%s: Documentation does not explain ExtraDuration", ts.Name)
+		}
+	}
+	// Templates by task and OS: the ESXi template belongs to the task
+	// without getSecure, and the agent task has no ESXi template.
+	oses := func(ts *TaskSpec) map[string]string {
+		m := map[string]string{}
+		for _, tm := range ts.Templates {
+			m[tm.Meta["OS"]] = tm.ID
+		}
+		return m
+	}
+	if got := oses(def); got["esxi"] != ESXiTemplate || got["linux"] != ActionTemplate || len(got) != 2 {
+		t.Errorf("%s templates by OS = %v", TaskName, got)
+	}
+	if got := oses(agent); got["linux"] != AgentTemplate || len(got) != 1 {
+		t.Errorf("%s templates by OS = %v", AgentTaskName, got)
+	}
+	// The scripts that run under the default task post the action and
+	// nothing else: no decode=true, no Param read, no secret rendered.
+	for _, id := range []string{ESXiTemplate, ActionTemplate} {
+		body, _ := Template(id)
+		if !strings.Contains(body, "/actions/"+ActionName+"?plugin="+PluginName) {
+			t.Errorf("%s does not post the action", id)
+		}
+		for _, bad := range []string{"decode=true", "/params", `.Param "esxi/manage-users"`, `.Param "esxi/manage-users-password"`, "GenerateInfiniteToken"} {
+			if strings.Contains(body, bad) {
+				t.Errorf("%s contains %q", id, bad)
+			}
+		}
+	}
+	// A stage holds only one of the tasks: a job's token goes to whichever
+	// agent runs the job, so the getSecure task must not share a stage (and
+	// thus an ESXi machine's task list) with the default task.
+	c, _ := Bundle()
+	for name, want := range map[string][]string{StageName: {TaskName}, AgentStageName: {AgentTaskName}} {
+		st := c.Sections["stages"][name].(*models.Stage)
+		if !slices.Equal(st.Tasks, want) {
+			t.Errorf("stage %s Tasks = %v, want %v", name, st.Tasks, want)
+		}
+	}
+}
+
+// TestTimeoutsExceedTheRunLimit: the scripts wait longer for the action's
+// answer than a run may last, so a run in progress is never abandoned.
+func TestTimeoutsExceedTheRunLimit(t *testing.T) {
+	re := regexp.MustCompile(`(?m)^(?:TIMEOUT|timeout)=\s*(\d+)`)
+	for _, id := range []string{ESXiTemplate, ActionTemplate} {
+		body, _ := Template(id)
+		m := re.FindStringSubmatch(strings.ReplaceAll(body, "TIMEOUT = ", "TIMEOUT="))
+		if m == nil {
+			t.Fatalf("%s: no timeout", id)
+		}
+		n, _ := strconv.Atoi(m[1])
+		if n <= runBound {
+			t.Errorf("%s: timeout %d s does not exceed the run limit %d s", id, n, runBound)
+		}
+		for _, ts := range []string{TaskName} {
+			task, _ := Task(ts)
+			if task.ExtraDuration <= n {
+				t.Errorf("%s: the job token (%d s) expires before the script stops waiting (%d s)", id, task.ExtraDuration, n)
+			}
+		}
+	}
+}
+
+// TestDigestTemplate: the pack's own copy pins nothing (the agent script
+// then refuses to run); Digests pins what it is given; the bundle the plugin
+// publishes carries them.
+func TestDigestTemplate(t *testing.T) {
+	src, err := Template(DigestTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(src, `sha256_amd64=""`) || !strings.Contains(src, `sha256_arm64=""`) {
+		t.Errorf("the pack's digest template pins something:\n%s", src)
+	}
+	agent, _ := Template(AgentTemplate)
+	if !strings.Contains(agent, `{{template "`+DigestTemplate+`" .}}`) {
+		t.Errorf("%s does not include %s", AgentTemplate, DigestTemplate)
+	}
+	d := map[string]string{"amd64": strings.Repeat("ab", 32), "arm64": strings.Repeat("cd", 32)}
+	b, err := BundleJSONWithDigests("v9.9.9", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got models.Content
+	if err := store.JsonCodec.Decode(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	var tmpl models.Template
+	if err := models.Remarshal(got.Sections["templates"][DigestTemplate], &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	for a, h := range d {
+		if !strings.Contains(tmpl.Contents, "sha256_"+a+`="`+h+`"`) {
+			t.Errorf("published digest template lacks %s:\n%s", a, tmpl.Contents)
+		}
+	}
+	// The embedded pack itself is unchanged.
+	if again, _ := Template(DigestTemplate); again != src {
+		t.Error("BundleJSONWithDigests changed the loaded pack")
+	}
+	if _, err := BundleJSONWithDigests("v1", map[string]string{"amd64": "not-hex"}); err == nil {
+		t.Error("a malformed digest was accepted")
+	}
+	// ExtraDuration survives into the published bundle (models.Task of the
+	// SDK in go.mod would drop it).
+	var task map[string]any
+	if err := models.Remarshal(got.Sections["tasks"][TaskName], &task); err != nil {
+		t.Fatal(err)
+	}
+	if task["ExtraDuration"] != float64(2700) {
+		t.Errorf("published task ExtraDuration = %v", task["ExtraDuration"])
 	}
 }
 
@@ -137,6 +316,7 @@ func TestDefaults(t *testing.T) {
 		{ParamSkipPasswordCheck, "false"},
 		{ParamPassThrough, "false"},
 		{ParamPassThroughPkg, "Negotiate"},
+		{ParamAllowSelfLockout, "false"},
 	} {
 		v, ok := Default(tc.name)
 		if !ok {
@@ -147,7 +327,7 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s default = %s, want %s", tc.name, got, tc.want)
 		}
 	}
-	for _, n := range []string{ParamServer, ParamPassword, ParamThumbprint, ParamPasswordPolicy, ParamReport} {
+	for _, n := range []string{ParamServer, ParamPassword, ParamThumbprint, ParamPasswordPolicy, ParamReport, ParamDRPCertSHA256} {
 		if _, ok := Default(n); ok {
 			t.Errorf("%s should have no default", n)
 		}
@@ -278,12 +458,14 @@ func TestDrpcliBundle(t *testing.T) {
 	if !p.Secure || p.Schema == nil {
 		t.Errorf("bundled %s: Secure=%v Schema=%v", ParamUsers, p.Secure, p.Schema)
 	}
-	var task models.Task
-	if err := models.Remarshal(got.Sections["tasks"][TaskName], &task); err != nil {
-		t.Fatal(err)
-	}
-	if len(task.Templates) != 2 || len(task.ExtraClaims) == 0 {
-		t.Errorf("bundled task: %+v", task)
+	for name, n := range map[string]int{TaskName: 2, AgentTaskName: 1} {
+		var task models.Task
+		if err := models.Remarshal(got.Sections["tasks"][name], &task); err != nil {
+			t.Fatal(err)
+		}
+		if len(task.Templates) != n || len(task.ExtraClaims) != 1 {
+			t.Errorf("bundled task %s: %+v", name, task)
+		}
 	}
 }
 

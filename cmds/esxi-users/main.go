@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/digitalrebar/provision/v4/plugin"
+	"github.com/spf13/cobra"
 )
 
 // version is set with -ldflags "-X main.version=v1.2.3"; by default the
@@ -22,6 +23,14 @@ func main() {
 		os.Exit(1)
 	}
 	plugin.InitApp("esxi-users", "Manage ESXi local users from DRP Params", def.Version, def, &Plugin{})
+	plugin.App.AddCommand(&cobra.Command{
+		Use:   "bundle <file>",
+		Short: "Write the content pack this plugin defines (digests of its binaries pinned) to <file>",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return os.WriteFile(args[0], []byte(def.Content), 0o644)
+		},
+	})
 	if err := plugin.App.Execute(); err != nil {
 		os.Exit(1)
 	}

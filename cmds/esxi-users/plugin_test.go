@@ -7,6 +7,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -239,10 +241,29 @@ func TestDefine(t *testing.T) {
 	if err := c.FromStore(st); err != nil {
 		t.Fatal(err)
 	}
-	for section, key := range map[string]string{"params": content.ParamUsers, "tasks": content.TaskName,
-		"stages": content.StageName, "workflows": content.WorkflowName, "templates": "esxi-manage-users.sh.tmpl"} {
-		if _, ok := c.Sections[section][key]; !ok {
-			t.Errorf("bundle lacks %s/%s", section, key)
+	for section, keys := range map[string][]string{"params": {content.ParamUsers}, "tasks": {content.TaskName, content.AgentTaskName},
+		"stages": {content.StageName, content.AgentStageName}, "workflows": {content.WorkflowName, content.AgentWorkflowName},
+		"templates": {content.AgentTemplate, content.ESXiTemplate, content.ActionTemplate, content.DigestTemplate}} {
+		for _, key := range keys {
+			if _, ok := c.Sections[section][key]; !ok {
+				t.Errorf("bundle lacks %s/%s", section, key)
+			}
+		}
+	}
+	// The pack pins the digests of the binaries this plugin embeds (and
+	// unpack publishes): the Go-agent template compares with them.
+	var dt models.Template
+	if err := models.Remarshal(c.Sections["templates"][content.DigestTemplate], &dt); err != nil {
+		t.Fatal(err)
+	}
+	for _, arch := range Arches {
+		bin, err := os.ReadFile(filepath.Join(buildDir, BinaryName(arch)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(bin)
+		if want := "sha256_" + arch + `="` + hex.EncodeToString(sum[:]) + `"`; !strings.Contains(dt.Contents, want) {
+			t.Errorf("defined digest template lacks %s:\n%s", want, dt.Contents)
 		}
 	}
 	if len(c.Sections["params"]) != len(content.OwnParams) {
@@ -329,11 +350,13 @@ func TestPluginProtocol(t *testing.T) {
 		}
 	}
 
-	// Invalid input: 400 naming the entry, nothing applied.
+	// Invalid input: 400 naming the entry, nothing applied. (The action
+	// applies the machine's own Params: change them there.)
 	action.Params[content.ParamUsers] = []any{
 		map[string]any{"id": "user9", "operation": "add", "password": canary, "role": "Admin"},
 		map[string]any{"id": "user3", "operation": "set", "password": canary, "role": "Owner"},
 	}
+	w.setParams(t, machineUUID, action.Params)
 	code, body, _ = w.plugin.Post(ctx, "/api-plugin/v4/action", action)
 	var merr models.Error
 	json.Unmarshal(body, &merr)
@@ -348,11 +371,27 @@ func TestPluginProtocol(t *testing.T) {
 	// Host refuses login: 502.
 	action.Params[content.ParamUsers] = []any{}
 	action.Params[content.ParamPassword] = "not-the-" + canary
+	w.setParams(t, machineUUID, action.Params)
 	code, body, _ = w.plugin.Post(ctx, "/api-plugin/v4/action", action)
 	if code != 502 {
 		t.Errorf("bad login: %d %s", code, body)
 	}
 	w.noCanary(t, "the 502 response", string(body))
+
+	// An action whose Params differ from the machine's: 400, nothing
+	// contacted (a caller cannot redirect the password or the list).
+	logins := w.sim.Logins()
+	action.Params[content.ParamPassword] = pw
+	action.Params[content.ParamUsers] = []any{map[string]any{"id": "evil", "operation": "add", "password": canary, "role": "Admin"}}
+	code, body, _ = w.plugin.Post(ctx, "/api-plugin/v4/action", action)
+	if code != 400 || !strings.Contains(string(body), content.ParamPassword) || !strings.Contains(string(body), content.ParamUsers) ||
+		!strings.Contains(string(body), "differ from the machine's") {
+		t.Errorf("override: %d %s", code, body)
+	}
+	w.noCanary(t, "the override response", string(body))
+	if w.sim.Logins() != logins {
+		t.Error("the host was contacted for a refused override")
+	}
 
 	// Unknown command: 404. Wrong content type: 400.
 	action.Command = "frobnicate"
@@ -385,25 +424,46 @@ func (d *drpData) ParamExists(name string) bool {
 	return ok
 }
 
-func render(t *testing.T, id string, d *drpData) string {
+// render renders template id of the content pack a plugin defined (the
+// PluginProvider's Content, digests pinned), with every template of the
+// pack available to {{template}} by ID, as DRP renders them.
+func render(t *testing.T, def *models.PluginProvider, id string, d *drpData) string {
 	t.Helper()
-	src, err := content.Template(id)
-	if err != nil {
+	var c struct {
+		Sections map[string]map[string]json.RawMessage `json:"sections"`
+	}
+	if err := json.Unmarshal([]byte(def.Content), &c); err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := template.New(id).Option("missingkey=error").Parse(src)
-	if err != nil {
-		t.Fatal(err)
+	set := template.New("").Option("missingkey=error")
+	for key, raw := range c.Sections["templates"] {
+		var tm models.Template
+		if err := json.Unmarshal(raw, &tm); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := set.New(key).Parse(tm.Contents); err != nil {
+			t.Fatalf("template %s: %v", key, err)
+		}
 	}
 	var b bytes.Buffer
-	if err := tmpl.Execute(&b, d); err != nil {
+	if err := set.ExecuteTemplate(&b, id, d); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
 }
 
+// setParams stores Params on a machine of the fake (nil deletes).
+func (w *world) setParams(t *testing.T, uuid string, vals map[string]any) {
+	t.Helper()
+	for k, v := range vals {
+		if err := w.fake.SetParam(uuid, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (w *world) data(token string) *drpData {
-	d := &drpData{ProvisionerURL: w.fake.ProvisionerURL(), ApiURL: w.fake.Endpoint(), token: token}
+	d := &drpData{ProvisionerURL: w.fake.ProvisionerURL(), ApiURL: w.fake.Endpoint(), token: token, params: map[string]any{}}
 	d.Machine.UUID = machineUUID
 	return d
 }
@@ -413,8 +473,8 @@ func TestESXiTemplateEndToEnd(t *testing.T) {
 		t.Skip("no /usr/bin/python3")
 	}
 	w := newWorld(t)
-	w.fake.AddToken("machine-token", drpfake.Token{Machine: machineUUID})
-	script := render(t, "esxi-manage-users-esxi.py.tmpl", w.data("machine-token"))
+	w.fake.AddToken("machine-token", drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
+	script := render(t, &w.plugin.Def, content.ESXiTemplate, w.data("machine-token"))
 	w.noCanary(t, "the rendered ESXi template", script)
 	path := filepath.Join(w.dir, "esxi-manage-users.py")
 	os.WriteFile(path, []byte(script), 0o755)
@@ -456,7 +516,7 @@ func TestGoAgentTemplateEndToEnd(t *testing.T) {
 		t.Skip("esxi-manage-users apply --from-drp is not wired to internal/drp.RunTask yet (internal/cli/fromdrp.go)")
 	}
 	w.fake.AddToken("task-token", drpfake.Token{GetSecure: true, Machine: machineUUID})
-	script := render(t, "esxi-manage-users.sh.tmpl", w.data("unused"))
+	script := render(t, &w.plugin.Def, content.AgentTemplate, w.data("unused"))
 	w.noCanary(t, "the rendered Go-agent template", script)
 	taskDir := filepath.Join(w.dir, "task")
 	os.MkdirAll(taskDir, 0o755)

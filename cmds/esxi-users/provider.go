@@ -38,13 +38,20 @@ func Definition() (*models.PluginProvider, error) {
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := content.BundleJSON()
-	if err != nil {
-		return nil, err
-	}
 	v := version
 	if v == "" {
 		v = meta.Version
+	}
+	// Pin the digests of the binaries unpack publishes in the pack itself
+	// (content.DigestTemplate): the Go-agent template compares its download
+	// with them, not with a checksum file from the same file server.
+	digests, err := EmbeddedDigests()
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := content.BundleJSONWithDigests(v, digests)
+	if err != nil {
+		return nil, err
 	}
 	def := &models.PluginProvider{
 		Name:          content.PluginName,
@@ -64,10 +71,30 @@ func Definition() (*models.PluginProvider, error) {
 	return def, nil
 }
 
+// EmbeddedDigests returns the SHA-256 (lower-case hex) of each embedded task
+// binary by architecture; architectures whose binary was not embedded are
+// left out (their download is then refused: nothing is pinned).
+func EmbeddedDigests() (map[string]string, error) {
+	out := map[string]string{}
+	for _, arch := range Arches {
+		bin, err := fs.ReadFile(embedded, "embedded/"+BinaryName(arch))
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bin) == 0) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("esxi-users: read embedded %s: %w", BinaryName(arch), err)
+		}
+		sum := sha256.Sum256(bin)
+		out[arch] = hex.EncodeToString(sum[:])
+	}
+	return out, nil
+}
+
 // Plugin implements the SDK's PluginConfig, PluginActor and PluginUnpacker.
 type Plugin struct {
 	mu     sync.Mutex
 	client *api.Client
+	runs   drp.Runs // one run per machine at a time
 }
 
 // Config keeps the API session DRP gives the plugin (used to write the
@@ -100,6 +127,20 @@ func (p *Plugin) manageUsers(l logger.Logger, ma *models.Action) (interface{}, *
 	p.mu.Lock()
 	c := p.client
 	p.mu.Unlock()
+	if c == nil {
+		return nil, &models.Error{Model: "machines", Key: machine.UUID(), Type: "plugin", Code: http.StatusServiceUnavailable,
+			Messages: []string{content.ActionName + ": the plugin has no DRP API session yet (not configured); nothing was applied"}}
+	}
+	// Serialise per machine: a second call for a machine whose run is in
+	// progress (a retried job, an operator's runaction) is refused at once,
+	// never run alongside; other machines run in parallel.
+	release, ok := p.runs.TryStart(machine.UUID())
+	if !ok {
+		l.Warnf("%s: machine %s: a run for this machine is in progress; refused", content.ActionName, machine.UUID())
+		return nil, &models.Error{Model: "machines", Key: machine.UUID(), Type: "busy", Code: http.StatusConflict,
+			Messages: []string{content.ActionName + ": a run for this machine is in progress; nothing was applied by this call (try again when it has finished; its report will be in " + content.ParamReport + ")"}}
+	}
+	defer release()
 	log := func(level, msg string) {
 		switch level {
 		case "error":

@@ -25,8 +25,9 @@ const (
 // CallTimeout bounds each DRP API call.
 var CallTimeout = 30 * time.Second
 
-// ErrDRP marks a failure talking to the DRP API (exit code 1 under
-// tasks.ExitCode: the run did not happen or its report was not stored).
+// ErrDRP marks a failure to reach, authenticate to or read from the DRP API
+// before the run: nothing was applied (exit code 3, as an unreachable host).
+// A failure to store the report after the run is reported separately.
 var ErrDRP = errors.New("DRP API call failed")
 
 // Session is an API session for one machine.

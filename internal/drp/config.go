@@ -5,7 +5,9 @@
 // writes esxi/manage-users-report.
 //
 // Nothing here logs or returns a secret: the Secure Params' values go into
-// job.Config (as bytes and params.Password) and nowhere else.
+// job.Config (as bytes and params.Password) and nowhere else, byte for byte
+// (only non-secret Params are normalised). A server Param with user
+// information in it (user:password@) is refused, never printed.
 package drp
 
 import (
@@ -76,7 +78,7 @@ func Config(m Machine, vals map[string]any) (job.Config, error) {
 	if cfg.Ignore, err = stringList(vals, content.ParamIgnoreList); err != nil {
 		return cfg, err
 	}
-	if cfg.Server, err = str(vals, content.ParamServer); err != nil {
+	if cfg.Server, err = server(vals); err != nil {
 		return cfg, err
 	}
 	if cfg.Server == "" {
@@ -91,12 +93,13 @@ func Config(m Machine, vals map[string]any) (job.Config, error) {
 	if cfg.Username == "" {
 		cfg.Username = "root"
 	}
-	pw, err := str(vals, content.ParamPassword)
+	// Secrets byte for byte: a password may begin or end with spaces.
+	pw, err := secret(vals, content.ParamPassword)
 	if err != nil {
 		return cfg, err
 	}
 	if pw == "" {
-		if pw, err = str(vals, content.ParamInsecurePassword); err != nil {
+		if pw, err = secret(vals, content.ParamInsecurePassword); err != nil {
 			return cfg, err
 		}
 	}
@@ -114,6 +117,9 @@ func Config(m Machine, vals map[string]any) (job.Config, error) {
 		return cfg, err
 	}
 	if cfg.ViHost, err = str(vals, content.ParamViHost); err != nil {
+		return cfg, err
+	}
+	if cfg.AllowSelfLockout, err = boolean(vals, content.ParamAllowSelfLockout); err != nil {
 		return cfg, err
 	}
 	passThrough, err := boolean(vals, content.ParamPassThrough)
@@ -165,6 +171,68 @@ func typeName(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
+// server reads esxi/manage-users-server. It is not a Secure Param, so a
+// password must never be in it: any user information (user@ or
+// user:password@) is refused, and so is plain http (ESXi serves its API only
+// over HTTPS; the login and the users' passwords would cross the network in
+// clear). The error names the Params, never the value.
+func server(vals map[string]any) (string, error) {
+	s, err := str(vals, content.ParamServer)
+	if err != nil || s == "" {
+		return s, err
+	}
+	if strings.Contains(s, "@") {
+		return "", invalid(content.ParamServer, fmt.Sprintf("must not contain user information (user@ or user:password@): "+
+			"it is not a Secure Param; put the user in %s and the password in %s (Secure)", content.ParamUsername, content.ParamPassword))
+	}
+	if scheme, _, ok := strings.Cut(s, "://"); ok && !strings.EqualFold(scheme, "https") {
+		return "", invalid(content.ParamServer, fmt.Sprintf("uses %s://: ESXi serves its API only over https, and the login and "+
+			"every new user's password would cross the network in clear; use https:// or a bare host name", strings.ToLower(sanitizeScheme(scheme))))
+	}
+	return s, nil
+}
+
+// sanitizeScheme keeps a URL scheme printable without echoing anything else.
+func sanitizeScheme(s string) string {
+	if len(s) > 10 {
+		return "a non-https scheme"
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.') {
+			return "a non-https scheme"
+		}
+	}
+	return s
+}
+
+// DisplayServer is a server value safe to print: everything up to the last
+// "@" of the authority (user information) is removed. Config refuses such
+// values anyway; this guards every place a server is printed.
+func DisplayServer(s string) string {
+	s = strings.TrimSpace(s)
+	rest, prefix := s, ""
+	if i := strings.Index(s, "://"); i >= 0 {
+		prefix, rest = s[:i+3], s[i+3:]
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[i+1:]
+	}
+	return prefix + rest
+}
+
+// secret reads a Secure string Param exactly as stored (no trimming).
+func secret(vals map[string]any, name string) (string, error) {
+	switch v := vals[name].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	default:
+		return "", invalid(name, "must be a string, got "+typeName(v))
+	}
+}
+
+// str reads a non-secret string Param, trimmed.
 func str(vals map[string]any, name string) (string, error) {
 	switch v := vals[name].(type) {
 	case nil:

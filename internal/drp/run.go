@@ -1,13 +1,19 @@
 package drp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/digitalrebar/provision/v4/api"
@@ -15,6 +21,7 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -44,8 +51,10 @@ type TaskOptions struct {
 // RunTask is `esxi-manage-users apply --from-drp`: read the machine's Params
 // through the API, run the job, print one line per entry on stdout (the job
 // log), write esxi/manage-users-report (also when the run failed) and
-// return the exit code (tasks.ExitCode; 1 if the report could not be
-// written).
+// return the exit code: tasks.ExitCode of the run; 3 (nothing applied) when
+// the DRP API cannot be reached or refuses the token; 1 when the run
+// succeeded but its report could not be saved (the log says what the host
+// now holds was changed and the report was not saved).
 func RunTask(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string) int {
 	return RunTaskWith(ctx, TaskOptions{Stdout: stdout, Stderr: stderr, Getenv: getenv})
 }
@@ -61,7 +70,7 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 		cfg.Plan = o.Plan
 		cfg.Progress = func(r tasks.Result) { fmt.Fprintln(stdout, ResultLine(r)) }
 		cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		fmt.Fprintf(stdout, "esxi-manage-users: machine %s, host %s, user %s\n", s.Machine.Name, cfg.Server, cfg.Username)
+		fmt.Fprintf(stdout, "esxi-manage-users: machine %s, host %s, user %s\n", s.Machine.Name, DisplayServer(cfg.Server), cfg.Username)
 		report, err = job.Run(ctx, cfg)
 	}
 	if report == nil {
@@ -73,16 +82,13 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "esxi-manage-users: %v\n", err)
 	}
-	code := tasks.ExitCode(err)
+	code := exitCode(err)
 	if s == nil {
-		if code == 0 {
-			code = 1
-		}
 		return code
 	}
 	if werr := WriteReport(ctx, s.Client, s.Machine.UUID, report); werr != nil {
-		fmt.Fprintf(stderr, "esxi-manage-users: %v\n", werr)
-		if code == 0 {
+		fmt.Fprintf(stderr, "esxi-manage-users: %s: %v\n", reportNotSaved(report), werr)
+		if code == tasks.ExitOK {
 			code = tasks.ExitApply
 		}
 	} else {
@@ -91,8 +97,44 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 	return code
 }
 
+// exitCode is tasks.ExitCode, with a failure to reach or authenticate to the
+// DRP API (nothing was applied) mapped to 3, like an unreachable host.
+func exitCode(err error) int {
+	if errors.Is(err, ErrDRP) {
+		return tasks.ExitConnect
+	}
+	return tasks.ExitCode(err)
+}
+
+// reportNotSaved says what the host went through when the report of a run
+// could not be stored: the job log is then the only record.
+func reportNotSaved(r *tasks.Report) string {
+	changed := 0
+	for _, res := range r.Results {
+		switch res.Outcome {
+		case tasks.Created, tasks.Updated, tasks.Removed:
+			changed++
+		}
+	}
+	switch {
+	case changed > 0:
+		return fmt.Sprintf("the host was changed (%d %s applied, listed above) but the report was NOT saved to %s", changed, plural(changed, "entry", "entries"), content.ParamReport)
+	case r.OK:
+		return fmt.Sprintf("the run succeeded (nothing on the host needed a change) but the report was NOT saved to %s", content.ParamReport)
+	default:
+		return fmt.Sprintf("the run failed and its report was NOT saved to %s", content.ParamReport)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 func failedReport(host, user string, err error) *tasks.Report {
-	r := &tasks.Report{OK: false, Time: time.Now().UTC(), Host: host, User: user, Results: []tasks.Result{}}
+	r := &tasks.Report{OK: false, Time: time.Now().UTC(), Host: DisplayServer(host), User: user, Results: []tasks.Result{}}
 	if err != nil {
 		r.Error = err.Error()
 	}
@@ -105,9 +147,24 @@ type ActionLog func(level, msg string)
 
 // RunAction is the body of the plugin's esxiManageUsers machine action.
 // machine is the Action's Model, vals its Params (Secure values already
-// decrypted by DRP). The report is written to the machine through c when c
-// is not nil. Errors: 400 invalid input (naming the entry), 502 host
-// unreachable, 409 an entry failed (the report JSON is the last message).
+// decrypted by DRP).
+//
+// With an API client c (the plugin's own session), the machine's stored
+// Params are read through c and they alone are applied: an action whose
+// Params differ from them - a caller's override of any input, such as
+// another server or list - is refused with 400 naming the Params, and
+// nothing is contacted. The action claim a job's token needs cannot be
+// narrowed to one machine in DRP, so this is what keeps such a token from
+// redirecting a host's password or applying another list. The report is
+// written to the machine through c. (c nil: no API, vals are used as given;
+// tests only.)
+//
+// Errors: 400 invalid input or a refused override (nothing changed), 502
+// host unreachable or login refused (nothing changed), 503 the machine's
+// Params could not be read through the API (nothing changed), 409 an entry
+// failed (the report JSON is the last message), 500 the run succeeded or
+// failed but its report could not be saved (the host may have been changed;
+// the report JSON is the last message).
 func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals map[string]any, log ActionLog) (*tasks.Report, *models.Error) {
 	if log == nil {
 		log = func(string, string) {}
@@ -115,12 +172,30 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 	ctx, cancel := context.WithTimeout(ctx, RunTimeout)
 	defer cancel()
 	m := machineOf(machine)
+	fail := func(code int, msgs ...string) *models.Error {
+		for _, msg := range msgs {
+			log("error", fmt.Sprintf("%s: %s", content.ActionName, msg))
+		}
+		return &models.Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: code, Messages: msgs}
+	}
+	if c != nil {
+		stored, err := ReadParams(ctx, c, m.UUID)
+		if err != nil {
+			return nil, fail(http.StatusServiceUnavailable, fmt.Sprintf("cannot read the machine's Params through the DRP API; nothing was applied: %v", err))
+		}
+		if diff := foreignDefaults(ctx, c, Overrides(vals, stored), vals, stored); len(diff) > 0 {
+			return nil, fail(http.StatusBadRequest, fmt.Sprintf("%s: refused, nothing was applied: the action's Params %s differ from the machine's; "+
+				"the action applies only the machine's own Params (set them on the machine or a profile, then run it without arguments)",
+				params.ErrInvalid, strings.Join(diff, ", ")))
+		}
+		vals = stored
+	}
 	cfg, err := Config(m, vals)
 	var report *tasks.Report
 	if err == nil {
 		cfg.Progress = func(r tasks.Result) { log("info", ResultLine(r)) }
 		cfg.Log = slog.New(&actionHandler{log: log})
-		log("info", fmt.Sprintf("%s: machine %s (%s), host %s, user %s", content.ActionName, m.Name, m.UUID, cfg.Server, cfg.Username))
+		log("info", fmt.Sprintf("%s: machine %s (%s), host %s, user %s", content.ActionName, m.Name, m.UUID, DisplayServer(cfg.Server), cfg.Username))
 		report, err = job.Run(ctx, cfg)
 	}
 	if report == nil {
@@ -129,25 +204,80 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 	if err != nil && report.Error == "" {
 		report.Error = err.Error()
 	}
+	var werr error
 	if c != nil && m.UUID != "" {
-		if werr := WriteReport(ctx, c, m.UUID, report); werr != nil {
-			log("error", werr.Error())
-		}
+		werr = WriteReport(ctx, c, m.UUID, report)
 	}
-	if err == nil {
+	reportJSON := func() string {
+		b, _ := json.Marshal(report)
+		return "report: " + string(b)
+	}
+	if err == nil && werr == nil {
 		log("info", fmt.Sprintf("%s: ok; report written to %s", content.ActionName, content.ParamReport))
 		return report, nil
 	}
+	if err == nil {
+		// The run is done but nobody can see it in DRP: the job must fail.
+		return report, fail(http.StatusInternalServerError, fmt.Sprintf("%s: %v", reportNotSaved(report), werr), reportJSON())
+	}
 	log("error", fmt.Sprintf("%s: %v", content.ActionName, err))
 	merr := &models.Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: tasks.HTTPStatus(err)}
-	for _, line := range strings.Split(err.Error(), "\n") {
-		merr.Messages = append(merr.Messages, line)
+	merr.Messages = append(merr.Messages, strings.Split(err.Error(), "\n")...)
+	if werr != nil {
+		msg := fmt.Sprintf("%s: %v", reportNotSaved(report), werr)
+		log("error", fmt.Sprintf("%s: %s", content.ActionName, msg))
+		merr.Messages = append(merr.Messages, msg)
 	}
-	if merr.Code == 409 || merr.Code == 502 {
-		b, _ := json.Marshal(report)
-		merr.Messages = append(merr.Messages, "report: "+string(b))
+	if merr.Code == http.StatusConflict || merr.Code == http.StatusBadGateway || werr != nil {
+		merr.Messages = append(merr.Messages, reportJSON())
 	}
 	return report, merr
+}
+
+// Overrides lists, sorted, the input Params whose value in an action's
+// Params differs from the machine's stored (aggregated, decoded) value,
+// defaults applied to both. It names Params, never values.
+func Overrides(action, stored map[string]any) []string {
+	a, s := WithDefaults(action), WithDefaults(stored)
+	var diff []string
+	for _, name := range InputParams() {
+		if !sameJSON(a[name], s[name]) {
+			diff = append(diff, name)
+		}
+	}
+	sort.Strings(diff)
+	return diff
+}
+
+// foreignDefaults drops from diff the Params of other packs (such as
+// esxi/insecure-password) that are unset on the machine and whose value in
+// the action is their Schema default: DRP may fill defaults into an action's
+// Params, while an aggregated read does not. The stored map then takes that
+// value, so the run uses what DRP gave the action.
+func foreignDefaults(ctx context.Context, c *api.Client, diff []string, action, stored map[string]any) []string {
+	var out []string
+	for _, name := range diff {
+		if _, own := content.Default(name); own || stored[name] != nil || action[name] == nil || slices.Contains(content.OwnParams, name) {
+			out = append(out, name)
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, CallTimeout)
+		var p models.Param
+		err := c.Req().Context(cctx).UrlFor("params", name).Do(&p)
+		cancel()
+		if d, ok := p.DefaultValue(); err != nil || !ok || !sameJSON(d, action[name]) {
+			out = append(out, name)
+			continue
+		}
+		stored[name] = action[name]
+	}
+	return out
+}
+
+func sameJSON(x, y any) bool {
+	bx, err1 := json.Marshal(x)
+	by, err2 := json.Marshal(y)
+	return err1 == nil && err2 == nil && bytes.Equal(bx, by)
 }
 
 func machineOf(mc *models.Machine) Machine {
@@ -196,3 +326,33 @@ func (h *actionHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h *actionHandler) WithGroup(string) slog.Handler { return h }
+
+// Runs serialises runs per machine: at most one run for a machine UUID at a
+// time, any number for different machines. The zero value is ready to use.
+type Runs struct {
+	mu     sync.Mutex
+	active map[string]bool
+}
+
+// TryStart claims the machine for a run. It returns ok=false at once when a
+// run for it is in progress; otherwise release must be called when the run
+// ends.
+func (r *Runs) TryStart(machine string) (release func(), ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.active[machine] {
+		return nil, false
+	}
+	if r.active == nil {
+		r.active = map[string]bool{}
+	}
+	r.active[machine] = true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			delete(r.active, machine)
+			r.mu.Unlock()
+		})
+	}, true
+}

@@ -16,7 +16,10 @@
 //   - POST .../params/<key> stores a value and returns it;
 //   - POST /machines/<uuid>/actions/<cmd>[?plugin=] forwards an Action to
 //     the plugin (Params = the body merged with the machine's aggregated,
-//     decoded values of the action's Required/OptionalParams);
+//     decoded values of the action's Required/OptionalParams); the token
+//     needs the machines action:<cmd> claim (403 otherwise);
+//   - a request without a known bearer token is 401; a machine token used
+//     on another machine is 403;
 //   - PUT /jobs/<uuid>/log appends raw bytes (204).
 //
 // It is the project's only hand-written fake: no DRP server is available in
@@ -27,6 +30,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,7 +51,14 @@ import (
 // Token is an API token and what it may do.
 type Token struct {
 	GetSecure bool // the machines getSecure claim
-	Machine   string
+	// Machine, when set, limits the token to that machine (a machine's
+	// default token: read and update itself).
+	Machine string
+	// Actions are the machine actions the token may post (the machines
+	// "action:<command>" claims). A Superuser may post any.
+	Actions []string
+	// Superuser is a plugin's or an admin's token.
+	Superuser bool
 }
 
 // Server is a fake dr-provision.
@@ -64,6 +76,8 @@ type Server struct {
 	plugins   map[string]*Plugin
 	jobLogs   map[string]*bytes.Buffer
 	requests  []string
+	// writeFaults makes POST .../params/<name> fail with a status.
+	writeFaults map[string]int
 }
 
 type machine struct {
@@ -86,6 +100,8 @@ func New(params []*models.Param) *Server {
 		params:   map[string]*models.Param{},
 		plugins:  map[string]*Plugin{},
 		jobLogs:  map[string]*bytes.Buffer{},
+
+		writeFaults: map[string]int{},
 	}
 	for _, p := range params {
 		s.params[p.Name] = p
@@ -108,6 +124,32 @@ func (s *Server) Close() {
 	}
 	s.API.Close()
 	s.Files.Close()
+}
+
+// AddParam adds a Param definition (e.g. one of another content pack).
+func (s *Server) AddParam(p *models.Param) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.params[p.Name] = p
+}
+
+// SetWriteFault makes every later POST of the Param name on a machine fail
+// with status (an Error body, as DRP answers); 0 removes the fault.
+func (s *Server) SetWriteFault(name string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if status == 0 {
+		delete(s.writeFaults, name)
+		return
+	}
+	s.writeFaults[name] = status
+}
+
+// CertSHA256 is the SHA-256 of the API's TLS certificate (DER), lower-case
+// hex: what esxi/manage-users-drp-cert-sha256 pins.
+func (s *Server) CertSHA256() string {
+	sum := sha256.Sum256(s.API.Certificate().Raw)
+	return hex.EncodeToString(sum[:])
 }
 
 // Endpoint is RS_ENDPOINT (no /api/v3).
@@ -382,6 +424,13 @@ func (s *Server) serveMachine(w http.ResponseWriter, r *http.Request, t Token, p
 			}
 			writeJSON(w, http.StatusOK, v)
 		case http.MethodPost:
+			s.mu.Lock()
+			fault := s.writeFaults[name]
+			s.mu.Unlock()
+			if fault != 0 {
+				writeErr(w, fault, "machines", uuid, "injected fault: cannot store %s", name)
+				return
+			}
 			var v any
 			if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
 				writeErr(w, http.StatusBadRequest, "machines", uuid, "bad JSON for %s", name)
@@ -400,6 +449,10 @@ func (s *Server) serveMachine(w http.ResponseWriter, r *http.Request, t Token, p
 			writeErr(w, http.StatusMethodNotAllowed, "machines", uuid, "method not allowed")
 		}
 	case len(parts) == 4 && parts[2] == "actions" && r.Method == http.MethodPost:
+		if !t.Superuser && !slices.Contains(t.Actions, parts[3]) {
+			writeErr(w, http.StatusForbidden, "machines", uuid, "Forbidden: the token lacks the machines action:%s claim", parts[3])
+			return
+		}
 		s.runAction(w, r, m, parts[3])
 	default:
 		writeErr(w, http.StatusNotFound, "machines", uuid, "no such API path %s", r.URL.Path)

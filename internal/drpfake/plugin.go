@@ -72,7 +72,7 @@ func Define(ctx context.Context, bin string, env []string) (*models.PluginProvid
 // when SetFileRoot was not called). The plugin gets a superuser token.
 func (s *Server) StartPlugin(ctx context.Context, bin, dir string, config map[string]any) (*Plugin, error) {
 	token := "plugin-" + newUUID()
-	s.AddToken(token, Token{GetSecure: true})
+	s.AddToken(token, Token{GetSecure: true, Superuser: true})
 	env := append(os.Environ(),
 		"RS_ENDPOINT="+s.Endpoint(), "RS_TOKEN="+token,
 		"RS_FILESERVER="+s.ProvisionerURL(), "RS_WEBROOT="+dir)

@@ -55,6 +55,8 @@ type Config struct {
 	SkipPasswordCheck bool
 	// Plan reads the host and reports what would happen; nothing is written.
 	Plan bool
+	// AllowSelfLockout lets a list demote or remove the session's own user (or vpxuser through vCenter)
+	AllowSelfLockout bool
 
 	// Progress is called with each entry's result as it is known.
 	Progress func(tasks.Result)

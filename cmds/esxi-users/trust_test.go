@@ -1,0 +1,523 @@
+package main
+
+// Trust boundaries of the DRP side (issue 8 items 3, 4, 8, 9, 10; issue 9
+// item 6), driven through the real plugin binary over its unix socket, the
+// fake DRP API and the rendered templates.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/esxi-users/esxi-users/content"
+	"github.com/esxi-users/esxi-users/internal/drpfake"
+	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+// simUsers reads a simulator's local users with an independent client.
+func simUsers(t *testing.T, sim *esxsim.Server) map[string]tasks.Account {
+	t.Helper()
+	pw, _ := sim.URL.User.Password()
+	s, err := esx.Dial(context.Background(), esx.Config{Server: sim.URL.Host, Username: sim.URL.User.Username(), Password: params.NewPassword(pw), Thumbprint: sim.Thumbprint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h, err := esx.NewHost(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := h.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap.Users
+}
+
+// serverCanary is a password put where it must never be: the server Param.
+const serverCanary = "Srv#Canary-5521-qq"
+
+// actionToken is a job token of the default task: the action claim only.
+const actionToken = "action-token"
+
+// postAction posts the machine action through the fake DRP API, as the
+// templates and drpcli do, and returns the status and body.
+func (w *world) postAction(t *testing.T, uuid, token string, body any) (int, []byte) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, w.fake.Endpoint()+"/api/v3/machines/"+uuid+"/actions/"+content.ActionName+"?plugin="+content.PluginName, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := w.fake.API.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out bytes.Buffer
+	out.ReadFrom(resp.Body)
+	return resp.StatusCode, out.Bytes()
+}
+
+func (w *world) everything(t *testing.T) string {
+	t.Helper()
+	b, _ := json.Marshal(w.fake.Param(machineUUID, content.ParamReport))
+	return w.logText() + w.plugin.Output() + string(b)
+}
+
+// TestServerParamCredentialsThroughPlugin (item 3): a server Param with a
+// password is refused (400 naming esxi/manage-users-password) and the
+// password shows up nowhere: not in the answer, the plugin's log, its
+// output or the report; the host is not contacted.
+func TestServerParamCredentialsThroughPlugin(t *testing.T) {
+	w := newWorld(t)
+	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
+	for _, server := range []string{
+		"https://root:" + serverCanary + "@" + w.sim.URL.Host + "/sdk",
+		"root:" + serverCanary + "@" + w.sim.URL.Host,
+		"http://" + w.sim.URL.Host + "/" + serverCanary,
+	} {
+		w.setParams(t, machineUUID, map[string]any{content.ParamServer: server})
+		logins := w.sim.Logins()
+		code, body := w.postAction(t, machineUUID, actionToken, map[string]any{})
+		if code != http.StatusBadRequest || !strings.Contains(string(body), content.ParamServer) {
+			t.Errorf("server %d: %d %s", len(server), code, body)
+		}
+		if !strings.HasPrefix(server, "http:") && !strings.Contains(string(body), content.ParamPassword) {
+			t.Errorf("the answer does not name %s: %s", content.ParamPassword, body)
+		}
+		for where, s := range map[string]string{"the answer": string(body), "the plugin log, output or report": w.everything(t)} {
+			if strings.Contains(s, serverCanary) {
+				t.Fatalf("the server Param's password appears in %s", where)
+			}
+		}
+		if w.sim.Logins() != logins {
+			t.Error("the host was contacted")
+		}
+	}
+}
+
+// TestSpacedPasswordThroughPlugin (item 4): an admin whose password begins
+// and ends with spaces logs in through the plugin.
+func TestSpacedPasswordThroughPlugin(t *testing.T) {
+	w := newWorld(t)
+	sim, err := esxsim.Start(esxsim.Options{Username: "opsadmin", Password: "  Sp4ce#Admin-77  "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
+	w.setParams(t, machineUUID, map[string]any{
+		content.ParamServer: sim.URL.Host, content.ParamThumbprint: sim.Thumbprint,
+		content.ParamUsername: "opsadmin", content.ParamPassword: "  Sp4ce#Admin-77  ",
+	})
+	code, body := w.postAction(t, machineUUID, actionToken, map[string]any{})
+	if code != http.StatusOK {
+		t.Fatalf("opsadmin with a spaced password: %d %s", code, body)
+	}
+	var r tasks.Report
+	if err := json.Unmarshal(body, &r); err != nil || !r.OK || r.User != "opsadmin" {
+		t.Errorf("report %s: %v", body, err)
+	}
+}
+
+// TestActionOverridesRefusedThroughDRP: the action's token may post it on
+// any machine (DRP cannot narrow the claim to one), so arguments that would
+// redirect the host's password or apply another list are refused.
+func TestActionOverridesRefusedThroughDRP(t *testing.T) {
+	w := newWorld(t)
+	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
+	logins := w.sim.Logins()
+	for _, args := range []map[string]any{
+		{content.ParamServer: "127.0.0.1:1", content.ParamInsecure: true},
+		{content.ParamUsers: []any{map[string]any{"id": "evil", "operation": "add", "password": canary, "role": "Admin"}}},
+	} {
+		code, body := w.postAction(t, machineUUID, actionToken, args)
+		if code != http.StatusBadRequest || !strings.Contains(string(body), "differ from the machine's") {
+			t.Errorf("override %v: %d %s", args, code, body)
+		}
+	}
+	if w.sim.Logins() != logins {
+		t.Error("the host was contacted")
+	}
+	// A token without the action claim cannot post it at all.
+	w.fake.AddToken("plain", drpfake.Token{Machine: machineUUID})
+	if code, body := w.postAction(t, machineUUID, "plain", map[string]any{}); code != http.StatusForbidden {
+		t.Errorf("no claim: %d %s", code, body)
+	}
+}
+
+func runScript(t *testing.T, name string, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(out)
+}
+
+// TestESXiTemplatePinsDRPCertificate (item 8): with
+// esxi/manage-users-drp-cert-sha256 the script sends its token only to the
+// server presenting that certificate; the exit codes follow the plugin's
+// answers (issue 9 item 6).
+func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	w := newWorld(t)
+	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
+	script := func(token, pin string) string {
+		d := w.data(token)
+		if pin != "" {
+			d.params[content.ParamDRPCertSHA256] = pin
+		}
+		p := filepath.Join(w.dir, fmt.Sprintf("esxi-%d.py", time.Now().UnixNano()))
+		os.WriteFile(p, []byte(render(t, &w.plugin.Def, content.ESXiTemplate, d)), 0o700)
+		return p
+	}
+	actions := func() int {
+		n := 0
+		for _, r := range w.fake.Requests() {
+			if strings.Contains(r, "/actions/") {
+				n++
+			}
+		}
+		return n
+	}
+
+	// The right pin (any case, with colons): verified, applied.
+	pin := strings.ToUpper(w.fake.CertSHA256())
+	var colons []string
+	for i := 0; i < len(pin); i += 2 {
+		colons = append(colons, pin[i:i+2])
+	}
+	code, out := runScript(t, "/usr/bin/python3", nil, script(actionToken, strings.Join(colons, ":")))
+	if code != 0 || !strings.Contains(out, "DRP certificate verified") {
+		t.Fatalf("pinned run: exit %d\n%s", code, out)
+	}
+	w.checkApplied(t)
+
+	// A wrong pin: the token is never sent, exit 3.
+	before := actions()
+	wrong := strings.Repeat("ab", 32)
+	code, out = runScript(t, "/usr/bin/python3", nil, script(actionToken, wrong))
+	if code != 3 || !strings.Contains(out, "the token was not sent") {
+		t.Errorf("wrong pin: exit %d\n%s", code, out)
+	}
+	if actions() != before {
+		t.Error("the action was posted to a server with the wrong certificate")
+	}
+
+	// No pin: it says the certificate is not verified.
+	code, out = runScript(t, "/usr/bin/python3", nil, script(actionToken, ""))
+	if code != 0 || !strings.Contains(out, "is not verified") {
+		t.Errorf("unpinned: exit %d\n%s", code, out)
+	}
+
+	// DRP refuses the token (unknown: 401; no action claim: 403): exit 3.
+	w.fake.AddToken("plain", drpfake.Token{Machine: machineUUID})
+	for _, tok := range []string{"expired-or-unknown", "plain"} {
+		if code, out = runScript(t, "/usr/bin/python3", nil, script(tok, "")); code != 3 {
+			t.Errorf("token %s: exit %d\n%s", tok, code, out)
+		}
+	}
+	// DRP cannot be reached: exit 3.
+	d := w.data(actionToken)
+	d.ApiURL = "https://127.0.0.1:1"
+	p := filepath.Join(w.dir, "unreachable.py")
+	os.WriteFile(p, []byte(render(t, &w.plugin.Def, content.ESXiTemplate, d)), 0o700)
+	if code, out = runScript(t, "/usr/bin/python3", nil, p); code != 3 || !strings.Contains(out, "nothing was applied") {
+		t.Errorf("unreachable: exit %d\n%s", code, out)
+	}
+	// The report cannot be saved after the host was changed: the job fails.
+	w.setParams(t, machineUUID, map[string]any{content.ParamUsers: []any{
+		map[string]any{"id": "user7", "operation": "add", "password": canary, "role": "ReadOnly"},
+	}})
+	w.fake.SetWriteFault(content.ParamReport, http.StatusInternalServerError)
+	code, out = runScript(t, "/usr/bin/python3", nil, script(actionToken, ""))
+	if code != 1 || !strings.Contains(out, "HTTP 500") || !strings.Contains(out, "the host was changed") {
+		t.Errorf("report not saved: exit %d\n%s", code, out)
+	}
+	if _, ok := w.hostUsers(t)["user7"]; !ok {
+		t.Error("user7 not created")
+	}
+	w.noCanary(t, "the job log", out)
+}
+
+// TestActionTemplateEndToEnd: the default task's Go-agent template posts the
+// action with the job's token (no getSecure) and maps the answers.
+func TestActionTemplateEndToEnd(t *testing.T) {
+	for _, tool := range []string{"bash", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip("needs " + tool)
+		}
+	}
+	w := newWorld(t)
+	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
+	script := render(t, &w.plugin.Def, content.ActionTemplate, w.data("unused"))
+	if strings.Contains(script, actionToken) {
+		t.Fatal("the token is rendered into the script")
+	}
+	path := filepath.Join(w.dir, "action.sh")
+	os.WriteFile(path, []byte(script), 0o700)
+	env := []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=" + actionToken, "RS_UUID=" + machineUUID}
+	code, out := runScript(t, "bash", env, path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	w.checkApplied(t)
+	w.noCanary(t, "the job log", out)
+
+	w.setParams(t, machineUUID, map[string]any{content.ParamUsers: []any{map[string]any{"id": "x y", "operation": "remove"}}})
+	if code, out = runScript(t, "bash", env, path); code != 2 || !strings.Contains(out, "HTTP 400") {
+		t.Errorf("invalid list: exit %d\n%s", code, out)
+	}
+	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=nope", "RS_UUID=" + machineUUID}, path); code != 3 {
+		t.Errorf("refused token: exit %d\n%s", code, out)
+	}
+	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=https://127.0.0.1:1", "RS_TOKEN=" + actionToken, "RS_UUID=" + machineUUID}, path); code != 3 {
+		t.Errorf("unreachable: exit %d\n%s", code, out)
+	}
+}
+
+// TestGoAgentTemplateRefusesTamperedBinary (item 9): an attacker on the file
+// server's path replaces the binary and its .sha256; the script compares
+// with the digest pinned in the content pack and refuses to run it. A pack
+// without pinned digests runs nothing.
+func TestGoAgentTemplateRefusesTamperedBinary(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the Go-agent template runs the linux task binary")
+	}
+	for _, tool := range []string{"bash", "curl", "sha256sum", "awk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip("needs " + tool)
+		}
+	}
+	w := newWorld(t)
+	marker := filepath.Join(w.dir, "tampered-binary-ran")
+	evil := []byte("#!/bin/sh\ntouch " + marker + "\n")
+	served := filepath.Join(w.dir, "files", "plugin_providers", content.PluginName, BinaryName(runtime.GOARCH))
+	if err := os.WriteFile(served, evil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum := fmt.Sprintf("%x", sha256.Sum256(evil))
+	os.WriteFile(served+".sha256", []byte(sum+"  "+BinaryName(runtime.GOARCH)+"\n"), 0o644)
+
+	taskDir := filepath.Join(w.dir, "task")
+	os.MkdirAll(taskDir, 0o755)
+	env := []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=x", "RS_UUID=" + machineUUID, "RS_TASK_DIR=" + taskDir}
+	path := filepath.Join(taskDir, "agent.sh")
+	os.WriteFile(path, []byte(render(t, &w.plugin.Def, content.AgentTemplate, w.data("unused"))), 0o700)
+	code, out := runScript(t, "bash", env, path)
+	if code == 0 || !strings.Contains(out, "refusing to run it") || !strings.Contains(out, sum) {
+		t.Errorf("tampered download: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the tampered binary ran")
+	}
+	if _, err := os.Stat(filepath.Join(taskDir, "esxi-manage-users")); err == nil {
+		t.Error("the tampered binary was kept")
+	}
+
+	// The pack as bundled without the plugin pins nothing: nothing runs.
+	src, _ := content.Template(content.DigestTemplate)
+	def := w.plugin.Def
+	var c map[string]any
+	json.Unmarshal([]byte(def.Content), &c)
+	c["sections"].(map[string]any)["templates"].(map[string]any)[content.DigestTemplate].(map[string]any)["Contents"] = src
+	b, _ := json.Marshal(c)
+	def.Content = string(b)
+	os.WriteFile(path, []byte(render(t, &def, content.AgentTemplate, w.data("unused"))), 0o700)
+	code, out = runScript(t, "bash", env, path)
+	if code == 0 || !strings.Contains(out, "no SHA-256 is pinned") {
+		t.Errorf("unpinned pack: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a binary ran without a pinned digest")
+	}
+}
+
+// activity records, on a simulator's trace, when its requests began and
+// ended (monotonic clock; compared, never measured against a limit).
+type activity struct {
+	mu          sync.Mutex
+	armed       bool
+	first, last time.Time
+	n           int
+	started     chan struct{}
+}
+
+func newActivity() *activity { return &activity{started: make(chan struct{})} }
+
+func (a *activity) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.armed {
+		return len(p), nil
+	}
+	now := time.Now()
+	if a.n == 0 {
+		a.first = now
+		close(a.started)
+	}
+	a.last = now
+	a.n++
+	return len(p), nil
+}
+
+func (a *activity) arm() {
+	a.mu.Lock()
+	a.armed = true
+	a.mu.Unlock()
+}
+
+// latencyProxy puts Toxiproxy (in-process) between the plugin and a
+// simulator, adding ms of latency to every reply.
+func latencyProxy(t *testing.T, name, upstream string, ms int) string {
+	t.Helper()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	p := toxiproxy.NewProxy(srv, name, "127.0.0.1:0", upstream)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	toxic := fmt.Sprintf(`{"name":"latency","type":"latency","stream":"downstream","toxicity":1,"attributes":{"latency":%d}}`, ms)
+	if _, err := p.Toxics.AddToxicJson(strings.NewReader(toxic)); err != nil {
+		t.Fatal(err)
+	}
+	return p.Listen
+}
+
+type slowHost struct {
+	uuid string
+	sim  *esxsim.Server
+	act  *activity
+}
+
+// addSlowMachines adds n machines to the fake, each with its own simulator
+// behind a latency proxy.
+func (w *world) addSlowMachines(t *testing.T, n, ms int) []slowHost {
+	t.Helper()
+	var hosts []slowHost
+	for i := 0; i < n; i++ {
+		act := newActivity()
+		sim, err := esxsim.Start(esxsim.Options{Trace: act})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sim.Close)
+		uuid := fmt.Sprintf("7f0e6a52-1b2c-4d3e-9f40-%012d", i+1)
+		w.fake.AddMachine(uuid, fmt.Sprintf("esx%02d", i+2), "")
+		pw, _ := sim.URL.User.Password()
+		w.setParams(t, uuid, map[string]any{
+			content.ParamServer:     latencyProxy(t, uuid, sim.URL.Host, ms),
+			content.ParamThumbprint: sim.Thumbprint, content.ParamPassword: pw,
+			content.ParamUsers: []any{
+				map[string]any{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},
+				map[string]any{"id": "user2", "operation": "set", "password": canary, "role": "ReadOnly"},
+			},
+		})
+		act.arm()
+		hosts = append(hosts, slowHost{uuid: uuid, sim: sim, act: act})
+	}
+	return hosts
+}
+
+// TestRunsParallelAcrossMachines (item 10): 20 machines' runs, posted at
+// once against hosts with 100 ms of latency per reply, all overlap: there is
+// an instant at which every one of them is talking to its host (the latest
+// first request comes before the earliest last request).
+func TestRunsParallelAcrossMachines(t *testing.T) {
+	w := newWorld(t)
+	hosts := w.addSlowMachines(t, 20, 100)
+	w.fake.AddToken("admin", drpfake.Token{Superuser: true})
+	var wg sync.WaitGroup
+	codes := make([]int, len(hosts))
+	bodies := make([][]byte, len(hosts))
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], bodies[i] = w.postAction(t, h.uuid, "admin", map[string]any{})
+		}()
+	}
+	wg.Wait()
+	var maxFirst, minLast time.Time
+	for i, h := range hosts {
+		if codes[i] != http.StatusOK {
+			t.Fatalf("machine %d: %d %s", i, codes[i], bodies[i])
+		}
+		if _, ok := simUsers(t, h.sim)["user2"]; !ok {
+			t.Errorf("machine %d: user2 not on its host", i)
+		}
+		h.act.mu.Lock()
+		first, last, n := h.act.first, h.act.last, h.act.n
+		h.act.mu.Unlock()
+		if n == 0 {
+			t.Fatalf("machine %d: its host saw no request", i)
+		}
+		if maxFirst.IsZero() || first.After(maxFirst) {
+			maxFirst = first
+		}
+		if minLast.IsZero() || last.Before(minLast) {
+			minLast = last
+		}
+	}
+	if !maxFirst.Before(minLast) {
+		t.Errorf("the 20 runs did not all overlap: the last to start began %v after the first to finish ended", maxFirst.Sub(minLast))
+	}
+}
+
+// TestSecondRunForAMachineIsRefused (item 10): while a run for a machine is
+// in progress, another call for it is refused at once with 409 and never
+// touches the host; afterwards the machine runs again.
+func TestSecondRunForAMachineIsRefused(t *testing.T) {
+	w := newWorld(t)
+	h := w.addSlowMachines(t, 1, 150)[0]
+	w.fake.AddToken("admin", drpfake.Token{Superuser: true})
+	first := make(chan int, 1)
+	go func() {
+		code, _ := w.postAction(t, h.uuid, "admin", map[string]any{})
+		first <- code
+	}()
+	select {
+	case <-h.act.started:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the first run never reached its host")
+	}
+	code, body := w.postAction(t, h.uuid, "admin", map[string]any{})
+	if code != http.StatusConflict || !strings.Contains(string(body), "a run for this machine is in progress") {
+		t.Fatalf("second call: %d %s", code, body)
+	}
+	if c := <-first; c != http.StatusOK {
+		t.Fatalf("first call: %d", c)
+	}
+	// One login: the first run's. The refused call never reached the host.
+	if n := h.sim.Logins(); n != 1 {
+		t.Errorf("%d logins to the host for one run and one refused call", n)
+	}
+	if code, body = w.postAction(t, h.uuid, "admin", map[string]any{}); code != http.StatusOK {
+		t.Errorf("after the first run: %d %s", code, body)
+	}
+}
