@@ -1,0 +1,114 @@
+// Package textsafe makes text from input or from a host safe to print on a
+// terminal or in a job log: control characters and bidirectional-override
+// characters are replaced by visible escapes, so an id, a role or a host's
+// fault message cannot move the cursor, retitle the window, erase a line or
+// reorder what the operator reads.
+//
+// What is escaped:
+//   - C0 controls U+0000–U+001F (ESC, NUL, BEL, CR, LF, TAB…) and DEL U+007F,
+//     as \xNN (\n, \r and \t as such);
+//   - C1 controls U+0080–U+009F (CSI U+009B, OSC U+009D…), as \u00NN;
+//   - the Unicode Bidi_Control characters U+061C, U+200E, U+200F,
+//     U+202A–U+202E and U+2066–U+2069 (Trojan Source, CVE-2021-42574), and
+//     the line and paragraph separators U+2028, U+2029, as \uNNNN;
+//   - bytes that are not UTF-8, as \xNN (a lone 0x9B is CSI to a terminal
+//     in 8-bit mode).
+//
+// A backslash is left as it is, so a name such as DOMAIN\user prints as
+// written; the escapes are for the eyes, not for parsing back. JSON output
+// does not need this: its encoder escapes what it must and a reader decodes
+// it.
+package textsafe
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Escape returns s with every character listed in the package documentation
+// replaced by a visible escape. Use it for single-line values: the result
+// has no line break.
+func Escape(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unsafeRune(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// Lines escapes each line of a message this program composed of several
+// lines (a list of invalid entries, say) and keeps the line breaks between
+// them. Every other character is escaped as by Escape, so a line taken from
+// a host can start no more than a plain new line.
+func Lines(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Escape(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Safe reports whether s prints as it is (Escape(s) == s).
+func Safe(s string) bool { return !needsEscape(s) }
+
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size <= 1) || unsafeRune(r) {
+			return true
+		}
+		i += size
+	}
+	return false
+}
+
+// unsafeRune reports the non-ASCII characters to escape: C1 controls, bidi
+// controls and the Unicode line and paragraph separators.
+func unsafeRune(r rune) bool {
+	switch {
+	case r >= 0x80 && r <= 0x9f:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f:
+		return true
+	case r >= 0x202a && r <= 0x202e:
+		return true
+	case r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == 0x2028, r == 0x2029:
+		return true
+	}
+	return false
+}
