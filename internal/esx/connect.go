@@ -144,7 +144,7 @@ func (s *Session) call(ctx context.Context, f func(context.Context) error) error
 func ServerURL(server string) (*url.URL, error) {
 	server = strings.TrimSpace(server)
 	if server == "" {
-		return nil, fmt.Errorf("%w: no server given", params.ErrInvalid)
+		return nil, params.Invalidf("no server given")
 	}
 	// The scheme is read from the text, before parsing: a URL that does not
 	// parse (a "#" in a password) must not slip through as scheme-less.
@@ -152,14 +152,14 @@ func ServerURL(server string) (*url.URL, error) {
 		switch scheme := strings.ToLower(m[1]); scheme {
 		case "https":
 		case "http":
-			return nil, fmt.Errorf("%w: server %q: plain http:// is refused: ESXi serves its API only over HTTPS, and over http:// the login password and the new users' passwords would cross the network in clear (use https:// or no scheme; --insecure skips certificate checks, it does not allow plaintext)", params.ErrInvalid, DisplayServer(server))
+			return nil, params.Invalidf("server %q: plain http:// is refused: ESXi serves its API only over HTTPS, and over http:// the login password and the new users' passwords would cross the network in clear (use https:// or no scheme; --insecure skips certificate checks, it does not allow plaintext)", DisplayServer(server))
 		default:
-			return nil, fmt.Errorf("%w: server %q: scheme %q is not supported: ESXi serves its API only over HTTPS (use https:// or no scheme)", params.ErrInvalid, DisplayServer(server), scheme)
+			return nil, params.Invalidf("server %q: scheme %q is not supported: ESXi serves its API only over HTTPS (use https:// or no scheme)", DisplayServer(server), scheme)
 		}
 	}
 	u, err := soap.ParseURL(server)
 	if err != nil || u == nil || u.Host == "" || u.Scheme != "https" {
-		return nil, fmt.Errorf("%w: server %q is not a host name, address or URL", params.ErrInvalid, DisplayServer(server))
+		return nil, params.Invalidf("server %q is not a host name, address or URL", DisplayServer(server))
 	}
 	u.User = nil
 	return u, nil

@@ -15,12 +15,15 @@
 //     in 8-bit mode).
 //
 // A backslash is left as it is, so a name such as DOMAIN\user prints as
-// written; the escapes are for the eyes, not for parsing back. JSON output
-// does not need this: its encoder escapes what it must and a reader decodes
-// it.
+// written; the escapes are for the eyes, not for parsing back.
+//
+// JSON output keeps its values exact: JSON writes the same characters as
+// \uXXXX escapes, which decode to the very same values (encoding/json
+// escapes C0 controls but leaves DEL, C1 and bidi characters raw).
 package textsafe
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -71,6 +74,34 @@ func Lines(s string) string {
 		lines[i] = Escape(l)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// JSON returns the JSON text js (as encoding/json writes it: valid UTF-8)
+// with every character Escape would escape written as a \uXXXX escape. The
+// characters can only occur inside strings (JSON's own syntax is ASCII
+// without controls), where the escape means the same character: the
+// document decodes to exactly the same values, and prints safely.
+func JSON(js []byte) []byte {
+	if Safe(string(js)) {
+		return js
+	}
+	var b bytes.Buffer
+	b.Grow(len(js) + 16)
+	for i := 0; i < len(js); {
+		r, size := utf8.DecodeRune(js[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			b.WriteString(`\ufffd`) // not produced by encoding/json; never raw
+		case r == '\n' || r == '\r' || r == '\t':
+			b.WriteRune(r) // whitespace between tokens (inside strings JSON has them escaped)
+		case r < 0x20 || r == 0x7f || unsafeRune(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.Write(js[i : i+size])
+		}
+		i += size
+	}
+	return b.Bytes()
 }
 
 // Safe reports whether s prints as it is (Escape(s) == s).

@@ -3,9 +3,12 @@ package textsafe
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -100,5 +103,31 @@ func TestHandler(t *testing.T) {
 	want := `connecting\x1b]0;x\x07 server=esx\u202e01 error=fault \x1b[2J n=3 g=[k=v\x00] any={\u009b}` + "\n"
 	if got := buf.String(); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// JSON escapes what Escape would, and the document decodes to the same
+// values.
+func TestJSON(t *testing.T) {
+	in := map[string]any{"id": "u\x1b]0;t\x07\u202e", "err": "a\u009b2J\x7f\u2066 b\nc", "n": 1.5, "plain": "ok"}
+	js, err := json.MarshalIndent(in, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := JSON(js)
+	for _, l := range strings.Split(string(out), "\n") {
+		if !Safe(l) {
+			t.Errorf("unsafe line %q", l)
+		}
+	}
+	var back map[string]any
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, in) {
+		t.Errorf("values changed:\n got %q\nwant %q", back, in)
+	}
+	if plain := []byte(`{"a": "b"}`); &JSON(plain)[0] != &plain[0] {
+		t.Error("safe JSON copied")
 	}
 }
