@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -25,7 +26,7 @@ type applyOptions struct {
 
 func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	fs.StringVar(&o.file, "file", "-", "the esxi/manage-users document (YAML or JSON); - reads stdin")
 	fs.StringVar(&o.ignoreList, "ignore-list", "", "comma-separated ids never touched (root and dcui always are)")
 	fs.StringVar(&o.output, "output", "text", "text (one line per entry as applied) or json (the report)")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/pwcheck"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -17,7 +18,7 @@ import (
 // policy, input or connection settings, 3 if the host could not be read.
 func runCheckPassword(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("check-password", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	policy := fs.String("policy", "", "Security.PasswordQualityControl value (default: the connected host's, else ESXi's default)")
 	user := fs.String("user", "", "the user id the passwords are for (checked as personal information)")
 	desc := fs.String("description", "", "the account description (GECOS), also checked as personal information")

@@ -52,7 +52,7 @@ const maxProcessLines = 10
 // runGuestAuth is the guest-auth command.
 func runGuestAuth(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("guest-auth", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	vmName := fs.String("vm", "", "the VM, by name (or inventory path)")
 	guestSPN := fs.String("guest-spn", "", "the guest's SPN (default host/<vm name>)")
 	operation := fs.String("operation", "list-processes", "the guest operation to run with the ticket: list-processes or validate")

@@ -132,11 +132,12 @@ func TestConnectionUsageErrorsExit2(t *testing.T) {
 	}
 }
 
-// unsafeLines returns the lines of s that would drive a terminal.
+// unsafeLines returns the lines of s that would drive a terminal (tabs
+// aside: flag's usage output is laid out with them).
 func unsafeLines(s string) []string {
 	var bad []string
 	for _, l := range strings.Split(s, "\n") {
-		if !textsafe.Safe(l) {
+		if !textsafe.Safe(strings.ReplaceAll(l, "\t", "")) {
 			bad = append(bad, l)
 		}
 	}
@@ -304,5 +305,25 @@ func TestBlockScalarPasswordRefused(t *testing.T) {
 	}
 	if strings.Contains(out.String()+errb.String(), canary) {
 		t.Error("canary password printed")
+	}
+}
+
+// Item 6: argv is input too: an unknown flag or command is echoed escaped.
+func TestArgvEscaped(t *testing.T) {
+	for _, args := range [][]string{
+		{"apply", "--x" + osc + "\u202e"},
+		{"check-password", "--x" + osc},
+		{"guest-auth", "--x" + osc},
+		{"simulate", "--x" + osc},
+		{"apply", "--simulate", "--file", "/nonexistent/" + osc},
+		{"no-such-command" + osc},
+	} {
+		code, out, errs := run(args, nil, "[]")
+		if code != 2 {
+			t.Errorf("%q: exit %d, want 2\n%s\n%s", args, code, out, errs)
+		}
+		if bad := unsafeLines(out + errs); len(bad) > 0 {
+			t.Errorf("%q: raw control characters printed: %q", args, bad)
+		}
 	}
 }

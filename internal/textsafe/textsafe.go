@@ -25,6 +25,7 @@ package textsafe
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -142,4 +143,29 @@ func unsafeRune(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// NewWriter returns a writer that escapes the text of each Write as Lines
+// does, except tabs, and passes it on to w. It suits writers that receive
+// one whole message per Write, such as a flag.FlagSet's output, which
+// echoes an unknown flag's name as given and lays its usage out with tabs
+// (a tab moves the cursor to the next tab stop, nothing more); a character
+// split across two Writes is escaped as bytes.
+func NewWriter(w io.Writer) io.Writer { return writer{w} }
+
+type writer struct{ w io.Writer }
+
+func (w writer) Write(p []byte) (int, error) {
+	s := string(p)
+	if Safe(strings.ReplaceAll(s, "\t", "")) {
+		return w.w.Write(p)
+	}
+	parts := strings.Split(s, "\t")
+	for i, part := range parts {
+		parts[i] = Lines(part)
+	}
+	if _, err := io.WriteString(w.w, strings.Join(parts, "\t")); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -131,3 +131,13 @@ func TestJSON(t *testing.T) {
 		t.Error("safe JSON copied")
 	}
 }
+
+func TestWriter(t *testing.T) {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	fmt.Fprintf(w, "flag provided but not defined: -%s\n", "x\x1b]0;t\x07")
+	fmt.Fprint(w, "  -flag\n    \tusage\n")
+	if got, want := b.String(), "flag provided but not defined: -x\\x1b]0;t\\x07\n  -flag\n    \tusage\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
