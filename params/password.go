@@ -27,9 +27,10 @@ func NewPassword(s string) Password {
 	return Password{v: &s}
 }
 
-// Reveal returns the secret. Never print it, never keep it in another
-// string. Its callers, and the only ones (TestRevealCallers keeps this list
-// true):
+// Reveal returns the secret. Never print it, and keep no copy beyond the
+// call that needs it (the one exception: a SOAP trace's list of strings to
+// scrub lives as long as the session). Its callers, and the only ones
+// (TestRevealCallers keeps this list true):
 //   - internal/esx: the Login request; the HostAccountSpec of CreateUser and
 //     UpdateUser, direct (host.go) and through vCenter (vihost.go); the
 //     strings the SOAP trace scrubs (connect.go);
