@@ -95,3 +95,16 @@ func (e *DocumentError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *DocumentError) Unwrap() error { return ErrInvalid }
+
+// Invalidf is an input error outside the list itself (a flag, the server's
+// URL, a setting): its message is exactly the formatted text (%w wraps as in
+// fmt.Errorf), and errors.Is(err, ErrInvalid) is true, so it exits 2 and
+// nothing is contacted.
+func Invalidf(format string, a ...any) error {
+	return &invalidError{err: fmt.Errorf(format, a...)}
+}
+
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string   { return e.err.Error() }
+func (e *invalidError) Unwrap() []error { return []error{ErrInvalid, e.err} }

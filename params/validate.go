@@ -1,6 +1,7 @@
 package params
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -68,6 +69,37 @@ func ValidateDescription(d string) error {
 	return nil
 }
 
+// ValidatePassword checks that a password is passed to the host exactly as
+// written and can be typed at a login prompt: valid UTF-8, no control
+// character (C0 U+0000–U+001F, DEL U+007F, C1 U+0080–U+009F) and no U+FFFD.
+// Its messages never show the password or any of its characters, only
+// where a fix is likely:
+//   - a final line break is what a YAML "|" block scalar adds;
+//   - U+FFFD is what a decoder puts in place of something it could not
+//     carry (a NUL, an escape such as a lone "\ud800", bytes that are not
+//     UTF-8): the host would get another password than the one written.
+func ValidatePassword(p Password) error {
+	s := p.Reveal()
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	if strings.HasSuffix(s, "\n") {
+		return errors.New("ends with a line break, which nobody can type at a login prompt: a YAML `|` block keeps the final newline; use `|-` or a quoted string")
+	}
+	for _, r := range s {
+		if isControl(r) {
+			return errors.New("has a control character (C0, C1 or DEL; not shown), which nobody can type at a login prompt: remove it")
+		}
+		if r == utf8.RuneError {
+			return errors.New("has U+FFFD, the replacement character, which stands for something the input could not carry (a NUL, an escape such as a lone \\ud800, bytes that are not UTF-8): the host would get another password than the one written")
+		}
+	}
+	return nil
+}
+
+// isControl reports a C0 control, DEL or a C1 control.
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
+
 // rules is what the validator sees of an entry. The password is reduced to
 // its length so that no validator error can ever carry it.
 type rules struct {
@@ -110,7 +142,8 @@ func entryValidator() *validator.Validate {
 //   - role is exactly Admin, ReadOnly or NoAccess (near misses get a hint);
 //   - id follows ESXi's user-name rules (ValidateID);
 //   - description fits an ESXi account (ValidateDescription);
-//   - a password is at most MaxPasswordBytes.
+//   - a password is at most MaxPasswordBytes, and holds no control
+//     character and no U+FFFD (ValidatePassword).
 //
 // Password complexity against the host's policy is checked by the engine,
 // which knows the host.
@@ -129,15 +162,18 @@ func Validate(entries []Entry) error {
 func ValidateEntry(e Entry) []*EntryError {
 	r := rules{ID: e.ID, Operation: string(e.Operation), Description: e.Description, PasswordLen: e.Password.Len(), Role: string(e.Role)}
 	knownOp := e.Operation == OpAdd || e.Operation == OpSet || e.Operation == OpRemove
+	var out []*EntryError
+	if err := ValidatePassword(e.Password); err != nil {
+		out = append(out, newEntryError(e, FieldPassword, "password "+err.Error()))
+	}
 	err := entryValidator().Struct(r)
 	if err == nil {
-		return nil
+		return out
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
-		return []*EntryError{newEntryError(e, "", "could not be validated: "+err.Error())}
+		return append(out, newEntryError(e, "", "could not be validated: "+err.Error()))
 	}
-	var out []*EntryError
 	for _, fe := range verrs {
 		if !knownOp && fe.Tag() == "required_unless" {
 			continue // which fields are required depends on a valid operation
@@ -190,6 +226,9 @@ func describe(e Entry, fe validator.FieldError) (field, msg string) {
 // or duplicate keys, wrong types) and validation errors of all entries are
 // merged into one *ListError, in list order.
 func Parse(data []byte) ([]Entry, error) {
+	if err := rawLineBreaks(data); err != nil {
+		return nil, err
+	}
 	entries, err := Decode(data)
 	var decodeErrs *ListError
 	if err != nil && !errors.As(err, &decodeErrs) {
@@ -206,4 +245,19 @@ func Parse(data []byte) ([]Entry, error) {
 		return entries, &ListError{Errs: all}
 	}
 	return entries, nil
+}
+
+// rawLineBreaks refuses U+0085 (NEL) written as is: YAML reads it as a line
+// break and folds it into a space, so the value around it (a password) would
+// silently change; after decoding nothing shows it was there. (U+2028 and
+// U+2029 are kept as they are by the decoder; a NUL cannot be written raw,
+// and "\0" or "\u0000" decode to a NUL, which ValidatePassword refuses.)
+func rawLineBreaks(data []byte) error {
+	const nel = "\u0085"
+	i := bytes.Index(data, []byte(nel))
+	if i < 0 {
+		return nil
+	}
+	line := 1 + bytes.Count(data[:i], []byte("\n"))
+	return &DocumentError{Line: line, Msg: "the input has the control character U+0085 (NEL) written as is; YAML reads it as a line break and changes the text around it (a password would not be the one written): remove it"}
 }

@@ -2,6 +2,9 @@ package tasks
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"strings"
@@ -27,7 +30,18 @@ type Options struct {
 	Progress func(Result)
 	// Now stamps the report (time.Now when nil).
 	Now func() time.Time
+	// AllowSelfLockout lets a list demote (a role other than Admin) or
+	// remove the user the session is logged in as, and, through vCenter,
+	// vpxuser (VCenterUser). By default such an entry is invalid: on a
+	// real host every later entry, and the next run, would fail, and a
+	// host whose vpxuser is gone is cut off from its vCenter.
+	AllowSelfLockout bool
 }
+
+// VCenterUser is the local account vCenter creates on every host it manages
+// and manages the host with ("vpxuser", vSphere Security: "vCenter Server
+// ... uses the vpxuser account"; do not change it or its permissions).
+const VCenterUser = "vpxuser"
 
 // DefaultPasswordPolicy is ESXi's default Security.PasswordQualityControl,
 // used when the host's value cannot be read and none is given.
@@ -54,13 +68,27 @@ type run struct {
 	state   *Snapshot
 	// written remembers what this run wrote for each id, so an identical
 	// later entry can be reported unchanged (passwords cannot be read back
-	// from the host, but this run knows what it set).
+	// from the host, but this run knows what it set). It keeps a digest of
+	// the password, never the password.
 	written map[string]writtenAccount
+	// key is the HMAC key of this run's password digests (random, per run:
+	// a digest cannot be compared with one of another run, nor tested
+	// against a word list without the key).
+	key []byte
 }
 
 type writtenAccount struct {
 	description string
-	password    string
+	password    [sha256.Size]byte // HMAC-SHA-256(key, password)
+}
+
+// digest is the run's keyed digest of a password.
+func (r *run) digest(p params.Password) [sha256.Size]byte {
+	m := hmac.New(sha256.New, r.key)
+	m.Write([]byte(p.Reveal()))
+	var d [sha256.Size]byte
+	m.Sum(d[:0])
+	return d
 }
 
 func (r *run) do(ctx context.Context) (*Report, error) {
@@ -79,6 +107,10 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 	r.report.Host, r.report.User = snap.Host, snap.User
 	r.state = cloneSnapshot(snap)
 	r.written = map[string]writtenAccount{}
+	r.key = make([]byte, sha256.Size)
+	if _, err := rand.Read(r.key); err != nil {
+		return r.finish(fmt.Errorf("random key for password digests: %w", err))
+	}
 
 	if err := r.check(); err != nil {
 		return r.finish(err)
@@ -131,6 +163,9 @@ func (r *run) check() error {
 				}
 			}
 		}
+		if msg := r.lockout(e); msg != "" {
+			msgs = append(msgs, msg)
+		}
 		if len(msgs) > 0 {
 			// Built from field names, roles and policy reasons only: no
 			// password can be in it, so it is not redacted (redacting a
@@ -147,6 +182,38 @@ func (r *run) check() error {
 		return fmt.Errorf("%w: nothing was changed:\n%s", ErrInvalid, strings.Join(problems, "\n"))
 	}
 	return nil
+}
+
+// lockout says why entry e would lock this tool out of the host ("" if it
+// would not, or if Options.AllowSelfLockout): it demotes (a role other than
+// Admin) or removes
+//   - the user the session logged in as, on a direct connection (compared
+//     without regard to case, erring on the safe side);
+//   - through vCenter, vpxuser, the account vCenter manages the host with.
+//
+// Through vCenter the session's user is a vCenter account, not one of the
+// host's, so only vpxuser is checked there.
+func (r *run) lockout(e params.Entry) string {
+	if r.opt.AllowSelfLockout {
+		return ""
+	}
+	var what string
+	switch {
+	case e.Operation == params.OpRemove:
+		what = "removes"
+	case e.Writes() && e.Role != "" && e.Role != params.RoleAdmin:
+		what = fmt.Sprintf("demotes (role %s)", e.Role)
+	default:
+		return ""
+	}
+	const optOut = " (to do it anyway: --allow-self-lockout, DRP Param esxi/manage-users-allow-self-lockout)"
+	switch {
+	case r.state.ViaVCenter && e.ID == VCenterUser:
+		return fmt.Sprintf("%s %s, the account vCenter manages this host with: the host would be cut off from vCenter and this run could not go on%s", what, VCenterUser, optOut)
+	case !r.state.ViaVCenter && r.state.User != "" && strings.EqualFold(e.ID, r.state.User):
+		return fmt.Sprintf("%s the user this run is logged in as: every later entry, and the next run, would fail for lack of privileges%s", what, optOut)
+	}
+	return ""
 }
 
 func (r *run) progressAll() {
@@ -200,6 +267,7 @@ func (r *run) write(ctx context.Context, e params.Entry) (Outcome, error) {
 	role := string(e.Role)
 	held, hasRole := r.state.Permissions[e.ID]
 	roleOK := hasRole && held == role
+	pw := r.digest(e.Password)
 
 	outcome := Updated
 	if _, exists := r.state.Users[e.ID]; !exists {
@@ -207,13 +275,13 @@ func (r *run) write(ctx context.Context, e params.Entry) (Outcome, error) {
 		if err := r.call(func() error { return r.host.CreateUser(ctx, e.ID, desc, e.Password) }); err != nil {
 			return "", fmt.Errorf("create user: %w", err)
 		}
-	} else if w, ok := r.written[e.ID]; ok && w.description == desc && w.password == e.Password.Reveal() && roleOK {
+	} else if w, ok := r.written[e.ID]; ok && w.description == desc && hmac.Equal(w.password[:], pw[:]) && roleOK {
 		return Unchanged, nil
 	} else if err := r.call(func() error { return r.host.UpdateUser(ctx, e.ID, desc, e.Password) }); err != nil {
 		return "", fmt.Errorf("update user: %w", err)
 	}
 	r.state.Users[e.ID] = Account{ID: e.ID, Description: desc}
-	r.written[e.ID] = writtenAccount{description: desc, password: e.Password.Reveal()}
+	r.written[e.ID] = writtenAccount{description: desc, password: pw}
 
 	if !roleOK {
 		if err := r.call(func() error { return r.host.SetRole(ctx, e.ID, role) }); err != nil {

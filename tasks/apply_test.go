@@ -24,6 +24,8 @@ type memHost struct {
 	failAt  int   // fail the failAt-th write (1-based); 0 never
 	failErr error // what it fails with
 	readErr error
+	user    string // the session's user ("root" when empty)
+	viaVC   bool   // reached through vCenter
 }
 
 func newMemHost() *memHost {
@@ -39,7 +41,11 @@ func (h *memHost) Read(context.Context) (*Snapshot, error) {
 	if h.readErr != nil {
 		return nil, h.readErr
 	}
-	return &Snapshot{Host: "mem", User: "root", Users: maps.Clone(h.users), Permissions: maps.Clone(h.perms), Roles: maps.Clone(h.roles), PasswordPolicy: h.policy}, nil
+	user := h.user
+	if user == "" {
+		user = "root"
+	}
+	return &Snapshot{Host: "mem", User: user, ViaVCenter: h.viaVC, Users: maps.Clone(h.users), Permissions: maps.Clone(h.perms), Roles: maps.Clone(h.roles), PasswordPolicy: h.policy}, nil
 }
 
 func (h *memHost) write(op string) error {

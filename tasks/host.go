@@ -22,6 +22,10 @@ type Snapshot struct {
 	Host string
 	// User is the session's user name, if known.
 	User string
+	// ViaVCenter is true when the host is reached through a vCenter
+	// (--vihost): User is then a vCenter account, and the host's
+	// VCenterUser is the account vCenter manages it with.
+	ViaVCenter bool
 	// Users are the host's local accounts, by id.
 	Users map[string]Account
 	// Permissions maps a user principal to the name of the role it holds

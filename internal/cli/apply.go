@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -19,12 +20,13 @@ import (
 type applyOptions struct {
 	file, ignoreList, output, policy, trace string
 	skipCheck, verbose, fromDRP             bool
+	allowSelfLockout                        bool
 	conn                                    connFlags
 }
 
 func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	fs.StringVar(&o.file, "file", "-", "the esxi/manage-users document (YAML or JSON); - reads stdin")
 	fs.StringVar(&o.ignoreList, "ignore-list", "", "comma-separated ids never touched (root and dcui always are)")
 	fs.StringVar(&o.output, "output", "text", "text (one line per entry as applied) or json (the report)")
@@ -32,6 +34,7 @@ func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
 	fs.BoolVar(&o.skipCheck, "skip-password-check", false, "do not pre-check passwords; let the host decide per entry")
 	fs.BoolVar(&o.verbose, "verbose", false, "log progress to stderr")
 	fs.StringVar(&o.trace, "trace-soap", "", "write the SOAP conversation (secrets removed) to this file; - is stderr")
+	fs.BoolVar(&o.allowSelfLockout, "allow-self-lockout", false, "let the list demote or remove the user this run logs in as (and, with --vihost, vpxuser); refused by default")
 	fs.BoolVar(&o.fromDRP, "from-drp", false, "inside a DRP task: read Params from RS_ENDPOINT/RS_TOKEN/RS_UUID and write the report Param")
 	o.conn.register(fs)
 	fs.Usage = func() {
@@ -56,7 +59,7 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		return tasks.ExitInvalid
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: unexpected argument %q (give the document with --file)\n", name, fs.Arg(0))
+		printError(env.Stderr, name, fmt.Sprintf("unexpected argument %q (give the document with --file)", fs.Arg(0)))
 		return tasks.ExitInvalid
 	}
 	if o.fromDRP {
@@ -64,13 +67,14 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 	}
 	pr, err := newPrinter(env.Stdout, o.output, plan)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %v\n", name, err)
+		printError(env.Stderr, name, err)
 		return tasks.ExitInvalid
 	}
 	cfg := job.Config{
 		PasswordPolicy:    o.policy,
 		SkipPasswordCheck: o.skipCheck,
 		Plan:              plan,
+		AllowSelfLockout:  o.allowSelfLockout,
 		Progress:          pr.progress,
 	}
 	if o.ignoreList != "" {
@@ -80,18 +84,18 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if err := o.conn.resolve(fs, env, &cfg); err != nil {
-		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %v\n", name, err)
-		return tasks.ExitConnect
+		printError(env.Stderr, name, err)
+		return connectExit(err)
 	}
 	cfg.Input, err = readInput(o.file, env.Stdin)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %v\n", name, err)
+		printError(env.Stderr, name, err)
 		return tasks.ExitInvalid
 	}
 	if o.trace != "" {
 		w, closeTrace, err := openTrace(o.trace, env)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %v\n", name, err)
+			printError(env.Stderr, name, err)
 			return tasks.ExitInvalid
 		}
 		defer closeTrace()
@@ -101,7 +105,7 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 	report, err := job.Run(ctx, cfg)
 	pr.finish(report, err)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "esxi-manage-users %s: %s\n", name, report.Error)
+		printError(env.Stderr, name, report.Error)
 	}
 	return tasks.ExitCode(err)
 }

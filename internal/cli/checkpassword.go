@@ -8,16 +8,17 @@ import (
 
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/pwcheck"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // runCheckPassword checks candidate passwords read from stdin against a
 // policy: --policy, else the connected host's (given connection flags), else
 // ESXi's default. Exit 0 if all pass, 1 if any fails, 2 for a malformed
-// policy or input, 3 if the host could not be read.
+// policy, input or connection settings, 3 if the host could not be read.
 func runCheckPassword(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("check-password", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	policy := fs.String("policy", "", "Security.PasswordQualityControl value (default: the connected host's, else ESXi's default)")
 	user := fs.String("user", "", "the user id the passwords are for (checked as personal information)")
 	desc := fs.String("description", "", "the account description (GECOS), also checked as personal information")
@@ -27,7 +28,7 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 	fs.Usage = func() {
 		fmt.Fprint(env.Stderr, "Usage: esxi-manage-users check-password [flags] < passwords\n\nReads one password per line (or JSON objects with --jsonl) and prints OK or passwdqc's reason for each.\n\n")
 		fs.PrintDefaults()
-		fmt.Fprint(env.Stderr, "\nExit codes: 0 every password passes; 1 some do not; 2 malformed policy or input; 3 the host's policy could not be read.\n")
+		fmt.Fprint(env.Stderr, "\nExit codes: 0 every password passes; 1 some do not; 2 malformed policy, input or connection flags; 3 the host's policy could not be read.\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -39,13 +40,13 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 	if opt.Policy == "" && conn.given(env) {
 		var cfg job.Config
 		if err := conn.resolve(fs, env, &cfg); err != nil {
-			fmt.Fprintf(env.Stderr, "esxi-manage-users check-password: %v\n", err)
-			return tasks.ExitConnect
+			printError(env.Stderr, "check-password", err)
+			return connectExit(err)
 		}
 		p, err := job.HostPasswordPolicy(ctx, cfg)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "esxi-manage-users check-password: %v\n", err)
-			return tasks.ExitConnect
+			printError(env.Stderr, "check-password", err)
+			return connectExit(err)
 		}
 		opt.Policy = p
 	}
@@ -54,7 +55,7 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 	}
 	allOK, err := pwcheck.Run(env.Stdin, env.Stdout, opt)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "esxi-manage-users check-password: %v\n", err)
+		printError(env.Stderr, "check-password", err)
 		return tasks.ExitInvalid
 	}
 	if !allOK {

@@ -38,10 +38,12 @@ Usage:
   esxi-manage-users help COMMAND
 
 Connection flags:
-  --server HOST|IP|URL   the ESXi host (env GOVC_URL as a fallback)
+  --server HOST|IP|URL   the ESXi host (env GOVC_URL as a fallback); https only: an
+                         http:// server is refused (passwords would cross in clear)
   --username NAME        default root (env GOVC_USERNAME)
   --password-file PATH   the password; or env ESXI_PASSWORD, then GOVC_PASSWORD
-                         (a password is never taken as a flag value)
+                         (a password is never taken as a flag value: one in
+                         --server, user:password@host, is refused)
   --thumbprint FP        pin the host's certificate (env GOVC_THUMBPRINT)
   --insecure             skip certificate verification (env GOVC_INSECURE)
   --simulate             use a fresh built-in ESXi simulator instead of a host
@@ -49,10 +51,19 @@ Connection flags:
                          --passthroughauthpackage Negotiate|Kerberos, --spn SPN,
                          --keytab FILE --principal user@REALM (else KRB5CCNAME)
 
+Apply and plan:
+  --allow-self-lockout   let the list demote (role other than Admin) or remove the
+                         user this run logs in as and, with --vihost, vpxuser;
+                         without it such an entry is invalid (exit 2)
+
+Output: ids, roles, host messages are printed with control and bidi characters
+escaped (\x1b, \u202e); --output json keeps values exact.
+
 Exit codes:
   0  every entry done (or, for check-password, every password passes)
   1  an entry failed while applying: the report says which were applied
-  2  invalid input: nothing was changed
+  2  invalid input or flags (an http:// server, a password in --server, a
+     self-lockout…): nothing was changed
   3  could not connect, log in or read the host: nothing was changed
 `
 

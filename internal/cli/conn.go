@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"errors"
 	"flag"
-	"fmt"
 	"net/url"
 	"os"
 	"strconv"
@@ -45,11 +43,16 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.principal, "principal", "", "with --keytab: the client principal (user@REALM)")
 }
 
-// sspiConfig builds the pass-through login configuration, or nil.
+// usageError is a mistake in the flags or environment: it wraps
+// params.ErrInvalid, so it exits 2 and nothing is contacted.
+func usageError(format string, a ...any) error { return params.Invalidf(format, a...) }
+
+// sspiConfig builds the pass-through login configuration, or nil. Its
+// errors are usage errors.
 func (c *connFlags) sspiConfig(env Env) (*sspi.Config, error) {
 	if !c.passThrough {
 		if c.keytab != "" || c.principal != "" || c.spn != "" {
-			return nil, errors.New("--keytab, --principal and --spn go with --passthroughauth")
+			return nil, usageError("--keytab, --principal and --spn go with --passthroughauth")
 		}
 		return nil, nil
 	}
@@ -60,10 +63,10 @@ func (c *connFlags) sspiConfig(env Env) (*sspi.Config, error) {
 	case "kerberos":
 		pkg = sspi.Kerberos
 	default:
-		return nil, fmt.Errorf("--passthroughauthpackage %q: use Negotiate or Kerberos", c.authPackage)
+		return nil, usageError("--passthroughauthpackage %q: use Negotiate or Kerberos", c.authPackage)
 	}
 	if (c.keytab == "") != (c.principal == "") {
-		return nil, errors.New("--keytab and --principal go together")
+		return nil, usageError("--keytab and --principal go together")
 	}
 	return &sspi.Config{
 		Package: pkg, SPN: c.spn, Keytab: c.keytab, Principal: c.principal,
@@ -76,8 +79,26 @@ func (c *connFlags) given(env Env) bool {
 	return c.simulate || c.server != "" || env.Getenv("GOVC_URL") != ""
 }
 
+// hasPassword reports whether a server value carries a password:
+// "user:password@host", with or without a scheme. The user information is
+// everything before the last "@" (a password may hold "@", "/" or "#").
+func hasPassword(server string) bool {
+	rest := server
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	at := strings.LastIndex(rest, "@")
+	return at >= 0 && strings.Contains(rest[:at], ":")
+}
+
 // resolve fills the connection part of cfg from flags, then ESXI_PASSWORD,
-// then govc's environment.
+// then govc's environment. Its errors are usage errors (params.ErrInvalid,
+// exit 2): nothing has been contacted.
+//
+// A password in --server is refused (never echoed): a flag value can be
+// read by every user of the machine (ps, /proc/PID/cmdline). A user name
+// alone is fine, and GOVC_URL may carry both (the environment, as govc
+// does).
 func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
@@ -94,11 +115,14 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	}
 	server := c.server
 	var urlUser *url.Userinfo
+	if hasPassword(server) {
+		return usageError("--server has a password in it (user:password@…, not shown): a flag value can be read by every user of this machine (ps, /proc/PID/cmdline); give the password in the environment variable ESXI_PASSWORD or with --password-file, and the user with --username or as user@ in --server")
+	}
 	if server == "" {
 		server = env.Getenv("GOVC_URL")
 	}
 	if server == "" {
-		return errors.New("no host: give --server, set GOVC_URL, or use --simulate")
+		return usageError("no host: give --server, set GOVC_URL, or use --simulate")
 	}
 	if u, err := url.Parse(server); err == nil && u.User != nil && u.Host != "" {
 		urlUser = u.User
@@ -121,7 +145,7 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	case env.Getenv("GOVC_USERNAME") != "":
 		cfg.Username = env.Getenv("GOVC_USERNAME")
 	case cfg.ViHost != "" && cfg.PassThrough == nil:
-		return errors.New("--vihost: give the vCenter user with --username (e.g. administrator@vsphere.local), or use --passthroughauth")
+		return usageError("--vihost: give the vCenter user with --username (e.g. administrator@vsphere.local), or use --passthroughauth")
 	default:
 		cfg.Username = c.username
 	}
@@ -132,7 +156,7 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	case c.passwordFile != "":
 		b, err := os.ReadFile(c.passwordFile)
 		if err != nil {
-			return fmt.Errorf("read --password-file: %w", err)
+			return usageError("read --password-file: %w", err)
 		}
 		cfg.Password = params.NewPassword(strings.TrimRight(string(b), "\r\n"))
 	case env.Getenv("ESXI_PASSWORD") != "":
@@ -154,7 +178,7 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 		if v := env.Getenv("GOVC_INSECURE"); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return fmt.Errorf("GOVC_INSECURE=%q is not a boolean", v)
+				return usageError("GOVC_INSECURE=%q is not a boolean", v)
 			}
 			cfg.Insecure = b
 		}

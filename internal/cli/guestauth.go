@@ -17,6 +17,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/guestauth"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -39,9 +40,10 @@ Flags:
 `
 
 const guestAuthExits = `
-Exit codes: 0 done (ticket released); 2 invalid flags (--vm, --operation,
---simulate); 3 any other error: connection settings, connecting, logging in,
-finding the VM, authenticating in the guest, the operation, the release.
+Exit codes: 0 done (ticket released); 2 invalid flags or connection settings
+(--vm, --operation, --simulate, an http:// or password-bearing --server…);
+3 any other error: connecting, logging in, finding the VM, authenticating in
+the guest, the operation, the release.
 `
 
 // maxProcessLines is how many processes guest-auth prints.
@@ -50,7 +52,7 @@ const maxProcessLines = 10
 // runGuestAuth is the guest-auth command.
 func runGuestAuth(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("guest-auth", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	vmName := fs.String("vm", "", "the VM, by name (or inventory path)")
 	guestSPN := fs.String("guest-spn", "", "the guest's SPN (default host/<vm name>)")
 	operation := fs.String("operation", "list-processes", "the guest operation to run with the ticket: list-processes or validate")
@@ -68,7 +70,7 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 		return tasks.ExitInvalid
 	}
 	invalid := func(format string, a ...any) int {
-		fmt.Fprintf(env.Stderr, "esxi-manage-users guest-auth: "+format+"\n", a...)
+		printError(env.Stderr, "guest-auth", fmt.Sprintf(format, a...))
 		return tasks.ExitInvalid
 	}
 	if fs.NArg() > 0 {
@@ -86,11 +88,12 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 	// The guest's Kerberos credentials: --keytab/--principal (allowed here
 	// without --passthroughauth) or the credential cache, with the
 	// --passthroughauthpackage package.
-	// Connection settings that do not resolve exit 3, as in apply and
-	// check-password.
+	// Connection settings that do not resolve (params.ErrInvalid: usage
+	// errors, an http:// server) exit 2, as in apply and check-password;
+	// the rest 3.
 	fail := func(err error) int {
-		fmt.Fprintf(env.Stderr, "esxi-manage-users guest-auth: %v\n", err)
-		return tasks.ExitConnect
+		printError(env.Stderr, "guest-auth", err)
+		return connectExit(err)
 	}
 	gconn := conn
 	gconn.passThrough, gconn.spn = true, ""
@@ -138,7 +141,7 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 		return fail(err)
 	}
 	defer sess.Close()
-	fmt.Fprintf(env.Stdout, "connected to %s as %s\n", sess.Server, sess.User)
+	fmt.Fprintf(env.Stdout, "connected to %s as %s\n", textsafe.Escape(sess.Server), textsafe.Escape(sess.User))
 
 	vm, err := findVM(ctx, sess.Client, *vmName)
 	if err != nil {
@@ -159,7 +162,7 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return fail(fmt.Errorf("authenticate in the guest of VM %s as %s: %w", vm.Name(), who(krb), err))
 	}
-	fmt.Fprintf(env.Stdout, "acquired a guest ticket for %s in VM %s (SPN %s, %d calls)\n", who(krb), vm.Name(), gc.SPN, tk.Legs())
+	fmt.Fprintf(env.Stdout, "acquired a guest ticket for %s in VM %s (SPN %s, %d calls)\n", textsafe.Escape(who(krb)), textsafe.Escape(vm.Name()), textsafe.Escape(gc.SPN), tk.Legs())
 
 	opErr := runGuestOperation(ctx, env, sess.Client, vm, tk, *operation)
 	relErr := tk.Release(ctx)
@@ -202,11 +205,13 @@ func runGuestOperation(ctx context.Context, env Env, c *vim25.Client, vm *object
 		if cmd == "" {
 			cmd = p.Name
 		}
-		fmt.Fprintf(env.Stdout, "  %-8d %-24s %s\n", p.Pid, p.Owner, oneLine(cmd, 100))
+		fmt.Fprintf(env.Stdout, "  %-8d %-24s %s\n", p.Pid, textsafe.Escape(p.Owner), oneLine(cmd, 100))
 	}
 	return nil
 }
 
+// oneLine is s on one line (line breaks and tabs as spaces), cut to max
+// characters, with the remaining control and bidi characters escaped.
 func oneLine(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' || r == '\t' {
@@ -215,9 +220,9 @@ func oneLine(s string, max int) string {
 		return r
 	}, s)
 	if r := []rune(s); len(r) > max {
-		return string(r[:max]) + "…"
+		return textsafe.Escape(string(r[:max])) + "…"
 	}
-	return s
+	return textsafe.Escape(s)
 }
 
 // findVM finds one VM by name anywhere in the inventory, or by inventory path.

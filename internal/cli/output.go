@@ -2,11 +2,14 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 
+	"github.com/esxi-users/esxi-users/internal/textsafe"
+	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -51,16 +54,21 @@ func (p *printer) progress(r tasks.Result) {
 		p.header = true
 	}
 	p.printed[r.Index] = true
-	fmt.Fprintln(p.w, strings.TrimRight(fmt.Sprintf(rowFormat, fmt.Sprint(r.Index+1), r.ID, r.Operation, r.Role, r.Outcome, r.Error), " \n"))
+	e := textsafe.Escape
+	fmt.Fprintln(p.w, strings.TrimRight(fmt.Sprintf(rowFormat, fmt.Sprint(r.Index+1), e(r.ID), e(r.Operation), e(r.Role), e(string(r.Outcome)), e(r.Error)), " \n"))
 }
 
 // finish prints what is left: remaining rows and a summary (text), or the
 // report (json).
 func (p *printer) finish(rep *tasks.Report, err error) {
 	if p.json {
-		enc := json.NewEncoder(p.w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
+		// Values stay exact; characters that could drive a terminal are
+		// written as \u escapes (textsafe.JSON).
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			b, _ = json.Marshal(map[string]any{"ok": false, "error": "encode the report: " + err.Error()})
+		}
+		p.w.Write(append(textsafe.JSON(b), '\n'))
 		return
 	}
 	for _, r := range rep.Results {
@@ -89,5 +97,23 @@ func (p *printer) finish(rep *tasks.Report, err error) {
 	if rep.User != "" {
 		host += " as " + rep.User
 	}
-	fmt.Fprintf(p.w, "%s: host %s: %d entries: %s\n", status, host, len(rep.Results), strings.Join(parts, ", "))
+	fmt.Fprintf(p.w, "%s: host %s: %d entries: %s\n", status, textsafe.Escape(host), len(rep.Results), textsafe.Escape(strings.Join(parts, ", ")))
+}
+
+// printError writes "esxi-manage-users <cmd>: <message>" to w. The message
+// may hold input and host text (ids, server names, fault messages): every
+// line of it is escaped (textsafe.Lines), so it cannot drive the terminal.
+func printError(w io.Writer, cmd string, msg any) {
+	fmt.Fprintf(w, "esxi-manage-users %s: %s\n", cmd, textsafe.Lines(fmt.Sprint(msg)))
+}
+
+// connectExit is the exit code of a connection step that failed: 2 when
+// the settings themselves are wrong (params.ErrInvalid: a usage error, an
+// http:// server), else 3 (the host could not be reached, logged in to or
+// read).
+func connectExit(err error) int {
+	if errors.Is(err, params.ErrInvalid) {
+		return tasks.ExitInvalid
+	}
+	return tasks.ExitConnect
 }

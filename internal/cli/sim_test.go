@@ -276,7 +276,6 @@ func TestApplyConnectFailures(t *testing.T) {
 		{"unverified certificate", []string{"--server", sim.URL.Host}, map[string]string{"ESXI_PASSWORD": canary}, "certificate"},
 		{"wrong thumbprint", []string{"--server", sim.URL.Host, "--thumbprint", "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33"}, map[string]string{"ESXI_PASSWORD": canary}, "thumbprint"},
 		{"nothing listening", []string{"--server", "127.0.0.1:1", "--insecure", "--timeout", "5s"}, map[string]string{"ESXI_PASSWORD": canary}, "connect"},
-		{"no server", nil, nil, "no host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

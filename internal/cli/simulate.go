@@ -12,6 +12,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
 // runSimulate serves the faithful ESXi simulator until the context ends
@@ -19,7 +20,7 @@ import (
 // credentials in it; line 2 is "thumbprint: <SHA-1>".
 func runSimulate(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	listen := fs.String("listen", "127.0.0.1:8989", "address to serve on")
 	failWrite := fs.Int("fail-write", 0, "make the K-th write call (CreateUser, UpdateUser, RemoveUser, SetEntityPermissions, RemoveEntityPermission; from 1) fail with a SystemError")
 	policy := fs.String("password-policy", "", "initial Security.PasswordQualityControl (default ESXi's)")
@@ -45,7 +46,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		}
 		acc, err := krbaccept.New(krbaccept.Options{KeytabPath: *keytab, SPN: *spn})
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: --sspi-keytab: %v\n", err)
+			printError(env.Stderr, "simulate", fmt.Errorf("--sspi-keytab: %w", err))
 			return 2
 		}
 		opt.SSPI = acc
@@ -59,7 +60,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI,
 		})
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: %v\n", err)
+			printError(env.Stderr, "simulate", err)
 			return 3
 		}
 		defer vc.Close()
@@ -73,7 +74,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	}
 	sim, err := esxsim.Start(opt)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: %v\n", err)
+		printError(env.Stderr, "simulate", err)
 		return 3
 	}
 	defer sim.Close()

@@ -118,7 +118,7 @@ func TestViHostAppliesToThatHostOnly(t *testing.T) {
 func TestViHostNeedsVCenterUser(t *testing.T) {
 	var out, errb bytes.Buffer
 	env := Env{Stdin: strings.NewReader("[]"), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := Run(context.Background(), []string{"apply", "--server", "vc.example", "--vihost", "esx1"}, env); code != 3 || !strings.Contains(errb.String(), "--username") {
+	if code := Run(context.Background(), []string{"apply", "--server", "vc.example", "--vihost", "esx1"}, env); code != 2 || !strings.Contains(errb.String(), "--username") {
 		t.Fatalf("exit %d: %s", code, &errb)
 	}
 }

@@ -22,21 +22,26 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // RunTimeout bounds a whole run (task or action).
 var RunTimeout = 30 * time.Minute
 
-// ResultLine is the one-line job-log form of an entry's result.
+// ResultLine is the one-line job-log form of an entry's result. Its text
+// from input and host (operation, role, error; the id is quoted with %q,
+// which escapes it too) is escaped (textsafe.Escape): no control or bidi
+// character reaches the job log.
 func ResultLine(r tasks.Result) string {
+	e := textsafe.Escape
 	var b strings.Builder
-	fmt.Fprintf(&b, "entry %d (id %q, %s): %s", r.Index+1, r.ID, r.Operation, r.Outcome)
+	fmt.Fprintf(&b, "entry %d (id %q, %s): %s", r.Index+1, r.ID, e(r.Operation), e(string(r.Outcome)))
 	if r.Role != "" {
-		fmt.Fprintf(&b, " role=%s", r.Role)
+		fmt.Fprintf(&b, " role=%s", e(r.Role))
 	}
 	if r.Error != "" {
-		fmt.Fprintf(&b, ": %s", r.Error)
+		fmt.Fprintf(&b, ": %s", e(r.Error))
 	}
 	return b.String()
 }

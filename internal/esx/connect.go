@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -27,8 +28,8 @@ const DefaultTimeout = 60 * time.Second
 // Config says how to reach and log in to a host.
 type Config struct {
 	// Server is a host name, an IP address or a URL
-	// (https://host[:port][/sdk]). User information in a URL is ignored:
-	// use Username and Password.
+	// (https://host[:port][/sdk]). Only https is accepted (ServerURL).
+	// User information in a URL is ignored: use Username and Password.
 	Server string
 	// Username defaults to "root".
 	Username string
@@ -64,7 +65,7 @@ type Session struct {
 
 // Dial connects and logs in. The caller must Close the session.
 func Dial(ctx context.Context, cfg Config) (*Session, error) {
-	u, err := serverURL(cfg.Server)
+	u, err := ServerURL(cfg.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -128,27 +129,54 @@ func (s *Session) call(ctx context.Context, f func(context.Context) error) error
 	return f(cctx)
 }
 
-// serverURL turns a host name, address or URL into the SDK URL.
-func serverURL(server string) (*url.URL, error) {
+// ServerURL turns a host name, address or URL into the SDK URL
+// (https://host[:port]/sdk), without user information. Every connection
+// (Dial: direct, through vCenter, guest-auth; job.Run checks it before
+// anything else is done) goes through it. Its errors wrap params.ErrInvalid
+// (exit 2): the input is wrong and nothing was contacted.
+//
+// Only https is accepted, whatever Config.Insecure says: ESXi and vCenter
+// serve the vSphere API only over HTTPS (their reverse proxy's
+// endpoints.conf maps /sdk with HTTP access "redirect"), and over
+// http:// the login password and the passwords being set would cross the
+// network in clear. Insecure skips certificate checks; it does not allow
+// plaintext.
+func ServerURL(server string) (*url.URL, error) {
 	server = strings.TrimSpace(server)
 	if server == "" {
-		return nil, errors.New("no server given")
+		return nil, params.Invalidf("no server given")
+	}
+	// The scheme is read from the text, before parsing: a URL that does not
+	// parse (a "#" in a password) must not slip through as scheme-less.
+	if m := schemeRe.FindStringSubmatch(server); m != nil {
+		switch scheme := strings.ToLower(m[1]); scheme {
+		case "https":
+		case "http":
+			return nil, params.Invalidf("server %q: plain http:// is refused: ESXi serves its API only over HTTPS, and over http:// the login password and the new users' passwords would cross the network in clear (use https:// or no scheme; --insecure skips certificate checks, it does not allow plaintext)", DisplayServer(server))
+		default:
+			return nil, params.Invalidf("server %q: scheme %q is not supported: ESXi serves its API only over HTTPS (use https:// or no scheme)", DisplayServer(server), scheme)
+		}
 	}
 	u, err := soap.ParseURL(server)
-	if err != nil || u == nil || u.Host == "" {
-		return nil, fmt.Errorf("server %q is not a host name, address or URL", redactUserinfo(server))
+	if err != nil || u == nil || u.Host == "" || u.Scheme != "https" {
+		return nil, params.Invalidf("server %q is not a host name, address or URL", DisplayServer(server))
 	}
 	u.User = nil
 	return u, nil
 }
 
+// schemeRe matches a URL's scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" /
+// "-" / "." )) followed by "://".
+var schemeRe = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
+
 // DisplayServer is server as it may be shown in logs and reports: any
 // "user:password@" is dropped.
 func DisplayServer(server string) string { return redactUserinfo(strings.TrimSpace(server)) }
 
-// redactUserinfo drops "user:password@" from a URL-ish string.
+// redactUserinfo drops "user:password@" from a URL-ish string: everything
+// up to the last "@", since a password may hold "@" (and "/", "#", "?").
 func redactUserinfo(s string) string {
-	if i := strings.Index(s, "@"); i >= 0 {
+	if i := strings.LastIndex(s, "@"); i >= 0 {
 		if j := strings.Index(s, "://"); j >= 0 && j < i {
 			return s[:j+3] + s[i+1:]
 		}

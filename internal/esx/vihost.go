@@ -272,7 +272,7 @@ func (h *ViHost) Reference() types.ManagedObjectReference { return h.ref }
 
 // Read implements tasks.Host.
 func (h *ViHost) Read(ctx context.Context) (*tasks.Snapshot, error) {
-	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, Users: map[string]tasks.Account{}, Permissions: map[string]string{}, Roles: map[string]bool{}}
+	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, ViaVCenter: true, Users: map[string]tasks.Account{}, Permissions: map[string]string{}, Roles: map[string]bool{}}
 	for role := range viHostRoles {
 		snap.Roles[role] = true
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -55,12 +56,20 @@ type Config struct {
 	SkipPasswordCheck bool
 	// Plan reads the host and reports what would happen; nothing is written.
 	Plan bool
-	// AllowSelfLockout lets a list demote or remove the session's own user (or vpxuser through vCenter)
+	// AllowSelfLockout lets the list demote (a role other than Admin) or
+	// remove the user the run logs in as and, through vCenter (ViHost),
+	// vpxuser, the account vCenter manages the host with. Without it such
+	// an entry is invalid (exit 2, nothing changed): on a real host every
+	// later entry, and the next run, would fail, or the host would be cut
+	// off from vCenter. CLI: --allow-self-lockout.
 	AllowSelfLockout bool
 
 	// Progress is called with each entry's result as it is known.
 	Progress func(tasks.Result)
-	// Log receives progress messages; never a secret. nil discards.
+	// Log receives progress messages; never a secret. nil discards. Its
+	// handler gets every message and attribute with control and
+	// bidi-override characters escaped (textsafe.NewHandler): they may carry
+	// host text.
 	Log *slog.Logger
 	// Trace receives the SOAP conversation with secrets removed.
 	Trace io.Writer
@@ -73,10 +82,7 @@ type Config struct {
 // invalid), connects, and runs the engine. The error classifies with
 // tasks.ExitCode and tasks.HTTPStatus; the report is never nil.
 func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
-	log := cfg.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := logger(cfg.Log)
 	entries, err := params.Parse(cfg.Input)
 	if err != nil {
 		return invalidReport(entries, err), err
@@ -90,6 +96,10 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 			err = fmt.Errorf("%w: password policy override: %w", params.ErrInvalid, err)
 			return invalidReport(entries, err), err
 		}
+	}
+
+	if err := checkServer(cfg); err != nil {
+		return invalidReport(entries, err), err
 	}
 
 	ecfg, stopSim, err := connection(cfg, log)
@@ -114,13 +124,33 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 		}
 	}()
 
-	opt := tasks.Options{Ignore: ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan, Progress: cfg.Progress}
+	opt := tasks.Options{Ignore: ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan, Progress: cfg.Progress, AllowSelfLockout: cfg.AllowSelfLockout}
 	if !cfg.SkipPasswordCheck {
 		opt.Checker = Passwdqc{}
 	}
 	report, err := tasks.Run(ctx, host, entries, opt)
 	log.Info("done", "host", report.Host, "ok", report.OK)
 	return report, err
+}
+
+// logger is l with host text escaped (nil discards).
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(textsafe.NewHandler(l.Handler()))
+}
+
+// checkServer refuses, before anything is contacted, a server that is not
+// https (esx.ServerURL: the one check every connection goes through, here
+// run first so that nothing, not even the simulator, is started). The error
+// wraps params.ErrInvalid (exit 2).
+func checkServer(cfg Config) error {
+	if cfg.Simulate {
+		return nil
+	}
+	_, err := esx.ServerURL(cfg.Server)
+	return err
 }
 
 // connection builds the esx.Config of a run, starting the simulator when
@@ -221,9 +251,9 @@ func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (t
 // HostPasswordPolicy connects as cfg says and returns the host's
 // Security.PasswordQualityControl ("" if the host has none).
 func HostPasswordPolicy(ctx context.Context, cfg Config) (string, error) {
-	log := cfg.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log := logger(cfg.Log)
+	if err := checkServer(cfg); err != nil {
+		return "", err
 	}
 	ecfg, stopSim, err := connection(cfg, log)
 	if err != nil {

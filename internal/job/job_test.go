@@ -69,7 +69,7 @@ func TestInvalidInputNeverDials(t *testing.T) {
 }
 
 func TestConnectFailureIsExit3(t *testing.T) {
-	_, err := Run(context.Background(), Config{Input: []byte(seed), Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
+	_, err := Run(context.Background(), Config{Server: "esx01.example.com", Input: []byte(seed), Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
 		return nil, nil, errors.New("connection refused")
 	}})
 	if tasks.ExitCode(err) != tasks.ExitConnect {
@@ -84,18 +84,21 @@ func TestHostPasswordPolicy(t *testing.T) {
 	}
 }
 
-// A password written into the server URL never reaches the log or report.
+// A password written into the server URL never reaches the log or report,
+// whether the URL parses (the host is then dialed: exit 3) or not (a "#" in
+// the password: invalid input, exit 2).
 func TestServerUserinfoNotShown(t *testing.T) {
-	const canary = "Canary#Pw-7719-zz"
-	var logs strings.Builder
-	rep, err := Run(context.Background(), Config{
-		Server: "https://root:" + canary + "@127.0.0.1:1/sdk", Password: params.NewPassword("x"), Insecure: true,
-		Timeout: 2 * time.Second, Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil)),
-	})
-	if tasks.ExitCode(err) != tasks.ExitConnect {
-		t.Fatalf("err = %v", err)
-	}
-	if all := logs.String() + rep.Host + rep.Error + err.Error(); strings.Contains(all, canary) {
-		t.Fatalf("password shown: %s", all)
+	for canary, want := range map[string]int{"Canary#Pw-7719-zz": tasks.ExitInvalid, "CanaryPw7719zz": tasks.ExitConnect} {
+		var logs strings.Builder
+		rep, err := Run(context.Background(), Config{
+			Server: "https://root:" + canary + "@127.0.0.1:1/sdk", Password: params.NewPassword("x"), Insecure: true,
+			Timeout: 2 * time.Second, Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		if tasks.ExitCode(err) != want {
+			t.Fatalf("%s: err = %v, want exit %d", canary, err, want)
+		}
+		if all := logs.String() + rep.Host + rep.Error + err.Error(); strings.Contains(all, canary) {
+			t.Fatalf("password shown: %s", all)
+		}
 	}
 }
