@@ -21,8 +21,8 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/job"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
+	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
