@@ -71,24 +71,22 @@ func (m *authorizationManager) RetrieveAllPermissions(ctx *simulator.Context, re
 	return &methods.RetrieveAllPermissionsBody{Res: &types.RetrieveAllPermissionsResponse{Returnval: res}}
 }
 
+// roleExists reports whether the host defines the role. st.mu must be held.
 func (m *authorizationManager) roleExists(id int32) bool {
-	for _, r := range m.RoleList {
-		if r.RoleId == id {
-			return true
-		}
-	}
-	return false
+	_, ok := m.st.roles[id]
+	return ok
 }
 
 // RetrieveRolePermissions returns the permissions using a role; NotFound "if
 // the role does not exist" (AuthorizationManager reference).
 func (m *authorizationManager) RetrieveRolePermissions(ctx *simulator.Context, req *types.RetrieveRolePermissions) soap.HasFault {
 	body := new(methods.RetrieveRolePermissionsBody)
+	m.st.mu.Lock()
 	if !m.roleExists(req.RoleId) {
+		m.st.mu.Unlock()
 		body.Fault_ = notFound()
 		return body
 	}
-	m.st.mu.Lock()
 	var res []types.Permission
 	for _, ref := range m.st.sortedEntities() {
 		for _, p := range clonePerms(m.st.perms[ref]) {

@@ -42,6 +42,8 @@ func (st *state) installOptions(m *simulator.Registry) error {
 	if !ok || host.ConfigManager.AdvancedOption == nil {
 		return fmt.Errorf("esxsim: no HostSystem advanced option manager in model")
 	}
+	ref := host.Self
+	st.host, st.hostOptions = &ref, *host.ConfigManager.AdvancedOption
 	return st.installOptionsOn(m, *host.ConfigManager.AdvancedOption)
 }
 

@@ -176,11 +176,14 @@ func (s *Server) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refere
 		}
 		return nil, nil
 	}
-	if !writeMethods[m.Name] {
-		return nil, nil
+	if writeMethods[m.Name] {
+		if n, f := s.countWrite(ctx); f != nil {
+			s.st.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+		}
 	}
-	if n, f := s.countWrite(ctx); f != nil {
-		s.st.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+	if f := s.st.authorize(ctx, m); f != nil {
+		s.st.tracef("%s by %q: %s", m.Name, ctx.Session.UserName, f.String)
+		deny(m, f)
 	}
 	return nil, nil
 }

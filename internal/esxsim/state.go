@@ -80,6 +80,17 @@ type state struct {
 	policy     string
 	history    int64
 	dcuiAccess string
+
+	// roles is the role table the privilege checks use (roles.go), kept
+	// in step with the AuthorizationManager's roleList.
+	roles      map[int32]*roleDef
+	knownPrivs map[string]bool
+	nextRole   int32
+
+	// host is the HostSystem (nil on a vCenter's managed host, whose
+	// privileges vCenter checks) and hostOptions its advanced options.
+	host        *types.ManagedObjectReference
+	hostOptions types.ManagedObjectReference
 }
 
 func newState(opt Options, srv *Server) *state {
@@ -151,11 +162,14 @@ func (st *state) install(model *simulator.Model) error {
 	if !ok {
 		return fmt.Errorf("esxsim: unexpected AuthorizationManager %T", m.Get(*content.AuthorizationManager))
 	}
+	st.loadRoles(am)
 	m.Put(&authorizationManager{AuthorizationManager: am, st: st})
 
 	if err := st.installOptions(m); err != nil {
 		return err
 	}
+	installDenier(m)
+	installPropertyCollector(m)
 
 	m.SessionManager().ValidLogin = st.validLogin
 	m.Handler = st.srv.handler

@@ -230,6 +230,7 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		// The host's own role table: ESXi's system roles (esx model).
 		am := &simulator.AuthorizationManager{}
 		am.RoleList = append([]types.AuthorizationRole(nil), simesx.RoleList...)
+		st.loadRoles(am)
 		h.authz = &authorizationManager{AuthorizationManager: am, st: st}
 
 		// Distinct management addresses (vmk0) from TEST-NET-1 (RFC 5737):
