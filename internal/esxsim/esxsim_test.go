@@ -489,7 +489,7 @@ func TestPasswordOptions(t *testing.T) {
 // faultMessage key com.vmware.vim.host.LocalAccountManager.weakPassword
 // with argument "reason" (KB 344647, KB 323600).
 func TestPasswordPolicy(t *testing.T) {
-	s := start(t, Options{})
+	s := start(t, Options{WeakPasswordFault: WeakPasswordReason})
 	c := root(t, s)
 	ctx := testContext(t)
 	om := hostOptionManager(t, c)

@@ -265,4 +265,3 @@ func TestRoleManagement(t *testing.T) {
 	}
 	wantFault[*types.NotFound](t, am.RemoveRole(ctx, id, false))
 }
-

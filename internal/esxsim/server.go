@@ -78,6 +78,16 @@ type Options struct {
 	SSPI *krbaccept.Acceptor
 	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
 	SSPIOptions simsspi.Options
+	// ESXiVersion is the simulated release, ESXi803 (default) or ESXi703
+	// (version.go).
+	ESXiVersion string
+	// WeakPasswordFault is the form of the fault for a password the policy
+	// rejects (faults.go); the default is ESXi 7.0/8.0's "passwd:
+	// Authentication token manipulation error".
+	WeakPasswordFault WeakPasswordForm
+	// Clock is the simulator's time, for account lockout (lockout.go);
+	// nil means time.Now. Tests advance it to pass Security.AccountUnlockTime.
+	Clock func() time.Time
 }
 
 // PasswordChecker returns "" when the password is acceptable under policy
@@ -121,6 +131,12 @@ func Start(opt Options) (s *Server, err error) {
 	}
 	if err := validPolicy(opt.CheckPassword, opt.PasswordQualityControl); err != nil {
 		return nil, fmt.Errorf("esxsim: PasswordQualityControl %q: %w", opt.PasswordQualityControl, err)
+	}
+	if _, err := esxiRelease(opt.ESXiVersion); err != nil {
+		return nil, err
+	}
+	if opt.Clock == nil {
+		opt.Clock = time.Now
 	}
 	if opt.Password == "" {
 		opt.Password, err = generatePassword(opt)

@@ -85,6 +85,11 @@ type VCenterOptions struct {
 	SSPI *krbaccept.Acceptor
 	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
 	SSPIOptions simsspi.Options
+	// ESXiVersion is the release of the managed hosts (ESXi803, the
+	// default, or ESXi703); vCenter's own about is vcsim's.
+	ESXiVersion string
+	// WeakPasswordFault is the hosts' fault form for a rejected password.
+	WeakPasswordFault WeakPasswordForm
 }
 
 // VCenter is a running simulated vCenter. Close it when done.
@@ -190,6 +195,10 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 // install gives every HostSystem its state and managers.
 func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 	m := model.Map()
+	rel, err := esxiRelease(opt.ESXiVersion)
+	if err != nil {
+		return err
+	}
 	var hosts []*simulator.HostSystem
 	for _, e := range m.All("HostSystem") {
 		hs, ok := e.(*simulator.HostSystem)
@@ -215,7 +224,9 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 			PasswordQualityControl: opt.PasswordQualityControl,
 			CheckPassword:          opt.CheckPassword,
 			Trace:                  opt.Trace,
+			WeakPasswordFault:      opt.WeakPasswordFault,
 		}
+		hostRelease(hs, rel)
 		pw, err := generatePassword(hopt)
 		if err != nil {
 			return err
