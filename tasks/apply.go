@@ -80,6 +80,9 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 	r.state = cloneSnapshot(snap)
 	r.written = map[string]writtenAccount{}
 
+	if err := r.checkPrivileges(ctx); err != nil {
+		return r.finish(err)
+	}
 	if err := r.check(); err != nil {
 		return r.finish(err)
 	}
