@@ -40,6 +40,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/simguest"
 	"github.com/esxi-users/esxi-users/internal/simsspi"
 )
 
@@ -90,6 +91,12 @@ type VCenterOptions struct {
 	ESXiVersion string
 	// WeakPasswordFault is the hosts' fault form for a rejected password.
 	WeakPasswordFault WeakPasswordForm
+	// GuestAuth, when set, gives the inventory powered-on VMs whose guests
+	// accept SSPI authentication (internal/simguest): it returns the
+	// acceptor of a VM's guest (its own service principal, e.g.
+	// host/<vm name>), or an error to leave that VM without one. VCenter.VMs
+	// lists the VMs that have one.
+	GuestAuth func(vm string) (simguest.Acceptor, error)
 }
 
 // VCenter is a running simulated vCenter. Close it when done.
@@ -97,6 +104,9 @@ type VCenter struct {
 	*endpoint
 	// Hosts are the names of the managed hosts (HostSystem.name), sorted.
 	Hosts []string
+	// VMs are the powered-on VMs with guest SSPI authentication (see
+	// VCenterOptions.GuestAuth), sorted.
+	VMs []string
 
 	trace  io.Writer
 	hosts  map[string]*vcHost // by HostSystem moid
@@ -166,6 +176,9 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 
 	model := simulator.VPX()
 	model.Machine = 0
+	if opt.GuestAuth != nil {
+		model.Machine = 1 // one VM per host and per cluster resource pool
+	}
 	model.Host = (opt.Hosts + 1) / 2
 	model.ClusterHost = opt.Hosts / 2
 	model.Cluster = 0
@@ -296,8 +309,46 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 	if opt.SSPI != nil {
 		simsspi.Install(m, opt.SSPI, opt.SSPIOptions)
 	}
+	return v.installGuests(m, opt.GuestAuth)
+}
+
+// installGuests gives the VMs guest SSPI authentication (simguest): each
+// VM for which guestAuth returns an acceptor authenticates with it; the
+// others refuse every token (InvalidGuestLogin).
+func (v *VCenter) installGuests(m *simulator.Registry, guestAuth func(string) (simguest.Acceptor, error)) error {
+	if guestAuth == nil {
+		return nil
+	}
+	accs := map[string]simguest.Acceptor{}
+	for _, e := range m.All("VirtualMachine") {
+		vm, ok := e.(*simulator.VirtualMachine)
+		if !ok || vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+			continue
+		}
+		acc, err := guestAuth(vm.Name)
+		if err != nil {
+			v.tracef("VM %s: no guest authentication: %v", vm.Name, err)
+			continue
+		}
+		accs[vm.Name] = acc
+		v.VMs = append(v.VMs, vm.Name)
+	}
+	if len(v.VMs) == 0 {
+		return fmt.Errorf("esxsim: no VM has a guest SSPI acceptor")
+	}
+	sort.Strings(v.VMs)
+	simguest.Install(m, refuseAll{}, simguest.Options{Acceptors: accs})
 	return nil
 }
+
+// refuseAll is the acceptor of VMs without guest authentication.
+type refuseAll struct{}
+
+func (refuseAll) Accept(string, []byte) ([]byte, string, bool, error) {
+	return nil, "", false, fmt.Errorf("esxsim: this VM's guest has no SSPI acceptor")
+}
+
+func (refuseAll) Forget(string) {}
 
 // VCenter's writes are the calls that change a host's state: CreateUser,
 // UpdateUser, RemoveUser, ChangeAccessMode and the esxcli commands system
