@@ -203,3 +203,68 @@ func equalOutcomes(a, b []tasks.Outcome) bool {
 	}
 	return true
 }
+
+// Through vCenter the privileges are vCenter's on the host: a vCenter user
+// with a role of exactly Host.Local.ManageUserGroups and Global.Settings
+// runs the seed's list; without Host.Local.ManageUserGroups the run stops
+// before any write, naming it; a ReadOnly user cannot read the host's
+// access entries (Global.Settings).
+func TestViHostLeastPrivilege(t *testing.T) {
+	const svc, pw = "svc@vsphere.local", "Svc#Acct-2291x"
+	for _, tc := range []struct {
+		name    string
+		privs   []string // nil: ReadOnly
+		wantErr []string
+	}{
+		{"exact role", []string{"Host.Local.ManageUserGroups", "Global.Settings"}, nil},
+		{"no ManageUserGroups", []string{"Global.Settings"}, []string{"Host.Local.ManageUserGroups on host DC0_H0"}},
+		{"ReadOnly", nil, []string{"read permissions of DC0_H0", "Global.Settings"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := startVC(t, esxsim.VCenterOptions{Hosts: 2})
+			admin := dialVC(t, v)
+			ctx := vctx(t)
+			if err := v.AddUser(svc, pw); err != nil {
+				t.Fatal(err)
+			}
+			am := object.NewAuthorizationManager(admin.Client)
+			role := int32(-2)
+			if tc.privs != nil {
+				var err error
+				if role, err = am.AddRole(ctx, "HostUserManager", tc.privs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := am.SetEntityPermissions(ctx, admin.Client.ServiceContent.RootFolder, []types.Permission{{Principal: svc, RoleId: role, Propagate: true}}); err != nil {
+				t.Fatal(err)
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(v.CertPEM)
+			s, err := esx.Dial(ctx, esx.Config{Server: v.URL.Host, Username: svc, Password: params.NewPassword(pw), RootCAs: pool, Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			h, err := esx.NewViHost(ctx, s, "DC0_H0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := v.Writes()
+			rep, err := tasks.Run(ctx, h, parse(t, seedYAML), tasks.Options{Checker: checker{}})
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("%v\n%+v", err, rep)
+				}
+				return
+			}
+			if !errors.Is(err, tasks.ErrConnect) || v.Writes() != w {
+				t.Fatalf("err %v (writes %d), want ErrConnect and no write", err, v.Writes()-w)
+			}
+			for _, s := range tc.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("%q lacks %q", err, s)
+				}
+			}
+		})
+	}
+}

@@ -126,6 +126,14 @@ func isDomainUser(user string) bool {
 	return strings.ContainsAny(user, `\@`)
 }
 
+// isDomain reports whether user is a domain user of this state.
+func (st *state) isDomain(user string) bool {
+	if st.domainUser != nil {
+		return st.domainUser(user)
+	}
+	return isDomainUser(user)
+}
+
 // roleOn returns the role the user holds on chain[0] (chain as from
 // entityChain): its own permission there, else the nearest ancestor's
 // propagating one (or any permission on a complex entity's parent, which
@@ -141,7 +149,7 @@ func (st *state) roleOn(user string, chain []types.ManagedObjectReference) (int3
 			return p.RoleId, true
 		}
 	}
-	if isDomainUser(user) && len(chain) > 0 && chain[len(chain)-1] == st.root {
+	if st.isDomain(user) && len(chain) > 0 && chain[len(chain)-1] == st.root {
 		return roleAdmin, true // ESX Admins, see the file comment
 	}
 	return 0, false
@@ -232,7 +240,7 @@ func (st *state) needAnywhere(user, priv string) *soap.Fault {
 			}
 		}
 	}
-	if isDomainUser(user) {
+	if st.isDomain(user) {
 		return nil // ESX Admins
 	}
 	return noPermission(st.root, priv)

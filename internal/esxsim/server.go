@@ -6,14 +6,21 @@
 //     validates user names, enforces Security.PasswordQualityControl with
 //     passwdqc and answers a weak password with ESXi's SystemError
 //     "Weak password: <reason>." (accounts.go);
-//   - UserDirectory.RetrieveUserGroups reports the stored users with their
-//     description as FullName (accounts.go);
+//   - UserDirectory.RetrieveUserGroups reports the stored users as
+//     PosixUserSearchResult with uid, shellAccess and their description as
+//     FullName (accounts.go);
 //   - AuthorizationManager keeps one permission per principal and entity,
 //     merges SetEntityPermissions, validates principals and role ids and
 //     protects the last Administrator permission (authz.go);
 //   - the host's advanced options carry Security.PasswordQualityControl,
 //     Security.PasswordHistory and DCUI.Access (options.go);
-//   - SessionManager.Login checks passwords and permissions (login.go);
+//   - SessionManager.Login checks passwords and permissions, answers
+//     ESXi's messages and locks accounts out (login.go, lockout.go);
+//   - every call checks the session user's privileges and answers
+//     NoPermission with privilegeId (privileges.go, propcollector.go);
+//     custom roles work (roles.go);
+//   - the host is ESXi 8.0.3 or 7.0.3 (version.go), its advanced options
+//     are described in supportedOption (options.go);
 //   - write calls can be made to fail on purpose (this file).
 //
 // Each behaviour cites where ESXi's behaviour is documented, next to the code

@@ -105,6 +105,10 @@ type state struct {
 	unlockTime   int64
 
 	approved approvals // logins decided by checkLogin (login.go)
+
+	// domainUser tells domain users (who hold Admin, privileges.go) from
+	// local ones; nil: isDomainUser.
+	domainUser func(string) bool
 }
 
 func newState(opt Options, srv *Server) *state {

@@ -111,6 +111,12 @@ type VCenter struct {
 	trace  io.Writer
 	hosts  map[string]*vcHost // by HostSystem moid
 	byName map[string]*vcHost
+	// managers maps each host manager reached through vCenter (account,
+	// access, advanced options, esxcli executer) to its host.
+	managers map[types.ManagedObjectReference]*vcHost
+	// st is vCenter's own users, roles and permissions
+	// (vcenter_privileges.go).
+	st *state
 }
 
 // vcHost is one managed host: its HostSystem and its local state.
@@ -169,7 +175,7 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 	if err != nil {
 		return nil, err
 	}
-	v = &VCenter{endpoint: ep, trace: opt.Trace, hosts: map[string]*vcHost{}, byName: map[string]*vcHost{}}
+	v = &VCenter{endpoint: ep, trace: opt.Trace, hosts: map[string]*vcHost{}, byName: map[string]*vcHost{}, managers: map[types.ManagedObjectReference]*vcHost{}}
 
 	vcsimMu.Lock()
 	defer vcsimMu.Unlock()
@@ -283,6 +289,10 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		if err := installCLI(m, hs, h); err != nil {
 			return err
 		}
+		v.managers[lamRef] = h
+		v.managers[hamRef] = h
+		v.managers[*hs.ConfigManager.AdvancedOption] = h
+		v.managers[types.ManagedObjectReference{Type: "ManagedMethodExecuter", Value: hs.Self.Value}] = h
 		v.hosts[hs.Self.Value] = h
 		v.byName[h.name] = h
 		v.Hosts = append(v.Hosts, h.name)
@@ -292,13 +302,15 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		return fmt.Errorf("esxsim: HostNames must be distinct")
 	}
 
+	if err := v.installAuthz(m, opt.Username, opt.Password); err != nil {
+		return err
+	}
 	sm := m.SessionManager()
 	sm.ValidLogin = func(req *types.Login) bool {
-		// vcsim compares with Service.Listen's user when ValidLogin is nil;
-		// this hook does the same and counts successful logins.
-		u := model.Service.Listen.User
-		want, _ := u.Password()
-		ok := req.UserName == u.Username() && req.Password == want
+		// A vCenter user with a permission other than NoAccess (login.go's
+		// rule, applied to vCenter's users).
+		valid, access := v.st.loginVerdict(req.UserName, req.Password)
+		ok := valid && access
 		if ok {
 			v.logins.Add(1)
 		}
@@ -400,11 +412,14 @@ func (v *VCenter) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refer
 	if m.Name == "ExecuteSoap" {
 		write = cliWriteMethods[soapMethod(m.Body)]
 	}
-	if !write {
-		return nil, nil
+	if write {
+		if n, f := v.countWrite(ctx); f != nil {
+			v.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+		}
 	}
-	if n, f := v.countWrite(ctx); f != nil {
-		v.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+	if f := v.vcAuthorize(ctx, m); f != nil {
+		v.tracef("%s by %q: %s", m.Name, ctx.Session.UserName, f.String)
+		deny(m, f)
 	}
 	return nil, nil
 }
