@@ -112,6 +112,9 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 		return r.finish(fmt.Errorf("random key for password digests: %w", err))
 	}
 
+	if err := r.checkPrivileges(ctx); err != nil {
+		return r.finish(err)
+	}
 	if err := r.check(); err != nil {
 		return r.finish(err)
 	}

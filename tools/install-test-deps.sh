@@ -4,6 +4,8 @@
 #   krb5-kdc, krb5-admin-server, krb5-user
 #                     a real MIT KDC, kadmin.local and kinit for the SSPI tests
 #   python3-gssapi    MIT GSSAPI as a third-party initiator (interop test)
+#   python3-pyvmomi   VMware's pyVmomi as a third-party vSphere client (the
+#                     simulator's conformance suite, internal/esxsim)
 # and downloads the Go modules. Safe to run again.
 set -euo pipefail
 
@@ -13,6 +15,7 @@ command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ] || missing+=(krb5
 command -v kadmin.local >/dev/null 2>&1 || [ -x /usr/sbin/kadmin.local ] || missing+=(krb5-admin-server)
 command -v kinit >/dev/null 2>&1 || missing+=(krb5-user)
 /usr/bin/python3 -c 'import gssapi' >/dev/null 2>&1 || missing+=(python3-gssapi)
+/usr/bin/python3 -c 'import pyVmomi, pyVim.connect' >/dev/null 2>&1 || missing+=(python3-pyvmomi)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-test-deps: installing ${missing[*]}"

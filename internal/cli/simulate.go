@@ -6,11 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
+	"strings"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
 
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/simguest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
@@ -28,13 +33,19 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	hosts := fs.Int("hosts", 2, "with --vcenter: the number of managed ESXi hosts")
 	keytab := fs.String("sspi-keytab", "", "accept LoginBySSPI (Kerberos/SPNEGO) for the service principal in this keytab")
 	spn := fs.String("spn", "", "with --sspi-keytab: the service principal to accept (default host/<listen host>)")
+	guestKeytab := fs.String("guest-keytab", "", "with --vcenter: the keytab of the VMs' guests (service principal host/<vm name>; default the --sspi-keytab)")
+	esxiVersion := fs.String("esxi-version", esxsim.ESXi803, "the simulated ESXi release: "+esxsim.ESXi803+" or "+esxsim.ESXi703)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy}
+	if *esxiVersion != esxsim.ESXi803 && *esxiVersion != esxsim.ESXi703 {
+		fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: --esxi-version %q: use %s or %s\n", *esxiVersion, esxsim.ESXi803, esxsim.ESXi703)
+		return 2
+	}
+	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy, ESXiVersion: *esxiVersion}
 	if *failWrite > 0 {
 		opt.FailWrite = *failWrite
 		opt.FailFault = &types.SystemError{Reason: fmt.Sprintf("injected fault at write %d", *failWrite)}
@@ -54,11 +65,22 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "esxi-manage-users simulate: --spn goes with --sspi-keytab")
 		return 2
 	}
+	if *guestKeytab != "" && !*vcenter {
+		fmt.Fprintln(env.Stderr, "esxi-manage-users simulate: --guest-keytab goes with --vcenter")
+		return 2
+	}
 	if *vcenter {
-		vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{
+		vopt := esxsim.VCenterOptions{
 			Listen: opt.Listen, Hosts: *hosts, PasswordQualityControl: opt.PasswordQualityControl,
-			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI,
-		})
+			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI, ESXiVersion: opt.ESXiVersion,
+		}
+		if kt := *guestKeytab; kt != "" || *keytab != "" {
+			if kt == "" {
+				kt = *keytab
+			}
+			vopt.GuestAuth = guestAcceptor(kt)
+		}
+		vc, err := esxsim.StartVCenter(vopt)
 		if err != nil {
 			printError(env.Stderr, "simulate", err)
 			return 3
@@ -68,6 +90,9 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stdout, "thumbprint: %s\n", vc.Thumbprint)
 		for _, h := range vc.Hosts {
 			fmt.Fprintf(env.Stdout, "host: %s\n", h)
+		}
+		for _, vm := range vc.VMs {
+			fmt.Fprintf(env.Stdout, "vm: %s\n", vm)
 		}
 		<-ctx.Done()
 		return 0
@@ -82,4 +107,30 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintf(env.Stdout, "thumbprint: %s\n", sim.Thumbprint)
 	<-ctx.Done()
 	return 0
+}
+
+// guestAcceptor returns the acceptor of a VM's guest: Kerberos for the
+// service principal host/<vm name> (guest-auth's default --guest-spn) from
+// keytab, with the second leg simguest needs (the client proves it holds
+// the session key). A VM whose principal is not in the keytab gets none.
+func guestAcceptor(path string) func(vm string) (simguest.Acceptor, error) {
+	return func(vm string) (simguest.Acceptor, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		kt := new(keytab.Keytab)
+		if err := kt.Unmarshal(b); err != nil {
+			return nil, fmt.Errorf("keytab %s: %w", path, err)
+		}
+		spn := "host/" + vm
+		found := false
+		for _, e := range kt.Entries {
+			found = found || strings.Join(e.Principal.Components, "/") == spn
+		}
+		if !found {
+			return nil, fmt.Errorf("keytab %s has no key for %s", path, spn)
+		}
+		return krbaccept.New(krbaccept.Options{Keytab: kt, SPN: spn, RequireSecondLeg: true})
+	}
 }

@@ -3,6 +3,7 @@ package esx
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/vim25/types"
@@ -26,7 +27,22 @@ func describe(err error) error {
 	}
 	var sys *types.SystemError
 	if _, ok := fault.As(err, &sys); ok && sys != nil {
-		return &FaultError{Desc: fmt.Sprintf("the host reported a system error: %s (SystemError)", sys.Reason), Err: err}
+		reason := strings.Join(strings.Fields(strings.ReplaceAll(sys.Reason, "\n", "; ")), " ")
+		if IsWeakPassword(sys) {
+			return &FaultError{Desc: fmt.Sprintf("the host rejected the password: it does not meet the host's password policy (SystemError: %s)", reason), Err: err}
+		}
+		return &FaultError{Desc: fmt.Sprintf("the host reported a system error: %s (SystemError)", reason), Err: err}
+	}
+	var np *types.NoPermission
+	if _, ok := fault.As(err, &np); ok && np != nil && !fault.Is(err, &types.NotAuthenticated{}) {
+		desc := "the session's user lacks the privilege for this call"
+		if np.PrivilegeId != "" {
+			desc = "the session's user lacks the privilege " + np.PrivilegeId
+			if np.Object != nil {
+				desc += " on " + np.Object.Type + ":" + np.Object.Value
+			}
+		}
+		return &FaultError{Desc: desc + " (NoPermission)", Err: err}
 	}
 	var arg *types.InvalidArgument
 	if _, ok := fault.As(err, &arg); ok && arg != nil {
@@ -58,6 +74,36 @@ var known = []struct {
 	{&types.NotAuthenticated{}, "the session is not logged in (NotAuthenticated)"},
 	{&types.InvalidLocale{}, "the locale is not known to the server (InvalidLocale)"},
 	{&types.HostConfigFault{}, "the host refused the configuration change (HostConfigFault)"},
+}
+
+// Forms of ESXi's fault for a password its policy rejects (all are a
+// SystemError): "Weak password: <passwdqc reason>." (KB 344647, ESXi
+// 5.x/6.0; faultMessage key com.vmware.vim.host.LocalAccountManager.weakPassword),
+// "passwd: Authentication token manipulation error" (vSphere 7.0 "vCenter
+// Server and Host Management", troubleshooting: "A general system error
+// occurred: passwd: Authentication token manipulation error"), and both
+// lines together, as on ESXi's console (KB 307368).
+const (
+	weakPasswordText = "Weak password"
+	passwdErrorText  = "Authentication token manipulation error"
+	weakPasswordKey  = "com.vmware.vim.host.LocalAccountManager.weakPassword"
+)
+
+// IsWeakPassword reports whether a SystemError is the host's refusal of a
+// password under its policy, in any documented form.
+func IsWeakPassword(f *types.SystemError) bool {
+	if f == nil {
+		return false
+	}
+	if strings.Contains(f.Reason, weakPasswordText) || strings.Contains(f.Reason, passwdErrorText) {
+		return true
+	}
+	for _, m := range f.FaultMessage {
+		if m.Key == weakPasswordKey {
+			return true
+		}
+	}
+	return false
 }
 
 // IsFault reports whether err carries a vSphere fault of target's type.

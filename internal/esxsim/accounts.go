@@ -77,7 +77,7 @@ func (st *state) checkPassword(user, gecos, password string) *soap.Fault {
 		return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
 	}
 	if reason != "" {
-		return weakPassword(reason)
+		return weakPassword(st.opt.WeakPasswordFault, reason)
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func (m *accountManager) CreateUser(ctx *simulator.Context, req *types.CreateUse
 		return body
 	}
 	spec := req.User.GetHostAccountSpec()
-	if f := m.st.createUser(spec); f != nil {
+	if f := m.st.createUser(spec, shellAccess(req.User), m.st.shellOf(ctx)); f != nil {
 		m.st.tracef("CreateUser %q: fault %s", spec.Id, f.String)
 		body.Fault_ = f
 		return body
@@ -113,7 +113,33 @@ func (m *accountManager) CreateUser(ctx *simulator.Context, req *types.CreateUse
 	return body
 }
 
-func (st *state) createUser(spec *types.HostAccountSpec) *soap.Fault {
+// shellAccess returns HostPosixAccountSpec.shellAccess, or nil.
+func shellAccess(spec types.BaseHostAccountSpec) *bool {
+	if p, ok := spec.(*types.HostPosixAccountSpec); ok {
+		return p.ShellAccess
+	}
+	return nil
+}
+
+// shellOf reports whether the session's user has shell access (a local
+// account with it; domain users: no).
+func (st *state) shellOf(ctx *simulator.Context) bool {
+	if ctx == nil || ctx.Session == nil {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a, ok := st.users[ctx.Session.UserName]
+	return ok && a.shell
+}
+
+// createUser creates an account. shell is the requested shell access (nil:
+// the default, which is callerShell: HostPosixAccountSpec.shellAccess "If
+// this property is not specified when creating a new user account then the
+// default value depends on the following factors: if the calling user does
+// not have shell access then it defaults to false; if the calling user has
+// shell access then it defaults to true", vSphere API reference).
+func (st *state) createUser(spec *types.HostAccountSpec, shell *bool, callerShell bool) *soap.Fault {
 	if !validUserName(spec.Id) {
 		return invalidArgument("id")
 	}
@@ -131,7 +157,10 @@ func (st *state) createUser(spec *types.HostAccountSpec) *soap.Fault {
 	if f := st.checkPassword(spec.Id, spec.Description, spec.Password); f != nil {
 		return f
 	}
-	a := &account{id: spec.Id, description: spec.Description}
+	a := &account{id: spec.Id, description: spec.Description, shell: callerShell}
+	if shell != nil {
+		a.shell = *shell
+	}
 	if err := a.setPassword(spec.Password); err != nil {
 		return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
 	}
@@ -154,7 +183,7 @@ func (m *accountManager) UpdateUser(ctx *simulator.Context, req *types.UpdateUse
 		return body
 	}
 	spec := req.User.GetHostAccountSpec()
-	if f := m.st.updateUser(spec); f != nil {
+	if f := m.st.updateUser(spec, shellAccess(req.User)); f != nil {
 		m.st.tracef("UpdateUser %q: fault %s", spec.Id, f.String)
 		body.Fault_ = f
 		return body
@@ -164,7 +193,8 @@ func (m *accountManager) UpdateUser(ctx *simulator.Context, req *types.UpdateUse
 	return body
 }
 
-func (st *state) updateUser(spec *types.HostAccountSpec) *soap.Fault {
+// updateUser changes an account; shell, when set, its shell access.
+func (st *state) updateUser(spec *types.HostAccountSpec, shell *bool) *soap.Fault {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	a, ok := st.users[spec.Id]
@@ -187,6 +217,9 @@ func (st *state) updateUser(spec *types.HostAccountSpec) *soap.Fault {
 		}
 	}
 	a.description = gecos
+	if shell != nil {
+		a.shell = *shell
+	}
 	return nil
 }
 
@@ -268,18 +301,25 @@ func (st *state) removeUser(id string) *soap.Fault {
 }
 
 // userDirectory replaces vcsim's UserDirectory so that it lists the local
-// users with their description as full name.
+// users as ESXi does.
 type userDirectory struct {
 	*simulator.UserDirectory
 	st *state
 }
 
-// RetrieveUserGroups lists local users. On ESXi, UserSearchResult.fullName
-// is the account's description (the GECOS field), the same field
-// HostAccountSpec.description sets (HostAccountSpec, vSphere API reference:
-// "description: The description of the specified account").
-// Local groups are not supported since vSphere API 5.1, so no groups are
-// returned.
+// RetrieveUserGroups lists local users as PosixUserSearchResult, with the
+// account's uid as id and its shellAccess, as ESXi does: on an ESX server
+// "the method returns the list of users and groups that are specified in
+// the /etc/passwd file" (UserDirectory reference), and
+// PosixUserSearchResult is "the data object type [that] describes a POSIX
+// user or group" with "id: If the search result is for a user, the value of
+// User ID is assigned to id" and "shellAccess: If the search result is for a
+// user, shellAccess indicates whether shell access has been granted or not"
+// (pyvmomi docs/vim/PosixUserSearchResult.rst). Ansible's
+// community.vmware.vmware_local_user_info reads user.shellAccess and fails
+// on the plain UserSearchResult. fullName is the account's description (the
+// GECOS field HostAccountSpec.description sets). Local groups are not
+// supported since vSphere API 5.1, so no groups are returned.
 func (d *userDirectory) RetrieveUserGroups(ctx *simulator.Context, req *types.RetrieveUserGroups) soap.HasFault {
 	body := new(methods.RetrieveUserGroupsBody)
 	res := new(types.RetrieveUserGroupsResponse)
@@ -287,16 +327,17 @@ func (d *userDirectory) RetrieveUserGroups(ctx *simulator.Context, req *types.Re
 		d.st.mu.Lock()
 		accts := make([]*account, 0, len(d.st.users))
 		for _, a := range d.st.users {
-			if matchPrincipal(a.id, req.SearchStr, req.ExactMatch) {
+			if matchPrincipal(a.id, req.SearchStr, req.ExactMatch) || (!req.ExactMatch && req.SearchStr != "" && matchPrincipal(a.description, req.SearchStr, false)) {
 				accts = append(accts, a)
 			}
 		}
 		sort.Slice(accts, func(i, j int) bool { return accts[i].seq < accts[j].seq })
 		for _, a := range accts {
-			res.Returnval = append(res.Returnval, &types.UserSearchResult{
-				Principal: a.id,
-				FullName:  a.description,
-				Group:     false,
+			shell := a.shell
+			res.Returnval = append(res.Returnval, &types.PosixUserSearchResult{
+				UserSearchResult: types.UserSearchResult{Principal: a.id, FullName: a.description, Group: false},
+				Id:               a.uid,
+				ShellAccess:      &shell,
 			})
 		}
 		d.st.mu.Unlock()

@@ -71,24 +71,22 @@ func (m *authorizationManager) RetrieveAllPermissions(ctx *simulator.Context, re
 	return &methods.RetrieveAllPermissionsBody{Res: &types.RetrieveAllPermissionsResponse{Returnval: res}}
 }
 
+// roleExists reports whether the host defines the role. st.mu must be held.
 func (m *authorizationManager) roleExists(id int32) bool {
-	for _, r := range m.RoleList {
-		if r.RoleId == id {
-			return true
-		}
-	}
-	return false
+	_, ok := m.st.roles[id]
+	return ok
 }
 
 // RetrieveRolePermissions returns the permissions using a role; NotFound "if
 // the role does not exist" (AuthorizationManager reference).
 func (m *authorizationManager) RetrieveRolePermissions(ctx *simulator.Context, req *types.RetrieveRolePermissions) soap.HasFault {
 	body := new(methods.RetrieveRolePermissionsBody)
+	m.st.mu.Lock()
 	if !m.roleExists(req.RoleId) {
+		m.st.mu.Unlock()
 		body.Fault_ = notFound()
 		return body
 	}
-	m.st.mu.Lock()
 	var res []types.Permission
 	for _, ref := range m.st.sortedEntities() {
 		for _, p := range clonePerms(m.st.perms[ref]) {
@@ -226,13 +224,42 @@ func (st *state) removePermission(entity types.ManagedObjectReference, principal
 }
 
 // precheck is what every permission write answers first: the injected
-// fault of the k-th write, then ManagedObjectNotFound for an unknown entity.
+// fault of the k-th write, then ManagedObjectNotFound for an unknown entity,
+// then InvalidArgument for an entity whose permissions are its parent's.
 func precheck(ctx *simulator.Context, entity types.ManagedObjectReference) *soap.Fault {
 	if f := injectedFault(ctx); f != nil {
 		return f
 	}
-	if _, ok := entityExists(ctx, entity); !ok {
+	e, ok := entityExists(ctx, entity)
+	if !ok {
 		return managedObjectNotFound(entity)
 	}
+	if inheritsPermissions(ctx, e) {
+		return invalidArgument("entity")
+	}
 	return nil
+}
+
+// inheritsPermissions reports whether permissions cannot be set on e: "This
+// will fail with an InvalidArgument fault if called on: the direct child
+// folders of a datacenter managed object, the root resource pool of a
+// ComputeResource or ClusterComputeResource, or a HostSystem that is part
+// of a ComputeResource (Stand-alone Host). These objects always have the
+// same permissions as their parent." (SetEntityPermissions,
+// RemoveEntityPermission; AuthorizationManager reference). On ESXi the host
+// (ha-host) is such a HostSystem.
+func inheritsPermissions(ctx *simulator.Context, e mo.Entity) bool {
+	parent := e.Entity().Parent
+	if parent == nil {
+		return false
+	}
+	switch e.Reference().Type {
+	case "Folder":
+		return parent.Type == "Datacenter"
+	case "ResourcePool":
+		return parent.Type == "ComputeResource" || parent.Type == "ClusterComputeResource"
+	case "HostSystem":
+		return parent.Type == "ComputeResource"
+	}
+	return false
 }

@@ -124,7 +124,8 @@ func (e *endpoint) Logins() int { return int(e.logins.Load()) }
 // Only one write fails; k <= 0 disables injection. A failed write has no
 // effect on the simulated host. The fault is answered after authentication:
 // if the k-th write is an unauthenticated call, it gets NotAuthenticated and
-// nothing is injected.
+// nothing is injected; if the session lacks the privilege for it, it gets
+// NoPermission (privileges.go) and nothing is injected either.
 func (e *endpoint) SetFailWrite(k int, f types.BaseMethodFault) {
 	if f == nil {
 		f = &types.SystemError{Reason: "injected fault"}

@@ -405,8 +405,15 @@ func TestRootCannotBeRemoved(t *testing.T) {
 	if err := accounts(c).Remove(ctx, "root"); err != nil {
 		t.Fatalf("removing root with another DCUI admin: %v", err)
 	}
+	// root's session lost its permissions with root (privileges are looked
+	// up at every call).
+	wantFault[*types.NoPermission](t, accounts(c).Remove(ctx, "alice"))
 	// alice is now the last user with DCUI access.
-	wantFault[*types.SecurityError](t, accounts(c).Remove(ctx, "alice"))
+	ca, err := login(t, s, "alice", goodPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFault[*types.SecurityError](t, accounts(ca).Remove(ctx, "alice"))
 }
 
 // Gap 4: the host's advanced options have Security.PasswordQualityControl
@@ -482,7 +489,7 @@ func TestPasswordOptions(t *testing.T) {
 // faultMessage key com.vmware.vim.host.LocalAccountManager.weakPassword
 // with argument "reason" (KB 344647, KB 323600).
 func TestPasswordPolicy(t *testing.T) {
-	s := start(t, Options{})
+	s := start(t, Options{WeakPasswordFault: WeakPasswordReason})
 	c := root(t, s)
 	ctx := testContext(t)
 	om := hostOptionManager(t, c)

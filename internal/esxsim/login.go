@@ -1,6 +1,8 @@
 package esxsim
 
 import (
+	"sync"
+
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -16,14 +18,42 @@ import (
 // initially have no permissions on any object" and No Access "is the default
 // role" (Host Client "Managing permissions", vSphere Security "ESXi Users
 // and Permissions"). A permission with any role but NoAccess (-5) on any
-// entity grants access.
+// entity grants access. A failed login is answered with ESXi's message
+// (invalidLogin, faults.go), and counts towards the account lockout
+// (lockout.go).
 //
-// vcsim's SessionManager cannot be wrapped (vcsim type-asserts it), so:
-// validLogin is installed as its ValidLogin hook (false => InvalidLogin),
-// and Server.handler answers a valid user without access with loginDenied.
+// vcsim's SessionManager cannot be wrapped (vcsim type-asserts it), so
+// Server.handler decides every password login before vcsim sees it
+// (checkLogin): a refused login is answered by loginDenied, an accepted one
+// is approved for vcsim's Login, which asks validLogin (its ValidLogin hook)
+// and creates the session. The login is decided once, so a failure is
+// counted once.
+
+// approvals are the Login requests checkLogin accepted, by request.
+type approvals struct {
+	mu sync.Mutex
+	ok map[*types.Login]bool
+}
+
+func (a *approvals) approve(req *types.Login) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ok == nil {
+		a.ok = map[*types.Login]bool{}
+	}
+	a.ok[req] = true
+}
+
+func (a *approvals) take(req *types.Login) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ok := a.ok[req]
+	delete(a.ok, req)
+	return ok
+}
 
 // loginVerdict reports whether user/password are valid credentials and, if
-// so, whether the user has access.
+// so, whether the user has access. It neither counts nor checks lockout.
 func (st *state) loginVerdict(user, password string) (valid, access bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -34,13 +64,13 @@ func (st *state) loginVerdict(user, password string) (valid, access bool) {
 	return true, st.hasAccess(user)
 }
 
+// validLogin is vcsim's ValidLogin hook: true only for a login checkLogin
+// approved.
 func (st *state) validLogin(req *types.Login) bool {
-	valid, access := st.loginVerdict(req.UserName, req.Password)
-	ok := valid && access
+	ok := st.approved.take(req)
 	if ok {
 		st.srv.logins.Add(1)
 	}
-	st.tracef("Login %q: valid=%v access=%v", req.UserName, valid, access)
 	return ok
 }
 
@@ -57,31 +87,36 @@ func (st *state) hasAccess(user string) bool {
 	return false
 }
 
-// checkLogin is called by Server.handler for Login: it returns a stand-in
-// SessionManager answering NoPermission for a valid user without access,
-// or nil to let vcsim's Login (with validLogin) proceed.
+// checkLogin is called by Server.handler for Login: it decides the login
+// (password, lockout, access) and returns a stand-in SessionManager
+// answering the fault, or nil (approved) to let vcsim's Login proceed.
 func (st *state) checkLogin(ctx *simulator.Context, m *simulator.Method) *loginDenied {
 	req, ok := m.Body.(*types.Login)
 	if !ok || ctx.Session != nil {
-		return nil
+		return nil // vcsim answers a second Login on a session itself
 	}
-	if valid, access := st.loginVerdict(req.UserName, req.Password); valid && !access {
-		st.tracef("Login %q: valid=true access=false: NoPermission", req.UserName)
-		return &loginDenied{Self: m.This, root: st.root}
+	if f := st.attemptLogin(req.UserName, req.Password); f != nil {
+		st.tracef("Login %q: %s", req.UserName, f.String)
+		return &loginDenied{Self: m.This, fault: f}
 	}
+	st.tracef("Login %q: ok", req.UserName)
+	st.approved.approve(req)
 	return nil
 }
 
-// loginDenied answers Login with NoPermission.
+// loginDenied answers Login with a fault.
 type loginDenied struct {
-	Self types.ManagedObjectReference
-	root types.ManagedObjectReference
+	Self  types.ManagedObjectReference
+	fault *soap.Fault
 }
 
 func (d *loginDenied) Reference() types.ManagedObjectReference { return d.Self }
 
 func (d *loginDenied) Login(*types.Login) soap.HasFault {
-	root := d.root
-	f := &types.NoPermission{Object: &root, PrivilegeId: "System.View"}
-	return &methods.LoginBody{Fault_: simulator.Fault("Permission to perform this operation was denied.", f)}
+	return &methods.LoginBody{Fault_: d.fault}
+}
+
+// loginNoAccess is the fault for valid credentials without access.
+func loginNoAccess(root types.ManagedObjectReference) *soap.Fault {
+	return noPermission(root, PrivSystemView)
 }

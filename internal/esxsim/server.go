@@ -6,14 +6,21 @@
 //     validates user names, enforces Security.PasswordQualityControl with
 //     passwdqc and answers a weak password with ESXi's SystemError
 //     "Weak password: <reason>." (accounts.go);
-//   - UserDirectory.RetrieveUserGroups reports the stored users with their
-//     description as FullName (accounts.go);
+//   - UserDirectory.RetrieveUserGroups reports the stored users as
+//     PosixUserSearchResult with uid, shellAccess and their description as
+//     FullName (accounts.go);
 //   - AuthorizationManager keeps one permission per principal and entity,
 //     merges SetEntityPermissions, validates principals and role ids and
 //     protects the last Administrator permission (authz.go);
 //   - the host's advanced options carry Security.PasswordQualityControl,
 //     Security.PasswordHistory and DCUI.Access (options.go);
-//   - SessionManager.Login checks passwords and permissions (login.go);
+//   - SessionManager.Login checks passwords and permissions, answers
+//     ESXi's messages and locks accounts out (login.go, lockout.go);
+//   - every call checks the session user's privileges and answers
+//     NoPermission with privilegeId (privileges.go, propcollector.go);
+//     custom roles work (roles.go);
+//   - the host is ESXi 8.0.3 or 7.0.3 (version.go), its advanced options
+//     are described in supportedOption (options.go);
 //   - write calls can be made to fail on purpose (this file).
 //
 // Each behaviour cites where ESXi's behaviour is documented, next to the code
@@ -78,6 +85,16 @@ type Options struct {
 	SSPI *krbaccept.Acceptor
 	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
 	SSPIOptions simsspi.Options
+	// ESXiVersion is the simulated release, ESXi803 (default) or ESXi703
+	// (version.go).
+	ESXiVersion string
+	// WeakPasswordFault is the form of the fault for a password the policy
+	// rejects (faults.go); the default is ESXi 7.0/8.0's "passwd:
+	// Authentication token manipulation error".
+	WeakPasswordFault WeakPasswordForm
+	// Clock is the simulator's time, for account lockout (lockout.go);
+	// nil means time.Now. Tests advance it to pass Security.AccountUnlockTime.
+	Clock func() time.Time
 }
 
 // PasswordChecker returns "" when the password is acceptable under policy
@@ -121,6 +138,12 @@ func Start(opt Options) (s *Server, err error) {
 	}
 	if err := validPolicy(opt.CheckPassword, opt.PasswordQualityControl); err != nil {
 		return nil, fmt.Errorf("esxsim: PasswordQualityControl %q: %w", opt.PasswordQualityControl, err)
+	}
+	if _, err := esxiRelease(opt.ESXiVersion); err != nil {
+		return nil, err
+	}
+	if opt.Clock == nil {
+		opt.Clock = time.Now
 	}
 	if opt.Password == "" {
 		opt.Password, err = generatePassword(opt)
@@ -176,11 +199,14 @@ func (s *Server) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refere
 		}
 		return nil, nil
 	}
-	if !writeMethods[m.Name] {
-		return nil, nil
+	if writeMethods[m.Name] {
+		if n, f := s.countWrite(ctx); f != nil {
+			s.st.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+		}
 	}
-	if n, f := s.countWrite(ctx); f != nil {
-		s.st.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+	if f := s.st.authorize(ctx, m); f != nil {
+		s.st.tracef("%s by %q: %s", m.Name, ctx.Session.UserName, f.String)
+		deny(m, f)
 	}
 	return nil, nil
 }

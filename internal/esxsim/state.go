@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
@@ -38,6 +39,11 @@ type account struct {
 	salt        []byte
 	hash        []byte // nil: no password set, the account cannot log in
 	seq         int    // creation order, the order of ESXi's /etc/passwd
+	uid         int32  // POSIX user id (PosixUserSearchResult.id)
+	shell       bool   // shell access (HostPosixAccountSpec.shellAccess)
+
+	failures    int       // consecutive failed logins (lockout.go)
+	lastFailure time.Time // of the last failed login
 }
 
 func hashPassword(salt []byte, password string) []byte {
@@ -76,13 +82,39 @@ type state struct {
 	mu         sync.Mutex
 	users      map[string]*account
 	nextSeq    int
+	nextUID    int32
 	perms      map[types.ManagedObjectReference][]types.Permission
 	policy     string
 	history    int64
 	dcuiAccess string
+
+	// roles is the role table the privilege checks use (roles.go), kept
+	// in step with the AuthorizationManager's roleList.
+	roles      map[int32]*roleDef
+	knownPrivs map[string]bool
+	nextRole   int32
+
+	// host is the HostSystem (nil on a vCenter's managed host, whose
+	// privileges vCenter checks) and hostOptions its advanced options.
+	host        *types.ManagedObjectReference
+	hostOptions types.ManagedObjectReference
+
+	// Account lockout (lockout.go): Security.AccountLockFailures and
+	// Security.AccountUnlockTime (seconds).
+	lockFailures int64
+	unlockTime   int64
+
+	approved approvals // logins decided by checkLogin (login.go)
+
+	// domainUser tells domain users (who hold Admin, privileges.go) from
+	// local ones; nil: isDomainUser.
+	domainUser func(string) bool
 }
 
 func newState(opt Options, srv *Server) *state {
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
 	return &state{
 		opt:        opt,
 		srv:        srv,
@@ -90,6 +122,9 @@ func newState(opt Options, srv *Server) *state {
 		perms:      make(map[types.ManagedObjectReference][]types.Permission),
 		policy:     opt.PasswordQualityControl,
 		dcuiAccess: "root",
+
+		lockFailures: DefaultAccountLockFailures,
+		unlockTime:   DefaultAccountUnlockTime,
 	}
 }
 
@@ -115,11 +150,24 @@ func (st *state) tracef(format string, args ...any) {
 // The descriptions are the GECOS fields of ESXi's /etc/passwd. vpxuser only
 // exists once vCenter has added the host (vSphere 4 "Host users" page);
 // it is seeded anyway because managed hosts are the common case.
-var seedAccounts = []struct{ id, description string }{
-	{"root", "Administrator"},
-	{"dcui", "DCUI User"},
-	{"vpxuser", "VMware VirtualCenter administration account"},
+//
+// uid and shell are the PosixUserSearchResult id and shellAccess; ESXi's
+// /etc/passwd gives root uid 0, dcui 100 and vpxuser 500, and only root
+// and vpxuser a login shell (assumed from ESXi's /etc/passwd; dcui's shell
+// is /sbin/nologin, the DCUI being its only use).
+var seedAccounts = []struct {
+	id, description string
+	uid             int32
+	shell           bool
+}{
+	{"root", "Administrator", 0, true},
+	{"dcui", "DCUI User", 100, false},
+	{"vpxuser", "VMware VirtualCenter administration account", 500, true},
 }
+
+// firstUID is the uid of the first account created on the host (assumed:
+// useradd's default UID_MIN; not documented for ESXi).
+const firstUID = 1000
 
 // install patches the model: it must run after model.Create and before the
 // server starts.
@@ -131,6 +179,13 @@ func (st *state) install(model *simulator.Model) error {
 	}
 	content := si.Content
 	st.root = content.RootFolder
+	rel, err := esxiRelease(st.opt.ESXiVersion)
+	if err != nil {
+		return err
+	}
+	if err := installRelease(m, rel); err != nil {
+		return err
+	}
 	if err := st.seed(); err != nil {
 		return err
 	}
@@ -151,11 +206,14 @@ func (st *state) install(model *simulator.Model) error {
 	if !ok {
 		return fmt.Errorf("esxsim: unexpected AuthorizationManager %T", m.Get(*content.AuthorizationManager))
 	}
+	st.loadRoles(am)
 	m.Put(&authorizationManager{AuthorizationManager: am, st: st})
 
 	if err := st.installOptions(m); err != nil {
 		return err
 	}
+	installDenier(m)
+	installPropertyCollector(m)
 
 	m.SessionManager().ValidLogin = st.validLogin
 	m.Handler = st.srv.handler
@@ -167,7 +225,7 @@ func (st *state) install(model *simulator.Model) error {
 // seeded account, that user as an Admin. st.root must be set.
 func (st *state) seed() error {
 	for _, u := range seedAccounts {
-		st.addUser(&account{id: u.id, description: u.description})
+		st.addUser(&account{id: u.id, description: u.description, uid: u.uid, shell: u.shell})
 		st.perms[st.root] = append(st.perms[st.root], types.Permission{
 			Entity: &st.root, Principal: u.id, RoleId: roleAdmin, Propagate: true,
 		})
@@ -176,7 +234,7 @@ func (st *state) seed() error {
 		return err
 	}
 	if _, ok := st.users[st.opt.Username]; !ok {
-		a := &account{id: st.opt.Username}
+		a := &account{id: st.opt.Username, shell: true}
 		if err := a.setPassword(st.opt.Password); err != nil {
 			return err
 		}
@@ -192,10 +250,18 @@ func (st *state) seed() error {
 	return nil
 }
 
-// addUser stores a new account. st.mu must be held (or st not yet shared).
+// addUser stores a new account, giving it the next uid unless it has one.
+// st.mu must be held (or st not yet shared).
 func (st *state) addUser(a *account) {
 	st.nextSeq++
 	a.seq = st.nextSeq
+	if a.uid == 0 && a.id != "root" {
+		if st.nextUID < firstUID {
+			st.nextUID = firstUID
+		}
+		a.uid = st.nextUID
+		st.nextUID++
+	}
 	st.users[a.id] = a
 }
 

@@ -40,6 +40,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/simguest"
 	"github.com/esxi-users/esxi-users/internal/simsspi"
 )
 
@@ -85,6 +86,17 @@ type VCenterOptions struct {
 	SSPI *krbaccept.Acceptor
 	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
 	SSPIOptions simsspi.Options
+	// ESXiVersion is the release of the managed hosts (ESXi803, the
+	// default, or ESXi703); vCenter's own about is vcsim's.
+	ESXiVersion string
+	// WeakPasswordFault is the hosts' fault form for a rejected password.
+	WeakPasswordFault WeakPasswordForm
+	// GuestAuth, when set, gives the inventory powered-on VMs whose guests
+	// accept SSPI authentication (internal/simguest): it returns the
+	// acceptor of a VM's guest (its own service principal, e.g.
+	// host/<vm name>), or an error to leave that VM without one. VCenter.VMs
+	// lists the VMs that have one.
+	GuestAuth func(vm string) (simguest.Acceptor, error)
 }
 
 // VCenter is a running simulated vCenter. Close it when done.
@@ -92,10 +104,19 @@ type VCenter struct {
 	*endpoint
 	// Hosts are the names of the managed hosts (HostSystem.name), sorted.
 	Hosts []string
+	// VMs are the powered-on VMs with guest SSPI authentication (see
+	// VCenterOptions.GuestAuth), sorted.
+	VMs []string
 
 	trace  io.Writer
 	hosts  map[string]*vcHost // by HostSystem moid
 	byName map[string]*vcHost
+	// managers maps each host manager reached through vCenter (account,
+	// access, advanced options, esxcli executer) to its host.
+	managers map[types.ManagedObjectReference]*vcHost
+	// st is vCenter's own users, roles and permissions
+	// (vcenter_privileges.go).
+	st *state
 }
 
 // vcHost is one managed host: its HostSystem and its local state.
@@ -154,13 +175,16 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 	if err != nil {
 		return nil, err
 	}
-	v = &VCenter{endpoint: ep, trace: opt.Trace, hosts: map[string]*vcHost{}, byName: map[string]*vcHost{}}
+	v = &VCenter{endpoint: ep, trace: opt.Trace, hosts: map[string]*vcHost{}, byName: map[string]*vcHost{}, managers: map[types.ManagedObjectReference]*vcHost{}}
 
 	vcsimMu.Lock()
 	defer vcsimMu.Unlock()
 
 	model := simulator.VPX()
 	model.Machine = 0
+	if opt.GuestAuth != nil {
+		model.Machine = 1 // one VM per host and per cluster resource pool
+	}
 	model.Host = (opt.Hosts + 1) / 2
 	model.ClusterHost = opt.Hosts / 2
 	model.Cluster = 0
@@ -190,6 +214,10 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 // install gives every HostSystem its state and managers.
 func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 	m := model.Map()
+	rel, err := esxiRelease(opt.ESXiVersion)
+	if err != nil {
+		return err
+	}
 	var hosts []*simulator.HostSystem
 	for _, e := range m.All("HostSystem") {
 		hs, ok := e.(*simulator.HostSystem)
@@ -215,7 +243,9 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 			PasswordQualityControl: opt.PasswordQualityControl,
 			CheckPassword:          opt.CheckPassword,
 			Trace:                  opt.Trace,
+			WeakPasswordFault:      opt.WeakPasswordFault,
 		}
+		hostRelease(hs, rel)
 		pw, err := generatePassword(hopt)
 		if err != nil {
 			return err
@@ -230,6 +260,7 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		// The host's own role table: ESXi's system roles (esx model).
 		am := &simulator.AuthorizationManager{}
 		am.RoleList = append([]types.AuthorizationRole(nil), simesx.RoleList...)
+		st.loadRoles(am)
 		h.authz = &authorizationManager{AuthorizationManager: am, st: st}
 
 		// Distinct management addresses (vmk0) from TEST-NET-1 (RFC 5737):
@@ -258,6 +289,10 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		if err := installCLI(m, hs, h); err != nil {
 			return err
 		}
+		v.managers[lamRef] = h
+		v.managers[hamRef] = h
+		v.managers[*hs.ConfigManager.AdvancedOption] = h
+		v.managers[types.ManagedObjectReference{Type: "ManagedMethodExecuter", Value: hs.Self.Value}] = h
 		v.hosts[hs.Self.Value] = h
 		v.byName[h.name] = h
 		v.Hosts = append(v.Hosts, h.name)
@@ -267,13 +302,15 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		return fmt.Errorf("esxsim: HostNames must be distinct")
 	}
 
+	if err := v.installAuthz(m, opt.Username, opt.Password); err != nil {
+		return err
+	}
 	sm := m.SessionManager()
 	sm.ValidLogin = func(req *types.Login) bool {
-		// vcsim compares with Service.Listen's user when ValidLogin is nil;
-		// this hook does the same and counts successful logins.
-		u := model.Service.Listen.User
-		want, _ := u.Password()
-		ok := req.UserName == u.Username() && req.Password == want
+		// A vCenter user with a permission other than NoAccess (login.go's
+		// rule, applied to vCenter's users).
+		valid, access := v.st.loginVerdict(req.UserName, req.Password)
+		ok := valid && access
 		if ok {
 			v.logins.Add(1)
 		}
@@ -284,8 +321,46 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 	if opt.SSPI != nil {
 		simsspi.Install(m, opt.SSPI, opt.SSPIOptions)
 	}
+	return v.installGuests(m, opt.GuestAuth)
+}
+
+// installGuests gives the VMs guest SSPI authentication (simguest): each
+// VM for which guestAuth returns an acceptor authenticates with it; the
+// others refuse every token (InvalidGuestLogin).
+func (v *VCenter) installGuests(m *simulator.Registry, guestAuth func(string) (simguest.Acceptor, error)) error {
+	if guestAuth == nil {
+		return nil
+	}
+	accs := map[string]simguest.Acceptor{}
+	for _, e := range m.All("VirtualMachine") {
+		vm, ok := e.(*simulator.VirtualMachine)
+		if !ok || vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+			continue
+		}
+		acc, err := guestAuth(vm.Name)
+		if err != nil {
+			v.tracef("VM %s: no guest authentication: %v", vm.Name, err)
+			continue
+		}
+		accs[vm.Name] = acc
+		v.VMs = append(v.VMs, vm.Name)
+	}
+	if len(v.VMs) == 0 {
+		return fmt.Errorf("esxsim: no VM has a guest SSPI acceptor")
+	}
+	sort.Strings(v.VMs)
+	simguest.Install(m, refuseAll{}, simguest.Options{Acceptors: accs})
 	return nil
 }
+
+// refuseAll is the acceptor of VMs without guest authentication.
+type refuseAll struct{}
+
+func (refuseAll) Accept(string, []byte) ([]byte, string, bool, error) {
+	return nil, "", false, fmt.Errorf("esxsim: this VM's guest has no SSPI acceptor")
+}
+
+func (refuseAll) Forget(string) {}
 
 // VCenter's writes are the calls that change a host's state: CreateUser,
 // UpdateUser, RemoveUser, ChangeAccessMode and the esxcli commands system
@@ -337,11 +412,14 @@ func (v *VCenter) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refer
 	if m.Name == "ExecuteSoap" {
 		write = cliWriteMethods[soapMethod(m.Body)]
 	}
-	if !write {
-		return nil, nil
+	if write {
+		if n, f := v.countWrite(ctx); f != nil {
+			v.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+		}
 	}
-	if n, f := v.countWrite(ctx); f != nil {
-		v.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+	if f := v.vcAuthorize(ctx, m); f != nil {
+		v.tracef("%s by %q: %s", m.Name, ctx.Session.UserName, f.String)
+		deny(m, f)
 	}
 	return nil, nil
 }

@@ -50,7 +50,7 @@ import (
 // commands is not documented, so it is the message of the vim fault the same
 // change gets through the API (e.g. "The user or group named 'x' does not
 // exist.", "A general system error occurred: Weak password: too short.").
-// --shell-access is accepted and not simulated.
+// --shell-access sets the account's shell access (as HostPosixAccountSpec.shellAccess).
 
 // cliWriteMethods are the esxcli methods that write host state.
 var cliWriteMethods = map[string]bool{
@@ -386,10 +386,28 @@ func accountSpec(args esxcli.Values) (*types.HostAccountSpec, cliError) {
 			return nil, cliError{"Password and password confirmation do not match."}
 		}
 	}
-	if _, cerr := boolArg(args, "shellaccess"); cerr != nil {
+	return &types.HostAccountSpec{Id: id, Description: args.Value("description"), Password: pw}, nil
+}
+
+// shellArg reads --shell-access (nil when not given).
+func shellArg(args esxcli.Values) (*bool, cliError) {
+	if args.Value("shellaccess") == "" {
+		return nil, nil
+	}
+	b, cerr := boolArg(args, "shellaccess")
+	if cerr != nil {
 		return nil, cerr
 	}
-	return &types.HostAccountSpec{Id: id, Description: args.Value("description"), Password: pw}, nil
+	return &b, nil
+}
+
+// vpxShell is the shell access of vpxuser, the host user vCenter acts as.
+func (c *hostCLI) vpxShell() bool {
+	st := c.h.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a, ok := st.users["vpxuser"]
+	return ok && a.shell
 }
 
 func (c *hostCLI) accountAdd(args esxcli.Values) (*esxcli.Response, cliError) {
@@ -397,7 +415,11 @@ func (c *hostCLI) accountAdd(args esxcli.Values) (*esxcli.Response, cliError) {
 	if cerr != nil {
 		return nil, cerr
 	}
-	if f := c.h.st.createUser(spec); f != nil {
+	shell, cerr := shellArg(args)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if f := c.h.st.createUser(spec, shell, c.vpxShell()); f != nil {
 		return nil, faultText(f)
 	}
 	return cliOK(), nil
@@ -408,7 +430,11 @@ func (c *hostCLI) accountSet(args esxcli.Values) (*esxcli.Response, cliError) {
 	if cerr != nil {
 		return nil, cerr
 	}
-	if f := c.h.st.updateUser(spec); f != nil {
+	shell, cerr := shellArg(args)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if f := c.h.st.updateUser(spec, shell); f != nil {
 		return nil, faultText(f)
 	}
 	return cliOK(), nil

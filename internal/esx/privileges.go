@@ -1,0 +1,194 @@
+package esx
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+// Privileges the writes need, from the vSphere API reference (pyVmomi
+// ServerObjects.py type information; pyvmomi docs/vim/*.rst):
+// HostLocalAccountManager.CreateUser/UpdateUser/RemoveUser
+// "Host.Local.ManageUserGroups"; AuthorizationManager.SetEntityPermissions
+// and RemoveEntityPermission "Authorization.ModifyPermissions" on the entity
+// plus every privilege of the role being granted or removed ("NoPermission:
+// if current session does not have any privilege in any permission that
+// being set"); HostAccessManager.ChangeAccessMode "Global.Settings".
+const (
+	privManageUsers       = "Host.Local.ManageUserGroups"
+	privModifyPermissions = "Authorization.ModifyPermissions"
+	privGlobalSettings    = "Global.Settings"
+)
+
+// need is a privilege the run needs and why.
+type need struct {
+	priv string
+	why  string
+}
+
+// sessionKey returns the current session's key.
+func (s *Session) sessionKey(ctx context.Context) (string, error) {
+	var key string
+	err := s.call(ctx, func(ctx context.Context) error {
+		us, err := session.NewManager(s.Client).UserSession(ctx)
+		if err != nil {
+			return err
+		}
+		if us == nil {
+			return fmt.Errorf("no current session")
+		}
+		key = us.Key
+		return nil
+	})
+	return key, err
+}
+
+// missing asks the server (AuthorizationManager.HasPrivilegeOnEntities for
+// the session's own key, vSphere API 5.5) which of the needed privileges
+// the session lacks on entity, and describes them.
+func (s *Session) missing(ctx context.Context, entity types.ManagedObjectReference, entityName string, needs []need) ([]string, error) {
+	if len(needs) == 0 {
+		return nil, nil
+	}
+	key, err := s.sessionKey(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the current session: %w", describe(err))
+	}
+	ids := map[string]bool{}
+	var privs []string
+	for _, n := range needs {
+		if !ids[n.priv] {
+			ids[n.priv] = true
+			privs = append(privs, n.priv)
+		}
+	}
+	granted := map[string]bool{}
+	err = s.call(ctx, func(ctx context.Context) error {
+		res, err := methods.HasPrivilegeOnEntities(ctx, s.Client, &types.HasPrivilegeOnEntities{
+			This: *s.Client.ServiceContent.AuthorizationManager, Entity: []types.ManagedObjectReference{entity},
+			SessionId: key, PrivId: privs,
+		})
+		if err != nil {
+			return err
+		}
+		for _, ep := range res.Returnval {
+			for _, pa := range ep.PrivAvailability {
+				granted[pa.PrivId] = pa.IsGranted
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("HasPrivilegeOnEntities: %w", describe(err))
+	}
+	// Group the missing privileges by reason, keeping the order of needs.
+	var whys []string
+	byWhy := map[string][]string{}
+	for _, n := range needs {
+		if granted[n.priv] {
+			continue
+		}
+		if _, ok := byWhy[n.why]; !ok {
+			whys = append(whys, n.why)
+		}
+		if !contains(byWhy[n.why], n.priv) {
+			byWhy[n.why] = append(byWhy[n.why], n.priv)
+		}
+	}
+	var out []string
+	for _, why := range whys {
+		ps := byWhy[why]
+		list := strings.Join(ps, ", ")
+		if len(ps) > 5 {
+			list = fmt.Sprintf("%d privileges (%s, …)", len(ps), strings.Join(ps[:5], ", "))
+		}
+		out = append(out, fmt.Sprintf("%s on %s (%s)", list, entityName, why))
+	}
+	return out, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// MissingPrivileges implements tasks.PrivilegeChecker for a direct host:
+// the privileges are the host's own, on its root folder (where the
+// permissions are set, and from which they propagate to the host).
+func (h *Host) MissingPrivileges(ctx context.Context, a tasks.Access) ([]string, error) {
+	var needs []need
+	if a.ManageUsers {
+		needs = append(needs, need{privManageUsers, "to create, update or remove local users"})
+	}
+	roles := append(append([]string(nil), a.GrantRoles...), a.RevokeRoles...)
+	if len(roles) > 0 {
+		needs = append(needs, need{privModifyPermissions, "to set and remove permissions"})
+	}
+	if len(roles) > 0 {
+		byName, err := h.rolePrivileges(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range a.GrantRoles {
+			for _, p := range byName[r] {
+				needs = append(needs, need{p, "to grant role " + r + ", the session must hold its privileges"})
+			}
+		}
+		for _, r := range a.RevokeRoles {
+			for _, p := range byName[r] {
+				needs = append(needs, need{p, "to remove a permission with role " + r + ", the session must hold its privileges"})
+			}
+		}
+	}
+	return h.s.missing(ctx, h.root, "the root folder", needs)
+}
+
+// rolePrivileges returns each role's privileges, by name.
+func (h *Host) rolePrivileges(ctx context.Context) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := h.s.call(ctx, func(ctx context.Context) error {
+		roles, err := object.NewAuthorizationManager(h.s.Client).RoleList(ctx)
+		for _, r := range roles {
+			ps := append([]string(nil), r.Privilege...)
+			sort.Strings(ps)
+			out[r.Name] = ps
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read roles: %w", describe(err))
+	}
+	return out, nil
+}
+
+// MissingPrivileges implements tasks.PrivilegeChecker through vCenter: the
+// privileges are vCenter's, of the vCenter session, on the HostSystem:
+// Host.Local.ManageUserGroups for the host's HostLocalAccountManager and
+// Global.Settings for its HostAccessManager (ChangeAccessMode).
+func (h *ViHost) MissingPrivileges(ctx context.Context, a tasks.Access) ([]string, error) {
+	var needs []need
+	if a.ManageUsers {
+		needs = append(needs, need{privManageUsers, "to create, update or remove the host's local users"})
+	}
+	if len(a.GrantRoles) > 0 || len(a.RevokeRoles) > 0 {
+		needs = append(needs, need{privGlobalSettings, "to change the host's access modes (HostAccessManager)"})
+	}
+	return h.s.missing(ctx, h.ref, "host "+h.name, needs)
+}
+
+var (
+	_ tasks.PrivilegeChecker = (*Host)(nil)
+	_ tasks.PrivilegeChecker = (*ViHost)(nil)
+)

@@ -1,0 +1,214 @@
+package esxsim
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Role management (AuthorizationManager.AddAuthorizationRole,
+// UpdateAuthorizationRole, RemoveAuthorizationRole), as documented in the
+// vSphere Web Services API reference (pyvmomi docs/vim/AuthorizationManager.rst):
+//
+//   - AddAuthorizationRole "will add a user-defined role with given list of
+//     privileges and three system-defined privileges, System.Anonymous,
+//     System.View, and System.Read"; AlreadyExists "if a role with the given
+//     name already exists"; InvalidName "if the role name is empty";
+//     InvalidArgument "if privIds contains an unknown privilege";
+//   - UpdateAuthorizationRole: NotFound "if the role does not exist, or if a
+//     privilege in the list cannot be found"; InvalidName "if the new role
+//     name is empty"; AlreadyExists "if another role with the given name
+//     already exists"; InvalidArgument "if the role is a system role";
+//   - RemoveAuthorizationRole: NotFound "if the role does not exist";
+//     RemoveFailed "if failIfUsed is true and the role has permissions";
+//     InvalidArgument "if the role is a system role".
+//
+// vcsim's own versions accept empty names, update and remove system roles,
+// and leave permissions pointing at a removed role. The privileges a
+// session needs for these calls are checked in privileges.go. Role ids of
+// user-defined roles are not documented; they are numbered from 10 here.
+
+// roleDef is a role as the privilege checks see it.
+type roleDef struct {
+	name   string
+	system bool
+	privs  []string
+}
+
+// firstUserRoleID is the id of the first user-defined role.
+const firstUserRoleID int32 = 10
+
+// loadRoles copies the role table of am into st (at install).
+func (st *state) loadRoles(am *simulator.AuthorizationManager) {
+	st.roles = map[int32]*roleDef{}
+	st.knownPrivs = map[string]bool{}
+	st.nextRole = firstUserRoleID
+	for _, r := range am.RoleList {
+		st.roles[r.RoleId] = &roleDef{name: r.Name, system: r.System, privs: append([]string(nil), r.Privilege...)}
+		if r.RoleId >= st.nextRole {
+			st.nextRole = r.RoleId + 1
+		}
+		if r.Name == "Admin" {
+			for _, p := range r.Privilege {
+				st.knownPrivs[p] = true
+			}
+		}
+	}
+}
+
+// withSystemPrivileges returns privs plus the three system privileges,
+// sorted and without duplicates.
+func withSystemPrivileges(privs []string) []string {
+	set := map[string]bool{}
+	for _, p := range append(append([]string(nil), privs...), systemPrivileges...) {
+		set[p] = true
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func invalidName(name string) *soap.Fault {
+	return simulator.Fault("Name '"+name+"' is invalid.", &types.InvalidName{Name: name})
+}
+
+// AddAuthorizationRole adds a user-defined role.
+func (m *authorizationManager) AddAuthorizationRole(ctx *simulator.Context, req *types.AddAuthorizationRole) soap.HasFault {
+	body := new(methods.AddAuthorizationRoleBody)
+	st := m.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if strings.TrimSpace(req.Name) == "" {
+		body.Fault_ = invalidName(req.Name)
+		return body
+	}
+	for _, r := range st.roles {
+		if r.name == req.Name {
+			body.Fault_ = alreadyExists(req.Name)
+			return body
+		}
+	}
+	for _, p := range req.PrivIds {
+		if !st.knownPrivs[p] {
+			body.Fault_ = invalidArgument("privIds")
+			return body
+		}
+	}
+	id := st.nextRole
+	st.nextRole++
+	privs := withSystemPrivileges(req.PrivIds)
+	st.roles[id] = &roleDef{name: req.Name, privs: privs}
+	m.RoleList = append(m.RoleList, types.AuthorizationRole{
+		RoleId: id, Name: req.Name, System: false, Privilege: privs,
+		Info: &types.Description{Label: req.Name, Summary: req.Name},
+	})
+	st.tracef("AddAuthorizationRole %q: id %d", req.Name, id)
+	body.Res = &types.AddAuthorizationRoleResponse{Returnval: id}
+	return body
+}
+
+// UpdateAuthorizationRole renames a user-defined role and/or replaces its
+// privileges.
+func (m *authorizationManager) UpdateAuthorizationRole(ctx *simulator.Context, req *types.UpdateAuthorizationRole) soap.HasFault {
+	body := new(methods.UpdateAuthorizationRoleBody)
+	st := m.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	r, ok := st.roles[req.RoleId]
+	switch {
+	case !ok:
+		body.Fault_ = notFound()
+		return body
+	case r.system:
+		body.Fault_ = invalidArgument("roleId")
+		return body
+	case strings.TrimSpace(req.NewName) == "":
+		body.Fault_ = invalidName(req.NewName)
+		return body
+	}
+	for id, o := range st.roles {
+		if id != req.RoleId && o.name == req.NewName {
+			body.Fault_ = alreadyExists(req.NewName)
+			return body
+		}
+	}
+	for _, p := range req.PrivIds {
+		if !st.knownPrivs[p] {
+			body.Fault_ = notFound()
+			return body
+		}
+	}
+	r.name = req.NewName
+	if len(req.PrivIds) > 0 {
+		r.privs = withSystemPrivileges(req.PrivIds)
+	}
+	for i := range m.RoleList {
+		if m.RoleList[i].RoleId == req.RoleId {
+			m.RoleList[i].Name = r.name
+			m.RoleList[i].Privilege = append([]string(nil), r.privs...)
+			m.RoleList[i].Info = &types.Description{Label: r.name, Summary: r.name}
+		}
+	}
+	st.tracef("UpdateAuthorizationRole %d: ok", req.RoleId)
+	body.Res = new(types.UpdateAuthorizationRoleResponse)
+	return body
+}
+
+// RemoveAuthorizationRole removes a user-defined role and, unless
+// failIfUsed, the permissions that use it.
+func (m *authorizationManager) RemoveAuthorizationRole(ctx *simulator.Context, req *types.RemoveAuthorizationRole) soap.HasFault {
+	body := new(methods.RemoveAuthorizationRoleBody)
+	st := m.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	r, ok := st.roles[req.RoleId]
+	switch {
+	case !ok:
+		body.Fault_ = notFound()
+		return body
+	case r.system:
+		body.Fault_ = invalidArgument("roleId")
+		return body
+	}
+	used := false
+	for _, perms := range st.perms {
+		for _, p := range perms {
+			used = used || p.RoleId == req.RoleId
+		}
+	}
+	if used && req.FailIfUsed {
+		body.Fault_ = simulator.Fault("The object or item referred to could not be removed: the role is in use.",
+			&types.RemoveFailed{})
+		return body
+	}
+	for ref, perms := range st.perms {
+		kept := perms[:0:0]
+		for _, p := range perms {
+			if p.RoleId != req.RoleId {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
+			delete(st.perms, ref)
+		} else {
+			st.perms[ref] = kept
+		}
+	}
+	delete(st.roles, req.RoleId)
+	for i := range m.RoleList {
+		if m.RoleList[i].RoleId == req.RoleId {
+			m.RoleList = append(m.RoleList[:i:i], m.RoleList[i+1:]...)
+			break
+		}
+	}
+	st.tracef("RemoveAuthorizationRole %d: ok", req.RoleId)
+	body.Res = new(types.RemoveAuthorizationRoleResponse)
+	return body
+}

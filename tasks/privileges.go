@@ -1,0 +1,108 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/esxi-users/esxi-users/params"
+)
+
+// Access is what a run will do on the host, for the privilege check before
+// the first write.
+type Access struct {
+	// ManageUsers: the run creates, updates or removes local users.
+	ManageUsers bool
+	// GrantRoles are the roles the run grants (sorted, distinct). Granting
+	// a role needs every privilege of that role as well as the right to
+	// modify permissions ("NoPermission: if current session does not have
+	// any privilege in any permission that being set", SetEntityPermissions).
+	GrantRoles []string
+	// RevokeRoles are the roles of the permissions the run removes.
+	RevokeRoles []string
+}
+
+// Empty reports whether the run writes nothing.
+func (a Access) Empty() bool {
+	return !a.ManageUsers && len(a.GrantRoles) == 0 && len(a.RevokeRoles) == 0
+}
+
+// PrivilegeChecker is implemented by hosts that can ask the server whether
+// the session holds the privileges a run needs. The engine asks after
+// reading the host and before the first write.
+type PrivilegeChecker interface {
+	// MissingPrivileges returns what the session lacks for a, each as a
+	// readable "privilege on object" phrase; none when it holds everything.
+	MissingPrivileges(ctx context.Context, a Access) ([]string, error)
+}
+
+// access is what the (valid, not ignored) entries will do, given the host
+// as read.
+func (r *run) access() Access {
+	var a Access
+	grant, revoke := map[string]bool{}, map[string]bool{}
+	seen := map[string]int{}
+	for _, e := range r.entries {
+		seen[e.ID]++
+	}
+	for _, e := range r.entries {
+		if r.opt.Ignore.Contains(e.ID) {
+			continue
+		}
+		switch e.Operation {
+		case params.OpRemove:
+			_, hasUser := r.state.Users[e.ID]
+			role, hasRole := r.state.Permissions[e.ID]
+			a.ManageUsers = a.ManageUsers || hasUser
+			if hasRole {
+				revoke[role] = true
+			}
+		default:
+			a.ManageUsers = true
+			// A role the user already holds is not granted again (write
+			// keeps it), unless other entries for the id change it.
+			if held, ok := r.state.Permissions[e.ID]; e.Role != "" && (!ok || held != string(e.Role) || seen[e.ID] > 1) {
+				grant[string(e.Role)] = true
+			}
+		}
+	}
+	a.GrantRoles, a.RevokeRoles = sortedKeys(grant), sortedKeys(revoke)
+	return a
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkPrivileges asks the host, if it can tell, whether the session holds
+// the privileges the list needs; if not, the run stops before any write
+// (ErrConnect: the account cannot do the job, nothing was changed). A plan
+// reports the same.
+func (r *run) checkPrivileges(ctx context.Context) error {
+	pc, ok := r.host.(PrivilegeChecker)
+	if !ok {
+		return nil
+	}
+	a := r.access()
+	if a.Empty() {
+		return nil
+	}
+	missing, err := pc.MissingPrivileges(ctx, a)
+	if err != nil {
+		return fmt.Errorf("%w: check the session's privileges: %w", ErrConnect, err)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	who := "the session's user"
+	if r.state.User != "" {
+		who = fmt.Sprintf("user %q", r.state.User)
+	}
+	return fmt.Errorf("%w: %s lacks privileges the list needs: %s; nothing was changed", ErrConnect, who, strings.Join(missing, "; "))
+}
