@@ -31,9 +31,10 @@
 //     message ([MS-NNS] 3.1.5.1) when the server's message said the
 //     handshake was still in progress.
 //   - SEC_E_OK, then another challenge: "If the return code is SEC_E_OK,
-//     there will be no second InitializeSecurityContext call, and no response
-//     from the server is expected", and calling it again on a completed
-//     context asks for a reauthentication. [MS-NNS] 3.1.5.4 makes any
+//     there will be no second InitializeSecurityContext (Kerberos) call,
+//     and no response from the server is expected", and calling it again on
+//     a completed context "indicates to the security package that a
+//     reauthentication is wanted". [MS-NNS] 3.1.5.4 makes any
 //     in-progress message after completion invalid: the authentication
 //     fails. Exchange fails with ErrUnexpectedChallenge.
 //   - The server completes the login while the initiator still expected the
