@@ -33,12 +33,14 @@
 // the Acceptor (conversation "simguest/<vm>/<sessionID>") and answers
 // GuestAuthenticationChallenge{ServerChallenge: SSPIAuthentication{SspiToken:
 // base64 challenge}, SessionID: a new random non-zero id}. The challenge is
-// the acceptor's output token, as VMware's guest authentication service
-// produces it: open-vm-tools' VGAuth API has exactly this pair,
-// VGAuth_GenerateSSPIChallenge ("takes an initial request to begin an SSPI
-// negotiation and generates a challenge") and VGAuth_ValidateSSPIResponse
+// the acceptor's output token. The guest side of VMware Tools has the same
+// shape, one challenge then one response: VGAuth_GenerateSSPIChallenge
+// ("takes an initial request to begin an SSPI negotiation and generates a
+// challenge", with the Negotiate package) and VGAuth_ValidateSSPIResponse
 // (open-vm-tools/vgauth/lib/auth.c; only Windows guests implement them,
-// authPosix.c answers VGAUTH_E_UNSUPPORTED). With standard Kerberos the
+// authPosix.c answers VGAUTH_E_UNSUPPORTED; how the Windows implementation
+// treats a context that completed on the request is not public). With
+// standard Kerberos the
 // acceptor usually completes on the first token: its final token (the
 // AP-REP of mutual authentication; for Negotiate the accept-completed
 // NegTokenResp) is delivered as the challenge (krbaccept.FinalAsChallenge),
