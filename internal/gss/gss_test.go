@@ -122,6 +122,11 @@ func TestSPNEGO(t *testing.T) {
 	if r, err := ParseNegTokenResp(mit); err != nil || spnego.NegState(r.NegState) != spnego.NegStateAcceptCompleted || len(r.MechListMIC) != 28 {
 		t.Fatalf("MIT token: %+v %v", r, err)
 	}
+	// Our initiator's final token has the same layout as MIT's.
+	ours, err := MarshalNegTokenResp(spnego.NegTokenResp{NegState: asn1.Enumerated(spnego.NegStateAcceptCompleted), MechListMIC: mit[len(mit)-28:]})
+	if err != nil || !bytes.Equal(ours, mit) {
+		t.Fatalf("our final token %x, MIT's %x (%v)", ours, mit, err)
+	}
 	// negState is optional after the first reply: absent decodes as NegStateAbsent.
 	absent, _ := hex.DecodeString("a1073005a303040103")
 	if r, err := ParseNegTokenResp(absent); err != nil || r.NegState != NegStateAbsent || !bytes.Equal(r.MechListMIC, []byte{3}) {
