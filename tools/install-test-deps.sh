@@ -3,7 +3,7 @@
 #   passwdqc          pwqcheck, the oracle for the password-policy tests
 #   krb5-kdc, krb5-admin-server, krb5-user
 #                     a real MIT KDC, kadmin.local and kinit for the SSPI tests
-#   python3-gssapi    MIT GSSAPI as a third-party initiator (interop test)
+#   python3-gssapi    MIT GSSAPI as a third-party initiator and acceptor (interop tests)
 #   python3-pyvmomi   VMware's pyVmomi as a third-party vSphere client (the
 #                     simulator's conformance suite, internal/esxsim)
 # and downloads the Go modules. Safe to run again.

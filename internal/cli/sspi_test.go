@@ -21,12 +21,12 @@ func TestPassThroughLogin(t *testing.T) {
 	svcKeytab, ccache, aliceKeytab := realm.ServiceKeytab, realm.CCache, realm.UserKeytab
 
 	tests := []struct {
-		name      string
-		args      []string
-		env       map[string]string
-		secondLeg bool
-		code      int
-		want      string
+		name string
+		args []string
+		env  map[string]string
+		mic  bool // krbaccept.Options.MechListMIC: two LoginBySSPI calls
+		code int
+		want string
 	}{
 		{"negotiate from ccache", []string{"--passthroughauth"}, map[string]string{"KRB5CCNAME": ccache}, false, 0, `"user": "` + realm.Name + `\\alice"`},
 		{"kerberos from keytab", []string{"--passthroughauth", "--passthroughauthpackage", "Kerberos", "--keytab", aliceKeytab, "--principal", "alice@" + realm.Name}, nil, false, 0, `"outcome": "created"`},
@@ -36,7 +36,7 @@ func TestPassThroughLogin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			acc, err := krbaccept.New(krbaccept.Options{KeytabPath: svcKeytab, SPN: spn, RequireSecondLeg: tt.secondLeg})
+			acc, err := krbaccept.New(krbaccept.Options{KeytabPath: svcKeytab, SPN: spn, MechListMIC: tt.mic})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,10 +10,13 @@
 // AcquireCredentialsInGuest call, a GuestAuthenticationChallenge will be
 // thrown"); its serverChallenge.sspiToken goes to the Initiator, and the
 // answer goes back with the challenge's sessionID. This repeats (at most
-// MaxLegs calls) until a TicketedSessionAuthentication is returned. Because
-// the server always challenges, Acquire passes every challenge to the
-// Initiator even if the initiator said it was done (internal/sspi's Kerberos
-// initiator answers an AP-REP with a MIC either way).
+// MaxLegs calls) until a TicketedSessionAuthentication is returned. The loop
+// is sspi.Exchange, the one LoginBySSPI uses, with its rules: a challenge
+// that completes the initiator's context (the guest's AP-REP) is answered
+// with the context's output token, which for Kerberos is empty; a challenge
+// after the context was already complete fails (ErrProtocol). So a raw
+// Kerberos initiator must ask for mutual authentication (the default): the
+// guest then has an AP-REP to challenge with.
 //
 // The ticket is then used in guest operations (Ticket.Auth) and released
 // with ReleaseCredentialsInGuest ("When you no longer need the
@@ -250,57 +253,67 @@ func Acquire(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReferen
 		return nil, err
 	}
 	const op = "AcquireCredentialsInGuest"
-	tok, _, err := in.Step(nil)
-	if err != nil {
-		return nil, err
-	}
-	var sessionID int64
-	for leg := 1; leg <= MaxLegs; leg++ {
-		if len(tok) == 0 {
-			return nil, &Error{Op: op, VM: vm, Kind: ErrProtocol, Err: errors.New("the initiator has no token to send")}
-		}
-		res, err := methods.AcquireCredentialsInGuest(ctx, c, &types.AcquireCredentialsInGuest{
-			This:          mgr,
-			Vm:            vm,
-			RequestedAuth: &types.SSPIAuthentication{SspiToken: base64.StdEncoding.EncodeToString(tok)},
-			SessionID:     sessionID,
-		})
-		if err == nil {
-			if res == nil {
-				return nil, &Error{Op: op, VM: vm, Kind: ErrProtocol, Err: errors.New("empty response")}
+	protocol := func(msg string) error { return &Error{Op: op, VM: vm, Kind: ErrProtocol, Err: errors.New(msg)} }
+	var (
+		sessionID int64
+		tk        *types.TicketedSessionAuthentication
+	)
+	x := sspi.Exchange{
+		MaxLegs: MaxLegs,
+		Send: func(ctx context.Context, tok []byte) error {
+			res, err := methods.AcquireCredentialsInGuest(ctx, c, &types.AcquireCredentialsInGuest{
+				This:          mgr,
+				Vm:            vm,
+				RequestedAuth: &types.SSPIAuthentication{SspiToken: base64.StdEncoding.EncodeToString(tok)},
+				SessionID:     sessionID,
+			})
+			if err != nil {
+				return err
 			}
-			tk, ok := res.Returnval.(*types.TicketedSessionAuthentication)
-			if !ok || tk == nil || tk.Ticket == "" {
+			if res == nil {
+				return protocol("empty response")
+			}
+			t, ok := res.Returnval.(*types.TicketedSessionAuthentication)
+			if !ok || t == nil || t.Ticket == "" {
 				if res.Returnval != nil {
 					// Not what SSPI authentication returns; free it anyway.
 					_, _ = methods.ReleaseCredentialsInGuest(ctx, c, &types.ReleaseCredentialsInGuest{This: mgr, Vm: vm, Auth: res.Returnval})
 				}
-				return nil, &Error{Op: op, VM: vm, Kind: ErrProtocol, Err: fmt.Errorf("the server returned %T, not a TicketedSessionAuthentication", res.Returnval)}
+				return &Error{Op: op, VM: vm, Kind: ErrProtocol, Err: fmt.Errorf("the server returned %T, not a TicketedSessionAuthentication", res.Returnval)}
 			}
-			return &Ticket{c: c, mgr: mgr, vm: vm, auth: tk, legs: leg}, nil
-		}
-		var ch *types.GuestAuthenticationChallenge
-		if _, ok := fault.As(err, &ch); !ok || ch == nil {
-			return nil, Wrap(op, vm, err)
-		}
-		sa, ok := ch.ServerChallenge.(*types.SSPIAuthentication)
-		if !ok || sa == nil {
-			return nil, &Error{Op: op, VM: vm, Kind: ErrProtocol, Err: errors.New("the challenge carries no SSPI token")}
-		}
-		if ch.SessionID == 0 {
-			return nil, &Error{Op: op, VM: vm, Kind: ErrProtocol, Err: errors.New("the challenge carries no sessionID")}
-		}
-		challenge, derr := base64.StdEncoding.DecodeString(sa.SspiToken)
-		if derr != nil || len(challenge) == 0 {
-			return nil, &Error{Op: op, VM: vm, Kind: ErrProtocol, Err: errors.New("undecodable challenge token")}
-		}
-		sessionID = ch.SessionID
-		tok, _, err = in.Step(challenge)
-		if err != nil {
-			return nil, err
-		}
+			tk = t
+			return nil
+		},
+		Challenge: func(err error) ([]byte, bool, error) {
+			var ch *types.GuestAuthenticationChallenge
+			if _, ok := fault.As(err, &ch); !ok || ch == nil {
+				return nil, false, Wrap(op, vm, err)
+			}
+			sa, ok := ch.ServerChallenge.(*types.SSPIAuthentication)
+			if !ok || sa == nil {
+				return nil, false, protocol("the challenge carries no SSPI token")
+			}
+			if ch.SessionID == 0 {
+				return nil, false, protocol("the challenge carries no sessionID")
+			}
+			challenge, derr := base64.StdEncoding.DecodeString(sa.SspiToken)
+			if derr != nil || len(challenge) == 0 {
+				return nil, false, protocol("undecodable challenge token")
+			}
+			sessionID = ch.SessionID
+			return challenge, true, nil
+		},
 	}
-	return nil, &Error{Op: op, VM: vm, Kind: ErrTooManyLegs}
+	legs, err := x.Run(ctx, in)
+	switch {
+	case errors.Is(err, sspi.ErrTooManyLegs):
+		return nil, &Error{Op: op, VM: vm, Kind: ErrTooManyLegs}
+	case errors.Is(err, sspi.ErrUnexpectedChallenge), errors.Is(err, sspi.ErrNoToken):
+		return nil, &Error{Op: op, VM: vm, Kind: ErrProtocol, Err: err}
+	case err != nil:
+		return nil, err
+	}
+	return &Ticket{c: c, mgr: mgr, vm: vm, auth: tk, legs: legs}, nil
 }
 
 // WithTicket acquires a ticket for vm, calls fn with its credentials and

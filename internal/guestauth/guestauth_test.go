@@ -33,6 +33,7 @@ import (
 const guestSPN = "host/guest.test"
 
 type kdc struct {
+	*krbtest.Fixture
 	realm  *krbtest.Realm
 	svcKT  string
 	ccache string
@@ -42,12 +43,15 @@ func startKDC(t *testing.T) *kdc {
 	t.Helper()
 	f := krbtest.NewFixture(t, guestSPN)
 	f.AddPrincipal("host/other.test", "")
-	return &kdc{realm: f.Realm, svcKT: f.ServiceKeytab, ccache: f.CCache}
+	return &kdc{Fixture: f, realm: f.Realm, svcKT: f.ServiceKeytab, ccache: f.CCache}
 }
 
-func (k *kdc) acceptor(t *testing.T) *krbaccept.Acceptor {
+// acceptor is the guest's acceptor: standard Kerberos (the challenge is its
+// final token, answered with the client's empty output), and with mic
+// SPNEGO's mechListMIC exchange (the answer is the client's mechListMIC).
+func (k *kdc) acceptor(t *testing.T, mic bool) *krbaccept.Acceptor {
 	t.Helper()
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: guestSPN, Realm: k.realm.Name, RequireSecondLeg: true})
+	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: guestSPN, Realm: k.realm.Name, MechListMIC: mic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +147,7 @@ func TestAcquireUseRelease(t *testing.T) {
 				if mname == "VPX" {
 					model = simulator.VPX()
 				}
-				e := newEnv(t, model, k.acceptor(t), &simguest.Options{Processes: procs})
+				e := newEnv(t, model, k.acceptor(t, false), &simguest.Options{Processes: procs})
 				ctx := context.Background()
 				vm := e.vms[0]
 				in := &countingInitiator{Initiator: k.initiator(t, pkg, guestSPN)}
@@ -231,7 +235,7 @@ func (in *extraInitiator) Step(ch []byte) ([]byte, bool, error) {
 func TestMultiLeg(t *testing.T) {
 	k := startKDC(t)
 	// Extra rounds: "hello" → nonce, (echo → nonce)*, then Kerberos.
-	acc := &multiLeg{inner: k.acceptor(t), extra: 2, state: map[string]*extraState{}}
+	acc := &multiLeg{inner: k.acceptor(t, false), extra: 2, state: map[string]*extraState{}}
 	e := newEnv(t, simulator.VPX(), acc, &simguest.Options{})
 	in := &countingInitiator{Initiator: &extraInitiator{Initiator: k.initiator(t, sspi.Negotiate, guestSPN), n: 2}}
 	tk, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in)
@@ -239,14 +243,27 @@ func TestMultiLeg(t *testing.T) {
 		t.Fatalf("Acquire: %v", err)
 	}
 	defer tk.Release(context.Background())
-	// hello, echo, Kerberos AP-REQ, MIC: four calls, three challenges.
+	// hello, echo, Kerberos AP-REQ, the empty answer to the acceptor's
+	// final token: four calls, three challenges.
 	if tk.Legs() != 4 || e.srv.Stats().Challenges != 3 {
 		t.Fatalf("legs %d, stats %+v", tk.Legs(), e.srv.Stats())
 	}
 	if err := tk.Validate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// A challenge after the initiator's context is complete ends the
+	// exchange (sspi.Exchange): ErrProtocol, nothing issued.
+	_, err = guestauth.Acquire(context.Background(), e.c, e.vms[0], doneInitiator{})
+	if !errors.Is(err, guestauth.ErrProtocol) || !errors.Is(err, sspi.ErrUnexpectedChallenge) {
+		t.Fatalf("challenge after completion: %v", err)
+	}
 }
+
+// doneInitiator sends "hello" and says its context is complete.
+type doneInitiator struct{}
+
+func (doneInitiator) Step([]byte) ([]byte, bool, error) { return []byte("hello"), true, nil }
+func (doneInitiator) Close() error                      { return nil }
 
 // multiLeg is the acceptor side of extraInitiator: "hello" → nonce; each
 // "echo:<nonce>" but the last → a new nonce; then Kerberos.
@@ -293,7 +310,7 @@ func TestFaults(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("invalid-token", func(t *testing.T) {
-		e := newEnv(t, simulator.ESX(), k.acceptor(t), &simguest.Options{})
+		e := newEnv(t, simulator.ESX(), k.acceptor(t, false), &simguest.Options{})
 		// A ticket for another service: the guest cannot decrypt it.
 		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, "host/other.test"))
 		var ge *guestauth.Error
@@ -302,14 +319,15 @@ func TestFaults(t *testing.T) {
 		}
 	})
 	t.Run("bad-second-leg", func(t *testing.T) {
-		e := newEnv(t, simulator.ESX(), k.acceptor(t), &simguest.Options{})
-		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], &tamper{Initiator: k.initiator(t, sspi.Kerberos, guestSPN)})
+		// SPNEGO's mechListMIC exchange: the answer is a MIC; tampered, it fails.
+		e := newEnv(t, simulator.ESX(), k.acceptor(t, true), &simguest.Options{})
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], &tamper{Initiator: k.initiator(t, sspi.Negotiate, guestSPN)})
 		if !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("powered-off", func(t *testing.T) {
-		e := newEnv(t, simulator.VPX(), k.acceptor(t), &simguest.Options{})
+		e := newEnv(t, simulator.VPX(), k.acceptor(t, false), &simguest.Options{})
 		task, err := object.NewVirtualMachine(e.c, e.vms[0]).PowerOff(ctx)
 		if err == nil {
 			err = task.Wait(ctx)
@@ -324,7 +342,7 @@ func TestFaults(t *testing.T) {
 		}
 	})
 	t.Run("tools-not-running", func(t *testing.T) {
-		e := newEnv(t, simulator.VPX(), k.acceptor(t), &simguest.Options{})
+		e := newEnv(t, simulator.VPX(), k.acceptor(t, false), &simguest.Options{})
 		e.srv.SetToolsRunning(e.vms[0], false)
 		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
 		if !errors.Is(err, guestauth.ErrGuestOperationsUnavailable) || !fault.Is(err, &types.GuestOperationsUnavailable{}) {
@@ -332,7 +350,7 @@ func TestFaults(t *testing.T) {
 		}
 	})
 	t.Run("too-many", func(t *testing.T) {
-		e := newEnv(t, simulator.ESX(), k.acceptor(t), &simguest.Options{MaxSessionsPerVM: 1})
+		e := newEnv(t, simulator.ESX(), k.acceptor(t, false), &simguest.Options{MaxSessionsPerVM: 1})
 		tk, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
 		if err != nil {
 			t.Fatal(err)
@@ -369,6 +387,52 @@ func (t *tamper) Step(ch []byte) ([]byte, bool, error) {
 		tok[len(tok)-1] ^= 1
 	}
 	return tok, done, err
+}
+
+// TestAcquireMITAcceptor: the guest's acceptor is MIT's GSSAPI
+// (python3-gssapi): its final token (AP-REP; for Negotiate in an
+// accept-completed NegTokenResp) is the challenge, the client verifies it
+// and answers with its empty output, and gets the ticket.
+func TestAcquireMITAcceptor(t *testing.T) {
+	k := startKDC(t)
+	mit := k.MITAcceptor(t)
+	e := newEnv(t, simulator.VPX(), mit, &simguest.Options{})
+	ctx := context.Background()
+	for _, pkg := range []sspi.Package{sspi.Negotiate, sspi.Kerberos} {
+		in := &countingInitiator{Initiator: k.initiator(t, pkg, guestSPN)}
+		tk, err := guestauth.Acquire(ctx, e.c, e.vms[0], in)
+		if err != nil {
+			t.Fatalf("%s: Acquire: %v", pkg, err)
+		}
+		ticket := tk.Auth().(*types.TicketedSessionAuthentication).Ticket
+		if p, ok := e.srv.TicketPrincipal(ticket); !ok || p != "alice@ESXI.TEST" || tk.Legs() != 2 || in.steps != 2 {
+			t.Fatalf("%s: principal %q, legs %d, steps %d", pkg, p, tk.Legs(), in.steps)
+		}
+		if err := tk.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A ticket for another service: MIT's acceptor refuses it.
+	_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Kerberos, "host/other.test"))
+	if !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+		t.Fatalf("other service: %v", err)
+	}
+}
+
+// TestNoMutualKerberosRefused: a raw Kerberos context without mutual
+// authentication is complete after its first token; the guest, which must
+// challenge, has nothing to challenge with and refuses.
+func TestNoMutualKerberosRefused(t *testing.T) {
+	k := startKDC(t)
+	e := newEnv(t, simulator.ESX(), k.acceptor(t, false), &simguest.Options{})
+	in, err := sspi.NewInitiator(sspi.Config{Package: sspi.Kerberos, SPN: guestSPN, Krb5Conf: k.realm.Krb5Conf(), CCache: k.ccache, NoMutual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if _, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in); !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+		t.Fatalf("err = %v", err)
+	}
 }
 
 func TestWrapTable(t *testing.T) {
@@ -413,7 +477,7 @@ func TestWrapTable(t *testing.T) {
 func TestWithTicketAlwaysReleases(t *testing.T) {
 	k := startKDC(t)
 	ctx := context.Background()
-	e := newEnv(t, simulator.VPX(), k.acceptor(t), &simguest.Options{Processes: procs})
+	e := newEnv(t, simulator.VPX(), k.acceptor(t, false), &simguest.Options{Processes: procs})
 	vm := e.vms[0]
 	released := func() int { return e.srv.Stats().Released }
 

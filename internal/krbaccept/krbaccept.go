@@ -1,49 +1,52 @@
 // Package krbaccept is the service (acceptor) side of a Kerberos SSPI login:
 // it verifies the tokens a Windows SSPI client ("Negotiate" or "Kerberos"
 // package), MIT GSSAPI or this project's internal/sspi initiator produces,
-// with a service keytab, and runs the optional second leg of mutual
-// authentication.
+// with a service keytab, and answers them as RFC 4121 and RFC 4178 say.
 //
 // # Tokens accepted
 //
 //   - SPNEGO (RFC 4178) NegTokenInit whose first mechanism is Kerberos
 //     (1.2.840.113554.1.2.2 or Microsoft's 1.2.840.48018.1.2.2) with an
 //     optimistic Kerberos token — what SSPI's Negotiate package sends.
-//   - A raw Kerberos GSS InitialContextToken (OID + TOK_ID 01 00 + AP-REQ) —
-//     what SSPI's Kerberos package sends.
+//   - A raw Kerberos GSS InitialContextToken (RFC 2743 3.1 framing, token id
+//     01 00, AP-REQ) — what SSPI's Kerberos package sends.
 //
 // The AP-REQ is verified with gokrb5's service.VerifyAPREQ (PAC decoding off:
-// MIT ≥ 1.20 issues a minimal PAC gokrb5 cannot decode), after checking that
+// MIT >= 1.20 issues a minimal PAC gokrb5 cannot decode), after checking that
 // the ticket's server principal is exactly Options.SPN (and realm). Replays
 // (same client principal, ctime and cusec) are rejected by a replay cache.
 //
-// # The second leg
+// # What the acceptor answers (like gss_accept_sec_context)
 //
-// When Options.RequireSecondLeg is set, or the client asked for mutual
-// authentication (GSS flag in the authenticator checksum), the first call
-// returns a challenge instead of a principal:
+// Accept returns an output token and done. done=false means the output must
+// reach the initiator and another token is expected; done=true means the
+// context is established, and a non-empty output is the acceptor's final
+// token (SSPI's AcceptSecurityContext returning SEC_E_OK with an output
+// buffer), which the initiator needs to complete its side.
 //
-//   - SPNEGO: a NegTokenResp (accept-incomplete, supportedMech = the client's
-//     Kerberos OID) carrying an AP-REP as responseToken and a mechListMIC. The
-//     AP-REP echoes the authenticator's ctime/cusec, carries a fresh acceptor
-//     subkey and a sequence number, and is encrypted with the ticket session
-//     key (key usage 12). The mechListMIC is an RFC 4121 MIC over the DER
-//     mechanism list, made with the acceptor subkey. The client must answer
-//     with a NegTokenResp whose mechListMIC is its own MIC over the same
-//     mechanism list, made with the acceptor subkey (which it can only know
-//     by decrypting the AP-REP) and its authenticator's sequence number. This
-//     is the standard SPNEGO MIC exchange: MIT GSSAPI sends it because the
-//     acceptor's reply carries a mechListMIC (tested with python3-gssapi);
-//     Windows SSPI should too per RFC 4178, but that is untested here.
-//   - Raw Kerberos: the challenge is a Kerberos GSS AP-REP token. Plain
-//     RFC 4121 has no third token, so this package requires, as its own
-//     extension, an initiator MIC token over the exact challenge bytes (same
-//     key and sequence-number rules). internal/sspi's initiator sends it;
-//     Windows SSPI's Kerberos package would not — use RequireSecondLeg with
-//     raw Kerberos only with such clients. Without RequireSecondLeg a raw
-//     Kerberos login completes in one leg even if mutual authentication was
-//     asked; the AP-REP is then returned as a final token (done=true) that a
-//     caller may hand to the client or drop (LoginBySSPI cannot return it).
+//   - Raw Kerberos: one token. Without mutual authentication there is no
+//     output; with it (the GSS mutual flag in the authenticator checksum,
+//     RFC 4121 4.1.1.1) the final token is a Kerberos AP-REP: it echoes the
+//     authenticator's ctime/cusec, carries a fresh acceptor subkey and a
+//     sequence number, and is encrypted with the ticket session key (key
+//     usage 12). RFC 4121 has no third token: once the initiator has
+//     verified the AP-REP its context is complete.
+//   - SPNEGO: the final token is a NegTokenResp, accept-completed, with
+//     supportedMech = the client's Kerberos OID and, with mutual
+//     authentication, the AP-REP as responseToken — what MIT's acceptor
+//     answers (RFC 4178 5: the mechListMIC exchange is optional when the
+//     accepted mechanism is the initiator's first choice).
+//   - SPNEGO with Options.MechListMIC and mutual authentication: the
+//     optional mechListMIC exchange of RFC 4178 5 b. The reply is
+//     accept-incomplete and adds a mechListMIC (an RFC 4121 MIC over the DER
+//     of the initiator's mechanism list, with the acceptor subkey); the
+//     initiator must answer with a NegTokenResp carrying its own mechListMIC,
+//     which only the holder of the session key can make. MIT's initiator does
+//     (tested with python3-gssapi), as RFC 4178 requires.
+//
+// A transport whose success reply cannot carry a token (LoginBySSPI returns
+// a UserSession) either drops a final token or delivers it as one more
+// challenge with FinalAsChallenge.
 //
 // Conversations are keyed by an opaque id chosen by the caller (for example a
 // pre-login session cookie) and expire after the maximum clock skew.
@@ -52,7 +55,6 @@
 package krbaccept
 
 import (
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"os"
@@ -60,13 +62,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/gssapi"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/service"
+	"github.com/jcmturner/gokrb5/v8/spnego"
 	"github.com/jcmturner/gokrb5/v8/types"
 
-	"github.com/esxi-users/esxi-users/internal/krbaccept/gss"
+	"github.com/esxi-users/esxi-users/internal/gss"
 )
 
 // Errors. Every error Accept returns wraps ErrInvalidToken (use
@@ -82,8 +87,21 @@ var (
 	ErrExpired         = fmt.Errorf("%w: ticket expired or clock skew too large", ErrInvalidToken)
 	ErrVerify          = fmt.Errorf("%w: verification failed", ErrInvalidToken)
 	ErrNoConversation  = fmt.Errorf("%w: no conversation in progress for a continuation token", ErrInvalidToken)
-	ErrBadMIC          = fmt.Errorf("%w: second-leg proof does not verify", ErrInvalidToken)
+	ErrBadMIC          = fmt.Errorf("%w: the initiator's mechListMIC does not verify", ErrInvalidToken)
 )
+
+// Interface is an acceptor as the simulators use it: *Acceptor, a
+// FinalAsChallenge wrapper, or a test's acceptor (krbtest.MITAcceptor runs
+// MIT's). Accept consumes one initiator token of conversation conv and
+// returns the output token; done reports that the context is established
+// (principal is then "user@REALM", and a non-empty out is a final token).
+// Forget drops a conversation's state.
+type Interface interface {
+	Accept(conv string, token []byte) (out []byte, principal string, done bool, err error)
+	Forget(conv string)
+}
+
+var _ Interface = (*Acceptor)(nil)
 
 // Options configure an Acceptor.
 type Options struct {
@@ -95,9 +113,12 @@ type Options struct {
 	SPN string
 	// Realm, if set, must equal the ticket's realm.
 	Realm string
-	// RequireSecondLeg forces the mutual-authentication exchange even when
-	// the client did not ask for it.
-	RequireSecondLeg bool
+	// MechListMIC makes the SPNEGO acceptor run the optional mechListMIC
+	// exchange of RFC 4178 5 when the initiator asked for mutual
+	// authentication: the AP-REP comes with the acceptor's mechListMIC
+	// (accept-incomplete) and the initiator must answer with its own. Off,
+	// the reply completes the context at once, as MIT's acceptor does.
+	MechListMIC bool
 	// MaxSkew bounds clock skew, replay-cache lifetime and conversation
 	// lifetime; default 5 minutes.
 	MaxSkew time.Duration
@@ -123,15 +144,14 @@ type replayKey struct {
 	cusec  int
 }
 
+// conv is a SPNEGO conversation waiting for the initiator's mechListMIC.
 type conv struct {
-	created      time.Time
-	principal    string
-	spnego       bool
-	micKey       types.EncryptionKey
-	micFlags     byte
-	initSeq      uint64
-	mechTypesDER []byte // SPNEGO: payload of both mechListMICs
-	challenge    []byte // raw Kerberos: payload of the initiator's MIC
+	created   time.Time
+	principal string
+	micKey    types.EncryptionKey
+	micFlags  byte
+	initSeq   uint64
+	mechList  []byte // DER MechTypeList: payload of both mechListMICs
 }
 
 // New returns an Acceptor.
@@ -186,18 +206,17 @@ func (a *Acceptor) Pending(convID string) bool {
 	return ok && a.opt.Clock().Sub(c.created) <= a.opt.MaxSkew
 }
 
-// Accept consumes one client token of conversation convID. It returns either
-// done=true with the authenticated principal ("user@REALM"), or done=false
-// and a challenge token for the client. When done is true, challenge may
-// still hold a final token (a raw Kerberos AP-REP) the caller may drop.
-func (a *Acceptor) Accept(convID string, token []byte) (challenge []byte, principal string, done bool, err error) {
+// Accept consumes one client token of conversation convID (see Interface
+// and the package documentation). An initial token always starts the
+// conversation afresh.
+func (a *Acceptor) Accept(convID string, token []byte) (out []byte, principal string, done bool, err error) {
 	a.expire()
 	switch {
 	case gss.LooksInitial(token):
 		a.Forget(convID)
 		return a.acceptInitial(convID, token)
-	case gss.LooksNegTokenResp(token), gss.LooksMIC(token):
-		principal, err := a.acceptContinuation(convID, token)
+	case gss.LooksNegTokenResp(token):
+		principal, err := a.acceptMIC(convID, token)
 		if err != nil {
 			return nil, "", false, err
 		}
@@ -229,50 +248,109 @@ func (a *Acceptor) acceptInitial(convID string, token []byte) ([]byte, string, b
 		return nil, "", false, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	var (
-		krbTok    []byte
-		spnegoIn  *gss.NegTokenInit
-		replyMech asn1.ObjectIdentifier
+		krbTok []byte
+		init   *spnego.NegTokenInit
 	)
 	switch {
 	case oid.Equal(gss.OIDSPNEGO):
-		spnegoIn, err = gss.ParseSPNEGOInit(token)
+		init, err = gss.ParseSPNEGOInit(token)
 		if err != nil {
 			return nil, "", false, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-		if len(spnegoIn.MechTypes) == 0 || !gss.IsKRB5(spnegoIn.MechTypes[0]) {
+		if len(init.MechTypes) == 0 || !gss.IsKRB5(init.MechTypes[0]) {
 			return nil, "", false, fmt.Errorf("%w: the client's preferred SPNEGO mechanism is not Kerberos", ErrUnsupportedMech)
 		}
-		if len(spnegoIn.MechToken) == 0 {
+		if len(init.MechTokenBytes) == 0 {
 			return nil, "", false, fmt.Errorf("%w: NegTokenInit without a Kerberos token", ErrMalformed)
 		}
-		krbTok = spnegoIn.MechToken
-		replyMech = spnegoIn.MechTypes[0]
+		krbTok = init.MechTokenBytes
 	case gss.IsKRB5(oid):
 		krbTok = token
 	default:
 		return nil, "", false, fmt.Errorf("%w: mechanism %v", ErrUnsupportedMech, oid)
 	}
 
-	id, msg, err := gss.UnwrapKRB5(krbTok)
+	apreq, principal, flags, err := a.verify(krbTok)
+	if err != nil {
+		return nil, "", false, err
+	}
+	mutual := flags&gssapi.ContextFlagMutual != 0
+	var apRep []byte
+	var accSubkey *types.EncryptionKey
+	var accSeq int64
+	if mutual {
+		if apRep, accSubkey, accSeq, err = a.apRep(apreq); err != nil {
+			return nil, "", false, err
+		}
+	}
+	if init == nil {
+		return apRep, principal, true, nil // raw Kerberos: AP-REP or nothing, and done
+	}
+	resp := spnego.NegTokenResp{
+		NegState:      asn1.Enumerated(spnego.NegStateAcceptCompleted),
+		SupportedMech: init.MechTypes[0],
+		ResponseToken: apRep,
+	}
+	if !a.opt.MechListMIC || !mutual {
+		out, err := gss.MarshalNegTokenResp(resp)
+		if err != nil {
+			return nil, "", false, fmt.Errorf("%w: %v", ErrVerify, err)
+		}
+		return out, principal, true, nil
+	}
+	// The optional mechListMIC exchange (RFC 4178 5 b).
+	mechList, err := gss.MechListMICPayload(init.MechTypes)
 	if err != nil {
 		return nil, "", false, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	auth := apreq.Authenticator
+	micKey, micFlags := gss.MICKey(apreq.Ticket.DecryptedEncPart.Key, &auth.SubKey, accSubkey)
+	mic, err := gss.NewMIC(micKey, mechList, uint64(accSeq), true, micFlags)
+	if err != nil {
+		return nil, "", false, fmt.Errorf("%w: %v", ErrVerify, err)
+	}
+	resp.NegState = asn1.Enumerated(spnego.NegStateAcceptIncomplete)
+	resp.MechListMIC = mic
+	out, err := gss.MarshalNegTokenResp(resp)
+	if err != nil {
+		return nil, "", false, fmt.Errorf("%w: %v", ErrVerify, err)
+	}
+	a.mu.Lock()
+	a.convs[convID] = &conv{
+		created:   a.opt.Clock(),
+		principal: principal,
+		micKey:    micKey,
+		micFlags:  micFlags,
+		initSeq:   uint64(uint32(auth.SeqNumber)),
+		mechList:  mechList,
+	}
+	a.mu.Unlock()
+	return out, "", false, nil
+}
+
+// verify checks a Kerberos AP-REQ token and returns the verified AP-REQ,
+// the client principal and the GSS context flags.
+func (a *Acceptor) verify(krbTok []byte) (*messages.APReq, string, uint32, error) {
+	id, msg, err := gss.UnwrapKRB5(krbTok)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	if id != gss.TokAPReq {
-		return nil, "", false, fmt.Errorf("%w: Kerberos token is not an AP-REQ", ErrMalformed)
+		return nil, "", 0, fmt.Errorf("%w: Kerberos token is not an AP-REQ", ErrMalformed)
 	}
 	var apreq messages.APReq
 	if err := apreq.Unmarshal(msg); err != nil {
-		return nil, "", false, fmt.Errorf("%w: AP-REQ does not parse", ErrMalformed)
+		return nil, "", 0, fmt.Errorf("%w: AP-REQ does not parse", ErrMalformed)
 	}
 	if !apreq.Ticket.SName.Equal(a.spn) {
-		return nil, "", false, fmt.Errorf("%w: ticket for %q, expected %q", ErrWrongSPN, apreq.Ticket.SName.PrincipalNameString(), a.opt.SPN)
+		return nil, "", 0, fmt.Errorf("%w: ticket for %q, expected %q", ErrWrongSPN, apreq.Ticket.SName.PrincipalNameString(), a.opt.SPN)
 	}
 	if a.opt.Realm != "" && apreq.Ticket.Realm != a.opt.Realm {
-		return nil, "", false, fmt.Errorf("%w: ticket realm %q, expected %q", ErrWrongSPN, apreq.Ticket.Realm, a.opt.Realm)
+		return nil, "", 0, fmt.Errorf("%w: ticket realm %q, expected %q", ErrWrongSPN, apreq.Ticket.Realm, a.opt.Realm)
 	}
 	ok, creds, err := service.VerifyAPREQ(&apreq, a.settings)
 	if err != nil || !ok {
-		return nil, "", false, classify(err)
+		return nil, "", 0, classify(err)
 	}
 	auth := apreq.Authenticator
 	// Our own replay cache: client principal + ctime + cusec.
@@ -284,93 +362,33 @@ func (a *Acceptor) acceptInitial(convID string, token []byte) ([]byte, string, b
 	}
 	a.mu.Unlock()
 	if seen {
-		return nil, "", false, ErrReplay
+		return nil, "", 0, ErrReplay
 	}
-	principal := creds.CName().PrincipalNameString() + "@" + creds.Domain()
-
-	var flags uint32
-	if f, err := gss.ChecksumFlags(auth.Cksum); err == nil {
-		flags = f
-	} else {
-		return nil, "", false, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	mutual := flags&gss.FlagMutual != 0
-	raw := spnegoIn == nil
-	if !a.opt.RequireSecondLeg && (!mutual || raw) {
-		if !mutual {
-			return nil, principal, true, nil
-		}
-		// Raw Kerberos with mutual authentication, one leg: hand back the
-		// AP-REP as a final token.
-		tok, _, _, err := a.apRep(&apreq, false)
-		if err != nil {
-			return nil, "", false, err
-		}
-		return tok, principal, true, nil
-	}
-
-	sessionKey := apreq.Ticket.DecryptedEncPart.Key
-	apRep, subkey, accSeq, err := a.apRep(&apreq, true)
+	flags, err := gss.ChecksumFlags(auth.Cksum)
 	if err != nil {
-		return nil, "", false, err
+		return nil, "", 0, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	micKey, micFlags := gss.MICKey(sessionKey, &auth.SubKey, subkey)
-	c := &conv{
-		created:   a.opt.Clock(),
-		principal: principal,
-		spnego:    !raw,
-		micKey:    micKey,
-		micFlags:  micFlags,
-		initSeq:   uint64(uint32(auth.SeqNumber)),
-	}
-	var challenge []byte
-	if raw {
-		challenge = apRep
-		c.challenge = apRep
-	} else {
-		c.mechTypesDER = spnegoIn.MechTypesDER
-		mic, err := gss.NewMIC(micKey, spnegoIn.MechTypesDER, uint64(accSeq), true, micFlags)
-		if err != nil {
-			return nil, "", false, fmt.Errorf("%w: %v", ErrVerify, err)
-		}
-		challenge, err = gss.MarshalNegTokenResp(gss.NegTokenResp{
-			NegState:      gss.AcceptIncomplete,
-			SupportedMech: replyMech,
-			ResponseToken: apRep,
-			MechListMIC:   mic,
-		})
-		if err != nil {
-			return nil, "", false, fmt.Errorf("%w: %v", ErrVerify, err)
-		}
-	}
-	a.mu.Lock()
-	a.convs[convID] = c
-	a.mu.Unlock()
-	return challenge, "", false, nil
+	return &apreq, creds.CName().PrincipalNameString() + "@" + creds.Domain(), flags, nil
 }
 
-// apRep builds the Kerberos GSS AP-REP token for apreq (already verified),
-// with a fresh acceptor subkey when withSubkey is set. It returns the token,
-// the subkey and the acceptor's initial sequence number.
-func (a *Acceptor) apRep(apreq *messages.APReq, withSubkey bool) ([]byte, *types.EncryptionKey, int64, error) {
+// apRep builds the Kerberos GSS AP-REP token for apreq (already verified)
+// with a fresh acceptor subkey, and returns it with the subkey and the
+// acceptor's initial sequence number.
+func (a *Acceptor) apRep(apreq *messages.APReq) ([]byte, *types.EncryptionKey, int64, error) {
 	sessionKey := apreq.Ticket.DecryptedEncPart.Key
 	seq, err := gss.RandomSeq()
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	var subkey *types.EncryptionKey
-	if withSubkey {
-		etype := sessionKey.KeyType
-		if len(apreq.Authenticator.SubKey.KeyValue) > 0 {
-			etype = apreq.Authenticator.SubKey.KeyType
-		}
-		k, err := gss.NewRandomKey(etype)
-		if err != nil {
-			return nil, nil, 0, fmt.Errorf("%w: %v", ErrVerify, err)
-		}
-		subkey = &k
+	etype := sessionKey.KeyType
+	if len(apreq.Authenticator.SubKey.KeyValue) > 0 {
+		etype = apreq.Authenticator.SubKey.KeyType
 	}
-	rep, err := gss.MarshalAPRep(sessionKey, apreq.Authenticator.CTime, apreq.Authenticator.Cusec, subkey, seq)
+	subkey, err := gss.NewRandomKey(etype)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("%w: %v", ErrVerify, err)
+	}
+	rep, err := gss.MarshalAPRep(sessionKey, apreq.Authenticator.CTime, apreq.Authenticator.Cusec, &subkey, seq)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("%w: %v", ErrVerify, err)
 	}
@@ -378,11 +396,11 @@ func (a *Acceptor) apRep(apreq *messages.APReq, withSubkey bool) ([]byte, *types
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("%w: %v", ErrVerify, err)
 	}
-	return tok, subkey, seq, nil
+	return tok, &subkey, seq, nil
 }
 
-// acceptContinuation verifies the client's second-leg token.
-func (a *Acceptor) acceptContinuation(convID string, token []byte) (string, error) {
+// acceptMIC verifies the initiator's NegTokenResp carrying its mechListMIC.
+func (a *Acceptor) acceptMIC(convID string, token []byte) (string, error) {
 	a.mu.Lock()
 	c, ok := a.convs[convID]
 	delete(a.convs, convID) // one attempt per conversation
@@ -390,29 +408,17 @@ func (a *Acceptor) acceptContinuation(convID string, token []byte) (string, erro
 	if !ok {
 		return "", ErrNoConversation
 	}
-	if c.spnego {
-		if !gss.LooksNegTokenResp(token) {
-			return "", fmt.Errorf("%w: expected a SPNEGO NegTokenResp", ErrMalformed)
-		}
-		resp, err := gss.ParseNegTokenResp(token)
-		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-		if resp.NegState == gss.Reject {
-			return "", fmt.Errorf("%w: the client rejected the negotiation", ErrVerify)
-		}
-		if len(resp.MechListMIC) == 0 {
-			return "", fmt.Errorf("%w: NegTokenResp without mechListMIC", ErrBadMIC)
-		}
-		if err := gss.VerifyMIC(resp.MechListMIC, c.micKey, c.mechTypesDER, c.initSeq, false, c.micFlags); err != nil {
-			return "", fmt.Errorf("%w: %v", ErrBadMIC, err)
-		}
-		return c.principal, nil
+	resp, err := gss.ParseNegTokenResp(token)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if !gss.LooksMIC(token) {
-		return "", fmt.Errorf("%w: expected a Kerberos MIC token", ErrMalformed)
+	if spnego.NegState(resp.NegState) == spnego.NegStateReject {
+		return "", fmt.Errorf("%w: the client rejected the negotiation", ErrVerify)
 	}
-	if err := gss.VerifyMIC(token, c.micKey, c.challenge, c.initSeq, false, c.micFlags); err != nil {
+	if len(resp.MechListMIC) == 0 {
+		return "", fmt.Errorf("%w: NegTokenResp without mechListMIC", ErrBadMIC)
+	}
+	if err := gss.VerifyMIC(resp.MechListMIC, c.micKey, c.mechList, c.initSeq, false, c.micFlags); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadMIC, err)
 	}
 	return c.principal, nil

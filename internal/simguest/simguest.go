@@ -29,34 +29,44 @@
 // sessionID found in GuestAuthenticationChallenge. Successful authentication
 // will result in a TicketedSessionAuthentication object being returned."
 //
-// So the first call never returns a ticket. It verifies the client's token
-// with the Acceptor (conversation "simguest/<vm>/<sessionID>") and answers
+// So the first call never returns a ticket. It gives the client's token to
+// the Acceptor (conversation "simguest/<vm>/<sessionID>") and answers
 // GuestAuthenticationChallenge{ServerChallenge: SSPIAuthentication{SspiToken:
 // base64 challenge}, SessionID: a new random non-zero id}. The challenge is
-// the acceptor's second-leg token — an AP-REP with a fresh acceptor subkey
-// (in a SPNEGO NegTokenResp with a mechListMIC for Negotiate) — and the
-// answer must be a MIC made with that subkey, which only the holder of the
-// ticket's session key can decrypt: leg 2 proves possession of the Kerberos
-// session key and that the client saw this server's challenge. For that the
-// Acceptor must run the second leg on every exchange: build it with
-// krbaccept.Options{RequireSecondLeg: true} (as the tests do). If it finishes
-// a login in one leg (RequireSecondLeg unset and the client asked no mutual
-// authentication), simguest refuses with InvalidGuestLogin rather than
-// issue a ticket after a second leg that proves nothing. Acceptor challenges
-// on later legs (several legs, as NTLM would need) are passed on with the
-// same sessionID, up to MaxLegs calls.
+// the acceptor's output token. The guest side of VMware Tools has the same
+// shape, one challenge then one response: VGAuth_GenerateSSPIChallenge
+// ("takes an initial request to begin an SSPI negotiation and generates a
+// challenge", with the Negotiate package) and VGAuth_ValidateSSPIResponse
+// (open-vm-tools/vgauth/lib/auth.c; only Windows guests implement them,
+// authPosix.c answers VGAUTH_E_UNSUPPORTED; how the Windows implementation
+// treats a context that completed on the request is not public). With
+// standard Kerberos the
+// acceptor usually completes on the first token: its final token (the
+// AP-REP of mutual authentication; for Negotiate the accept-completed
+// NegTokenResp) is delivered as the challenge (krbaccept.FinalAsChallenge),
+// the client's context completes on it with an empty output token, and that
+// empty answer, with the sessionID, gets the ticket. With
+// krbaccept.Options.MechListMIC the Negotiate acceptor instead runs SPNEGO's
+// mechListMIC exchange, and the answer is the client's mechListMIC, which
+// only the holder of the ticket's session key can make. An acceptor that
+// completes with nothing to challenge with (raw Kerberos without mutual
+// authentication) is refused with InvalidGuestLogin: the guest must throw a
+// challenge, and a client whose context is already complete cannot answer
+// one. Acceptor challenges on later legs (several legs, as NTLM would need)
+// are passed on with the same sessionID, up to MaxLegs calls.
 //
 // A follow-up must name a pending sessionID of the same VM and the same
 // vSphere session; each pending conversation gets one attempt per leg and
 // expires after Options.ConversationTTL. A ticket is issued only when the
-// acceptor completes on a continuation token (one answering its
-// challenge): a fresh initial token sent as a follow-up restarts the
-// exchange under the same sessionID and is challenged again.
+// acceptor completes on an answer to its challenge: a fresh initial token
+// sent as a follow-up restarts the exchange under the same sessionID and is
+// challenged again.
 //
 // # Faults (AcquireCredentialsInGuest reference, seed 003)
 //
 //   - invalid, tampered, replayed or wrong-service token, unknown sessionID,
-//     or a second leg that does not verify: InvalidGuestLogin;
+//     an answer that does not verify (a mechListMIC) or is not empty after
+//     a final token: InvalidGuestLogin;
 //   - VM not powered on: InvalidPowerState (requested poweredOn);
 //   - tools not running in the guest: GuestOperationsUnavailable;
 //   - more than Options.MaxSessionsPerVM tickets plus pending conversations
@@ -90,8 +100,8 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/gss"
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/krbaccept/gss"
 )
 
 // Defaults.
@@ -135,14 +145,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Acceptor verifies SSPI tokens; *krbaccept.Acceptor is one. Accept returns
-// a challenge (done=false) or the authenticated principal (done=true).
-type Acceptor interface {
-	Accept(conv string, token []byte) (challenge []byte, principal string, done bool, err error)
-	Forget(conv string)
-}
-
-var _ Acceptor = (*krbaccept.Acceptor)(nil)
+// Acceptor verifies SSPI tokens: *krbaccept.Acceptor, or any
+// krbaccept.Interface (MIT's acceptor in tests).
+type Acceptor = krbaccept.Interface
 
 // Stats counts what the server did.
 type Stats struct {
@@ -174,10 +179,11 @@ type ticket struct {
 type Server struct {
 	mo.GuestAuthManager
 
-	reg  *simulator.Registry
-	acc  Acceptor
-	opts Options
-	pm   *processManager
+	reg   *simulator.Registry
+	acc   Acceptor
+	opts  Options
+	pm    *processManager
+	final krbaccept.FinalAsChallenge // final tokens become the challenge
 
 	mu      sync.Mutex
 	pending map[int64]*pendingConv
@@ -189,8 +195,7 @@ type Server struct {
 var AuthManagerRef = types.ManagedObjectReference{Type: "GuestAuthManager", Value: "guestOperationsAuthManager"}
 
 // Install adds the GuestAuthManager to r (a VPX or ESX model's registry),
-// verifying SSPI tokens with acc, which should require the second leg
-// (krbaccept.Options.RequireSecondLeg). Call it before serving clients.
+// verifying SSPI tokens with acc. Call it before serving clients.
 func Install(r *simulator.Registry, acc Acceptor, opts Options) *Server {
 	if opts.MaxSessionsPerVM <= 0 {
 		opts.MaxSessionsPerVM = DefaultMaxSessionsPerVM
@@ -501,14 +506,15 @@ func (s *Server) reject() types.BaseMethodFault {
 
 func (s *Server) acquireSSPI(ctx *simulator.Context, vm types.ManagedObjectReference, a *types.SSPIAuthentication, id int64) (types.BaseGuestAuthentication, types.BaseMethodFault) {
 	token, err := base64.StdEncoding.DecodeString(a.SspiToken)
-	if err != nil || len(token) == 0 {
+	if err != nil || (len(token) == 0 && id == 0) {
+		// An empty token can only answer a challenge.
 		if id != 0 {
 			s.dropPending(id)
 		}
 		return nil, s.reject()
 	}
 
-	acc := s.acceptor(ctx, vm)
+	acc := s.final.Wrap(s.acceptor(ctx, vm))
 	var p *pendingConv
 	s.mu.Lock()
 	s.expireLocked()
@@ -548,9 +554,9 @@ func (s *Server) acquireSSPI(ctx *simulator.Context, vm types.ManagedObjectRefer
 		return nil, s.reject()
 	}
 	if done && (first || gss.LooksInitial(token)) {
-		// Finished on an initial token: no second leg answered a challenge
-		// of this server (see the package documentation); refuse rather
-		// than issue a ticket after a sham challenge.
+		// Finished on an initial token with nothing to challenge with: no
+		// answer to a challenge of this server (see the package
+		// documentation); refuse rather than issue a ticket unchallenged.
 		p.acc.Forget(p.conv)
 		return nil, s.reject()
 	}

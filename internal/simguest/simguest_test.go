@@ -60,9 +60,12 @@ func startKDC(t *testing.T) *kdc {
 	}
 }
 
-func (k *kdc) acceptor(t *testing.T, secondLeg bool) *krbaccept.Acceptor {
+// acceptor returns the guest's acceptor; mic selects SPNEGO's mechListMIC
+// exchange (krbaccept.Options.MechListMIC), whose answer is a proof only the
+// holder of the session key can make.
+func (k *kdc) acceptor(t *testing.T, mic bool) *krbaccept.Acceptor {
 	t.Helper()
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: guestSPN, Realm: k.realm.Name, RequireSecondLeg: secondLeg})
+	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: guestSPN, Realm: k.realm.Name, MechListMIC: mic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +157,10 @@ func challengeOf(t *testing.T, err error) ([]byte, int64) {
 	return b, ch.SessionID
 }
 
-// login runs the two calls [SSPI] describes and returns the ticket.
+// login runs the two calls [SSPI] describes and returns the ticket. The
+// answer is the initiator's output for the challenge: empty when the
+// challenge was the acceptor's final token, a mechListMIC in SPNEGO's
+// mechListMIC exchange.
 func (e *env) login(t *testing.T, vm types.ManagedObjectReference, in sspi.Initiator) *types.TicketedSessionAuthentication {
 	t.Helper()
 	tok, _, err := in.Step(nil)
@@ -222,17 +228,19 @@ func TestChallengeThenTicket(t *testing.T) {
 		pkg      sspi.Package
 		keytab   bool
 		noMutual bool
+		mic      bool
 	}{
-		{"negotiate/ccache/mutual", sspi.Negotiate, false, false},
-		{"negotiate/keytab/no-mutual", sspi.Negotiate, true, true},
-		{"kerberos/ccache/mutual", sspi.Kerberos, false, false},
-		{"kerberos/keytab/no-mutual", sspi.Kerberos, true, true},
+		{"negotiate/ccache/mutual", sspi.Negotiate, false, false, false},
+		{"negotiate/keytab/no-mutual", sspi.Negotiate, true, true, false},
+		{"negotiate/ccache/mutual/mechlistmic", sspi.Negotiate, false, false, true},
+		{"kerberos/ccache/mutual", sspi.Kerberos, false, false, false},
+		{"kerberos/keytab/mutual", sspi.Kerberos, true, false, false},
 	}
 	for mname, newModel := range models() {
 		t.Run(mname, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					e := newEnv(t, newModel(), k.acceptor(t, true), simguest.Options{Processes: procs})
+					e := newEnv(t, newModel(), k.acceptor(t, tc.mic), simguest.Options{Processes: procs})
 					vm := e.vms[0]
 					// The simulator's GuestOperationsManager now has an authManager.
 					am, err := guestOpsAuthManager(e.c)
@@ -348,7 +356,7 @@ func TestInvalidTokens(t *testing.T) {
 		isInvalid(t, err)
 	})
 	t.Run("tampered-second-leg", func(t *testing.T) {
-		in := k.initiator(t, sspi.Kerberos, guestSPN, false, false)
+		in := k.initiator(t, sspi.Negotiate, guestSPN, false, false)
 		tok, _, _ := in.Step(nil)
 		_, err := e.acquire(t, vm, tok, 0)
 		ch, id := challengeOf(t, err)
@@ -363,8 +371,8 @@ func TestInvalidTokens(t *testing.T) {
 	t.Run("answer-without-key", func(t *testing.T) {
 		// Answering the challenge with a MIC made by another conversation's
 		// initiator (which does not hold this one's session key).
-		in1 := k.initiator(t, sspi.Kerberos, guestSPN, false, false)
-		in2 := k.initiator(t, sspi.Kerberos, guestSPN, true, false)
+		in1 := k.initiator(t, sspi.Negotiate, guestSPN, false, false)
+		in2 := k.initiator(t, sspi.Negotiate, guestSPN, true, false)
 		tok1, _, _ := in1.Step(nil)
 		_, err := e.acquire(t, vm, tok1, 0)
 		_, id1 := challengeOf(t, err)
@@ -432,21 +440,52 @@ func TestInvalidTokens(t *testing.T) {
 	}
 }
 
-// TestOneLegRefused: an acceptor that completes in one leg (no
-// RequireSecondLeg, a client asking no mutual authentication) gives no
-// second leg that proves anything, so simguest issues no ticket.
+// TestOneLegRefused: raw Kerberos without mutual authentication completes
+// on the first token with no output: the guest has nothing to challenge
+// with, and [SSPI] says it throws a challenge, which a complete client
+// context could not answer; simguest issues no ticket.
 func TestOneLegRefused(t *testing.T) {
 	k := startKDC(t)
 	e := newEnv(t, simulator.ESX(), k.acceptor(t, false), simguest.Options{})
-	tok, _, err := k.initiator(t, sspi.Negotiate, guestSPN, false, true).Step(nil)
+	tok, _, err := k.initiator(t, sspi.Kerberos, guestSPN, false, true).Step(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.acquire(t, e.vms[0], tok, 0); !fault.Is(err, &types.InvalidGuestLogin{}) {
 		t.Fatalf("one-leg: %v", err)
 	}
-	// With mutual authentication the same acceptor challenges: fine.
-	e.login(t, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN, false, false))
+	// With mutual authentication the AP-REP is the challenge: fine.
+	e.login(t, e.vms[0], k.initiator(t, sspi.Kerberos, guestSPN, false, false))
+	if st := e.srv.Stats(); st.Rejected != 1 || st.Acquired != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestFinalTokenAnswer: when the challenge is the acceptor's final token,
+// the only answer is the initiator's empty output; an empty token never
+// starts an exchange.
+func TestFinalTokenAnswer(t *testing.T) {
+	k := startKDC(t)
+	e := newEnv(t, simulator.VPX(), k.acceptor(t, false), simguest.Options{})
+	vm := e.vms[0]
+	for _, pkg := range []sspi.Package{sspi.Kerberos, sspi.Negotiate} {
+		in := k.initiator(t, pkg, guestSPN, false, false)
+		tok, _, _ := in.Step(nil)
+		_, err := e.acquire(t, vm, tok, 0)
+		ch, id := challengeOf(t, err)
+		if ans, done, err := in.Step(ch); err != nil || !done || len(ans) != 0 {
+			t.Fatalf("%s: the client's answer to the final token: done=%v %d bytes %v", pkg, done, len(ans), err)
+		}
+		if _, err := e.acquire(t, vm, []byte{0xa1, 0x00}, id); !fault.Is(err, &types.InvalidGuestLogin{}) {
+			t.Fatalf("%s: non-empty answer: %v", pkg, err)
+		}
+	}
+	if _, err := e.acquire(t, vm, nil, 0); !fault.Is(err, &types.InvalidGuestLogin{}) {
+		t.Fatalf("empty first token: %v", err)
+	}
+	if st := e.srv.Stats(); st.Acquired != 0 || st.Rejected != 3 {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 func powerOff(t *testing.T, c *vim25.Client, vm types.ManagedObjectReference) {
@@ -578,7 +617,7 @@ func TestNamePassword(t *testing.T) {
 func TestPerVMAcceptor(t *testing.T) {
 	k := startKDC(t)
 	// VM 1's guest has its own SPN (host/other.test).
-	other, err := krbaccept.New(krbaccept.Options{KeytabPath: k.otherKT, SPN: "host/other.test", RequireSecondLeg: true})
+	other, err := krbaccept.New(krbaccept.Options{KeytabPath: k.otherKT, SPN: "host/other.test", MechListMIC: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 // Package simsspi adds SessionManager.LoginBySSPI to the govmomi simulator
-// (vcsim), verifying tokens with a krbaccept.Acceptor — real Kerberos, so
-// tests can log in with internal/sspi against a simulated vCenter or ESXi.
+// (vcsim), verifying tokens with an acceptor (krbaccept.Interface): real
+// Kerberos with krbaccept.Acceptor, or MIT's GSSAPI acceptor in tests
+// (krbtest.MITAcceptor), so internal/sspi can log in to a simulated vCenter
+// or ESXi.
 //
 // # How it hooks in
 //
@@ -24,6 +26,18 @@
 // not call, and runs the anonymous ones (RetrieveServiceContent, Login, …)
 // as if there were no session. On success the pending session becomes the
 // user's session (same cookie); on failure it is logged out.
+//
+// # Final tokens
+//
+// LoginBySSPI's reference says: "If the context has been successfully
+// formed, the server proceeds with login"; a UserSession cannot carry the
+// acceptor's final token (the AP-REP of mutual authentication), so by
+// default it is dropped and the login completes in one call, the way
+// AcceptSecurityContext returning SEC_E_OK ends the server's side.
+// Options.ChallengeFinalToken instead delivers it as an SSPIChallenge
+// (krbaccept.FinalAsChallenge) and completes the login on the next call,
+// whose token must be the initiator's empty output: how a real vCenter
+// behaves here is not documented, and the client must cope with both.
 //
 // # Results
 //
@@ -70,6 +84,9 @@ type Options struct {
 	UserName func(principal string) string
 	// NotSupported makes LoginBySSPI answer NotSupported, as ESXi does.
 	NotSupported bool
+	// ChallengeFinalToken delivers the acceptor's final token as an
+	// SSPIChallenge instead of dropping it (see "Final tokens").
+	ChallengeFinalToken bool
 }
 
 // DefaultUserName turns "user@REALM" into "REALM\user".
@@ -84,7 +101,7 @@ func DefaultUserName(principal string) string {
 // Server is an installed LoginBySSPI implementation.
 type Server struct {
 	reg  *simulator.Registry
-	acc  *krbaccept.Acceptor
+	acc  krbaccept.Interface
 	opts Options
 	prev func(*simulator.Context, *simulator.Method) (mo.Reference, types.BaseMethodFault)
 	ref  types.ManagedObjectReference
@@ -94,9 +111,12 @@ type Server struct {
 }
 
 // Install routes LoginBySSPI calls on r's SessionManager to acc.
-func Install(r *simulator.Registry, acc *krbaccept.Acceptor, opts Options) *Server {
+func Install(r *simulator.Registry, acc krbaccept.Interface, opts Options) *Server {
 	if opts.UserName == nil {
 		opts.UserName = DefaultUserName
+	}
+	if opts.ChallengeFinalToken {
+		acc = new(krbaccept.FinalAsChallenge).Wrap(acc)
 	}
 	s := &Server{reg: r, acc: acc, opts: opts, prev: r.Handler, ref: r.SessionManager().Reference(), pending: map[string]time.Time{}}
 	r.Handler = s.handle
@@ -199,7 +219,8 @@ func (s *Server) Login(ctx *simulator.Context, req *types.LoginBySSPI) soap.HasF
 	}
 
 	token, err := base64.StdEncoding.DecodeString(req.Base64Token)
-	if err != nil || len(token) == 0 {
+	if err != nil || (len(token) == 0 && !pending) {
+		// An empty token can only be the last answer of a conversation.
 		return fail(&types.InvalidLogin{})
 	}
 	challenge, principal, done, err := s.acc.Accept(key, token)

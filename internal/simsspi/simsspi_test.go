@@ -101,29 +101,32 @@ func TestLoginBySSPI(t *testing.T) {
 	k := startKDC(t)
 	models := map[string]func() *simulator.Model{"ESX": simulator.ESX, "VPX": simulator.VPX}
 	cases := []struct {
-		name      string
-		pkg       sspi.Package
-		keytab    bool
-		noMutual  bool
-		secondLeg bool
-		legs      int
+		name     string
+		pkg      sspi.Package
+		keytab   bool
+		noMutual bool
+		mic      bool // krbaccept.Options.MechListMIC
+		final    bool // Options.ChallengeFinalToken
+		legs     int
 	}{
-		{"negotiate/ccache/one-leg", sspi.Negotiate, false, true, false, 1},
-		{"negotiate/keytab/mutual", sspi.Negotiate, true, false, false, 2},
-		{"negotiate/ccache/require-second-leg", sspi.Negotiate, false, false, true, 2},
-		{"kerberos/keytab/one-leg", sspi.Kerberos, true, true, false, 1},
-		{"kerberos/ccache/require-second-leg", sspi.Kerberos, false, false, true, 2},
+		{"negotiate/ccache/no-mutual", sspi.Negotiate, false, true, false, false, 1},
+		{"negotiate/keytab/mutual", sspi.Negotiate, true, false, false, false, 1},
+		{"negotiate/keytab/mutual/final-token", sspi.Negotiate, true, false, false, true, 2},
+		{"negotiate/ccache/mutual/mechlistmic", sspi.Negotiate, false, false, true, false, 2},
+		{"kerberos/keytab/no-mutual", sspi.Kerberos, true, true, false, true, 1},
+		{"kerberos/ccache/mutual", sspi.Kerberos, false, false, false, false, 1},
+		{"kerberos/ccache/mutual/final-ap-rep", sspi.Kerberos, false, false, false, true, 2},
 	}
 	for mname, newModel := range models {
 		t.Run(mname, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					model, u := newServer(t, newModel())
-					acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, Realm: k.realm.Name, RequireSecondLeg: tc.secondLeg})
+					acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, Realm: k.realm.Name, MechListMIC: tc.mic})
 					if err != nil {
 						t.Fatal(err)
 					}
-					simsspi.Install(model.Map(), acc, simsspi.Options{})
+					simsspi.Install(model.Map(), acc, simsspi.Options{ChallengeFinalToken: tc.final})
 					c := newClient(t, u)
 					kt := ""
 					if tc.keytab {
@@ -167,7 +170,7 @@ func TestLoginBySSPI(t *testing.T) {
 func TestLoginBySSPIFailures(t *testing.T) {
 	k := startKDC(t)
 	model, u := newServer(t, simulator.VPX())
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, RequireSecondLeg: true})
+	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, MechListMIC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +216,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		c1 := newClient(t, u)
-		if err := rawLogin(c1, tok); !fault.Is(err, &types.SSPIChallenge{}) {
+		if err := rawLogin(c1, tok); err != nil {
 			t.Fatalf("first use: %v", err)
 		}
 		c2 := newClient(t, u)
@@ -252,8 +255,9 @@ func TestLoginBySSPIFailures(t *testing.T) {
 		if us, err := session.NewManager(c).UserSession(ctx); err != nil || us != nil {
 			t.Fatalf("UserSession during conversation: %+v %v", us, err)
 		}
-		// A wrong second-leg token ends the conversation with InvalidLogin.
-		bad := []byte{0xa1, 0x03, 0x30, 0x01, 0x00}
+		// A wrong second-leg token (a NegTokenResp without the mechListMIC)
+		// ends the conversation with InvalidLogin.
+		bad := []byte{0xa1, 0x07, 0x30, 0x05, 0xa0, 0x03, 0x0a, 0x01, 0x00}
 		if err := rawLogin(c, bad); !fault.Is(err, &types.InvalidLogin{}) {
 			t.Fatalf("bad leg 2: %v", err)
 		}
@@ -311,4 +315,63 @@ func TestDefaultUserName(t *testing.T) {
 			t.Errorf("%q -> %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestChallengeFinalToken: the acceptor's final token (here the AP-REP of
+// raw Kerberos) comes as an SSPIChallenge; only the initiator's empty
+// output completes the login.
+func TestChallengeFinalToken(t *testing.T) {
+	k := startKDC(t)
+	model, u := newServer(t, simulator.VPX())
+	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simsspi.Install(model.Map(), acc, simsspi.Options{ChallengeFinalToken: true})
+	ctx := context.Background()
+	login := func(c *vim25.Client, tok []byte) (*types.LoginBySSPIResponse, error) {
+		return methods.LoginBySSPI(ctx, c, &types.LoginBySSPI{This: *c.ServiceContent.SessionManager, Base64Token: base64.StdEncoding.EncodeToString(tok)})
+	}
+	challenge := func(err error) []byte {
+		t.Helper()
+		var ch *types.SSPIChallenge
+		if _, ok := fault.As(err, &ch); !ok {
+			t.Fatalf("want SSPIChallenge, got %v", err)
+		}
+		b, _ := base64.StdEncoding.DecodeString(ch.Base64Token)
+		return b
+	}
+
+	t.Run("empty-answer-logs-in", func(t *testing.T) {
+		c := newClient(t, u)
+		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", false)
+		tok, _, _ := in.Step(nil)
+		_, err := login(c, tok)
+		ans, done, err := in.Step(challenge(err))
+		if err != nil || !done || len(ans) != 0 {
+			t.Fatalf("client on the AP-REP: done=%v answer %d bytes err=%v", done, len(ans), err)
+		}
+		res, err := login(c, ans)
+		if err != nil || res.Returnval.UserName != `ESXI.TEST\alice` {
+			t.Fatalf("close: %+v %v", res, err)
+		}
+	})
+	t.Run("other-answer-is-refused", func(t *testing.T) {
+		c := newClient(t, u)
+		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", false)
+		tok, _, _ := in.Step(nil)
+		_, err := login(c, tok)
+		challenge(err)
+		if _, err := login(c, []byte{0xa1, 0x00}); !fault.Is(err, &types.InvalidLogin{}) {
+			t.Fatalf("non-empty answer: %v", err)
+		}
+		if _, err := currentTime(c); !fault.Is(err, &types.NotAuthenticated{}) {
+			t.Fatalf("CurrentTime after failure: %v", err)
+		}
+	})
+	t.Run("empty-token-without-conversation", func(t *testing.T) {
+		if _, err := login(newClient(t, u), nil); !fault.Is(err, &types.InvalidLogin{}) {
+			t.Fatalf("empty first token: %v", err)
+		}
+	})
 }

@@ -3,22 +3,24 @@
 package sspi
 
 import (
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/gssapi"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/spnego"
 	"github.com/jcmturner/gokrb5/v8/types"
 
-	"github.com/esxi-users/esxi-users/internal/krbaccept/gss"
+	"github.com/esxi-users/esxi-users/internal/gss"
 )
 
 // krb5Initiator speaks SSPI's wire format with gokrb5 credentials.
@@ -28,11 +30,21 @@ type krb5Initiator struct {
 	mutual bool
 	cl     *client.Client
 
-	state        int // 0 initial, 1 awaiting reply, 2 done
-	sessionKey   types.EncryptionKey
-	auth         types.Authenticator
-	mechTypesDER []byte
+	state      int // stateInitial, stateSent, stateMIC, stateDone
+	sessionKey types.EncryptionKey
+	auth       types.Authenticator
+	mechList   []byte // SPNEGO: DER MechTypeList, the mechListMIC payload
+	micKey     types.EncryptionKey
+	micFlags   byte
+	accSeq     uint64
 }
+
+const (
+	stateInitial = iota
+	stateSent    // first token sent; the acceptor's reply is due
+	stateMIC     // SPNEGO: our mechListMIC sent; the acceptor's is due
+	stateDone
+)
 
 // NewInitiator returns a Kerberos initiator using a credential cache or a keytab.
 func NewInitiator(cfg Config) (Initiator, error) {
@@ -105,33 +117,51 @@ func (k *krb5Initiator) Close() error {
 		k.cl.Destroy()
 		k.cl = nil
 	}
-	k.sessionKey = types.EncryptionKey{}
+	k.sessionKey, k.micKey = types.EncryptionKey{}, types.EncryptionKey{}
 	k.auth = types.Authenticator{}
 	return nil
 }
 
+// Step is InitializeSecurityContext for gokrb5 credentials (see Initiator).
 func (k *krb5Initiator) Step(challenge []byte) ([]byte, bool, error) {
 	switch k.state {
-	case 0:
+	case stateInitial:
 		if len(challenge) != 0 {
 			return nil, false, errors.New("sspi: first Step takes no challenge")
 		}
 		return k.first()
-	case 1:
+	case stateSent, stateMIC:
 		if len(challenge) == 0 {
 			return nil, false, errors.New("sspi: Step needs the server's challenge")
 		}
-		tok, err := k.second(challenge)
+		var (
+			tok  []byte
+			done bool
+			err  error
+		)
+		switch {
+		case k.pkg == Kerberos:
+			err = k.verifyAPRep(challenge)
+			done = err == nil
+		case k.state == stateSent:
+			tok, done, err = k.negReply(challenge)
+		default:
+			done, err = k.negMIC(challenge)
+		}
 		if err != nil {
-			k.state = 2
+			k.state = stateDone
 			return nil, false, err
 		}
-		k.state = 2
-		return tok, true, nil
+		if done {
+			k.state = stateDone
+		}
+		return tok, done, nil
 	}
 	return nil, false, ErrUnexpectedChallenge
 }
 
+// first builds the AP-REQ (RFC 4120 3.2, with the RFC 4121 4.1.1 checksum)
+// framed as a Kerberos GSS token, inside a NegTokenInit for Negotiate.
 func (k *krb5Initiator) first() ([]byte, bool, error) {
 	if k.cl == nil {
 		return nil, false, errors.New("sspi: initiator closed")
@@ -154,9 +184,9 @@ func (k *krb5Initiator) first() ([]byte, bool, error) {
 	if auth.SeqNumber == 0 {
 		auth.SeqNumber = 1
 	}
-	gflags := uint32(gss.FlagInteg | gss.FlagConf | gss.FlagSequence | gss.FlagReplay)
+	gflags := uint32(gssapi.ContextFlagInteg | gssapi.ContextFlagConf | gssapi.ContextFlagSequence | gssapi.ContextFlagReplay)
 	if k.mutual {
-		gflags |= gss.FlagMutual
+		gflags |= gssapi.ContextFlagMutual
 	}
 	auth.Cksum = gss.NewChecksum(gflags)
 	apreq, err := messages.NewAPReq(tkt, key, auth)
@@ -175,80 +205,123 @@ func (k *krb5Initiator) first() ([]byte, bool, error) {
 		return nil, false, err
 	}
 	k.sessionKey, k.auth = key, auth
-	if k.pkg == Negotiate {
-		k.mechTypesDER, err = gss.MarshalMechTypes([]asn1.ObjectIdentifier{gss.OIDKRB5})
-		if err != nil {
-			return nil, false, err
+	k.state = stateSent
+	if k.pkg == Kerberos {
+		// Without mutual authentication RFC 4121 has nothing more to say:
+		// the context is complete (ISC returns SEC_E_OK with this token).
+		if !k.mutual {
+			k.state = stateDone
 		}
-		tok, err = gss.MarshalSPNEGOInit(k.mechTypesDER, tok)
-		if err != nil {
-			return nil, false, err
-		}
+		return tok, !k.mutual, nil
 	}
-	k.state = 1
-	return tok, !k.mutual, nil
+	mechs := []asn1.ObjectIdentifier{gss.OIDKRB5}
+	if k.mechList, err = gss.MechListMICPayload(mechs); err != nil {
+		return nil, false, err
+	}
+	tok, err = gss.MarshalSPNEGOInit(mechs, tok)
+	if err != nil {
+		return nil, false, err
+	}
+	// SPNEGO always waits for the acceptor's NegTokenResp (as Windows'
+	// Negotiate package returns SEC_I_CONTINUE_NEEDED here).
+	return tok, false, nil
 }
 
-// verifyAPRep checks the server's AP-REP token and returns the MIC key,
-// flags and the server's initial sequence number.
-func (k *krb5Initiator) verifyAPRep(tok []byte) (types.EncryptionKey, byte, uint64, error) {
+// verifyAPRep checks the acceptor's Kerberos reply token: an AP-REP that
+// decrypts with the session key and echoes our authenticator (RFC 4120
+// 3.2.5). It keeps the key and sequence number for a mechListMIC.
+func (k *krb5Initiator) verifyAPRep(tok []byte) error {
 	id, msg, err := gss.UnwrapKRB5(tok)
 	if err != nil {
-		return types.EncryptionKey{}, 0, 0, fmt.Errorf("%w: %v", ErrMutualAuth, err)
+		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
 	}
 	if id == gss.TokError {
 		var ke messages.KRBError
 		if err := ke.Unmarshal(msg); err == nil {
-			return types.EncryptionKey{}, 0, 0, fmt.Errorf("%w: server returned Kerberos error %d", ErrInvalidLogin, ke.ErrorCode)
+			return fmt.Errorf("%w: server returned Kerberos error %d", ErrInvalidLogin, ke.ErrorCode)
 		}
-		return types.EncryptionKey{}, 0, 0, fmt.Errorf("%w: server returned a Kerberos error", ErrInvalidLogin)
+		return fmt.Errorf("%w: server returned a Kerberos error", ErrInvalidLogin)
 	}
 	if id != gss.TokAPRep {
-		return types.EncryptionKey{}, 0, 0, fmt.Errorf("%w: reply is not an AP-REP", ErrMutualAuth)
+		return fmt.Errorf("%w: reply is not an AP-REP", ErrMutualAuth)
 	}
 	part, err := gss.VerifyAPRep(msg, k.sessionKey, k.auth.CTime, k.auth.Cusec)
 	if err != nil {
-		return types.EncryptionKey{}, 0, 0, fmt.Errorf("%w: %v", ErrMutualAuth, err)
+		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
 	}
-	key, fl := gss.MICKey(k.sessionKey, &k.auth.SubKey, &part.Subkey)
-	return key, fl, uint64(uint32(part.SequenceNumber)), nil
+	k.micKey, k.micFlags = gss.MICKey(k.sessionKey, &k.auth.SubKey, &part.Subkey)
+	k.accSeq = uint64(uint32(part.SequenceNumber))
+	return nil
 }
 
-func (k *krb5Initiator) second(challenge []byte) ([]byte, error) {
-	ourSeq := uint64(uint32(k.auth.SeqNumber))
-	if k.pkg == Kerberos {
-		key, fl, _, err := k.verifyAPRep(challenge)
-		if err != nil {
-			return nil, err
-		}
-		// This project's second leg for raw Kerberos: a MIC over the AP-REP token.
-		return gss.NewMIC(key, challenge, ourSeq, false, fl)
-	}
+// negReply handles the acceptor's first NegTokenResp (RFC 4178 4.2.2, 5).
+func (k *krb5Initiator) negReply(challenge []byte) ([]byte, bool, error) {
 	resp, err := gss.ParseNegTokenResp(challenge)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMutualAuth, err)
+		return nil, false, fmt.Errorf("%w: %v", ErrMutualAuth, err)
 	}
-	if resp.NegState == gss.Reject {
-		return nil, fmt.Errorf("%w: server rejected the SPNEGO negotiation", ErrInvalidLogin)
+	state := spnego.NegState(resp.NegState)
+	if state == spnego.NegStateReject {
+		return nil, false, fmt.Errorf("%w: server rejected the SPNEGO negotiation", ErrInvalidLogin)
+	}
+	if resp.NegState == gss.NegStateAbsent {
+		return nil, false, fmt.Errorf("%w: the server's first SPNEGO reply has no negState", ErrMutualAuth)
 	}
 	if len(resp.SupportedMech) > 0 && !gss.IsKRB5(resp.SupportedMech) {
-		return nil, fmt.Errorf("%w: server selected a mechanism other than Kerberos", ErrMutualAuth)
+		return nil, false, fmt.Errorf("%w: server selected a mechanism other than Kerberos", ErrMutualAuth)
 	}
-	if len(resp.ResponseToken) == 0 {
-		return nil, fmt.Errorf("%w: SPNEGO reply without AP-REP", ErrMutualAuth)
-	}
-	key, fl, srvSeq, err := k.verifyAPRep(resp.ResponseToken)
-	if err != nil {
-		return nil, err
+	// Without an AP-REP the MIC keys are the initiator's, and the
+	// acceptor's sequence numbers start at ours (as MIT's acceptor does).
+	k.micKey, k.micFlags = gss.MICKey(k.sessionKey, &k.auth.SubKey, nil)
+	k.accSeq = uint64(uint32(k.auth.SeqNumber))
+	switch {
+	case len(resp.ResponseToken) > 0:
+		if err := k.verifyAPRep(resp.ResponseToken); err != nil {
+			return nil, false, err
+		}
+	case k.mutual:
+		return nil, false, fmt.Errorf("%w: SPNEGO reply without AP-REP", ErrMutualAuth)
 	}
 	if len(resp.MechListMIC) > 0 {
-		if err := gss.VerifyMIC(resp.MechListMIC, key, k.mechTypesDER, srvSeq, true, fl); err != nil {
-			return nil, fmt.Errorf("%w: mechListMIC: %v", ErrMutualAuth, err)
+		if err := gss.VerifyMIC(resp.MechListMIC, k.micKey, k.mechList, k.accSeq, true, k.micFlags); err != nil {
+			return nil, false, fmt.Errorf("%w: mechListMIC: %v", ErrMutualAuth, err)
 		}
 	}
-	mic, err := gss.NewMIC(key, k.mechTypesDER, ourSeq, false, fl)
-	if err != nil {
-		return nil, err
+	if state == spnego.NegStateAcceptCompleted {
+		return nil, true, nil
 	}
-	return gss.MarshalNegTokenResp(gss.NegTokenResp{NegState: gss.AcceptCompleted, MechListMIC: mic})
+	// accept-incomplete or request-mic: the mechListMIC exchange. Our MIC
+	// goes back in a NegTokenResp (accept-completed, as MIT's initiator
+	// sends); if the acceptor has not sent its own yet, it is still due.
+	mic, err := gss.NewMIC(k.micKey, k.mechList, uint64(uint32(k.auth.SeqNumber)), false, k.micFlags)
+	if err != nil {
+		return nil, false, err
+	}
+	tok, err := gss.MarshalNegTokenResp(spnego.NegTokenResp{NegState: asn1.Enumerated(spnego.NegStateAcceptCompleted), MechListMIC: mic})
+	if err != nil {
+		return nil, false, err
+	}
+	if len(resp.MechListMIC) == 0 {
+		k.state = stateMIC
+		return tok, false, nil
+	}
+	return tok, true, nil
+}
+
+// negMIC handles the acceptor's mechListMIC sent after ours.
+func (k *krb5Initiator) negMIC(challenge []byte) (bool, error) {
+	resp, err := gss.ParseNegTokenResp(challenge)
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrMutualAuth, err)
+	}
+	if spnego.NegState(resp.NegState) == spnego.NegStateReject {
+		return false, fmt.Errorf("%w: server rejected the SPNEGO negotiation", ErrInvalidLogin)
+	}
+	if len(resp.MechListMIC) == 0 {
+		return false, fmt.Errorf("%w: SPNEGO reply without the acceptor's mechListMIC", ErrMutualAuth)
+	}
+	if err := gss.VerifyMIC(resp.MechListMIC, k.micKey, k.mechList, k.accSeq, true, k.micFlags); err != nil {
+		return false, fmt.Errorf("%w: mechListMIC: %v", ErrMutualAuth, err)
+	}
+	return true, nil
 }
