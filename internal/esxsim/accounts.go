@@ -148,23 +148,43 @@ func (st *state) createUser(spec *types.HostAccountSpec, shell *bool, callerShel
 	if _, ok := st.users[spec.Id]; ok {
 		return alreadyExists(spec.Id)
 	}
+	a := &account{id: spec.Id, shell: callerShell}
+	if f := st.applySpec(a, spec, shell, true); f != nil {
+		return f
+	}
+	st.addUser(a)
+	return nil
+}
+
+// applySpec gives a (a new account, or an existing one) spec's description
+// and password and, when set, the shell access, with the checks CreateUser
+// and UpdateUser share: the description's format, a password required only
+// on create, passwdqc with the id and the resulting description as GECOS.
+// An empty description or password leaves a's unchanged; a is only changed
+// when every check has passed. st.mu must be held.
+func (st *state) applySpec(a *account, spec *types.HostAccountSpec, shell *bool, create bool) *soap.Fault {
 	if !validDescription(spec.Description) {
 		return invalidArgument("description")
 	}
-	if spec.Password == "" {
+	if create && spec.Password == "" {
 		return invalidArgument("password")
 	}
-	if f := st.checkPassword(spec.Id, spec.Description, spec.Password); f != nil {
-		return f
+	gecos := a.description
+	if spec.Description != "" {
+		gecos = spec.Description
 	}
-	a := &account{id: spec.Id, description: spec.Description, shell: callerShell}
+	if spec.Password != "" {
+		if f := st.checkPassword(spec.Id, gecos, spec.Password); f != nil {
+			return f
+		}
+		if err := a.setPassword(spec.Password); err != nil {
+			return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
+		}
+	}
+	a.description = gecos
 	if shell != nil {
 		a.shell = *shell
 	}
-	if err := a.setPassword(spec.Password); err != nil {
-		return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
-	}
-	st.addUser(a)
 	return nil
 }
 
@@ -201,26 +221,7 @@ func (st *state) updateUser(spec *types.HostAccountSpec, shell *bool) *soap.Faul
 	if !ok {
 		return userNotFound(spec.Id)
 	}
-	if !validDescription(spec.Description) {
-		return invalidArgument("description")
-	}
-	gecos := a.description
-	if spec.Description != "" {
-		gecos = spec.Description
-	}
-	if spec.Password != "" {
-		if f := st.checkPassword(spec.Id, gecos, spec.Password); f != nil {
-			return f
-		}
-		if err := a.setPassword(spec.Password); err != nil {
-			return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
-		}
-	}
-	a.description = gecos
-	if shell != nil {
-		a.shell = *shell
-	}
-	return nil
+	return st.applySpec(a, spec, shell, false)
 }
 
 // RemoveUser removes a local user and its permissions.
