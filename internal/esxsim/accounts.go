@@ -98,19 +98,29 @@ func (st *state) checkPassword(user, gecos, password string) *soap.Fault {
 // InvalidArgument (invalidProperty "password") is the closest documented one.
 func (m *accountManager) CreateUser(ctx *simulator.Context, req *types.CreateUser) soap.HasFault {
 	body := new(methods.CreateUserBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
+	body.Fault_ = m.st.answer(ctx, "CreateUser", func() (string, *soap.Fault) {
+		spec := req.User.GetHostAccountSpec()
+		return spec.Id, m.st.createUser(spec, shellAccess(req.User), m.st.shellOf(ctx))
+	})
+	if body.Fault_ == nil {
+		body.Res = new(types.CreateUserResponse)
 	}
-	spec := req.User.GetHostAccountSpec()
-	if f := m.st.createUser(spec, shellAccess(req.User), m.st.shellOf(ctx)); f != nil {
-		m.st.tracef("CreateUser %q: fault %s", spec.Id, f.String)
-		body.Fault_ = f
-		return body
-	}
-	m.st.tracef("CreateUser %q: ok", spec.Id)
-	body.Res = new(types.CreateUserResponse)
 	return body
+}
+
+// answer runs one account call: a fault injected for this request, else
+// op's outcome, traced with the method and the user id.
+func (st *state) answer(ctx *simulator.Context, method string, op func() (id string, f *soap.Fault)) *soap.Fault {
+	if f := injectedFault(ctx); f != nil {
+		return f
+	}
+	id, f := op()
+	if f != nil {
+		st.tracef("%s %q: fault %s", method, id, f.String)
+		return f
+	}
+	st.tracef("%s %q: ok", method, id)
+	return nil
 }
 
 // shellAccess returns HostPosixAccountSpec.shellAccess, or nil.
@@ -198,18 +208,13 @@ func (st *state) applySpec(a *account, spec *types.HostAccountSpec, shell *bool,
 // CreateUser (KB 323600 shows the same message for a password change).
 func (m *accountManager) UpdateUser(ctx *simulator.Context, req *types.UpdateUser) soap.HasFault {
 	body := new(methods.UpdateUserBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
+	body.Fault_ = m.st.answer(ctx, "UpdateUser", func() (string, *soap.Fault) {
+		spec := req.User.GetHostAccountSpec()
+		return spec.Id, m.st.updateUser(spec, shellAccess(req.User))
+	})
+	if body.Fault_ == nil {
+		body.Res = new(types.UpdateUserResponse)
 	}
-	spec := req.User.GetHostAccountSpec()
-	if f := m.st.updateUser(spec, shellAccess(req.User)); f != nil {
-		m.st.tracef("UpdateUser %q: fault %s", spec.Id, f.String)
-		body.Fault_ = f
-		return body
-	}
-	m.st.tracef("UpdateUser %q: ok", spec.Id)
-	body.Res = new(types.UpdateUserResponse)
 	return body
 }
 
@@ -238,17 +243,12 @@ func (st *state) updateUser(spec *types.HostAccountSpec, shell *bool) *soap.Faul
 // the root user").
 func (m *accountManager) RemoveUser(ctx *simulator.Context, req *types.RemoveUser) soap.HasFault {
 	body := new(methods.RemoveUserBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
+	body.Fault_ = m.st.answer(ctx, "RemoveUser", func() (string, *soap.Fault) {
+		return req.UserName, m.st.removeUser(req.UserName)
+	})
+	if body.Fault_ == nil {
+		body.Res = new(types.RemoveUserResponse)
 	}
-	if f := m.st.removeUser(req.UserName); f != nil {
-		m.st.tracef("RemoveUser %q: fault %s", req.UserName, f.String)
-		body.Fault_ = f
-		return body
-	}
-	m.st.tracef("RemoveUser %q: ok", req.UserName)
-	body.Res = new(types.RemoveUserResponse)
 	return body
 }
 
