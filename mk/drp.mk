@@ -70,6 +70,6 @@ plugin: plugin-binaries
 
 # drp_size prints a file's size and, given a target in MB, whether it is met.
 drp_size = wc -c < $(1) | awk -v f=$(1) -v max=$(2) '{ \
-	  printf "  %-52s %6.1f MB (%d bytes)", f, $$1/1e6, $$1; \
+	  printf "  %-60s %6.1f MB (%d bytes)", f, $$1/1e6, $$1; \
 	  if (max != "") printf "  target <= %s MB: %s", max, ($$1 <= max*1e6 ? "met" : "MISSED"); \
 	  printf "\n" }'
