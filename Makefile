@@ -20,6 +20,13 @@ test: deps lint test-go fuzz cross
 test-go:
 	$(GO) test -count=1 ./...
 
+## test-short: the inner loop while developing: every package's tests with
+## -short (long differential corpora sampled, plugin builds skipped; cached
+## results reused). `make test` runs everything.
+.PHONY: test-short
+test-short:
+	$(GO) test -short ./...
+
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./params
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONAgainstEncodingJSON$$' -fuzztime $(FUZZTIME) ./params

@@ -9,12 +9,15 @@
 #   make bundle-drpcli  dist/esxi-users.drpcli.yaml (drpcli contents bundle of
 #                 content/: no pinned digests, no ExtraDuration; for checking)
 #   make plugin   cross-builds esxi-manage-users for linux/amd64 and linux/arm64
-#                 into cmds/esxi-users/embedded/ (+ .sha256), then bin/esxi-users
-#                 for this OS (set DRP_PLUGIN_GOOS/DRP_PLUGIN_GOARCH for DRP's)
+#                 into bin/linux/, stores them gzip-compressed in
+#                 cmds/esxi-users/embedded/ (+ .sha256 of each binary), then
+#                 bin/esxi-users for this OS (set DRP_PLUGIN_GOOS/DRP_PLUGIN_GOARCH
+#                 for DRP's); all stripped (-trimpath -s -w); prints the sizes
 
 GO                ?= go
 DRP_ARCHES        ?= amd64 arm64
 DRP_EMBED_DIR     := cmds/esxi-users/embedded
+DRP_TASK_DIR      := bin/linux
 DRP_PLUGIN_GOOS   ?= $(shell $(GO) env GOOS)
 DRP_PLUGIN_GOARCH ?= $(shell $(GO) env GOARCH)
 DRP_VERSION       ?= $(shell cat content/._Version.meta)
@@ -36,17 +39,37 @@ bundle-drpcli: drpcli
 	cd content && ../bin/drpcli contents bundle ../dist/esxi-users.drpcli.yaml
 	@echo "wrote dist/esxi-users.drpcli.yaml"
 
+# Task binaries are built into $(DRP_TASK_DIR); embedded/ gets each one
+# gzip-compressed (-9; the plugin's unpack decompresses with compress/gzip)
+# and the SHA-256 of the binary itself (what unpack publishes, what define
+# pins, what the Linux agent downloads and compares).
 plugin-binaries:
+	@mkdir -p $(DRP_TASK_DIR)
+	@rm -f $(DRP_EMBED_DIR)/esxi-manage-users.*.linux # uncompressed, from older builds: would be embedded
 	@set -e; for arch in $(DRP_ARCHES); do \
-	  out=$(DRP_EMBED_DIR)/esxi-manage-users.$$arch.linux; \
-	  echo "building $$out"; \
+	  name=esxi-manage-users.$$arch.linux; \
+	  echo "building $(DRP_TASK_DIR)/$$name"; \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath \
-	    -ldflags "-s -w" -o $$out ./cmds/esxi-manage-users; \
-	  (cd $(DRP_EMBED_DIR) && $(DRP_SHA256) esxi-manage-users.$$arch.linux > esxi-manage-users.$$arch.linux.sha256); \
+	    -ldflags "-s -w" -o $(DRP_TASK_DIR)/$$name ./cmds/esxi-manage-users; \
+	  gzip -9 -n -c $(DRP_TASK_DIR)/$$name > $(DRP_EMBED_DIR)/$$name.gz.tmp; \
+	  mv $(DRP_EMBED_DIR)/$$name.gz.tmp $(DRP_EMBED_DIR)/$$name.gz; \
+	  (cd $(DRP_TASK_DIR) && $(DRP_SHA256) $$name) > $(DRP_EMBED_DIR)/$$name.sha256; \
 	done
 
 plugin: plugin-binaries
 	@mkdir -p bin
 	CGO_ENABLED=0 GOOS=$(DRP_PLUGIN_GOOS) GOARCH=$(DRP_PLUGIN_GOARCH) $(GO) build -trimpath \
-	  -ldflags "-X main.version=$(DRP_VERSION)" -o bin/esxi-users ./cmds/esxi-users
+	  -ldflags "-s -w -X main.version=$(DRP_VERSION)" -o bin/esxi-users ./cmds/esxi-users
+	@echo "sizes (MB = 10^6 bytes):"
+	@for arch in $(DRP_ARCHES); do \
+	  $(call drp_size,$(DRP_TASK_DIR)/esxi-manage-users.$$arch.linux,25); \
+	  $(call drp_size,$(DRP_EMBED_DIR)/esxi-manage-users.$$arch.linux.gz,); \
+	done
+	@$(call drp_size,bin/esxi-users,50)
 	@echo "wrote bin/esxi-users (upload: drpcli plugin_providers upload esxi-users from bin/esxi-users)"
+
+# drp_size prints a file's size and, given a target in MB, whether it is met.
+drp_size = wc -c < $(1) | awk -v f=$(1) -v max=$(2) '{ \
+	  printf "  %-60s %6.1f MB (%d bytes)", f, $$1/1e6, $$1; \
+	  if (max != "") printf "  target <= %s MB: %s", max, ($$1 <= max*1e6 ? "met" : "MISSED"); \
+	  printf "\n" }'

@@ -7,6 +7,7 @@ package main
 
 import (
 	"os"
+	"strings"
 
 	"github.com/digitalrebar/provision/v4/plugin"
 	"github.com/spf13/cobra"
@@ -19,7 +20,11 @@ var version = ""
 func main() {
 	def, err := Definition()
 	if err != nil {
-		os.Stderr.WriteString("esxi-users: " + err.Error() + "\n")
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "esxi-users: ") {
+			msg = "esxi-users: " + msg
+		}
+		os.Stderr.WriteString(msg + "\n")
 		os.Exit(1)
 	}
 	plugin.InitApp("esxi-users", "Manage ESXi local users from DRP Params", def.Version, def, &Plugin{})

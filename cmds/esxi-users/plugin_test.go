@@ -6,11 +6,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,11 +44,14 @@ var (
 	buildDir  string
 	pluginBin string
 	taskBin   string // linux binary for this machine's arch
-	buildErr  error
+	// embeds is what the plugin embeds: name in embedded/ -> file.
+	embeds   map[string]string
+	buildErr error
 )
 
 // build cross-builds the task binary for every arch and the plugin with
-// them embedded. Cached by the go build cache across runs.
+// them embedded, compressed as `make plugin` does. Cached by the go build
+// cache across runs.
 func build(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -57,8 +62,7 @@ func build(t *testing.T) {
 		if buildErr != nil {
 			return
 		}
-		embedDir, _ := filepath.Abs("embedded")
-		overlay := map[string]map[string]string{"Replace": {}}
+		embeds = map[string]string{}
 		for _, arch := range Arches {
 			out := filepath.Join(buildDir, BinaryName(arch))
 			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../esxi-manage-users")
@@ -67,27 +71,67 @@ func build(t *testing.T) {
 				buildErr = fmt.Errorf("build task binary %s: %v\n%s", arch, err, b)
 				return
 			}
-			overlay["Replace"][filepath.Join(embedDir, BinaryName(arch))] = out
-			// Drop a stale .sha256 from a previous `make plugin`.
-			overlay["Replace"][filepath.Join(embedDir, BinaryName(arch)+".sha256")] = ""
+			if buildErr = compressInto(out, embeds); buildErr != nil {
+				return
+			}
 			if arch == runtime.GOARCH {
 				taskBin = out
 			}
 		}
-		ov := filepath.Join(buildDir, "overlay.json")
-		b, _ := json.Marshal(overlay)
-		if buildErr = os.WriteFile(ov, b, 0o644); buildErr != nil {
-			return
-		}
 		pluginBin = filepath.Join(buildDir, "esxi-users")
-		cmd := exec.Command("go", "build", "-overlay", ov, "-o", pluginBin, ".")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build plugin: %v\n%s", err, b)
-		}
+		buildErr = buildPlugin(buildDir, pluginBin, embeds)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
+}
+
+// compressInto writes bin.gz and bin.sha256 (of bin) beside bin, as
+// mk/drp.mk does (it uses gzip -9; the default level is faster and unpack
+// reads either), and records them in embed under their names in embedded/.
+func compressInto(bin string, embed map[string]string) error {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	name := filepath.Base(bin)
+	if err := os.WriteFile(bin+".gz", gz.Bytes(), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(bin+".sha256", []byte(hex.EncodeToString(sum[:])+"  "+name+"\n"), 0o644); err != nil {
+		return err
+	}
+	embed[name+".gz"], embed[name+".sha256"] = bin+".gz", bin+".sha256"
+	return nil
+}
+
+// buildPlugin builds the plugin into out with embed (name in embedded/ ->
+// file; "" leaves it out) overlaid on embedded/, so the source tree is not
+// touched. Whatever a previous `make plugin` left there is left out.
+func buildPlugin(dir, out string, embed map[string]string) error {
+	embedDir, _ := filepath.Abs("embedded")
+	overlay := map[string]map[string]string{"Replace": {}}
+	for _, arch := range Arches {
+		for _, name := range []string{BinaryName(arch), compressedName(arch), BinaryName(arch) + ".sha256"} {
+			overlay["Replace"][filepath.Join(embedDir, name)] = embed[name]
+		}
+	}
+	ov := filepath.Join(dir, "overlay.json")
+	b, _ := json.Marshal(overlay)
+	if err := os.WriteFile(ov, b, 0o644); err != nil {
+		return err
+	}
+	if b, err := exec.Command("go", "build", "-overlay", ov, "-o", out, ".").CombinedOutput(); err != nil {
+		return fmt.Errorf("build plugin: %v\n%s", err, b)
+	}
+	return nil
 }
 
 func TestMain(m *testing.M) {
@@ -280,18 +324,9 @@ func TestUnpackWithoutBinariesFails(t *testing.T) {
 	}
 	// A plugin built from a fresh clone (no binaries in embedded/).
 	dir := t.TempDir()
-	embedDir, _ := filepath.Abs("embedded")
-	overlay := map[string]map[string]string{"Replace": {}}
-	for _, arch := range Arches {
-		overlay["Replace"][filepath.Join(embedDir, BinaryName(arch))] = ""
-		overlay["Replace"][filepath.Join(embedDir, BinaryName(arch)+".sha256")] = ""
-	}
-	ov := filepath.Join(dir, "overlay.json")
-	b, _ := json.Marshal(overlay)
-	os.WriteFile(ov, b, 0o644)
 	bin := filepath.Join(dir, "esxi-users")
-	if out, err := exec.Command("go", "build", "-overlay", ov, "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	if err := buildPlugin(dir, bin, nil); err != nil {
+		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "unpack", filepath.Join(dir, "unpacked")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "esxi-manage-users.amd64.linux was not embedded") {
@@ -299,6 +334,38 @@ func TestUnpackWithoutBinariesFails(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "unpacked", BinaryName("amd64"))); err == nil {
 		t.Fatal("unpack wrote a binary it does not have")
+	}
+}
+
+// A plugin whose embedded blob was damaged (truncated) after `make plugin`
+// recorded its digest neither defines nor unpacks, and says which file.
+func TestUnpackTruncatedBlobFails(t *testing.T) {
+	build(t)
+	dir := t.TempDir()
+	embed := maps.Clone(embeds)
+	gz, err := os.ReadFile(embed[compressedName("amd64")])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, compressedName("amd64"))
+	os.WriteFile(cut, gz[:len(gz)*9/10], 0o644)
+	embed[compressedName("amd64")] = cut
+	bin := filepath.Join(dir, "esxi-users")
+	if err := buildPlugin(dir, bin, embed); err != nil {
+		t.Fatal(err)
+	}
+	unpacked := filepath.Join(dir, "unpacked")
+	os.Mkdir(unpacked, 0o755)
+	for _, args := range [][]string{{"unpack", unpacked}, {"define"}} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "embedded esxi-manage-users.amd64.linux.gz is corrupt") ||
+			strings.Contains(string(out), "esxi-users: esxi-users:") {
+			t.Fatalf("%s: %v\n%s", args[0], err, out)
+		}
+		t.Logf("%s: %s", args[0], bytes.TrimSpace(out))
+	}
+	if entries, _ := os.ReadDir(unpacked); len(entries) != 0 {
+		t.Fatalf("unpack left %v", entries)
 	}
 }
 

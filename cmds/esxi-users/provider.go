@@ -1,15 +1,18 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -72,22 +75,100 @@ func Definition() (*models.PluginProvider, error) {
 }
 
 // EmbeddedDigests returns the SHA-256 (lower-case hex) of each embedded task
-// binary by architecture; architectures whose binary was not embedded are
-// left out (their download is then refused: nothing is pinned).
+// binary (decompressed: what unpack publishes and the agent downloads) by
+// architecture; architectures whose binary was not embedded are left out
+// (their download is then refused: nothing is pinned). A blob that does not
+// decompress to its recorded digest is an error naming the file.
 func EmbeddedDigests() (map[string]string, error) {
+	return embeddedDigests(embedded)
+}
+
+func embeddedDigests(fsys fs.FS) (map[string]string, error) {
 	out := map[string]string{}
 	for _, arch := range Arches {
-		bin, err := fs.ReadFile(embedded, "embedded/"+BinaryName(arch))
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bin) == 0) {
+		sum, err := extract(fsys, arch, io.Discard)
+		if errors.Is(err, errNotEmbedded) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("esxi-users: read embedded %s: %w", BinaryName(arch), err)
+			return nil, err
 		}
-		sum := sha256.Sum256(bin)
-		out[arch] = hex.EncodeToString(sum[:])
+		out[arch] = sum
 	}
 	return out, nil
+}
+
+// errNotEmbedded ends the error for a plugin built without a task binary.
+var errNotEmbedded = errors.New("build the plugin with `make plugin`")
+
+// compressedName is the embedded (gzip) file of a task binary; its digest
+// file, BinaryName(arch)+".sha256", holds the SHA-256 of the decompressed
+// binary (written by `make plugin`).
+func compressedName(arch string) string { return BinaryName(arch) + ".gz" }
+
+// extract decompresses the embedded task binary for arch into w and checks
+// it against its embedded .sha256; it returns the binary's SHA-256 (hex).
+// It wraps errNotEmbedded when the blob is missing or empty, and otherwise
+// fails naming the file: a missing or malformed .sha256, a corrupt or
+// truncated blob, a digest mismatch.
+func extract(fsys fs.FS, arch string, w io.Writer) (string, error) {
+	name, gz := BinaryName(arch), compressedName(arch)
+	f, err := fsys.Open(path.Join("embedded", gz))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("esxi-users: %s was not embedded in this plugin build (cmds/esxi-users/embedded/%s is missing); %w", name, gz, errNotEmbedded)
+	}
+	if err != nil {
+		return "", fmt.Errorf("esxi-users: read embedded %s: %w", gz, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+		return "", fmt.Errorf("esxi-users: %s was not embedded in this plugin build (cmds/esxi-users/embedded/%s is empty); %w", name, gz, errNotEmbedded)
+	}
+	want, err := fs.ReadFile(fsys, path.Join("embedded", name+".sha256"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("esxi-users: embedded %s has no digest (cmds/esxi-users/embedded/%s.sha256 is missing); rebuild with `make plugin`", gz, name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("esxi-users: read embedded %s.sha256: %w", name, err)
+	}
+	fields := strings.Fields(string(want))
+	if len(fields) == 0 || len(fields[0]) != 2*sha256.Size {
+		return "", fmt.Errorf("esxi-users: embedded %s.sha256 holds no SHA-256; rebuild with `make plugin`", name)
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return "", fmt.Errorf("esxi-users: embedded %s is corrupt: %w; rebuild with `make plugin`", gz, err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(h, destination{w}), zr); err != nil {
+		var werr *writeError
+		if errors.As(err, &werr) {
+			return "", fmt.Errorf("esxi-users: unpack %s: %w", name, werr.err)
+		}
+		return "", fmt.Errorf("esxi-users: embedded %s is corrupt: %w; rebuild with `make plugin`", gz, err)
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if !strings.EqualFold(fields[0], got) {
+		return "", fmt.Errorf("esxi-users: embedded %s decompresses to a binary whose SHA-256 %s is not the %s of %s.sha256; rebuild with `make plugin`", gz, got, fields[0], name)
+	}
+	return got, nil
+}
+
+// writeError marks a failure of extract's destination (not of the blob).
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+
+// destination wraps extract's writer so that its errors are told apart
+// from the blob's.
+type destination struct{ w io.Writer }
+
+func (d destination) Write(p []byte) (int, error) {
+	n, err := d.w.Write(p)
+	if err != nil {
+		err = &writeError{err}
+	}
+	return n, err
 }
 
 // Plugin implements the SDK's PluginConfig, PluginActor and PluginUnpacker.
@@ -158,32 +239,51 @@ func (p *Plugin) manageUsers(l logger.Logger, ma *models.Action) (interface{}, *
 	return report, nil
 }
 
-// Unpack writes the task binaries and their .sha256 files into dir. It
-// fails, naming the file, when the plugin was built without them.
+// Unpack decompresses the task binaries into dir, each checked against the
+// SHA-256 recorded at build time, and writes their .sha256 files. It fails,
+// naming the file, when the plugin was built without them or a blob is
+// corrupt or does not match its digest; a binary is only put in place
+// (renamed from a temporary file) once it has been checked.
 func (p *Plugin) Unpack(l logger.Logger, dir string) error {
+	return unpack(embedded, l, dir)
+}
+
+func unpack(fsys fs.FS, l logger.Logger, dir string) error {
 	for _, arch := range Arches {
 		name := BinaryName(arch)
-		bin, err := fs.ReadFile(embedded, "embedded/"+name)
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bin) == 0) {
-			return fmt.Errorf("esxi-users: %s was not embedded in this plugin build (cmds/esxi-users/embedded/%s is missing); build the plugin with `make plugin`", name, name)
-		}
+		sum, err := unpackOne(fsys, arch, dir)
 		if err != nil {
-			return fmt.Errorf("esxi-users: read embedded %s: %w", name, err)
+			return err
 		}
-		sum := sha256.Sum256(bin)
-		hexsum := hex.EncodeToString(sum[:])
-		if want, err := fs.ReadFile(embedded, "embedded/"+name+".sha256"); err == nil {
-			if f := strings.Fields(string(want)); len(f) == 0 || f[0] != hexsum {
-				return fmt.Errorf("esxi-users: embedded %s does not match its .sha256; rebuild with `make plugin`", name)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), bin, 0o755); err != nil {
-			return fmt.Errorf("esxi-users: unpack %s: %w", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".sha256"), []byte(hexsum+"  "+name+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name+".sha256"), []byte(sum+"  "+name+"\n"), 0o644); err != nil {
 			return fmt.Errorf("esxi-users: unpack %s.sha256: %w", name, err)
 		}
-		l.Infof("unpacked %s (sha256 %s)", name, hexsum)
+		l.Infof("unpacked %s (sha256 %s)", name, sum)
 	}
 	return nil
+}
+
+// unpackOne writes the checked task binary for arch to dir and returns its
+// SHA-256.
+func unpackOne(fsys fs.FS, arch, dir string) (string, error) {
+	name := BinaryName(arch)
+	tmp, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return "", fmt.Errorf("esxi-users: unpack %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name()) // after the rename: a no-op
+	sum, err := extract(fsys, arch, tmp)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("esxi-users: unpack %s: %w", name, cerr)
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+		return "", fmt.Errorf("esxi-users: unpack %s: %w", name, err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return "", fmt.Errorf("esxi-users: unpack %s: %w", name, err)
+	}
+	return sum, nil
 }

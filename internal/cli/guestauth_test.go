@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"regexp"
@@ -14,16 +13,15 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/simguest"
 	"github.com/esxi-users/esxi-users/internal/simsspi"
+	"github.com/esxi-users/esxi-users/internal/simtest"
 )
 
 // recordingAcceptor remembers every token it saw or produced, so the tests
@@ -63,15 +61,40 @@ func startGuestSim(t *testing.T) *guestSim {
 	r := krbtest.Start(t)
 	r.AddPrincipal("alice", "alice-pw")
 	model := simulator.VPX()
-	if err := model.Create(); err != nil {
+	g := &guestSim{realm: r}
+	s := simtest.Serve(t, model, func(m *simulator.Registry) {
+		var names []string
+		for _, e := range m.All("VirtualMachine") {
+			names = append(names, e.(*simulator.VirtualMachine).Name)
+		}
+		sort.Strings(names)
+		g.vm, g.vmOff = names[0], names[1]
+		g.install(t, m)
+	})
+	g.url = s.URL.Host
+	g.thumbprint = s.CertificateInfo().ThumbprintSHA1
+	g.user = s.URL.User.Username()
+	g.pass, _ = s.URL.User.Password()
+	g.ccache = r.Kinit("alice", "alice-pw")
+	g.aliceKT = r.Keytab("alice", true)
+
+	// Power the second VM off, with a client of our own.
+	ctx := context.Background()
+	g.c = simtest.Login(t, s)
+	ref := model.Map().FindByName(g.vmOff, allVMs(model)).Reference()
+	task, err := object.NewVirtualMachine(g.c, ref).PowerOff(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, e := range model.Map().All("VirtualMachine") {
-		names = append(names, e.(*simulator.VirtualMachine).Name)
-	}
-	sort.Strings(names)
-	g := &guestSim{realm: r, vm: names[0], vmOff: names[1]}
+	return g
+}
+
+// install puts the guests' and the host's SSPI acceptors into m.
+func (g *guestSim) install(t *testing.T, m *simulator.Registry) {
+	r := g.realm
 
 	// The guests' acceptors run SPNEGO's mechListMIC exchange (mic), so a
 	// login shows three tokens to the secrecy check.
@@ -85,7 +108,7 @@ func startGuestSim(t *testing.T) *guestSim {
 	}
 	g.rec = &recordingAcceptor{Acceptor: newAcc("host/"+g.vm, true)}
 	other := newAcc("host/default-guest.test", true)
-	g.srv = simguest.Install(model.Map(), other, simguest.Options{
+	g.srv = simguest.Install(m, other, simguest.Options{
 		Acceptors: map[string]simguest.Acceptor{g.vm: g.rec},
 		Processes: func(vm types.ManagedObjectReference, owner string) []types.GuestProcessInfo {
 			var ps []types.GuestProcessInfo
@@ -96,37 +119,7 @@ func startGuestSim(t *testing.T) *guestSim {
 			return ps
 		},
 	})
-	simsspi.Install(model.Map(), newAcc("host/127.0.0.1", false), simsspi.Options{})
-
-	model.Service.TLS = new(tls.Config)
-	s := model.Service.NewServer()
-	t.Cleanup(func() { s.Close(); model.Remove() })
-	g.url = s.URL.Host
-	g.thumbprint = s.CertificateInfo().ThumbprintSHA1
-	g.user = s.URL.User.Username()
-	g.pass, _ = s.URL.User.Password()
-	g.ccache = r.Kinit("alice", "alice-pw")
-	g.aliceKT = r.Keytab("alice", true)
-
-	// Power the second VM off, with a client of our own.
-	ctx := context.Background()
-	c, err := vim25.NewClient(ctx, soap.NewClient(s.URL, true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := session.NewManager(c).Login(ctx, s.URL.User); err != nil {
-		t.Fatal(err)
-	}
-	g.c = c
-	ref := model.Map().FindByName(g.vmOff, allVMs(model)).Reference()
-	task, err := object.NewVirtualMachine(c, ref).PowerOff(ctx)
-	if err == nil {
-		err = task.Wait(ctx)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	simsspi.Install(m, newAcc("host/127.0.0.1", false), simsspi.Options{})
 }
 
 func allVMs(model *simulator.Model) []types.ManagedObjectReference {

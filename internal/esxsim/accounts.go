@@ -98,19 +98,29 @@ func (st *state) checkPassword(user, gecos, password string) *soap.Fault {
 // InvalidArgument (invalidProperty "password") is the closest documented one.
 func (m *accountManager) CreateUser(ctx *simulator.Context, req *types.CreateUser) soap.HasFault {
 	body := new(methods.CreateUserBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
+	body.Fault_ = m.st.answer(ctx, "CreateUser", func() (string, *soap.Fault) {
+		spec := req.User.GetHostAccountSpec()
+		return spec.Id, m.st.createUser(spec, shellAccess(req.User), m.st.shellOf(ctx))
+	})
+	if body.Fault_ == nil {
+		body.Res = new(types.CreateUserResponse)
 	}
-	spec := req.User.GetHostAccountSpec()
-	if f := m.st.createUser(spec, shellAccess(req.User), m.st.shellOf(ctx)); f != nil {
-		m.st.tracef("CreateUser %q: fault %s", spec.Id, f.String)
-		body.Fault_ = f
-		return body
-	}
-	m.st.tracef("CreateUser %q: ok", spec.Id)
-	body.Res = new(types.CreateUserResponse)
 	return body
+}
+
+// answer runs one account call: a fault injected for this request, else
+// op's outcome, traced with the method and the user id.
+func (st *state) answer(ctx *simulator.Context, method string, op func() (id string, f *soap.Fault)) *soap.Fault {
+	if f := injectedFault(ctx); f != nil {
+		return f
+	}
+	id, f := op()
+	if f != nil {
+		st.tracef("%s %q: fault %s", method, id, f.String)
+		return f
+	}
+	st.tracef("%s %q: ok", method, id)
+	return nil
 }
 
 // shellAccess returns HostPosixAccountSpec.shellAccess, or nil.
@@ -148,61 +158,26 @@ func (st *state) createUser(spec *types.HostAccountSpec, shell *bool, callerShel
 	if _, ok := st.users[spec.Id]; ok {
 		return alreadyExists(spec.Id)
 	}
-	if !validDescription(spec.Description) {
-		return invalidArgument("description")
-	}
-	if spec.Password == "" {
-		return invalidArgument("password")
-	}
-	if f := st.checkPassword(spec.Id, spec.Description, spec.Password); f != nil {
+	a := &account{id: spec.Id, shell: callerShell}
+	if f := st.applySpec(a, spec, shell, true); f != nil {
 		return f
-	}
-	a := &account{id: spec.Id, description: spec.Description, shell: callerShell}
-	if shell != nil {
-		a.shell = *shell
-	}
-	if err := a.setPassword(spec.Password); err != nil {
-		return simulator.Fault(systemErrorMessage(err.Error()), &types.SystemError{Reason: err.Error()})
 	}
 	st.addUser(a)
 	return nil
 }
 
-// UpdateUser changes a local user's password and/or description (an empty
-// field is left unchanged).
-//
-// Faults, as documented for HostLocalAccountManager.UpdateUser
-// (https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/sdk/vim25/release/HostLocalAccountManager/moId/UpdateUser/post/):
-// "UserNotFound: if user is not found", "InvalidArgument: if new password or
-// description has an invalid format"; a weak password is answered like in
-// CreateUser (KB 323600 shows the same message for a password change).
-func (m *accountManager) UpdateUser(ctx *simulator.Context, req *types.UpdateUser) soap.HasFault {
-	body := new(methods.UpdateUserBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
-	}
-	spec := req.User.GetHostAccountSpec()
-	if f := m.st.updateUser(spec, shellAccess(req.User)); f != nil {
-		m.st.tracef("UpdateUser %q: fault %s", spec.Id, f.String)
-		body.Fault_ = f
-		return body
-	}
-	m.st.tracef("UpdateUser %q: ok", spec.Id)
-	body.Res = new(types.UpdateUserResponse)
-	return body
-}
-
-// updateUser changes an account; shell, when set, its shell access.
-func (st *state) updateUser(spec *types.HostAccountSpec, shell *bool) *soap.Fault {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	a, ok := st.users[spec.Id]
-	if !ok {
-		return userNotFound(spec.Id)
-	}
+// applySpec gives a (a new account, or an existing one) spec's description
+// and password and, when set, the shell access, with the checks CreateUser
+// and UpdateUser share: the description's format, a password required only
+// on create, passwdqc with the id and the resulting description as GECOS.
+// An empty description or password leaves a's unchanged; a is only changed
+// when every check has passed. st.mu must be held.
+func (st *state) applySpec(a *account, spec *types.HostAccountSpec, shell *bool, create bool) *soap.Fault {
 	if !validDescription(spec.Description) {
 		return invalidArgument("description")
+	}
+	if create && spec.Password == "" {
+		return invalidArgument("password")
 	}
 	gecos := a.description
 	if spec.Description != "" {
@@ -223,6 +198,37 @@ func (st *state) updateUser(spec *types.HostAccountSpec, shell *bool) *soap.Faul
 	return nil
 }
 
+// UpdateUser changes a local user's password and/or description (an empty
+// field is left unchanged).
+//
+// Faults, as documented for HostLocalAccountManager.UpdateUser
+// (https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/sdk/vim25/release/HostLocalAccountManager/moId/UpdateUser/post/):
+// "UserNotFound: if user is not found", "InvalidArgument: if new password or
+// description has an invalid format"; a weak password is answered like in
+// CreateUser (KB 323600 shows the same message for a password change).
+func (m *accountManager) UpdateUser(ctx *simulator.Context, req *types.UpdateUser) soap.HasFault {
+	body := new(methods.UpdateUserBody)
+	body.Fault_ = m.st.answer(ctx, "UpdateUser", func() (string, *soap.Fault) {
+		spec := req.User.GetHostAccountSpec()
+		return spec.Id, m.st.updateUser(spec, shellAccess(req.User))
+	})
+	if body.Fault_ == nil {
+		body.Res = new(types.UpdateUserResponse)
+	}
+	return body
+}
+
+// updateUser changes an account; shell, when set, its shell access.
+func (st *state) updateUser(spec *types.HostAccountSpec, shell *bool) *soap.Fault {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a, ok := st.users[spec.Id]
+	if !ok {
+		return userNotFound(spec.Id)
+	}
+	return st.applySpec(a, spec, shell, false)
+}
+
 // RemoveUser removes a local user and its permissions.
 //
 // As documented for HostLocalAccountManager.RemoveUser
@@ -237,17 +243,12 @@ func (st *state) updateUser(spec *types.HostAccountSpec, shell *bool) *soap.Faul
 // the root user").
 func (m *accountManager) RemoveUser(ctx *simulator.Context, req *types.RemoveUser) soap.HasFault {
 	body := new(methods.RemoveUserBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
+	body.Fault_ = m.st.answer(ctx, "RemoveUser", func() (string, *soap.Fault) {
+		return req.UserName, m.st.removeUser(req.UserName)
+	})
+	if body.Fault_ == nil {
+		body.Res = new(types.RemoveUserResponse)
 	}
-	if f := m.st.removeUser(req.UserName); f != nil {
-		m.st.tracef("RemoveUser %q: fault %s", req.UserName, f.String)
-		body.Fault_ = f
-		return body
-	}
-	m.st.tracef("RemoveUser %q: ok", req.UserName)
-	body.Res = new(types.RemoveUserResponse)
 	return body
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,10 +13,8 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/fault"
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/guest"
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -27,6 +24,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/simguest"
+	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 )
 
@@ -76,33 +74,14 @@ type env struct {
 
 func newEnv(t *testing.T, model *simulator.Model, acc simguest.Acceptor, opts *simguest.Options) *env {
 	t.Helper()
-	if err := model.Create(); err != nil {
-		t.Fatal(err)
-	}
 	var srv *simguest.Server
-	if opts != nil {
-		srv = simguest.Install(model.Map(), acc, *opts)
+	install := func(m *simulator.Registry) {
+		if opts != nil {
+			srv = simguest.Install(m, acc, *opts)
+		}
 	}
-	model.Service.TLS = new(tls.Config)
-	s := model.Service.NewServer()
-	t.Cleanup(func() { s.Close(); model.Remove() })
-	ctx := context.Background()
-	c, err := vim25.NewClient(ctx, soap.NewClient(s.URL, true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := session.NewManager(c).Login(ctx, s.URL.User); err != nil {
-		t.Fatal(err)
-	}
-	vms, err := find.NewFinder(c).VirtualMachineList(ctx, "/*/vm/*")
-	if err != nil || len(vms) < 2 {
-		t.Fatalf("VMs: %v %v", vms, err)
-	}
-	e := &env{srv: srv, c: c}
-	for _, vm := range vms {
-		e.vms = append(e.vms, vm.Reference())
-	}
-	return e
+	c := simtest.Login(t, simtest.Serve(t, model, install))
+	return &env{srv: srv, c: c, vms: simtest.VMs(t, c)}
 }
 
 func procs(vm types.ManagedObjectReference, owner string) []types.GuestProcessInfo {

@@ -11,6 +11,12 @@ import (
 // minOracleCases is the smallest acceptable differential corpus.
 const minOracleCases = 20000
 
+// shortSample divides every policy's case count under -short: the same
+// deterministic corpus, cut to its first tenth (the documented passwords and
+// the first generated cases), so the inner loop (`make test-short`) still
+// asks pwqcheck under every policy; `make test` runs it whole.
+const shortSample = 10
+
 type policyResult struct {
 	opts     string
 	cases    int
@@ -26,6 +32,11 @@ type policyResult struct {
 // reason for every case.
 func TestOracleAgainstPwqcheck(t *testing.T) {
 	path := pwqcheckPath(t)
+	scale, minCases := 1, minOracleCases
+	if testing.Short() {
+		scale, minCases = shortSample, minOracleCases/shortSample
+		t.Logf("-short: 1/%d of the corpus", shortSample)
+	}
 	results := make([]policyResult, len(oraclePolicies))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -35,7 +46,7 @@ func TestOracleAgainstPwqcheck(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = runOraclePolicy(path, pol.opts, uint64(1000+i), pol.cases)
+			results[i] = runOraclePolicy(path, pol.opts, uint64(1000+i), pol.cases/scale)
 		}()
 	}
 	wg.Wait()
@@ -60,8 +71,8 @@ func TestOracleAgainstPwqcheck(t *testing.T) {
 	if total > 0 {
 		t.Logf("total: %d cases under %d policies, %d agree (%.3f%%)", total, len(oraclePolicies), agree, 100*float64(agree)/float64(total))
 	}
-	if total < minOracleCases {
-		t.Errorf("corpus too small: %d cases, want >= %d", total, minOracleCases)
+	if total < minCases {
+		t.Errorf("corpus too small: %d cases, want >= %d", total, minCases)
 	}
 }
 

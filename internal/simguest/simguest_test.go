@@ -14,26 +14,23 @@ package simguest_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/vmware/govmomi/fault"
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/guest"
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/simguest"
+	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 )
 
@@ -102,30 +99,10 @@ type env struct {
 // logged-in client and the model's VMs (powered on).
 func newEnv(t *testing.T, model *simulator.Model, acc simguest.Acceptor, opts simguest.Options) *env {
 	t.Helper()
-	if err := model.Create(); err != nil {
-		t.Fatal(err)
-	}
-	srv := simguest.Install(model.Map(), acc, opts)
-	model.Service.TLS = new(tls.Config)
-	s := model.Service.NewServer()
-	t.Cleanup(func() { s.Close(); model.Remove() })
-	ctx := context.Background()
-	c, err := vim25.NewClient(ctx, soap.NewClient(s.URL, true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := session.NewManager(c).Login(ctx, s.URL.User); err != nil {
-		t.Fatal(err)
-	}
-	vms, err := find.NewFinder(c).VirtualMachineList(ctx, "/*/vm/*")
-	if err != nil || len(vms) < 2 {
-		t.Fatalf("VMs: %v %v", vms, err)
-	}
-	e := &env{model: model, srv: srv, c: c, u: s.URL, mgr: simguest.AuthManagerRef, pm: *c.ServiceContent.GuestOperationsManager}
-	for _, vm := range vms {
-		e.vms = append(e.vms, vm.Reference())
-	}
-	return e
+	var srv *simguest.Server
+	s := simtest.Serve(t, model, func(m *simulator.Registry) { srv = simguest.Install(m, acc, opts) })
+	c := simtest.Login(t, s)
+	return &env{model: model, srv: srv, c: c, u: s.URL, vms: simtest.VMs(t, c), mgr: simguest.AuthManagerRef, pm: *c.ServiceContent.GuestOperationsManager}
 }
 
 func (e *env) acquire(t *testing.T, vm types.ManagedObjectReference, tok []byte, sessionID int64) (types.BaseGuestAuthentication, error) {

@@ -2,10 +2,8 @@ package simsspi_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
-	"net/url"
 	"testing"
 
 	"github.com/vmware/govmomi/fault"
@@ -14,12 +12,12 @@ import (
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/simsspi"
+	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 )
 
@@ -44,30 +42,6 @@ func startKDC(t *testing.T) *kdc {
 		bobKT:   f.Keytab("bob", true),
 		ccache:  f.CCache,
 	}
-}
-
-// newServer starts model over HTTPS and returns an unauthenticated client.
-func newServer(t *testing.T, model *simulator.Model) (*simulator.Model, *url.URL) {
-	t.Helper()
-	if err := model.Create(); err != nil {
-		t.Fatal(err)
-	}
-	model.Service.TLS = new(tls.Config)
-	s := model.Service.NewServer()
-	t.Cleanup(func() { s.Close(); model.Remove() })
-	if s.URL.Scheme != "https" {
-		t.Fatalf("server URL %s is not HTTPS", s.URL)
-	}
-	return model, s.URL
-}
-
-func newClient(t *testing.T, u *url.URL) *vim25.Client {
-	t.Helper()
-	c, err := vim25.NewClient(context.Background(), soap.NewClient(u, true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func (k *kdc) initiator(t *testing.T, pkg sspi.Package, keytab string, user string, noMutual bool) sspi.Initiator {
@@ -121,13 +95,14 @@ func TestLoginBySSPI(t *testing.T) {
 		t.Run(mname, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					model, u := newServer(t, newModel())
+					model := newModel()
+					s := simtest.Serve(t, model, nil)
 					acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, Realm: k.realm.Name, MechListMIC: tc.mic})
 					if err != nil {
 						t.Fatal(err)
 					}
 					simsspi.Install(model.Map(), acc, simsspi.Options{ChallengeFinalToken: tc.final})
-					c := newClient(t, u)
+					c := simtest.Client(t, s)
 					kt := ""
 					if tc.keytab {
 						kt = k.aliceKT
@@ -169,7 +144,8 @@ func TestLoginBySSPI(t *testing.T) {
 
 func TestLoginBySSPIFailures(t *testing.T) {
 	k := startKDC(t)
-	model, u := newServer(t, simulator.VPX())
+	model := simulator.VPX()
+	s := simtest.Serve(t, model, nil)
 	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, MechListMIC: true})
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +154,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("not-allowed", func(t *testing.T) {
-		c := newClient(t, u)
+		c := simtest.Client(t, s)
 		_, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.bobKT, "bob", false), "")
 		if !errors.Is(err, sspi.ErrNoPermission) || !fault.Is(err, &types.NoPermission{}) {
 			t.Fatalf("err = %v", err)
@@ -197,7 +173,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	})
 
 	t.Run("bad-locale", func(t *testing.T) {
-		c := newClient(t, u)
+		c := simtest.Client(t, s)
 		_, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "english!")
 		if !errors.Is(err, sspi.ErrInvalidLocale) {
 			t.Fatalf("err = %v", err)
@@ -215,11 +191,11 @@ func TestLoginBySSPIFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c1 := newClient(t, u)
+		c1 := simtest.Client(t, s)
 		if err := rawLogin(c1, tok); err != nil {
 			t.Fatalf("first use: %v", err)
 		}
-		c2 := newClient(t, u)
+		c2 := simtest.Client(t, s)
 		if err := rawLogin(c2, tok); !fault.Is(err, &types.InvalidLogin{}) {
 			t.Fatalf("replay: %v", err)
 		}
@@ -232,13 +208,13 @@ func TestLoginBySSPIFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		tok[len(tok)-7] ^= 0xff
-		if err := rawLogin(newClient(t, u), tok); !fault.Is(err, &types.InvalidLogin{}) {
+		if err := rawLogin(simtest.Client(t, s), tok); !fault.Is(err, &types.InvalidLogin{}) {
 			t.Fatalf("tampered: %v", err)
 		}
 	})
 
 	t.Run("pending-session-is-not-authenticated", func(t *testing.T) {
-		c := newClient(t, u)
+		c := simtest.Client(t, s)
 		in := k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false)
 		tok, _, err := in.Step(nil)
 		if err != nil {
@@ -281,15 +257,16 @@ func TestLoginBySSPIFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer in.Close()
-		if _, err := sspi.Login(ctx, newClient(t, u), in, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
+		if _, err := sspi.Login(ctx, simtest.Client(t, s), in, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 
 	t.Run("not-supported", func(t *testing.T) {
-		m2, u2 := newServer(t, simulator.ESX())
+		m2 := simulator.ESX()
+		s2 := simtest.Serve(t, m2, nil)
 		simsspi.Install(m2.Map(), acc, simsspi.Options{NotSupported: true})
-		_, err := sspi.Login(ctx, newClient(t, u2), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
+		_, err := sspi.Login(ctx, simtest.Client(t, s2), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
 		if !errors.Is(err, sspi.ErrNotSupported) {
 			t.Fatalf("err = %v", err)
 		}
@@ -298,7 +275,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	t.Run("uninstalled", func(t *testing.T) {
 		srv.Uninstall()
 		defer simsspi.Install(model.Map(), acc, simsspi.Options{})
-		_, err := sspi.Login(ctx, newClient(t, u), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
+		_, err := sspi.Login(ctx, simtest.Client(t, s), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
 		if !fault.Is(err, &types.NotAuthenticated{}) {
 			t.Fatalf("without the hook: %v", err)
 		}
@@ -322,7 +299,8 @@ func TestDefaultUserName(t *testing.T) {
 // output completes the login.
 func TestChallengeFinalToken(t *testing.T) {
 	k := startKDC(t)
-	model, u := newServer(t, simulator.VPX())
+	model := simulator.VPX()
+	s := simtest.Serve(t, model, nil)
 	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn})
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +321,7 @@ func TestChallengeFinalToken(t *testing.T) {
 	}
 
 	t.Run("empty-answer-logs-in", func(t *testing.T) {
-		c := newClient(t, u)
+		c := simtest.Client(t, s)
 		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", false)
 		tok, _, _ := in.Step(nil)
 		_, err := login(c, tok)
@@ -357,7 +335,7 @@ func TestChallengeFinalToken(t *testing.T) {
 		}
 	})
 	t.Run("other-answer-is-refused", func(t *testing.T) {
-		c := newClient(t, u)
+		c := simtest.Client(t, s)
 		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", false)
 		tok, _, _ := in.Step(nil)
 		_, err := login(c, tok)
@@ -370,7 +348,7 @@ func TestChallengeFinalToken(t *testing.T) {
 		}
 	})
 	t.Run("empty-token-without-conversation", func(t *testing.T) {
-		if _, err := login(newClient(t, u), nil); !fault.Is(err, &types.InvalidLogin{}) {
+		if _, err := login(simtest.Client(t, s), nil); !fault.Is(err, &types.InvalidLogin{}) {
 			t.Fatalf("empty first token: %v", err)
 		}
 	})

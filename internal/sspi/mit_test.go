@@ -12,6 +12,7 @@ import (
 
 	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/simsspi"
+	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 )
 
@@ -66,7 +67,8 @@ func TestLoginMITAcceptor(t *testing.T) {
 		// Credentials from a kinit cache or a keytab, in turn.
 		keytab := i%2 == 1
 		t.Run(tc.name, func(t *testing.T) {
-			model, c := server(t, simulator.VPX())
+			model := simulator.VPX()
+			c := simtest.Client(t, simtest.Serve(t, model, nil))
 			simsspi.Install(model.Map(), mit, simsspi.Options{ChallengeFinalToken: tc.final})
 			calls := countLogins(model)
 			cfg := sspi.Config{Package: tc.pkg, SPN: spn, Krb5Conf: f.Krb5Conf(), NoMutual: tc.noMutual, CCache: f.CCache}
@@ -101,7 +103,8 @@ func TestLoginMITAcceptor(t *testing.T) {
 
 	t.Run("client-rejects-forged-mit-ap-rep", func(t *testing.T) {
 		for _, pkg := range []sspi.Package{sspi.Kerberos, sspi.Negotiate} {
-			model, c := server(t, simulator.VPX())
+			model := simulator.VPX()
+			c := simtest.Client(t, simtest.Serve(t, model, nil))
 			simsspi.Install(model.Map(), mit, simsspi.Options{ChallengeFinalToken: true})
 			in, err := sspi.NewInitiator(sspi.Config{Package: pkg, SPN: spn, Krb5Conf: f.Krb5Conf(), CCache: f.CCache})
 			if err != nil {
@@ -115,7 +118,8 @@ func TestLoginMITAcceptor(t *testing.T) {
 	})
 
 	t.Run("mit-rejects-tampered-token", func(t *testing.T) {
-		model, c := server(t, simulator.VPX())
+		model := simulator.VPX()
+		c := simtest.Client(t, simtest.Serve(t, model, nil))
 		simsspi.Install(model.Map(), mit, simsspi.Options{})
 		in, err := sspi.NewInitiator(sspi.Config{Package: sspi.Kerberos, SPN: spn, Krb5Conf: f.Krb5Conf(), CCache: f.CCache})
 		if err != nil {

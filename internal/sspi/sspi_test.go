@@ -2,7 +2,6 @@ package sspi_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -20,25 +18,11 @@ import (
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/simsspi"
+	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 )
 
 const spn = "host/esx.test"
-
-func server(t *testing.T, model *simulator.Model) (*simulator.Model, *vim25.Client) {
-	t.Helper()
-	if err := model.Create(); err != nil {
-		t.Fatal(err)
-	}
-	model.Service.TLS = new(tls.Config)
-	s := model.Service.NewServer()
-	t.Cleanup(func() { s.Close(); model.Remove() })
-	c, err := vim25.NewClient(context.Background(), soap.NewClient(s.URL, true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return model, c
-}
 
 func TestLoginRealKerberos(t *testing.T) {
 	r := krbtest.Start(t)
@@ -75,7 +59,8 @@ func TestLoginRealKerberos(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			model, c := server(t, simulator.ESX())
+			model := simulator.ESX()
+			c := simtest.Client(t, simtest.Serve(t, model, nil))
 			acc, err := krbaccept.New(krbaccept.Options{KeytabPath: tc.keytab, SPN: spn, MechListMIC: tc.mic})
 			if err != nil {
 				t.Fatal(err)
@@ -229,7 +214,8 @@ func TestLoginLoop(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			model, c := server(t, simulator.VPX())
+			model := simulator.VPX()
+			c := simtest.Client(t, simtest.Serve(t, model, nil))
 			h := &challenger{fault: tc.fault, succeedAt: tc.succeedAt}
 			model.Map().Handler = func(_ *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 				if m.Name == "LoginBySSPI" {
