@@ -51,7 +51,7 @@ func (p *printer) progress(r tasks.Result) {
 		p.header = true
 	}
 	p.printed[r.Index] = true
-	fmt.Fprintln(p.w, strings.TrimRight(fmt.Sprintf(rowFormat, fmt.Sprint(r.Index+1), r.ID, r.Operation, r.Role, r.Outcome, r.Error), " \n"))
+	fmt.Fprintln(p.w, strings.TrimRight(fmt.Sprintf(rowFormat, fmt.Sprint(r.Index+1), r.ID, r.Operation, r.Role, r.Outcome, r.Detail()), " \n"))
 }
 
 // finish prints what is left: remaining rows and a summary (text), or the
