@@ -86,12 +86,12 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 	for i, e := range r.entries {
 		r.report.Results[i] = Result{Index: i, ID: e.ID, Operation: string(e.Operation), Outcome: NotRun, Role: roleOf(e)}
 	}
-	r.sd = newShutdown(ctx, r.opt.Grace)
-	defer r.sd.close()
 	r.log = r.opt.Log
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	r.sd = newShutdown(ctx, r.opt.Grace, r.log)
+	defer r.sd.close()
 	snap, err := r.host.Read(ctx)
 	if err != nil {
 		if r.sd.stopped() {

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -109,7 +110,7 @@ type shutdown struct {
 	timer *time.Timer
 }
 
-func newShutdown(ctx context.Context, grace time.Duration) *shutdown {
+func newShutdown(ctx context.Context, grace time.Duration, log *slog.Logger) *shutdown {
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
@@ -120,6 +121,7 @@ func newShutdown(ctx context.Context, grace time.Duration) *shutdown {
 		defer s.mu.Unlock()
 		s.at = time.Now()
 		s.timer = time.AfterFunc(s.grace*3/5, s.cancel)
+		log.Warn("stopping: no new call is started; the call in flight may take until the deadline", "deadline", s.grace*3/5, "cause", context.Cause(ctx).Error())
 	})
 	return s
 }
