@@ -51,7 +51,8 @@ Connection flags:
 
 Exit codes:
   0  every entry done (or, for check-password, every password passes)
-  1  an entry failed while applying: the report says which were applied
+  1  an entry failed while applying, or the run was stopped (SIGINT/SIGTERM):
+     the report says which were applied and what the host holds for the entry in flight
   2  invalid input: nothing was changed
   3  could not connect, log in or read the host: nothing was changed
 `
