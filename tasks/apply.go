@@ -50,8 +50,15 @@ const DefaultPasswordPolicy = "retry=3 min=disabled,disabled,disabled,7,7"
 // passed params.Validate.
 //
 // The returned error wraps ErrConnect (nothing changed), ErrInvalid (nothing
-// changed; every invalid entry is in the report) or ErrApply (the report says
-// which entries were applied). The report is never nil.
+// changed; every invalid entry is in the report), ErrApply (the report says
+// which entries were applied, and what the host holds for the failed one) or
+// ErrInterrupted (ctx was cancelled: the call in flight was given
+// Options.Grace to finish, the report is as for ErrApply). The report is
+// never nil.
+//
+// Transient faults are recovered from (see step): a Host wraps
+// ErrUncertain, ErrNotApplied, ErrUserExists, ErrNoSuchUser and
+// ErrNoSuchPermission so that the engine can tell them apart.
 func Run(ctx context.Context, h Host, entries []params.Entry, opt Options) (*Report, error) {
 	r := &run{host: h, entries: entries, opt: opt}
 	return r.do(ctx)
