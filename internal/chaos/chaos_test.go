@@ -91,6 +91,7 @@ type target struct {
 	user, pw string
 	vihost   string
 	certPEM  []byte
+	c        *vim25.Client // the independent client, once logged in
 }
 
 func newTarget(t *testing.T, kind string) *target {
@@ -134,10 +135,15 @@ func (tg *target) expire(f func(n int, method string) bool) {
 	}
 }
 
-// client logs in directly (not through the proxy).
-func (tg *target) client(t *testing.T) (*vim25.Client, func()) {
+// client is the independent client: logged in directly (not through the
+// proxy), once per target.
+func (tg *target) client(t *testing.T) *vim25.Client {
 	t.Helper()
+	if tg.c != nil {
+		return tg.c
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	sc := soap.NewClient(&url.URL{Scheme: "https", Host: tg.upstream, Path: "/sdk"}, false)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(tg.certPEM)
@@ -149,7 +155,8 @@ func (tg *target) client(t *testing.T) (*vim25.Client, func()) {
 	if err := session.NewManager(c).Login(ctx, url.UserPassword(tg.user, tg.pw)); err != nil {
 		t.Fatal(err)
 	}
-	return c, func() { session.NewManager(c).Logout(ctx); cancel() }
+	tg.c = c
+	return c
 }
 
 // hostManagers finds the managed host's account and access managers.
@@ -169,8 +176,7 @@ func hostManagers(t *testing.T, ctx context.Context, c *vim25.Client) (*object.H
 // setup creates olduser (Admin) and goneuser (ReadOnly).
 func (tg *target) setup(t *testing.T) {
 	t.Helper()
-	c, done := tg.client(t)
-	defer done()
+	c := tg.client(t)
 	ctx := context.Background()
 	users := []struct{ id, desc, role string }{{"olduser", "Old User", "Admin"}, {"goneuser", "Gone User", "ReadOnly"}}
 	if tg.kind == "esx" {
@@ -208,8 +214,7 @@ func (tg *target) setup(t *testing.T) {
 // directly: through the vim API on ESXi, through esxcli via vCenter.
 func (tg *target) read(t *testing.T) state {
 	t.Helper()
-	c, done := tg.client(t)
-	defer done()
+	c := tg.client(t)
 	ctx := context.Background()
 	st := state{}
 	if tg.kind == "esx" {
