@@ -92,6 +92,10 @@ type target struct {
 	vihost   string
 	certPEM  []byte
 	c        *vim25.Client // the independent client, once logged in
+	roles    object.AuthorizationRoleList // esx: the host's roles
+	host     *object.HostSystem           // vihost: the managed host
+	accounts types.ManagedObjectReference // vihost: its account manager
+	access   types.ManagedObjectReference // vihost: its access manager
 }
 
 func newTarget(t *testing.T, kind string) *target {
@@ -159,8 +163,8 @@ func (tg *target) client(t *testing.T) *vim25.Client {
 	return c
 }
 
-// hostManagers finds the managed host's account and access managers.
-func hostManagers(t *testing.T, ctx context.Context, c *vim25.Client) (*object.HostSystem, types.ManagedObjectReference, types.ManagedObjectReference) {
+// hostManagers finds the managed host and its account and access managers.
+func (tg *target) hostManagers(t *testing.T, ctx context.Context, c *vim25.Client) {
 	t.Helper()
 	hosts, err := find.NewFinder(c).HostSystemList(ctx, "*")
 	if err != nil || len(hosts) != 1 {
@@ -170,7 +174,7 @@ func hostManagers(t *testing.T, ctx context.Context, c *vim25.Client) (*object.H
 	if err := hosts[0].Properties(ctx, hosts[0].Reference(), []string{"configManager"}, &hs); err != nil {
 		t.Fatal(err)
 	}
-	return hosts[0], *hs.ConfigManager.AccountManager, *hs.ConfigManager.HostAccessManager
+	tg.host, tg.accounts, tg.access = hosts[0], *hs.ConfigManager.AccountManager, *hs.ConfigManager.HostAccessManager
 }
 
 // setup creates olduser (Admin) and goneuser (ReadOnly).
@@ -186,6 +190,7 @@ func (tg *target) setup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		tg.roles = roles
 		for _, u := range users {
 			if err := am.Create(ctx, &types.HostAccountSpec{Id: u.id, Description: u.desc, Password: "0ld-Passw0rd!q"}); err != nil {
 				t.Fatal(err)
@@ -197,8 +202,8 @@ func (tg *target) setup(t *testing.T) {
 		}
 		return
 	}
-	_, amRef, access := hostManagers(t, ctx, c)
-	am := object.NewHostAccountManager(c, amRef)
+	tg.hostManagers(t, ctx, c)
+	am, access := object.NewHostAccountManager(c, tg.accounts), tg.access
 	modes := map[string]types.HostAccessMode{"Admin": types.HostAccessModeAccessAdmin, "ReadOnly": types.HostAccessModeAccessReadOnly}
 	for _, u := range users {
 		if err := am.Create(ctx, &types.HostAccountSpec{Id: u.id, Description: u.desc, Password: "0ld-Passw0rd!q"}); err != nil {
@@ -227,23 +232,18 @@ func (tg *target) read(t *testing.T) state {
 			st[u.Principal] = tasks.Observation{Exists: true, Description: u.FullName}
 		}
 		authz := object.NewAuthorizationManager(c)
-		roles, err := authz.RoleList(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
 		perms, err := authz.RetrieveEntityPermissions(ctx, c.ServiceContent.RootFolder, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range perms {
 			o := st[p.Principal]
-			o.Role = roles.ById(p.RoleId).Name
+			o.Role = tg.roles.ById(p.RoleId).Name
 			st[p.Principal] = o
 		}
 		return st
 	}
-	h, _, _ := hostManagers(t, ctx, c)
-	e, err := esxcli.NewExecutor(ctx, c, h)
+	e, err := esxcli.NewExecutor(ctx, c, tg.host)
 	if err != nil {
 		t.Fatal(err)
 	}
