@@ -91,7 +91,7 @@ type target struct {
 	user, pw string
 	vihost   string
 	certPEM  []byte
-	c        *vim25.Client // the independent client, once logged in
+	c        *vim25.Client                // the independent client, once logged in
 	roles    object.AuthorizationRoleList // esx: the host's roles
 	host     *object.HostSystem           // vihost: the managed host
 	accounts types.ManagedObjectReference // vihost: its account manager
