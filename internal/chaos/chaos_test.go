@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -47,6 +48,14 @@ const list = `
 `
 
 var passwords = map[string]string{"newuser": "N3w-Passw0rd!x", "olduser": "S3t-Passw0rd!y", "lateuser": "L4te-Passw0rd!z"}
+
+func passwordList() []string {
+	var l []string
+	for _, pw := range passwords {
+		l = append(l, pw)
+	}
+	return l
+}
 
 // changes is what the list does to the host's state.
 var changes = map[string]tasks.Observation{
@@ -570,6 +579,14 @@ func chaosCase(t *testing.T, kind string, f fault, persist bool, k int, methodK 
 	writes := tg.writes() - w0
 	tg.expire(nil)
 	code := tasks.ExitCode(err)
+	// No password in the log, the report or the error, whatever happened.
+	b, _ := json.Marshal(rep)
+	all := logs.String() + string(b) + fmt.Sprint(err)
+	for _, pw := range append([]string{tg.pw}, passwordList()...) {
+		if strings.Contains(all, pw) {
+			t.Errorf("a password is in the log, report or error:\n%s", all)
+		}
+	}
 	if f.noRetry && strings.Contains(logs.String(), "retrying") {
 		t.Errorf("latency below the call's timeout caused a retry:\n%s", &logs)
 	}

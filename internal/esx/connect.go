@@ -50,7 +50,7 @@ type Config struct {
 	// Trace, if set, receives every SOAP request and response with
 	// passwords and tokens removed.
 	Trace io.Writer
-	// TraceSecrets are more strings the trace must never show (the
+	// TraceSecrets are more strings the trace and the log must never show (the
 	// passwords being set), on top of secret SOAP elements.
 	TraceSecrets []string
 	// Login, if set, replaces user/password login (e.g. SSPI pass-through).

@@ -122,6 +122,8 @@ type recovery struct {
 	log   *slog.Logger
 	// login logs the session's client in again; it returns the user name.
 	login func(ctx context.Context) (string, error)
+	// secrets are never logged (the login password, the list's passwords).
+	secrets []string
 
 	mu      sync.Mutex
 	lost    bool  // NotAuthenticated was seen: log in before the next call
@@ -133,7 +135,7 @@ func newRecovery(cfg Config) *recovery {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &recovery{retry: cfg.Retry.WithDefaults(), log: log}
+	return &recovery{retry: cfg.Retry.WithDefaults(), log: log, secrets: append([]string{cfg.Password.Reveal()}, cfg.TraceSecrets...)}
 }
 
 // once makes one attempt of f with the per-call timeout.
@@ -212,7 +214,7 @@ func (s *Session) retrying(ctx context.Context, what string, relogin bool, f fun
 			return fmt.Errorf("%w (gave up after %d attempts)", err, failures)
 		}
 		s.rec.log.Warn("retrying", "server", s.Server, "call", what, "attempt", failures+1, "of", s.rec.retry.Attempts,
-			"after", wait, "reason", k.String(), "error", err.Error())
+			"after", wait, "reason", k.String(), "error", string(Redact([]byte(err.Error()), s.rec.secrets...)))
 		if tasks.Sleep(ctx, wait) != nil {
 			return err
 		}

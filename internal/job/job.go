@@ -102,10 +102,10 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 		return invalidReport(nil, err), err
 	}
 	defer stopSim()
-	if cfg.Trace != nil {
-		for _, e := range entries {
-			ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
-		}
+	// The passwords being set are removed from the SOAP trace and from
+	// the log's retry lines.
+	for _, e := range entries {
+		ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
 	}
 	host, closeHost, err := dial(ctx, cfg, ecfg, log)
 	if err != nil {
