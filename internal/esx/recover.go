@@ -67,9 +67,9 @@ func (k errKind) String() string {
 	return "final"
 }
 
-// httpServerError matches govmomi's error for an HTTP answer that is not
-// SOAP (a proxy's or a restarting host's 502, 503, 504).
-var httpServerError = regexp.MustCompile(`^5[0-9][0-9] `)
+// httpStatusLine is the text of govmomi's error for an HTTP answer that is
+// not SOAP.
+var httpStatusLine = regexp.MustCompile(`^([1-5][0-9][0-9]) `)
 
 // classify tells faults (the host answered) from transport errors.
 func classify(err error) errKind {
@@ -93,12 +93,19 @@ func classify(err error) errKind {
 	if errors.As(err, &thumb) || errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
 		return kindFinal
 	}
+	if code, ok := httpStatus(err); ok {
+		// A proxy's or a restarting host's answer that is not SOAP:
+		// 502, 503, 504 pass; 4xx do not.
+		if code >= 500 {
+			return kindTransport
+		}
+		return kindFinal
+	}
 	var (
 		ne  net.Error
 		rhe tls.RecordHeaderError
 		ae  tls.AlertError
 		se  *xml.SyntaxError
-		tmp interface{ Temporary() bool }
 	)
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
@@ -110,10 +117,28 @@ func classify(err error) errKind {
 		return kindTransport
 	case errors.As(err, &se) && se.Msg == "unexpected EOF":
 		return kindTransport
-	case errors.As(err, &tmp) && httpServerError.MatchString(fmt.Sprint(tmp)):
-		return kindTransport
 	}
 	return kindFinal
+}
+
+// httpStatus finds govmomi's error for an HTTP answer that is not SOAP (its
+// type is unexported: an error with Temporary but no Timeout, whose text
+// is the status line) and returns the status code.
+func httpStatus(err error) (int, bool) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if _, isNet := e.(net.Error); isNet {
+			continue
+		}
+		if _, ok := e.(interface{ Temporary() bool }); !ok {
+			continue
+		}
+		if m := httpStatusLine.FindStringSubmatch(e.Error()); m != nil {
+			var code int
+			fmt.Sscan(m[1], &code)
+			return code, true
+		}
+	}
+	return 0, false
 }
 
 // recovery is the state a Session keeps to recover.
