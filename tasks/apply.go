@@ -206,11 +206,14 @@ func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 		return nil
 	}
 	label := params.EntryLabel(i, e.ID, e.Operation)
-	if r.sd.stopped() {
+	notRun := func() error {
 		for j := i; j < len(r.entries); j++ {
 			r.done(j, NotRun)
 		}
 		return fmt.Errorf("%w before %s: it and the entries after it were not run", ErrInterrupted, label)
+	}
+	if r.sd.stopped() {
+		return notRun()
 	}
 	p := &progress{}
 	var outcome Outcome
@@ -219,6 +222,9 @@ func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 		outcome, err = r.remove(e, p)
 	} else {
 		outcome, err = r.write(e, p)
+	}
+	if err != nil && !p.called && errors.Is(err, ErrInterrupted) {
+		return notRun() // stopped before its first call
 	}
 	res := &r.report.Results[i]
 	if err != nil {
@@ -254,6 +260,7 @@ type progress struct {
 	created     bool   // this entry created the user
 	accountDone bool   // this entry wrote the account (password, description)
 	removed     bool   // this entry removed the user or its permission
+	called      bool   // a call was made for this entry
 	unsure      string // the call whose answer was lost, while unresolved
 	notes       []string
 }
@@ -395,6 +402,7 @@ func (r *run) step(id string, c hostCall, p *progress, tries map[string]*attempt
 	if r.sd.stopped() {
 		return fmt.Errorf("%w before %s", ErrInterrupted, c.name)
 	}
+	p.called = true
 	err := r.call(func() error { return c.do(r.sd.calls) })
 	if err == nil {
 		p.unsure = ""
