@@ -42,7 +42,7 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: apply N=10,100,1000 entries to the simulator, beside one govc process per call
+## bench: apply N=10,100,1000 entries to the simulator, beside one govc process per call (also with 3 ms latency)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./internal/bench
 

@@ -5,7 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 	"time"
@@ -36,6 +38,15 @@ type Options struct {
 	// real host every later entry, and the next run, would fail, and a
 	// host whose vpxuser is gone is cut off from its vCenter.
 	AllowSelfLockout bool
+	// Retry bounds the recovery from transient faults (zero: the defaults).
+	Retry RetryPolicy
+	// Grace is how long a run whose context is cancelled (a signal) may
+	// take to end: the call in flight, then the read back of its entry
+	// (DefaultGrace when zero; see shutdown).
+	Grace time.Duration
+	// Log receives one line per retry and recovery, never a secret; nil
+	// discards.
+	Log *slog.Logger
 }
 
 // VCenterUser is the local account vCenter creates on every host it manages
@@ -53,8 +64,15 @@ const DefaultPasswordPolicy = "retry=3 min=disabled,disabled,disabled,7,7"
 // passed params.Validate.
 //
 // The returned error wraps ErrConnect (nothing changed), ErrInvalid (nothing
-// changed; every invalid entry is in the report) or ErrApply (the report says
-// which entries were applied). The report is never nil.
+// changed; every invalid entry is in the report), ErrApply (the report says
+// which entries were applied, and what the host holds for the failed one) or
+// ErrInterrupted (ctx was cancelled: the call in flight was given
+// Options.Grace to finish, the report is as for ErrApply). The report is
+// never nil.
+//
+// Transient faults are recovered from (see step): a Host wraps
+// ErrUncertain, ErrNotApplied, ErrUserExists, ErrNoSuchUser and
+// ErrNoSuchPermission so that the engine can tell them apart.
 func Run(ctx context.Context, h Host, entries []params.Entry, opt Options) (*Report, error) {
 	r := &run{host: h, entries: entries, opt: opt}
 	return r.do(ctx)
@@ -75,6 +93,9 @@ type run struct {
 	// a digest cannot be compared with one of another run, nor tested
 	// against a word list without the key).
 	key []byte
+	// sd lets a cancelled run finish its call in flight and read back.
+	sd  *shutdown
+	log *slog.Logger
 }
 
 type writtenAccount struct {
@@ -100,8 +121,17 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 	for i, e := range r.entries {
 		r.report.Results[i] = Result{Index: i, ID: e.ID, Operation: string(e.Operation), Outcome: NotRun, Role: roleOf(e)}
 	}
+	r.log = r.opt.Log
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.sd = newShutdown(ctx, r.opt.Grace, r.log)
+	defer r.sd.close()
 	snap, err := r.host.Read(ctx)
 	if err != nil {
+		if r.sd.stopped() {
+			return r.finish(fmt.Errorf("%w before anything was changed: %w", ErrInterrupted, err))
+		}
 		return r.finish(fmt.Errorf("%w: %w", ErrConnect, err))
 	}
 	r.report.Host, r.report.User = snap.Host, snap.User
@@ -235,87 +265,342 @@ func (r *run) done(i int, o Outcome) {
 	}
 }
 
-// apply performs entry i. On a host error it marks the entry failed, the
-// rest not-run, and returns an ErrApply error.
+// apply performs entry i. When it fails, the id is read again: if the host
+// shows the entry fully applied (only an answer was lost), the entry is done
+// and the run goes on; otherwise the entry is failed with what the host
+// holds for the id (Observed), the rest are not run, and an ErrApply (or,
+// after a signal, ErrInterrupted) error is returned.
 func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 	if r.opt.Ignore.Contains(e.ID) {
 		r.done(i, Ignored)
 		return nil
 	}
+	label := params.EntryLabel(i, e.ID, e.Operation)
+	notRun := func() error {
+		for j := i; j < len(r.entries); j++ {
+			r.done(j, NotRun)
+		}
+		return fmt.Errorf("%w before %s: it and the entries after it were not run", ErrInterrupted, label)
+	}
+	if r.sd.stopped() {
+		return notRun()
+	}
+	p := &progress{}
 	var outcome Outcome
 	var err error
 	if e.Operation == params.OpRemove {
-		outcome, err = r.remove(ctx, e)
+		outcome, err = r.remove(e, p)
 	} else {
-		outcome, err = r.write(ctx, e)
+		outcome, err = r.write(e, p)
 	}
+	if err != nil && !p.called && errors.Is(err, ErrInterrupted) {
+		return notRun() // stopped before its first call
+	}
+	res := &r.report.Results[i]
 	if err != nil {
 		msg := r.redact(err.Error())
-		r.report.Results[i].Error = msg
-		r.done(i, Failed)
-		for j := i + 1; j < len(r.entries); j++ {
-			r.done(j, NotRun)
+		obs := r.observe(e.ID)
+		o, ok := r.settled(e, obs, p)
+		if !ok {
+			res.Error, res.Observed, res.Note = msg, obs, r.redact(p.text())
+			r.done(i, Failed)
+			for j := i + 1; j < len(r.entries); j++ {
+				r.done(j, NotRun)
+			}
+			kind := ErrApply
+			if errors.Is(err, ErrInterrupted) {
+				kind = ErrInterrupted
+			}
+			if obs != nil {
+				msg += " — " + obs.Words(e.ID)
+			}
+			return fmt.Errorf("%w: %s: %s", kind, label, msg)
 		}
-		return fmt.Errorf("%w: %s: %s", ErrApply, params.EntryLabel(i, e.ID, e.Operation), msg)
+		p.note("%s, but a fresh read shows the entry applied", msg)
+		r.log.Info("entry recovered", "entry", label, "outcome", o)
+		outcome = o
 	}
+	res.Note = r.redact(p.text())
 	r.done(i, outcome)
 	return nil
 }
 
+// progress is what the engine knows it achieved for the entry in flight.
+type progress struct {
+	created     bool   // this entry created the user
+	accountDone bool   // this entry wrote the account (password, description)
+	removed     bool   // this entry removed the user or its permission
+	called      bool   // a call was made for this entry
+	unsure      string // the call whose answer was lost, while unresolved
+	notes       []string
+}
+
+func (p *progress) note(format string, args ...any) {
+	p.notes = append(p.notes, fmt.Sprintf(format, args...))
+}
+
+func (p *progress) text() string { return strings.Join(p.notes, "; ") }
+
+// hostCall is one write of an entry.
+type hostCall struct {
+	name string // "create user": for errors, notes and the log
+	do   func(ctx context.Context) error
+	// took reports whether a fresh read shows that the call took effect
+	// (after its answer was lost).
+	took func(Observation) bool
+	// done records the call's effect.
+	done func()
+}
+
+// attempts counts the failed attempts of one call of an entry.
+type attempts struct {
+	failed int
+	first  time.Time
+}
+
 // write handles add and set: both create a missing user and update an
 // existing one (the seed: add "will modify (eg 'set') if exists already",
-// set "performs add if user doesn't exist already").
-func (r *run) write(ctx context.Context, e params.Entry) (Outcome, error) {
+// set "performs add if user doesn't exist already"). It decides each call
+// from what the run knows of the host, so that after a lost answer or
+// another writer's change (read again by step) it writes only what is
+// still missing.
+func (r *run) write(e params.Entry, p *progress) (Outcome, error) {
 	desc := e.EffectiveDescription()
 	role := string(e.Role)
 	held, hasRole := r.state.Permissions[e.ID]
 	roleOK := hasRole && held == role
 	pw := r.digest(e.Password)
-
-	outcome := Updated
-	if _, exists := r.state.Users[e.ID]; !exists {
-		outcome = Created
-		if err := r.call(func() error { return r.host.CreateUser(ctx, e.ID, desc, e.Password) }); err != nil {
-			return "", fmt.Errorf("create user: %w", err)
+	if _, exists := r.state.Users[e.ID]; exists {
+		if w, ok := r.written[e.ID]; ok && w.description == desc && hmac.Equal(w.password[:], pw[:]) && roleOK {
+			return Unchanged, nil
 		}
-	} else if w, ok := r.written[e.ID]; ok && w.description == desc && hmac.Equal(w.password[:], pw[:]) && roleOK {
-		return Unchanged, nil
-	} else if err := r.call(func() error { return r.host.UpdateUser(ctx, e.ID, desc, e.Password) }); err != nil {
-		return "", fmt.Errorf("update user: %w", err)
 	}
-	r.state.Users[e.ID] = Account{ID: e.ID, Description: desc}
-	r.written[e.ID] = writtenAccount{description: desc, password: pw}
-
-	if !roleOK {
-		if err := r.call(func() error { return r.host.SetRole(ctx, e.ID, role) }); err != nil {
-			return "", fmt.Errorf("grant role %s: %w", e.Role, err)
+	accountWritten := func() {
+		p.accountDone = true
+		r.state.Users[e.ID] = Account{ID: e.ID, Description: desc}
+		r.written[e.ID] = writtenAccount{description: desc, password: pw}
+	}
+	tries := map[string]*attempts{}
+	for {
+		acct, exists := r.state.Users[e.ID]
+		held, hasRole := r.state.Permissions[e.ID]
+		var c hostCall
+		switch {
+		case !p.accountDone && !exists:
+			c = hostCall{
+				name: "create user",
+				do:   func(ctx context.Context) error { return r.host.CreateUser(ctx, e.ID, desc, e.Password) },
+				took: func(o Observation) bool { return o.Exists && o.Description == desc },
+				done: func() { p.created = true; accountWritten() },
+			}
+		case !p.accountDone:
+			before := acct.Description
+			c = hostCall{
+				name: "update user",
+				do:   func(ctx context.Context) error { return r.host.UpdateUser(ctx, e.ID, desc, e.Password) },
+				// A password cannot be read back: only a description that
+				// this call changed shows that it took effect. Otherwise
+				// the same values are written again.
+				took: func(o Observation) bool { return o.Exists && before != desc && o.Description == desc },
+				done: accountWritten,
+			}
+		case !hasRole || held != role:
+			c = hostCall{
+				name: "grant role " + role,
+				do:   func(ctx context.Context) error { return r.host.SetRole(ctx, e.ID, role) },
+				took: func(o Observation) bool { return o.Role == role },
+				done: func() { r.state.Permissions[e.ID] = role },
+			}
+		case p.created:
+			return Created, nil
+		default:
+			return Updated, nil
 		}
-		r.state.Permissions[e.ID] = role
+		if err := r.step(e.ID, c, p, tries); err != nil {
+			return "", err
+		}
 	}
-	return outcome, nil
 }
 
 // remove deletes the user's permission (if any), then the user (if any).
-func (r *run) remove(ctx context.Context, e params.Entry) (Outcome, error) {
-	_, hasUser := r.state.Users[e.ID]
-	_, hasRole := r.state.Permissions[e.ID]
-	if !hasUser && !hasRole {
-		return Absent, nil
-	}
-	if hasRole {
-		if err := r.call(func() error { return r.host.RemoveRole(ctx, e.ID) }); err != nil {
-			return "", fmt.Errorf("remove permission: %w", err)
+func (r *run) remove(e params.Entry, p *progress) (Outcome, error) {
+	tries := map[string]*attempts{}
+	for {
+		_, hasUser := r.state.Users[e.ID]
+		_, hasRole := r.state.Permissions[e.ID]
+		var c hostCall
+		switch {
+		case hasRole:
+			c = hostCall{
+				name: "remove permission",
+				do:   func(ctx context.Context) error { return r.host.RemoveRole(ctx, e.ID) },
+				took: func(o Observation) bool { return o.Role == "" },
+				done: func() { delete(r.state.Permissions, e.ID); p.removed = true },
+			}
+		case hasUser:
+			c = hostCall{
+				name: "remove user",
+				do:   func(ctx context.Context) error { return r.host.RemoveUser(ctx, e.ID) },
+				took: func(o Observation) bool { return !o.Exists },
+				done: func() { delete(r.state.Users, e.ID); p.removed = true },
+			}
+		case p.removed:
+			delete(r.written, e.ID)
+			return Removed, nil
+		default:
+			delete(r.written, e.ID)
+			return Absent, nil
 		}
-		delete(r.state.Permissions, e.ID)
-	}
-	if hasUser {
-		if err := r.call(func() error { return r.host.RemoveUser(ctx, e.ID) }); err != nil {
-			return "", fmt.Errorf("remove user: %w", err)
+		if err := r.step(e.ID, c, p, tries); err != nil {
+			return "", err
 		}
-		delete(r.state.Users, e.ID)
 	}
-	delete(r.written, e.ID)
-	return Removed, nil
+}
+
+// step makes one call of the entry in flight and recovers what can be
+// recovered, within the retry policy (per call):
+//
+//   - an expired session (ErrNotApplied: the host did not act; the Host has
+//     logged in again): the call is made again after a backoff;
+//   - a lost answer (ErrUncertain): the id is read again; if the call took
+//     effect it is done, otherwise the caller decides afresh from what the
+//     host holds, after a backoff — a write is never blindly repeated;
+//   - another writer's change (AlreadyExists, UserNotFound, no permission):
+//     the id is read again and the caller converges from it.
+//
+// nil means: decide the entry's next call. Any other error ends the entry.
+func (r *run) step(id string, c hostCall, p *progress, tries map[string]*attempts) error {
+	if r.sd.stopped() {
+		return fmt.Errorf("%w before %s", ErrInterrupted, c.name)
+	}
+	p.called = true
+	err := r.call(func() error { return c.do(r.sd.calls) })
+	if err == nil {
+		p.unsure = ""
+		c.done()
+		return nil
+	}
+	a := tries[c.name]
+	if a == nil {
+		a = &attempts{first: time.Now()}
+		tries[c.name] = a
+	}
+	a.failed++
+	uncertain := errors.Is(err, ErrUncertain)
+	race := errors.Is(err, ErrUserExists) || errors.Is(err, ErrNoSuchUser) || errors.Is(err, ErrNoSuchPermission)
+	if !uncertain && !race && !errors.Is(err, ErrNotApplied) {
+		return fmt.Errorf("%s: %w", c.name, err)
+	}
+	if uncertain {
+		p.unsure = c.name
+	}
+	if r.sd.stopped() {
+		return fmt.Errorf("%s: %w (%w)", c.name, err, ErrInterrupted)
+	}
+	wait, again := r.opt.Retry.Retry(a.failed, a.first)
+	if !again {
+		return fmt.Errorf("%s: %w (gave up after %d attempts)", c.name, err, a.failed)
+	}
+	if uncertain || race {
+		obs, rerr := r.lookup(r.sd.calls, id)
+		if rerr != nil {
+			return fmt.Errorf("%s: %w; reading %s again failed: %v", c.name, err, id, rerr)
+		}
+		r.refresh(id, obs)
+		if !obs.Exists {
+			p.accountDone = false // removed under us: a set creates it again
+		}
+		if uncertain && c.took(obs) {
+			p.unsure = ""
+			c.done()
+			p.note("the answer to %s was lost; a fresh read shows it took effect", c.name)
+			r.log.Warn("answer lost; the host shows the call took effect", "id", id, "call", c.name)
+			return nil
+		}
+		if race {
+			p.note("%s: %s: the host changed since it was read (another writer?); converged from a fresh read", c.name, r.redact(err.Error()))
+			r.log.Warn("converging after another writer's change", "id", id, "call", c.name, "attempt", a.failed+1, "error", r.redact(err.Error()))
+			return nil
+		}
+	}
+	r.log.Warn("retrying", "id", id, "call", c.name, "attempt", a.failed+1, "of", r.opt.Retry.WithDefaults().Attempts, "after", wait, "error", r.redact(err.Error()))
+	if serr := Sleep(r.sd.stop, wait); serr != nil {
+		return fmt.Errorf("%s: %w (%w)", c.name, err, ErrInterrupted)
+	}
+	return nil
+}
+
+// settled reports whether what the host holds for e's id after e failed is
+// everything e asks for, and e's outcome then.
+func (r *run) settled(e params.Entry, o *Observation, p *progress) (Outcome, bool) {
+	if o == nil || o.Unreadable {
+		return "", false
+	}
+	if e.Operation == params.OpRemove {
+		switch {
+		case o.Exists || o.Role != "":
+			return "", false
+		case p.removed || p.unsure != "":
+			return Removed, true
+		default:
+			return Absent, true
+		}
+	}
+	if !o.Exists || o.Role != string(e.Role) || o.Description != e.EffectiveDescription() {
+		return "", false
+	}
+	switch {
+	case p.created || p.unsure == "create user":
+		return Created, true
+	case p.accountDone:
+		return Updated, true
+	}
+	// The password was not (known to be) written.
+	return "", false
+}
+
+// observe reads what the host holds for id after its entry failed, on a
+// new connection and session if the old one is gone (the Host reconnects).
+func (r *run) observe(id string) *Observation {
+	if r.opt.Plan {
+		return nil
+	}
+	ctx, cancel := r.sd.readBack()
+	defer cancel()
+	o, err := r.lookup(ctx, id)
+	if err != nil {
+		r.log.Warn("could not read the host again after a failure", "id", id, "error", r.redact(err.Error()))
+		return &Observation{Unreadable: true}
+	}
+	r.refresh(id, o)
+	return &o
+}
+
+// lookup reads one id afresh (UserLookup, else the whole host).
+func (r *run) lookup(ctx context.Context, id string) (Observation, error) {
+	if l, ok := r.host.(UserLookup); ok {
+		return l.Lookup(ctx, id)
+	}
+	snap, err := r.host.Read(ctx)
+	if err != nil {
+		return Observation{}, err
+	}
+	a, exists := snap.Users[id]
+	return Observation{Exists: exists, Role: snap.Permissions[id], Description: a.Description}, nil
+}
+
+// refresh puts a fresh read of id into the run's view of the host.
+func (r *run) refresh(id string, o Observation) {
+	if o.Exists {
+		r.state.Users[id] = Account{ID: id, Description: o.Description}
+	} else {
+		delete(r.state.Users, id)
+	}
+	if o.Role != "" {
+		r.state.Permissions[id] = o.Role
+	} else {
+		delete(r.state.Permissions, id)
+	}
 }
 
 // call performs a write, or nothing in a plan.

@@ -58,7 +58,7 @@ func (h *memHost) write(op string) error {
 
 func (h *memHost) CreateUser(_ context.Context, id, d string, _ params.Password) error {
 	if _, ok := h.users[id]; ok {
-		return errors.New("exists")
+		return fmt.Errorf("create %s: %w", id, ErrUserExists)
 	}
 	if err := h.write("create " + id); err != nil {
 		return err
@@ -69,7 +69,7 @@ func (h *memHost) CreateUser(_ context.Context, id, d string, _ params.Password)
 
 func (h *memHost) UpdateUser(_ context.Context, id, d string, _ params.Password) error {
 	if _, ok := h.users[id]; !ok {
-		return errors.New("not found")
+		return fmt.Errorf("update %s: %w", id, ErrNoSuchUser)
 	}
 	if err := h.write("update " + id); err != nil {
 		return err
@@ -79,6 +79,9 @@ func (h *memHost) UpdateUser(_ context.Context, id, d string, _ params.Password)
 }
 
 func (h *memHost) RemoveUser(_ context.Context, id string) error {
+	if _, ok := h.users[id]; !ok {
+		return fmt.Errorf("remove %s: %w", id, ErrNoSuchUser)
+	}
 	if err := h.write("remove " + id); err != nil {
 		return err
 	}
@@ -98,6 +101,9 @@ func (h *memHost) SetRole(_ context.Context, id, role string) error {
 }
 
 func (h *memHost) RemoveRole(_ context.Context, id string) error {
+	if _, ok := h.perms[id]; !ok {
+		return fmt.Errorf("revoke %s: %w", id, ErrNoSuchPermission)
+	}
 	if err := h.write("revoke " + id); err != nil {
 		return err
 	}

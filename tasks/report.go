@@ -14,7 +14,7 @@ const (
 	Absent    Outcome = "absent"    // remove of a user that does not exist: nothing to do
 	Ignored   Outcome = "ignored"   // the id is in the ignore list (root and dcui always are)
 	Invalid   Outcome = "invalid"   // the entry is wrong; nothing was changed on the host
-	Failed    Outcome = "failed"    // the host refused a write; processing stopped here
+	Failed    Outcome = "failed"    // a write failed or was interrupted; processing stopped here
 	NotRun    Outcome = "not-run"   // not attempted (an earlier entry failed, or the list is invalid)
 )
 
@@ -26,6 +26,12 @@ type Result struct {
 	Outcome   Outcome `json:"outcome"`
 	Role      string  `json:"role,omitempty"`
 	Error     string  `json:"error,omitempty"` // only for invalid and failed
+	// Observed is set on a failed entry: what the host held for the id
+	// when read again after the failure (JSON null: it could not be read).
+	Observed *Observation `json:"observed,omitempty"`
+	// Note says how a done entry recovered from a fault (a lost answer
+	// whose write the host shows applied, another writer's change).
+	Note string `json:"note,omitempty"`
 }
 
 // Report is the result of a run: the CLI's --output json document and the

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/netfault"
 )
 
 // govcVersion is the newest govc the module proxy serves.
@@ -51,22 +53,38 @@ type measure struct {
 	logins   int
 }
 
-func start(b *testing.B) *esxsim.Server {
+// start starts a simulator and, for lat > 0, a Toxiproxy in front of it
+// that delays every answer by lat (a host some milliseconds away). u is the
+// URL clients use; stop stops both.
+func start(b *testing.B, lat time.Duration) (sim *esxsim.Server, u *url.URL, stop func()) {
 	sim, err := esxsim.Start(esxsim.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return sim
+	if lat <= 0 {
+		return sim, sim.URL, sim.Close
+	}
+	p, err := netfault.Start(sim.URL.Host)
+	if err != nil {
+		sim.Close()
+		b.Fatal(err)
+	}
+	if err := p.Latency("latency", "downstream", lat); err != nil {
+		b.Fatal(err)
+	}
+	pu := *sim.URL
+	pu.Host = p.Addr
+	return sim, &pu, func() { p.Close(); sim.Close() }
 }
 
 // runProgram applies the batch with one esxi-manage-users process.
-func runProgram(b *testing.B, prog string, n int) measure {
-	sim := start(b)
-	defer sim.Close()
+func runProgram(b *testing.B, prog string, n int, lat time.Duration) measure {
+	sim, u, stop := start(b, lat)
+	defer stop()
 	r0, l0 := sim.Requests(), sim.Logins()
 	cmd := exec.Command(prog, "apply", "--output", "json")
 	cmd.Stdin = strings.NewReader(batch(n))
-	cmd.Env = append(os.Environ(), "GOVC_URL="+sim.URL.String(), "GOVC_THUMBPRINT="+sim.Thumbprint)
+	cmd.Env = append(os.Environ(), "GOVC_URL="+u.String(), "GOVC_THUMBPRINT="+sim.Thumbprint)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
@@ -84,14 +102,14 @@ func runProgram(b *testing.B, prog string, n int) measure {
 // process to create the account and one to grant the role.
 // persist=false sets GOVC_PERSIST_SESSION=false: every process logs in, as
 // on a runner with no saved govc session (a fresh CI job or DRP context).
-func runGovc(b *testing.B, govc string, n int, persist bool) measure {
-	sim := start(b)
-	defer sim.Close()
+func runGovc(b *testing.B, govc string, n int, persist bool, lat time.Duration) measure {
+	sim, u, stop := start(b, lat)
+	defer stop()
 	ca := filepath.Join(b.TempDir(), "sim.pem")
 	if err := os.WriteFile(ca, sim.CertPEM, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	env := append(os.Environ(), "GOVC_URL="+sim.URL.String(), "GOVC_TLS_CA_CERTS="+ca, "HOME="+b.TempDir(),
+	env := append(os.Environ(), "GOVC_URL="+u.String(), "GOVC_TLS_CA_CERTS="+ca, "HOME="+b.TempDir(),
 		fmt.Sprintf("GOVC_PERSIST_SESSION=%v", persist))
 	r0, l0 := sim.Requests(), sim.Logins()
 	t0 := time.Now()
@@ -119,15 +137,22 @@ func runGovc(b *testing.B, govc string, n int, persist bool) measure {
 // entry, logins and wall time of esxi-manage-users and of a govc-per-call
 // script (with govc's default saved session, and without), and the
 // wall-time ratios.
-func BenchmarkApply(b *testing.B) {
+func BenchmarkApply(b *testing.B) { benchApply(b, 0) }
+
+// BenchmarkApplyLatency is BenchmarkApply with every answer 3 ms late
+// (Toxiproxy between client and simulator), as from a host on a real
+// network, where every call costs milliseconds.
+func BenchmarkApplyLatency(b *testing.B) { benchApply(b, 3*time.Millisecond) }
+
+func benchApply(b *testing.B, lat time.Duration) {
 	prog, govc := tools(b)
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			var p, g, f measure
 			for i := 0; i < b.N; i++ {
-				p = runProgram(b, prog, n)
-				g = runGovc(b, govc, n, true)
-				f = runGovc(b, govc, n, false)
+				p = runProgram(b, prog, n, lat)
+				g = runGovc(b, govc, n, true, lat)
+				f = runGovc(b, govc, n, false, lat)
 			}
 			per := func(m measure) float64 { return float64(m.requests) / float64(n) }
 			b.ReportMetric(per(p), "soap/entry")

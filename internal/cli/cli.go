@@ -31,7 +31,7 @@ Usage:
   esxi-manage-users apply  [--file PATH|-] [--ignore-list a,b] [--output text|json] [connection flags]
   esxi-manage-users plan   (same flags as apply; reads the host, writes nothing)
   esxi-manage-users apply --from-drp      (inside a DRP task: Params from RS_ENDPOINT/RS_TOKEN/RS_UUID)
-  esxi-manage-users simulate [--listen 127.0.0.1:8989] [--fail-write K]
+  esxi-manage-users simulate [--listen 127.0.0.1:8989] [--fail-write K] [--expire-session-at K]
   esxi-manage-users check-password [--policy STRING] [--user ID] [--jsonl] < passwords
   esxi-manage-users guest-auth --vm NAME [--operation list-processes|validate] [connection flags]
                          (SSPI ticket in a VM's guest: acquire, use once, release)
@@ -61,7 +61,8 @@ escaped (\x1b, \u202e); --output json keeps values exact.
 
 Exit codes:
   0  every entry done (or, for check-password, every password passes)
-  1  an entry failed while applying: the report says which were applied
+  1  an entry failed while applying, or the run was stopped (SIGINT/SIGTERM):
+     the report says which were applied and what the host holds for the entry in flight
   2  invalid input or flags (an http:// server, a password in --server, a
      self-lockout…): nothing was changed
   3  could not connect, log in or read the host: nothing was changed

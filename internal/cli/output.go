@@ -55,7 +55,7 @@ func (p *printer) progress(r tasks.Result) {
 	}
 	p.printed[r.Index] = true
 	e := textsafe.Escape
-	fmt.Fprintln(p.w, strings.TrimRight(fmt.Sprintf(rowFormat, fmt.Sprint(r.Index+1), e(r.ID), e(r.Operation), e(r.Role), e(string(r.Outcome)), e(r.Error)), " \n"))
+	fmt.Fprintln(p.w, strings.TrimRight(fmt.Sprintf(rowFormat, fmt.Sprint(r.Index+1), e(r.ID), e(r.Operation), e(r.Role), e(string(r.Outcome)), e(r.Detail())), " \n"))
 }
 
 // finish prints what is left: remaining rows and a summary (text), or the

@@ -28,6 +28,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	listen := fs.String("listen", "127.0.0.1:8989", "address to serve on")
 	failWrite := fs.Int("fail-write", 0, "make the K-th write call (CreateUser, UpdateUser, RemoveUser, SetEntityPermissions, RemoveEntityPermission; from 1) fail with a SystemError")
+	expireAt := fs.Int("expire-session-at", 0, "end the session of the K-th request (or the first authenticated one after it; from 1) as if it had timed out: NotAuthenticated")
 	policy := fs.String("password-policy", "", "initial Security.PasswordQualityControl (default ESXi's)")
 	vcenter := fs.Bool("vcenter", false, "serve a vCenter managing --hosts faithful ESXi hosts (for --vihost)")
 	hosts := fs.Int("hosts", 2, "with --vcenter: the number of managed ESXi hosts")
@@ -86,6 +87,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 			return 3
 		}
 		defer vc.Close()
+		vc.ExpireSessionAt(*expireAt)
 		fmt.Fprintln(env.Stdout, vc.URL.String())
 		fmt.Fprintf(env.Stdout, "thumbprint: %s\n", vc.Thumbprint)
 		for _, h := range vc.Hosts {
@@ -103,6 +105,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		return 3
 	}
 	defer sim.Close()
+	sim.ExpireSessionAt(*expireAt)
 	fmt.Fprintln(env.Stdout, sim.URL.String())
 	fmt.Fprintf(env.Stdout, "thumbprint: %s\n", sim.Thumbprint)
 	<-ctx.Done()

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -18,8 +20,10 @@ import (
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // DefaultTimeout bounds every vSphere call when Config.Timeout is zero.
@@ -47,20 +51,30 @@ type Config struct {
 	// Trace, if set, receives every SOAP request and response with
 	// passwords and tokens removed.
 	Trace io.Writer
-	// TraceSecrets are more strings the trace must never show (the
+	// TraceSecrets are more strings the trace and the log must never show (the
 	// passwords being set), on top of secret SOAP elements.
 	TraceSecrets []string
 	// Login, if set, replaces user/password login (e.g. SSPI pass-through).
 	// It must log the client in and return the session's user name.
 	Login func(ctx context.Context, c *vim25.Client) (string, error)
+	// Retry bounds the recovery from transient faults (recover.go); the
+	// zero value means tasks' defaults.
+	Retry tasks.RetryPolicy
+	// Log receives one line per retry and re-login; never a secret.
+	Log *slog.Logger
+	// WrapTransport, if set, wraps the HTTP transport (after Trace): tests
+	// put network fault injection here.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
-// Session is a logged-in vSphere connection. Close logs it out.
+// Session is a logged-in vSphere connection that reconnects and logs in
+// again after transient faults (recover.go). Close logs it out.
 type Session struct {
 	Client  *vim25.Client
 	User    string // the session's user name
 	Server  string // the server's host[:port]
 	timeout time.Duration
+	rec     *recovery
 }
 
 // Dial connects and logs in. The caller must Close the session.
@@ -83,16 +97,25 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.Trace != nil {
 		sc.Client.Transport = &traceTransport{next: sc.Client.Transport, w: cfg.Trace, secrets: append([]string{cfg.Password.Reveal()}, cfg.TraceSecrets...)}
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	vc, err := vim25.NewClient(cctx, sc)
+	if cfg.WrapTransport != nil {
+		sc.Client.Transport = cfg.WrapTransport(sc.Client.Transport)
+	}
+	s := &Session{Server: u.Host, timeout: timeout, rec: newRecovery(cfg)}
+	err = s.retrying(ctx, "RetrieveServiceContent", false, func(ctx context.Context) error {
+		vc, err := vim25.NewClient(ctx, sc)
+		s.Client = vc
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", u.Host, describe(err))
 	}
-	s := &Session{Client: vc, Server: u.Host, timeout: timeout}
+	vc := s.Client
 	if cfg.Login != nil {
-		s.User, err = cfg.Login(cctx, vc)
-		if err != nil {
+		s.rec.login = func(ctx context.Context) (string, error) { return cfg.Login(ctx, vc) }
+		if err := s.retrying(ctx, "login", false, func(ctx context.Context) (err error) {
+			s.User, err = s.rec.login(ctx)
+			return err
+		}); err != nil {
 			return nil, fmt.Errorf("log in to %s: %w", u.Host, err)
 		}
 		return s, nil
@@ -104,19 +127,34 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.Password.IsZero() {
 		return nil, fmt.Errorf("log in to %s as %s: no password given", u.Host, user)
 	}
-	if err := session.NewManager(vc).Login(cctx, url.UserPassword(user, cfg.Password.Reveal())); err != nil {
+	s.rec.login = func(ctx context.Context) (string, error) {
+		return user, session.NewManager(vc).Login(ctx, url.UserPassword(user, cfg.Password.Reveal()))
+	}
+	// Only a lost answer is retried: a refusal (InvalidLogin, NoPermission)
+	// is final, so a wrong password costs exactly one Login.
+	if err := s.retrying(ctx, "login", false, func(ctx context.Context) (err error) {
+		s.User, err = s.rec.login(ctx)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("log in to %s as %s: %w", u.Host, user, describe(err))
 	}
-	s.User = user
 	return s, nil
 }
 
 // Close logs the session out. It uses its own timeout so that it also runs
-// after the caller's context is done.
+// after the caller's context is done. A session the host already ended
+// (NotAuthenticated), or whose login was refused, needs no logout.
 func (s *Session) Close() error {
+	s.rec.mu.Lock()
+	gone := s.rec.lost || s.rec.refused != nil
+	s.rec.mu.Unlock()
+	if gone {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	if err := session.NewManager(s.Client).Logout(ctx); err != nil {
+	err := s.retrying(ctx, "Logout", false, func(ctx context.Context) error { return session.NewManager(s.Client).Logout(ctx) })
+	if err != nil && !IsFault(err, &types.NotAuthenticated{}) {
 		return fmt.Errorf("log out of %s: %w", s.Server, describe(err))
 	}
 	return nil
@@ -202,6 +240,14 @@ func pinThumbprint(tc *tls.Config, thumbprint string) {
 		if soap.ThumbprintSHA1(leaf) == want || soap.ThumbprintSHA256(leaf) == want {
 			return nil
 		}
-		return fmt.Errorf("the server's certificate thumbprint %s does not match the pinned thumbprint", soap.ThumbprintSHA1(leaf))
+		return &ThumbprintError{Got: soap.ThumbprintSHA1(leaf)}
 	}
+}
+
+// ThumbprintError is a server certificate that does not match the pinned
+// thumbprint. It is never retried.
+type ThumbprintError struct{ Got string }
+
+func (e *ThumbprintError) Error() string {
+	return fmt.Sprintf("the server's certificate thumbprint %s does not match the pinned thumbprint", e.Got)
 }

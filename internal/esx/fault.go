@@ -7,6 +7,8 @@ import (
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // FaultError is a vSphere fault with a readable description. Match the
@@ -18,6 +20,19 @@ type FaultError struct {
 
 func (e *FaultError) Error() string { return e.Desc }
 func (e *FaultError) Unwrap() error { return e.Err }
+
+// Is lets the engine recognise the faults it converges from when another
+// writer changed the host: errors.Is(err, tasks.ErrUserExists) for
+// AlreadyExists, tasks.ErrNoSuchUser for UserNotFound.
+func (e *FaultError) Is(target error) bool {
+	switch target {
+	case tasks.ErrUserExists:
+		return fault.Is(e.Err, &types.AlreadyExists{})
+	case tasks.ErrNoSuchUser:
+		return fault.Is(e.Err, &types.UserNotFound{})
+	}
+	return false
+}
 
 // describe wraps known vSphere faults in a FaultError saying what they mean
 // for user management. Other errors are returned as they are.

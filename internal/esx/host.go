@@ -28,7 +28,10 @@ type Host struct {
 	roleIDs  map[string]int32 // role name -> id, as the host reported (Read)
 }
 
-var _ tasks.Host = (*Host)(nil)
+var (
+	_ tasks.Host       = (*Host)(nil)
+	_ tasks.UserLookup = (*Host)(nil)
+)
 
 // NewHost uses a session to an ESXi host (not a vCenter).
 func NewHost(s *Session) (*Host, error) {
@@ -47,31 +50,14 @@ func NewHost(s *Session) (*Host, error) {
 
 // Read implements tasks.Host.
 func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
-	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, Users: map[string]tasks.Account{}, Permissions: map[string]string{}, Roles: map[string]bool{}}
-	h.roleIDs = map[string]int32{}
-
-	err := h.s.call(ctx, func(ctx context.Context) error {
-		res, err := methods.RetrieveUserGroups(ctx, h.s.Client, &types.RetrieveUserGroups{
-			This:      *h.s.Client.ServiceContent.UserDirectory,
-			SearchStr: "",
-			FindUsers: true,
-		})
-		if err != nil {
-			return err
-		}
-		for _, r := range res.Returnval {
-			u := r.GetUserSearchResult()
-			if !u.Group {
-				snap.Users[u.Principal] = tasks.Account{ID: u.Principal, Description: u.FullName}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read users: %w", describe(err))
+	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, Roles: map[string]bool{}}
+	var err error
+	if snap.Users, err = h.users(ctx); err != nil {
+		return nil, err
 	}
 
-	err = h.s.call(ctx, func(ctx context.Context) error {
+	h.roleIDs = map[string]int32{}
+	err = h.s.read(ctx, "RoleList", func(ctx context.Context) error {
 		roles, err := h.auth.RoleList(ctx)
 		for _, r := range roles {
 			snap.Roles[r.Name] = true
@@ -83,17 +69,8 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 		return nil, fmt.Errorf("read roles: %w", describe(err))
 	}
 
-	err = h.s.call(ctx, func(ctx context.Context) error {
-		perms, err := h.auth.RetrieveEntityPermissions(ctx, h.root, false)
-		for _, p := range perms {
-			if !p.Group {
-				snap.Permissions[p.Principal] = roleName(h.roleIDs, p.RoleId)
-			}
-		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read permissions: %w", describe(err))
+	if snap.Permissions, err = h.permissions(ctx); err != nil {
+		return nil, err
 	}
 
 	policy, err := h.passwordPolicy(ctx)
@@ -104,6 +81,71 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 	return snap, nil
 }
 
+// Lookup implements tasks.UserLookup: id's account and its permission on
+// the root folder, read afresh (after a failure).
+func (h *Host) Lookup(ctx context.Context, id string) (tasks.Observation, error) {
+	users, err := h.users(ctx)
+	if err != nil {
+		return tasks.Observation{}, err
+	}
+	perms, err := h.permissions(ctx)
+	if err != nil {
+		return tasks.Observation{}, err
+	}
+	a, ok := users[id]
+	return tasks.Observation{Exists: ok, Role: perms[id], Description: a.Description}, nil
+}
+
+// users reads the host's local users.
+func (h *Host) users(ctx context.Context) (map[string]tasks.Account, error) {
+	var users map[string]tasks.Account
+	err := h.s.read(ctx, "RetrieveUserGroups", func(ctx context.Context) error {
+		res, err := methods.RetrieveUserGroups(ctx, h.s.Client, &types.RetrieveUserGroups{
+			This:      *h.s.Client.ServiceContent.UserDirectory,
+			SearchStr: "",
+			FindUsers: true,
+		})
+		if err != nil {
+			return err
+		}
+		users = map[string]tasks.Account{}
+		for _, r := range res.Returnval {
+			u := r.GetUserSearchResult()
+			if !u.Group {
+				users[u.Principal] = tasks.Account{ID: u.Principal, Description: u.FullName}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", describe(err))
+	}
+	return users, nil
+}
+
+// permissions reads the users' roles on the root folder (role names as Read
+// found them).
+func (h *Host) permissions(ctx context.Context) (map[string]string, error) {
+	var perms map[string]string
+	err := h.s.read(ctx, "RetrieveEntityPermissions", func(ctx context.Context) error {
+		ps, err := h.auth.RetrieveEntityPermissions(ctx, h.root, false)
+		if err != nil {
+			return err
+		}
+		perms = map[string]string{}
+		for _, p := range ps {
+			if !p.Group {
+				perms[p.Principal] = roleName(h.roleIDs, p.RoleId)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read permissions: %w", describe(err))
+	}
+	return perms, nil
+}
+
 // passwordPolicy reads Security.PasswordQualityControl from the host's
 // advanced options ("" when the host does not have the option).
 func (h *Host) passwordPolicy(ctx context.Context) (string, error) {
@@ -112,7 +154,7 @@ func (h *Host) passwordPolicy(ctx context.Context) (string, error) {
 		return "", err
 	}
 	var values []types.BaseOptionValue
-	err = h.s.call(ctx, func(ctx context.Context) error {
+	err = h.s.read(ctx, "QueryOptions", func(ctx context.Context) error {
 		values, err = object.NewOptionManager(h.s.Client, ref).Query(ctx, PasswordQualityOption)
 		return err
 	})
@@ -137,7 +179,7 @@ func (h *Host) passwordPolicy(ctx context.Context) (string, error) {
 // Security.* options) through a container view: one host on ESXi.
 func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference, error) {
 	var hosts []mo.HostSystem
-	err := h.s.call(ctx, func(ctx context.Context) error {
+	err := h.s.read(ctx, "ContainerView", func(ctx context.Context) error {
 		m := view.NewManager(h.s.Client)
 		v, err := m.CreateContainerView(ctx, h.root, []string{"HostSystem"}, true)
 		if err != nil {
@@ -157,21 +199,21 @@ func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference,
 
 // CreateUser implements tasks.Host.
 func (h *Host) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return describe(h.s.call(ctx, func(ctx context.Context) error {
+	return describe(h.s.write(ctx, "CreateUser", func(ctx context.Context) error {
 		return h.accounts.Create(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
 	}))
 }
 
 // UpdateUser implements tasks.Host.
 func (h *Host) UpdateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return describe(h.s.call(ctx, func(ctx context.Context) error {
+	return describe(h.s.write(ctx, "UpdateUser", func(ctx context.Context) error {
 		return h.accounts.Update(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
 	}))
 }
 
 // RemoveUser implements tasks.Host.
 func (h *Host) RemoveUser(ctx context.Context, id string) error {
-	return describe(h.s.call(ctx, func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
+	return describe(h.s.write(ctx, "RemoveUser", func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
 }
 
 // SetRole implements tasks.Host: a propagating permission on the root
@@ -181,14 +223,21 @@ func (h *Host) SetRole(ctx context.Context, id, role string) error {
 	if !ok {
 		return fmt.Errorf("the host has no role %q", role)
 	}
-	return describe(h.s.call(ctx, func(ctx context.Context) error {
+	return describe(h.s.write(ctx, "SetEntityPermissions", func(ctx context.Context) error {
 		return h.auth.SetEntityPermissions(ctx, h.root, []types.Permission{{Principal: id, RoleId: roleID, Propagate: true}})
 	}))
 }
 
 // RemoveRole implements tasks.Host.
 func (h *Host) RemoveRole(ctx context.Context, id string) error {
-	return describe(h.s.call(ctx, func(ctx context.Context) error { return h.auth.RemoveEntityPermission(ctx, h.root, id, false) }))
+	err := describe(h.s.write(ctx, "RemoveEntityPermission", func(ctx context.Context) error {
+		return h.auth.RemoveEntityPermission(ctx, h.root, id, false)
+	}))
+	if IsFault(err, &types.NotFound{}) {
+		// ESXi's answer when the user holds no permission there.
+		return fmt.Errorf("%w: %w", tasks.ErrNoSuchPermission, err)
+	}
+	return err
 }
 
 // roleName names a role id; an id the host did not list keeps a

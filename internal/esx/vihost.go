@@ -101,7 +101,10 @@ type ViHost struct {
 	cli   *esxcli.Executor
 }
 
-var _ tasks.Host = (*ViHost)(nil)
+var (
+	_ tasks.Host       = (*ViHost)(nil)
+	_ tasks.UserLookup = (*ViHost)(nil)
+)
 
 // viCandidate is a HostSystem as NewViHost sees it.
 type viCandidate struct {
@@ -122,7 +125,7 @@ func NewViHost(ctx context.Context, s *Session, host string) (*ViHost, error) {
 		return nil, fmt.Errorf("%s is not a vCenter (API type %q): --vihost needs a vCenter; connect to the ESXi host directly instead", s.Server, about.ApiType)
 	}
 	var hosts []mo.HostSystem
-	err := s.call(ctx, func(ctx context.Context) error {
+	err := s.read(ctx, "ContainerView", func(ctx context.Context) error {
 		v, err := view.NewManager(s.Client).CreateContainerView(ctx, s.Client.ServiceContent.RootFolder, []string{"HostSystem"}, true)
 		if err != nil {
 			return err
@@ -272,50 +275,16 @@ func (h *ViHost) Reference() types.ManagedObjectReference { return h.ref }
 
 // Read implements tasks.Host.
 func (h *ViHost) Read(ctx context.Context) (*tasks.Snapshot, error) {
-	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, ViaVCenter: true, Users: map[string]tasks.Account{}, Permissions: map[string]string{}, Roles: map[string]bool{}}
+	snap := &tasks.Snapshot{Host: h.name, User: h.s.User, ViaVCenter: true, Roles: map[string]bool{}}
 	for role := range viHostRoles {
 		snap.Roles[role] = true
 	}
-
-	res, err := h.esxcli(ctx, "system", "account", "list")
-	if err != nil {
-		return nil, fmt.Errorf("read users: %w", err)
+	var err error
+	if snap.Users, err = h.users(ctx); err != nil {
+		return nil, err
 	}
-	for _, v := range res.Values {
-		id := v.Value("UserID")
-		if id == "" {
-			return nil, fmt.Errorf("read users: esxcli system account list on %s returned an account without UserID", h.name)
-		}
-		snap.Users[id] = tasks.Account{ID: id, Description: v.Value("Description")}
-	}
-
-	var entries []types.HostAccessControlEntry
-	err = h.s.call(ctx, func(ctx context.Context) error {
-		r, err := methods.RetrieveHostAccessControlEntries(ctx, h.s.Client, &types.RetrieveHostAccessControlEntries{This: h.access})
-		if err != nil {
-			return err
-		}
-		entries = r.Returnval
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read permissions of %s: %w", h.name, h.describe(err))
-	}
-	for _, e := range entries {
-		if e.Group {
-			continue
-		}
-		switch e.AccessMode {
-		case types.HostAccessModeAccessNone:
-		case types.HostAccessModeAccessAdmin:
-			snap.Permissions[e.Principal] = "Admin"
-		case types.HostAccessModeAccessReadOnly:
-			snap.Permissions[e.Principal] = "ReadOnly"
-		case types.HostAccessModeAccessNoAccess:
-			snap.Permissions[e.Principal] = "NoAccess"
-		default:
-			snap.Permissions[e.Principal] = OtherAccess
-		}
+	if snap.Permissions, err = h.permissions(ctx); err != nil {
+		return nil, err
 	}
 
 	policy, err := h.passwordPolicy(ctx)
@@ -326,11 +295,77 @@ func (h *ViHost) Read(ctx context.Context) (*tasks.Snapshot, error) {
 	return snap, nil
 }
 
+// Lookup implements tasks.UserLookup: id's account and its access mode on
+// the host, read afresh (after a failure).
+func (h *ViHost) Lookup(ctx context.Context, id string) (tasks.Observation, error) {
+	users, err := h.users(ctx)
+	if err != nil {
+		return tasks.Observation{}, err
+	}
+	perms, err := h.permissions(ctx)
+	if err != nil {
+		return tasks.Observation{}, err
+	}
+	a, ok := users[id]
+	return tasks.Observation{Exists: ok, Role: perms[id], Description: a.Description}, nil
+}
+
+// users reads the host's local users (esxcli system account list).
+func (h *ViHost) users(ctx context.Context) (map[string]tasks.Account, error) {
+	res, err := h.esxcli(ctx, "system", "account", "list")
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", err)
+	}
+	users := map[string]tasks.Account{}
+	for _, v := range res.Values {
+		id := v.Value("UserID")
+		if id == "" {
+			return nil, fmt.Errorf("read users: esxcli system account list on %s returned an account without UserID", h.name)
+		}
+		users[id] = tasks.Account{ID: id, Description: v.Value("Description")}
+	}
+	return users, nil
+}
+
+// permissions reads the users' access modes on the host as role names.
+func (h *ViHost) permissions(ctx context.Context) (map[string]string, error) {
+	var entries []types.HostAccessControlEntry
+	err := h.s.read(ctx, "RetrieveHostAccessControlEntries", func(ctx context.Context) error {
+		r, err := methods.RetrieveHostAccessControlEntries(ctx, h.s.Client, &types.RetrieveHostAccessControlEntries{This: h.access})
+		if err != nil {
+			return err
+		}
+		entries = r.Returnval
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read permissions of %s: %w", h.name, h.describe(err))
+	}
+	perms := map[string]string{}
+	for _, e := range entries {
+		if e.Group {
+			continue
+		}
+		switch e.AccessMode {
+		case types.HostAccessModeAccessNone:
+		case types.HostAccessModeAccessAdmin:
+			perms[e.Principal] = "Admin"
+		case types.HostAccessModeAccessReadOnly:
+			perms[e.Principal] = "ReadOnly"
+		case types.HostAccessModeAccessNoAccess:
+			perms[e.Principal] = "NoAccess"
+		default:
+			perms[e.Principal] = OtherAccess
+		}
+	}
+	return perms, nil
+}
+
 // passwordPolicy reads the host's Security.PasswordQualityControl ("" when
 // the host does not have the option).
 func (h *ViHost) passwordPolicy(ctx context.Context) (string, error) {
 	var values []types.BaseOptionValue
-	err := h.s.call(ctx, func(ctx context.Context) error {
+	err := h.s.read(ctx, "QueryOptions", func(ctx context.Context) error {
 		var err error
 		values, err = object.NewOptionManager(h.s.Client, h.options).Query(ctx, PasswordQualityOption)
 		return err
@@ -353,21 +388,21 @@ func (h *ViHost) passwordPolicy(ctx context.Context) (string, error) {
 
 // CreateUser implements tasks.Host.
 func (h *ViHost) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return h.describe(h.s.call(ctx, func(ctx context.Context) error {
+	return h.describe(h.s.write(ctx, "CreateUser", func(ctx context.Context) error {
 		return h.accounts.Create(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
 	}))
 }
 
 // UpdateUser implements tasks.Host.
 func (h *ViHost) UpdateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return h.describe(h.s.call(ctx, func(ctx context.Context) error {
+	return h.describe(h.s.write(ctx, "UpdateUser", func(ctx context.Context) error {
 		return h.accounts.Update(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
 	}))
 }
 
 // RemoveUser implements tasks.Host.
 func (h *ViHost) RemoveUser(ctx context.Context, id string) error {
-	return h.describe(h.s.call(ctx, func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
+	return h.describe(h.s.write(ctx, "RemoveUser", func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
 }
 
 // SetRole implements tasks.Host: a propagating role on the host's root
@@ -388,7 +423,7 @@ func (h *ViHost) RemoveRole(ctx context.Context, id string) error {
 }
 
 func (h *ViHost) changeAccess(ctx context.Context, id string, mode types.HostAccessMode) error {
-	return h.describe(h.s.call(ctx, func(ctx context.Context) error {
+	return h.describe(h.s.write(ctx, "ChangeAccessMode", func(ctx context.Context) error {
 		_, err := methods.ChangeAccessMode(ctx, h.s.Client, &types.ChangeAccessMode{This: h.access, Principal: id, IsGroup: false, AccessMode: mode})
 		return err
 	}))
@@ -423,7 +458,7 @@ func (h *ViHost) esxcli(ctx context.Context, args ...string) (*esxcli.Response, 
 	defer h.cliMu.Unlock()
 	cmd := "esxcli " + strings.Join(args, " ")
 	var res *esxcli.Response
-	err := h.s.call(ctx, func(ctx context.Context) error {
+	err := h.s.read(ctx, "ExecuteSoap "+cmd, func(ctx context.Context) error {
 		if h.cli == nil {
 			e, err := esxcli.NewExecutor(ctx, h.s.Client, h.ref)
 			if err != nil {

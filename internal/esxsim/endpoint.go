@@ -40,6 +40,8 @@ type endpoint struct {
 	failWrite int64
 	failFault types.BaseMethodFault
 
+	inj injector // session expiry and a request hook (inject.go)
+
 	closeOnce sync.Once
 }
 

@@ -191,8 +191,11 @@ func Start(opt Options) (s *Server, err error) {
 // handler is installed as the vim25 Registry.Handler: it sees every SOAP
 // request before dispatch.
 func (s *Server) handler(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-	s.requests.Add(1)
+	n := s.requests.Add(1)
 	s.st.tracef("request %s %s", m.Name, m.This.Value)
+	if f := s.intercept(ctx, m, n); f != nil {
+		return nil, f
+	}
 	if m.Name == "Login" {
 		if d := s.st.checkLogin(ctx, m); d != nil {
 			return d, nil

@@ -406,8 +406,11 @@ func (v *VCenter) tracef(format string, args ...any) {
 // handler sees every request before dispatch: it counts requests and writes
 // and marks the k-th write for injection (see Server.handler).
 func (v *VCenter) handler(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-	v.requests.Add(1)
+	n := v.requests.Add(1)
 	v.tracef("request %s %s", m.Name, m.This.Value)
+	if f := v.intercept(ctx, m, n); f != nil {
+		return nil, f
+	}
 	write := vcWriteMethods[m.Name]
 	if m.Name == "ExecuteSoap" {
 		write = cliWriteMethods[soapMethod(m.Body)]

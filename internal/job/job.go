@@ -45,6 +45,13 @@ type Config struct {
 	Simulate bool
 	// Timeout bounds each vSphere call (esx.DefaultTimeout when zero).
 	Timeout time.Duration
+	// Retry bounds the recovery from transient faults (zero: the
+	// defaults, tasks.RetryPolicy).
+	Retry tasks.RetryPolicy
+	// Grace is how long a run whose context is cancelled (SIGINT/SIGTERM)
+	// takes at most to end: the call in flight, the read back of its entry
+	// and the logout (tasks.DefaultGrace when zero).
+	Grace time.Duration
 
 	// Input is the esxi/manage-users document, YAML or JSON.
 	Input []byte
@@ -107,24 +114,24 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 		return invalidReport(nil, err), err
 	}
 	defer stopSim()
-	if cfg.Trace != nil {
-		for _, e := range entries {
-			ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
-		}
+	// The passwords being set are removed from the SOAP trace and from
+	// the log's retry lines.
+	for _, e := range entries {
+		ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
 	}
 	host, closeHost, err := dial(ctx, cfg, ecfg, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err)
+		}
 		r := invalidReport(entries, err)
 		r.Host = esx.DisplayServer(ecfg.Server)
 		return r, err
 	}
-	defer func() {
-		if err := closeHost(); err != nil {
-			log.Warn("logout failed", "error", err.Error())
-		}
-	}()
+	defer logout(ctx, cfg.Grace, closeHost, log)
 
-	opt := tasks.Options{Ignore: ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan, Progress: cfg.Progress, AllowSelfLockout: cfg.AllowSelfLockout}
+	opt := tasks.Options{Ignore: ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan, Progress: cfg.Progress,
+		AllowSelfLockout: cfg.AllowSelfLockout, Retry: cfg.Retry, Grace: cfg.Grace, Log: log}
 	if !cfg.SkipPasswordCheck {
 		opt.Checker = Passwdqc{}
 	}
@@ -153,12 +160,40 @@ func checkServer(cfg Config) error {
 	return err
 }
 
+// logout closes the session. After a signal it waits at most a fifth of the
+// grace period (the run has used the rest), so that the process ends in
+// time even if the host does not answer.
+func logout(ctx context.Context, grace time.Duration, closeHost func() error, log *slog.Logger) {
+	done := make(chan error, 1)
+	go func() { done <- closeHost() }()
+	var wait <-chan time.Time
+	if ctx.Err() != nil {
+		if grace <= 0 {
+			grace = tasks.DefaultGrace
+		}
+		t := time.NewTimer(grace / 5)
+		defer t.Stop()
+		wait = t.C
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("logout failed", "error", err.Error())
+		} else {
+			log.Info("logged out")
+		}
+	case <-wait:
+		log.Warn("logout did not finish in time; the host ends the session when it times out")
+	}
+}
+
 // connection builds the esx.Config of a run, starting the simulator when
 // asked (stop it with the returned func).
 func connection(cfg Config, log *slog.Logger) (esx.Config, func(), error) {
 	ecfg := esx.Config{
 		Server: cfg.Server, Username: cfg.Username, Password: cfg.Password,
 		Thumbprint: cfg.Thumbprint, Insecure: cfg.Insecure, Timeout: cfg.Timeout, Trace: cfg.Trace,
+		Retry: cfg.Retry, Log: log,
 	}
 	if cfg.PassThrough != nil {
 		ecfg.Login = passThroughLogin(*cfg.PassThrough, log)
