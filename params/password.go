@@ -33,7 +33,8 @@ func NewPassword(s string) Password {
 // (TestRevealCallers keeps this list true):
 //   - internal/esx: the Login request; the HostAccountSpec of CreateUser and
 //     UpdateUser, direct (host.go) and through vCenter (vihost.go); the
-//     strings the SOAP trace scrubs (connect.go);
+//     strings the SOAP trace scrubs (connect.go) and the retry log lines
+//     scrub (recover.go);
 //   - internal/job: the password-policy check with passwdqc; the strings the
 //     SOAP trace scrubs;
 //   - tasks: the HMAC digest that recognises an unchanged entry, and the

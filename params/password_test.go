@@ -70,6 +70,7 @@ func TestPasswordNoFmtVerbPrintsIt(t *testing.T) {
 var revealCallers = []string{
 	"internal/esx/connect.go",
 	"internal/esx/host.go",
+	"internal/esx/recover.go",
 	"internal/esx/vihost.go",
 	"internal/job/job.go",
 	"params/validate.go",

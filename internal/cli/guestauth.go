@@ -120,21 +120,7 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 	}
 	if cfg.PassThrough != nil {
 		lc := *cfg.PassThrough
-		ecfg.Login = func(ctx context.Context, c *vim25.Client) (string, error) {
-			if lc.SPN == "" {
-				lc.SPN = sspi.SPNFor(c.URL().Hostname())
-			}
-			in, err := sspi.NewInitiator(lc)
-			if err != nil {
-				return "", fmt.Errorf("SSPI pass-through (SPN %s): %w", lc.SPN, err)
-			}
-			defer in.Close()
-			us, err := sspi.Login(ctx, c, in, "")
-			if err != nil {
-				return "", fmt.Errorf("SSPI pass-through (SPN %s): %w", lc.SPN, err)
-			}
-			return us.UserName, nil
-		}
+		ecfg.Login = lc.LoginClient
 	}
 	sess, err := esx.Dial(ctx, ecfg)
 	if err != nil {

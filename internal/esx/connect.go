@@ -19,6 +19,7 @@ import (
 
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -55,8 +56,9 @@ type Config struct {
 	// passwords being set), on top of secret SOAP elements.
 	TraceSecrets []string
 	// Login, if set, replaces user/password login (e.g. SSPI pass-through).
-	// It must log the client in and return the session's user name.
-	Login func(ctx context.Context, c *vim25.Client) (string, error)
+	// It must log the client in and return the session (its user name and
+	// key are kept).
+	Login func(ctx context.Context, c *vim25.Client) (*types.UserSession, error)
 	// Retry bounds the recovery from transient faults (recover.go); the
 	// zero value means tasks' defaults.
 	Retry tasks.RetryPolicy
@@ -111,11 +113,8 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	vc := s.Client
 	if cfg.Login != nil {
-		s.rec.login = func(ctx context.Context) (string, error) { return cfg.Login(ctx, vc) }
-		if err := s.retrying(ctx, "login", false, func(ctx context.Context) (err error) {
-			s.User, err = s.rec.login(ctx)
-			return err
-		}); err != nil {
+		s.rec.login = func(ctx context.Context) (*types.UserSession, error) { return cfg.Login(ctx, vc) }
+		if err := s.retrying(ctx, "login", false, s.logIn); err != nil {
 			return nil, fmt.Errorf("log in to %s: %w", u.Host, err)
 		}
 		return s, nil
@@ -127,15 +126,20 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.Password.IsZero() {
 		return nil, fmt.Errorf("log in to %s as %s: no password given", u.Host, user)
 	}
-	s.rec.login = func(ctx context.Context) (string, error) {
-		return user, session.NewManager(vc).Login(ctx, url.UserPassword(user, cfg.Password.Reveal()))
+	s.rec.login = func(ctx context.Context) (*types.UserSession, error) {
+		res, err := methods.Login(ctx, vc, &types.Login{
+			This: *vc.ServiceContent.SessionManager, UserName: user, Password: cfg.Password.Reveal(), Locale: session.Locale,
+		})
+		if err != nil {
+			return nil, err
+		}
+		us := res.Returnval
+		us.UserName = user // as logged in with (vCenter may answer DOMAIN\\user)
+		return &us, nil
 	}
 	// Only a lost answer is retried: a refusal (InvalidLogin, NoPermission)
 	// is final, so a wrong password costs exactly one Login.
-	if err := s.retrying(ctx, "login", false, func(ctx context.Context) (err error) {
-		s.User, err = s.rec.login(ctx)
-		return err
-	}); err != nil {
+	if err := s.retrying(ctx, "login", false, s.logIn); err != nil {
 		return nil, fmt.Errorf("log in to %s as %s: %w", u.Host, user, describe(err))
 	}
 	return s, nil
@@ -158,6 +162,27 @@ func (s *Session) Close() error {
 		return fmt.Errorf("log out of %s: %w", s.Server, describe(err))
 	}
 	return nil
+}
+
+// logIn logs the client in (Config.Login, or the user and password) and
+// keeps the session's user name and key.
+func (s *Session) logIn(ctx context.Context) error {
+	us, err := s.rec.login(ctx)
+	if err != nil {
+		return err
+	}
+	s.User = us.UserName
+	s.rec.mu.Lock()
+	s.rec.key = us.Key
+	s.rec.mu.Unlock()
+	return nil
+}
+
+// key is the current session's key ("" if unknown).
+func (s *Session) key() string {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return s.rec.key
 }
 
 // call runs f with the session's per-call timeout.

@@ -3,6 +3,7 @@ package esx
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/view"
@@ -25,7 +26,8 @@ type Host struct {
 	auth     *object.AuthorizationManager
 	root     types.ManagedObjectReference
 	name     string
-	roleIDs  map[string]int32 // role name -> id, as the host reported (Read)
+	roleIDs  map[string]int32    // role name -> id, as the host reported (Read)
+	rolePriv map[string][]string // role name -> sorted privileges (Read)
 }
 
 var (
@@ -57,11 +59,13 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 	}
 
 	h.roleIDs = map[string]int32{}
+	h.rolePriv = map[string][]string{}
 	err = h.s.read(ctx, "RoleList", func(ctx context.Context) error {
 		roles, err := h.auth.RoleList(ctx)
 		for _, r := range roles {
 			snap.Roles[r.Name] = true
 			h.roleIDs[r.Name] = r.RoleId
+			h.rolePriv[r.Name] = slices.Sorted(slices.Values(r.Privilege))
 		}
 		return err
 	})

@@ -3,12 +3,11 @@ package esx
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
-	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/tasks"
@@ -34,16 +33,21 @@ type need struct {
 	why  string
 }
 
-// sessionKey returns the current session's key.
+// sessionKey returns the current session's key: the one its login
+// returned, else SessionManager.currentSession (no session there means the
+// host ended it: NotAuthenticated, which renews it).
 func (s *Session) sessionKey(ctx context.Context) (string, error) {
+	if key := s.key(); key != "" {
+		return key, nil
+	}
 	var key string
-	err := s.call(ctx, func(ctx context.Context) error {
+	err := s.read(ctx, "currentSession", func(ctx context.Context) error {
 		us, err := session.NewManager(s.Client).UserSession(ctx)
 		if err != nil {
 			return err
 		}
 		if us == nil {
-			return fmt.Errorf("no current session")
+			return soap.WrapVimFault(&types.NotAuthenticated{})
 		}
 		key = us.Key
 		return nil
@@ -71,10 +75,11 @@ func (s *Session) missing(ctx context.Context, entity types.ManagedObjectReferen
 		}
 	}
 	granted := map[string]bool{}
-	err = s.call(ctx, func(ctx context.Context) error {
+	err = s.read(ctx, "HasPrivilegeOnEntities", func(ctx context.Context) error {
+		// After a re-login the key is the new session's.
 		res, err := methods.HasPrivilegeOnEntities(ctx, s.Client, &types.HasPrivilegeOnEntities{
 			This: *s.Client.ServiceContent.AuthorizationManager, Entity: []types.ManagedObjectReference{entity},
-			SessionId: key, PrivId: privs,
+			SessionId: s.keyOr(key), PrivId: privs,
 		})
 		if err != nil {
 			return err
@@ -155,22 +160,15 @@ func (h *Host) MissingPrivileges(ctx context.Context, a tasks.Access) ([]string,
 	return h.s.missing(ctx, h.root, "the root folder", needs)
 }
 
-// rolePrivileges returns each role's privileges, by name.
+// rolePrivileges returns each role's privileges, by name, as Read found
+// them (read now if Read has not run).
 func (h *Host) rolePrivileges(ctx context.Context) (map[string][]string, error) {
-	out := map[string][]string{}
-	err := h.s.call(ctx, func(ctx context.Context) error {
-		roles, err := object.NewAuthorizationManager(h.s.Client).RoleList(ctx)
-		for _, r := range roles {
-			ps := append([]string(nil), r.Privilege...)
-			sort.Strings(ps)
-			out[r.Name] = ps
+	if h.rolePriv == nil {
+		if _, err := h.Read(ctx); err != nil {
+			return nil, err
 		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read roles: %w", describe(err))
 	}
-	return out, nil
+	return h.rolePriv, nil
 }
 
 // MissingPrivileges implements tasks.PrivilegeChecker through vCenter: the
@@ -192,3 +190,11 @@ var (
 	_ tasks.PrivilegeChecker = (*Host)(nil)
 	_ tasks.PrivilegeChecker = (*ViHost)(nil)
 )
+
+// keyOr is the session's current key, or k if none is known.
+func (s *Session) keyOr(k string) string {
+	if c := s.key(); c != "" {
+		return c
+	}
+	return k
+}

@@ -145,13 +145,14 @@ func httpStatus(err error) (int, bool) {
 type recovery struct {
 	retry tasks.RetryPolicy
 	log   *slog.Logger
-	// login logs the session's client in again; it returns the user name.
-	login func(ctx context.Context) (string, error)
+	// login logs the session's client in (again); it returns the session.
+	login func(ctx context.Context) (*types.UserSession, error)
 	// secrets are never logged (the login password, the list's passwords).
 	secrets []string
 
 	mu      sync.Mutex
-	lost    bool  // NotAuthenticated was seen: log in before the next call
+	key     string // the current session's key (UserSession.key)
+	lost    bool   // NotAuthenticated was seen: log in before the next call
 	refused error // a login was refused: final
 }
 
@@ -199,7 +200,7 @@ func (s *Session) renew(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	user, err := s.rec.login(cctx)
+	us, err := s.rec.login(cctx)
 	if err != nil {
 		err = fmt.Errorf("log in again to %s: %w", s.Server, describe(err))
 		if k := classify(err); k == kindFinal && ctx.Err() == nil {
@@ -208,7 +209,8 @@ func (s *Session) renew(ctx context.Context) error {
 		return err
 	}
 	s.rec.lost = false
-	s.rec.log.Info("logged in again", "server", s.Server, "user", user)
+	s.rec.key = us.Key
+	s.rec.log.Info("logged in again", "server", s.Server, "user", us.UserName)
 	return nil
 }
 

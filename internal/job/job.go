@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
 	"io"
 	"log/slog"
 	"net/url"
@@ -229,31 +230,17 @@ func connection(cfg Config, log *slog.Logger) (esx.Config, func(), error) {
 }
 
 // passThroughLogin logs a client in with LoginBySSPI, answering every
-// SSPIChallenge, and returns the session's user name.
-func passThroughLogin(sc sspi.Config, log *slog.Logger) func(context.Context, *vim25.Client) (string, error) {
-	return func(ctx context.Context, c *vim25.Client) (string, error) {
-		if sc.SPN == "" {
-			sc.SPN = sspi.SPNFor(c.URL().Hostname())
-		}
-		in, err := sspi.NewInitiator(sc)
+// SSPIChallenge, and returns the session.
+func passThroughLogin(sc sspi.Config, log *slog.Logger) func(context.Context, *vim25.Client) (*types.UserSession, error) {
+	return func(ctx context.Context, c *vim25.Client) (*types.UserSession, error) {
+		us, err := sc.LoginClient(ctx, c)
 		if err != nil {
-			return "", fmt.Errorf("SSPI pass-through (%s, SPN %s): %w", packageName(sc.Package), sc.SPN, err)
+			return nil, err
 		}
-		defer in.Close()
-		us, err := sspi.Login(ctx, c, in, "")
-		if err != nil {
-			return "", fmt.Errorf("SSPI pass-through (%s, SPN %s): %w", packageName(sc.Package), sc.SPN, err)
-		}
-		log.Info("logged in with SSPI pass-through", "user", us.UserName, "package", packageName(sc.Package), "spn", sc.SPN)
-		return us.UserName, nil
+		sc := sc.For(c.URL().Hostname())
+		log.Info("logged in with SSPI pass-through", "user", us.UserName, "package", string(sc.Package), "spn", sc.SPN)
+		return us, nil
 	}
-}
-
-func packageName(p sspi.Package) string {
-	if p == "" {
-		return string(sspi.Negotiate)
-	}
-	return string(p)
 }
 
 // dial connects with cfg.Dial or DialHost; errors wrap tasks.ErrConnect.

@@ -147,14 +147,16 @@ func TestReloginRefusedIsFinal(t *testing.T) {
 
 // Retries add no request to a fault-free run: the seed costs what it cost
 // before recovery existed (16 requests directly, 18 through vCenter: connect
-// and log in 2, read 7 (vCenter 9), 6 writes, log out 1) and one login.
+// and log in 2, read 7 (vCenter 9), 6 writes, log out 1), plus the one
+// least-privilege question before the first write (HasPrivilegeOnEntities
+// with the key the login returned), and one login.
 func TestFaultFreeRequestCount(t *testing.T) {
 	sim := startSim(t)
 	if _, err := Run(context.Background(), simConfig(sim, seed)); err != nil {
 		t.Fatal(err)
 	}
-	if sim.Requests() != 16 || sim.Logins() != 1 || sim.LoginRequests() != 1 {
-		t.Errorf("direct: %d requests, %d logins (%d Login requests); want 16, 1, 1", sim.Requests(), sim.Logins(), sim.LoginRequests())
+	if sim.Requests() != 17 || sim.Logins() != 1 || sim.LoginRequests() != 1 {
+		t.Errorf("direct: %d requests, %d logins (%d Login requests); want 17, 1, 1", sim.Requests(), sim.Logins(), sim.LoginRequests())
 	}
 
 	vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{Hosts: 1})
@@ -168,8 +170,8 @@ func TestFaultFreeRequestCount(t *testing.T) {
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if vc.Requests() != 18 || vc.Logins() != 1 {
-		t.Errorf("through vCenter: %d requests, %d logins; want 18, 1", vc.Requests(), vc.Logins())
+	if vc.Requests() != 19 || vc.Logins() != 1 {
+		t.Errorf("through vCenter: %d requests, %d logins; want 19, 1", vc.Requests(), vc.Logins())
 	}
 }
 

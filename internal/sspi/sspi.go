@@ -107,6 +107,35 @@ type Config struct {
 // SPNFor returns the default SPN for a server host name: "host/<host>".
 func SPNFor(host string) string { return DefaultSPNService + "/" + host }
 
+// LoginClient logs c in with LoginBySSPI using the caller's credentials as
+// c describes (SPN default: SPNFor the client's host), answering every
+// SSPIChallenge, and returns the session. Errors name the package and SPN.
+func (c Config) LoginClient(ctx context.Context, vc *vim25.Client) (*types.UserSession, error) {
+	c = c.For(vc.URL().Hostname())
+	in, err := NewInitiator(c)
+	if err != nil {
+		return nil, fmt.Errorf("SSPI pass-through (%s, SPN %s): %w", c.Package, c.SPN, err)
+	}
+	defer in.Close()
+	us, err := Login(ctx, vc, in, "")
+	if err != nil {
+		return nil, fmt.Errorf("SSPI pass-through (%s, SPN %s): %w", c.Package, c.SPN, err)
+	}
+	return us, nil
+}
+
+// For is c with its defaults filled in for a server host: the package
+// Negotiate, the SPN SPNFor(host).
+func (c Config) For(host string) Config {
+	if c.SPN == "" {
+		c.SPN = SPNFor(host)
+	}
+	if c.Package == "" {
+		c.Package = Negotiate
+	}
+	return c
+}
+
 func (c Config) pkg() (Package, error) {
 	switch c.Package {
 	case "", Negotiate:
