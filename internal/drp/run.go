@@ -40,8 +40,8 @@ func ResultLine(r tasks.Result) string {
 	if r.Role != "" {
 		fmt.Fprintf(&b, " role=%s", e(r.Role))
 	}
-	if r.Error != "" {
-		fmt.Fprintf(&b, ": %s", e(r.Error))
+	if d := r.Detail(); d != "" {
+		fmt.Fprintf(&b, ": %s", e(d)) // the error and, after a failure, what the host holds
 	}
 	return b.String()
 }
@@ -75,7 +75,7 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 		cfg.Plan = o.Plan
 		cfg.Progress = func(r tasks.Result) { fmt.Fprintln(stdout, ResultLine(r)) }
 		cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		fmt.Fprintf(stdout, "esxi-manage-users: machine %s, host %s, user %s\n", s.Machine.Name, DisplayServer(cfg.Server), cfg.Username)
+		fmt.Fprintf(stdout, "esxi-manage-users: machine %s, host %s, user %s\n", textsafe.Escape(s.Machine.Name), textsafe.Escape(DisplayServer(cfg.Server)), textsafe.Escape(cfg.Username))
 		report, err = job.Run(ctx, cfg)
 	}
 	if report == nil {
@@ -85,14 +85,14 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 		report.Error = err.Error()
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "esxi-manage-users: %v\n", err)
+		fmt.Fprintf(stderr, "esxi-manage-users: %s\n", textsafe.Lines(err.Error()))
 	}
 	code := exitCode(err)
 	if s == nil {
 		return code
 	}
-	if werr := WriteReport(ctx, s.Client, s.Machine.UUID, report); werr != nil {
-		fmt.Fprintf(stderr, "esxi-manage-users: %s: %v\n", reportNotSaved(report), werr)
+	if werr := WriteReport(reportContext(ctx), s.Client, s.Machine.UUID, report); werr != nil {
+		fmt.Fprintf(stderr, "esxi-manage-users: %s: %s\n", reportNotSaved(report), textsafe.Lines(werr.Error()))
 		if code == tasks.ExitOK {
 			code = tasks.ExitApply
 		}
@@ -174,6 +174,9 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 	if log == nil {
 		log = func(string, string) {}
 	}
+	// Every line carries text from input, DRP or the host: escaped once here.
+	raw := log
+	log = func(level, msg string) { raw(level, textsafe.Lines(msg)) }
 	ctx, cancel := context.WithTimeout(ctx, RunTimeout)
 	defer cancel()
 	m := machineOf(machine)
@@ -181,7 +184,7 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 		for _, msg := range msgs {
 			log("error", fmt.Sprintf("%s: %s", content.ActionName, msg))
 		}
-		return &models.Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: code, Messages: msgs}
+		return &models.Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: code, Messages: safeLines(msgs)}
 	}
 	if c != nil {
 		stored, err := ReadParams(ctx, c, m.UUID)
@@ -211,11 +214,11 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 	}
 	var werr error
 	if c != nil && m.UUID != "" {
-		werr = WriteReport(ctx, c, m.UUID, report)
+		werr = WriteReport(reportContext(ctx), c, m.UUID, report)
 	}
 	reportJSON := func() string {
 		b, _ := json.Marshal(report)
-		return "report: " + string(b)
+		return "report: " + string(textsafe.JSON(b))
 	}
 	if err == nil && werr == nil {
 		log("info", fmt.Sprintf("%s: ok; report written to %s", content.ActionName, content.ParamReport))
@@ -227,9 +230,9 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 	}
 	log("error", fmt.Sprintf("%s: %v", content.ActionName, err))
 	merr := &models.Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: tasks.HTTPStatus(err)}
-	merr.Messages = append(merr.Messages, strings.Split(err.Error(), "\n")...)
+	merr.Messages = append(merr.Messages, strings.Split(textsafe.Lines(err.Error()), "\n")...)
 	if werr != nil {
-		msg := fmt.Sprintf("%s: %v", reportNotSaved(report), werr)
+		msg := textsafe.Lines(fmt.Sprintf("%s: %v", reportNotSaved(report), werr))
 		log("error", fmt.Sprintf("%s: %s", content.ActionName, msg))
 		merr.Messages = append(merr.Messages, msg)
 	}
@@ -360,4 +363,20 @@ func (r *Runs) TryStart(machine string) (release func(), ok bool) {
 			r.mu.Unlock()
 		})
 	}, true
+}
+
+// reportContext is the context for writing the report: not cancelled with
+// the run (after SIGTERM the report of what happened must still be saved),
+// bounded by CallTimeout inside WriteReport.
+func reportContext(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
+}
+
+// safeLines escapes each message (textsafe.Lines).
+func safeLines(msgs []string) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = textsafe.Lines(m)
+	}
+	return out
 }
