@@ -153,7 +153,7 @@ type recovery struct {
 	mu      sync.Mutex
 	key     string // the current session's key (UserSession.key)
 	lost    bool   // NotAuthenticated was seen: log in before the next call
-	refused error // a login was refused: final
+	refused error  // a login was refused: final
 }
 
 func newRecovery(cfg Config) *recovery {
