@@ -3,8 +3,8 @@
 // and the workflow. The pack's files are the single source of truth; Go code
 // reads names and defaults from here instead of repeating them.
 //
-// The files are laid out for `drpcli contents bundle` (see mk/drp.mk); Bundle
-// builds the same bundle document in Go for the plugin's define.
+// The files are laid out for `drpcli contents bundle` (see mk/drp.mk);
+// BundleJSON builds the same bundle document in Go for the plugin's define.
 package content
 
 import (
@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -69,9 +68,6 @@ var Sections = []string{"params", "tasks", "templates", "stages", "workflows"}
 
 //go:embed ._*.meta params tasks templates stages workflows
 var files embed.FS
-
-// FS returns the pack's files (meta files and section folders).
-func FS() fs.FS { return files }
 
 var (
 	loadOnce sync.Once
@@ -153,10 +149,6 @@ func bundle(fsys fs.FS) (*models.Content, error) {
 	return c, nil
 }
 
-// Bundle returns the content bundle (meta and sections), as
-// `drpcli contents bundle` would build it from this folder.
-func Bundle() (*models.Content, error) { return load() }
-
 // BundleJSON returns the bundle document as JSON (valid YAML too), the form
 // the plugin puts in PluginProvider.Content.
 func BundleJSON() ([]byte, error) {
@@ -195,44 +187,6 @@ func Param(name string) (*models.Param, error) {
 	return p, nil
 }
 
-// ParamNames lists the names of the Params in the pack, sorted.
-func ParamNames() []string {
-	c, err := load()
-	if err != nil {
-		return nil
-	}
-	names := make([]string, 0, len(c.Sections["params"]))
-	for k := range c.Sections["params"] {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Params returns every Param of the pack, sorted by name (e.g. to load
-// them into a DRP server or a test double).
-func Params() ([]*models.Param, error) {
-	var ps []*models.Param
-	for _, n := range ParamNames() {
-		p, err := Param(n)
-		if err != nil {
-			return nil, err
-		}
-		ps = append(ps, p)
-	}
-	return ps, nil
-}
-
-// Schema returns the JSON Schema (draft 4) of a Param, as decoded from YAML
-// into JSON-compatible Go values.
-func Schema(name string) (any, bool) {
-	p, err := Param(name)
-	if err != nil || p.Schema == nil {
-		return nil, false
-	}
-	return p.Schema, true
-}
-
 // Default returns the Schema default of a Param (a deep copy, safe to
 // modify), and whether it has one.
 func Default(name string) (any, bool) {
@@ -255,12 +209,6 @@ func Default(name string) (any, bool) {
 	return cp, true
 }
 
-// IsSecure reports whether a Param of the pack is Secure.
-func IsSecure(name string) bool {
-	p, err := Param(name)
-	return err == nil && p.Secure
-}
-
 // Task returns the esxi-manage-users task.
 func Task() (*models.Task, error) {
 	c, err := load()
@@ -272,19 +220,6 @@ func Task() (*models.Task, error) {
 		return nil, fmt.Errorf("content: no task %q in the %s pack", TaskName, PackName)
 	}
 	return t, nil
-}
-
-// Template returns the contents of a template file of the pack by ID.
-func Template(id string) (string, error) {
-	c, err := load()
-	if err != nil {
-		return "", err
-	}
-	t, ok := c.Sections["templates"][id].(*models.Template)
-	if !ok {
-		return "", fmt.Errorf("content: no template %q in the %s pack", id, PackName)
-	}
-	return t.Contents, nil
 }
 
 // RequiredParams are the task's (and the plugin action's) RequiredParams.

@@ -4,7 +4,9 @@
 #   krb5-kdc, krb5-admin-server, krb5-user
 #                     a real MIT KDC, kadmin.local and kinit for the SSPI tests
 #   python3-gssapi    MIT GSSAPI as a third-party initiator (interop test)
-# and downloads the Go modules. Safe to run again.
+# downloads the Go modules, and installs the lint tools (tools/lint.sh install:
+# staticcheck, deadcode and govulncheck into bin/tools, the Go vulnerability
+# database into the user's cache). Safe to run again.
 set -euo pipefail
 
 missing=()
@@ -23,4 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The toolchain in go.mod (the Makefile exports it; so does this script when
+# run alone), fetched from the module proxy on first use.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-$(sed -n 's/^toolchain //p' "$(dirname "$0")/../go.mod")}"
 go mod download
+"$(dirname "$0")/lint.sh" install

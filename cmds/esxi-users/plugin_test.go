@@ -98,7 +98,7 @@ func TestMain(m *testing.M) {
 
 func packParams(t *testing.T) []*models.Param {
 	t.Helper()
-	ps, err := content.Params()
+	ps, err := drpfake.PackParams()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func (d *drpData) ParamExists(name string) bool {
 
 func render(t *testing.T, id string, d *drpData) string {
 	t.Helper()
-	src, err := content.Template(id)
+	src, err := drpfake.PackTemplate(id)
 	if err != nil {
 		t.Fatal(err)
 	}

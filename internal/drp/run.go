@@ -41,16 +41,11 @@ type TaskOptions struct {
 	Plan           bool // read the host and report; write nothing on it
 }
 
-// RunTask is `esxi-manage-users apply --from-drp`: read the machine's Params
-// through the API, run the job, print one line per entry on stdout (the job
-// log), write esxi/manage-users-report (also when the run failed) and
-// return the exit code (tasks.ExitCode; 1 if the report could not be
+// RunTaskWith is `esxi-manage-users apply --from-drp`: read the machine's
+// Params through the API, run the job, print one line per entry on stdout
+// (the job log), write esxi/manage-users-report (also when the run failed)
+// and return the exit code (tasks.ExitCode; 1 if the report could not be
 // written).
-func RunTask(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string) int {
-	return RunTaskWith(ctx, TaskOptions{Stdout: stdout, Stderr: stderr, Getenv: getenv})
-}
-
-// RunTaskWith is RunTask with options.
 func RunTaskWith(ctx context.Context, o TaskOptions) int {
 	ctx, cancel := context.WithTimeout(ctx, RunTimeout)
 	defer cancel()
@@ -140,9 +135,7 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 	}
 	log("error", fmt.Sprintf("%s: %v", content.ActionName, err))
 	merr := &models.Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: tasks.HTTPStatus(err)}
-	for _, line := range strings.Split(err.Error(), "\n") {
-		merr.Messages = append(merr.Messages, line)
-	}
+	merr.Messages = append(merr.Messages, strings.Split(err.Error(), "\n")...)
 	if merr.Code == 409 || merr.Code == 502 {
 		b, _ := json.Marshal(report)
 		merr.Messages = append(merr.Messages, "report: "+string(b))
