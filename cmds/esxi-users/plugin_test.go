@@ -453,7 +453,7 @@ func TestGoAgentTemplateEndToEnd(t *testing.T) {
 	// Is apply --from-drp wired into the CLI yet?
 	probe, _ := exec.Command(taskBin, "apply", "--from-drp").CombinedOutput()
 	if strings.Contains(string(probe), "not available yet") {
-		t.Skip("esxi-manage-users apply --from-drp is not wired to internal/drp.RunTask yet (internal/cli/fromdrp.go)")
+		t.Skip("esxi-manage-users apply --from-drp is not wired to internal/drp.RunTaskWith yet (internal/cli/fromdrp.go)")
 	}
 	w.fake.AddToken("task-token", drpfake.Token{GetSecure: true, Machine: machineUUID})
 	script := render(t, "esxi-manage-users.sh.tmpl", w.data("unused"))
