@@ -3,8 +3,8 @@
 // and the workflow. The pack's files are the single source of truth; Go code
 // reads names and defaults from here instead of repeating them.
 //
-// The files are laid out for `drpcli contents bundle` (see mk/drp.mk);
-// BundleJSON builds the same bundle document in Go for the plugin's define.
+// The files are laid out for `drpcli contents bundle` (see mk/drp.mk); bundle
+// builds the same bundle document in Go for the plugin's define.
 package content
 
 import (
@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -187,6 +188,34 @@ func Param(name string) (*models.Param, error) {
 	return p, nil
 }
 
+// ParamNames lists the names of the Params in the pack, sorted.
+func ParamNames() []string {
+	c, err := load()
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(c.Sections["params"]))
+	for k := range c.Sections["params"] {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Params returns every Param of the pack, sorted by name (e.g. to load
+// them into a DRP server or a test double).
+func Params() ([]*models.Param, error) {
+	var ps []*models.Param
+	for _, n := range ParamNames() {
+		p, err := Param(n)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
 // Default returns the Schema default of a Param (a deep copy, safe to
 // modify), and whether it has one.
 func Default(name string) (any, bool) {
@@ -220,6 +249,19 @@ func Task() (*models.Task, error) {
 		return nil, fmt.Errorf("content: no task %q in the %s pack", TaskName, PackName)
 	}
 	return t, nil
+}
+
+// Template returns the contents of a template file of the pack by ID.
+func Template(id string) (string, error) {
+	c, err := load()
+	if err != nil {
+		return "", err
+	}
+	t, ok := c.Sections["templates"][id].(*models.Template)
+	if !ok {
+		return "", fmt.Errorf("content: no template %q in the %s pack", id, PackName)
+	}
+	return t.Contents, nil
 }
 
 // RequiredParams are the task's (and the plugin action's) RequiredParams.

@@ -98,7 +98,7 @@ func TestMain(m *testing.M) {
 
 func packParams(t *testing.T) []*models.Param {
 	t.Helper()
-	ps, err := drpfake.PackParams()
+	ps, err := content.Params()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func (d *drpData) ParamExists(name string) bool {
 
 func render(t *testing.T, id string, d *drpData) string {
 	t.Helper()
-	src, err := drpfake.PackTemplate(id)
+	src, err := content.Template(id)
 	if err != nil {
 		t.Fatal(err)
 	}

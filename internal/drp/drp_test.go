@@ -24,7 +24,7 @@ const machineUUID = "3a1c2f4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
 
 func packParams(t *testing.T) []*models.Param {
 	t.Helper()
-	ps, err := drpfake.PackParams()
+	ps, err := content.Params()
 	if err != nil {
 		t.Fatal(err)
 	}
