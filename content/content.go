@@ -3,7 +3,7 @@
 // and the workflow. The pack's files are the single source of truth; Go code
 // reads names and defaults from here instead of repeating them.
 //
-// The files are laid out for `drpcli contents bundle` (see mk/drp.mk); Bundle
+// The files are laid out for `drpcli contents bundle` (see mk/drp.mk); bundle
 // builds the same bundle document in Go for the plugin's define.
 package content
 
@@ -96,9 +96,6 @@ var Sections = []string{"params", "tasks", "templates", "stages", "workflows"}
 //go:embed ._*.meta params tasks templates stages workflows
 var files embed.FS
 
-// FS returns the pack's files (meta files and section folders).
-func FS() fs.FS { return files }
-
 var (
 	loadOnce sync.Once
 	loaded   *models.Content
@@ -182,20 +179,6 @@ func bundle(fsys fs.FS) (*models.Content, error) {
 	return c, nil
 }
 
-// Bundle returns the content bundle (meta and sections), as
-// `drpcli contents bundle` would build it from this folder.
-func Bundle() (*models.Content, error) { return load() }
-
-// BundleJSON returns the bundle document as JSON (valid YAML too), the form
-// the plugin puts in PluginProvider.Content.
-func BundleJSON() ([]byte, error) {
-	c, err := load()
-	if err != nil {
-		return nil, err
-	}
-	return encodeBundle(c)
-}
-
 func encodeBundle(c *models.Content) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -256,16 +239,6 @@ func Params() ([]*models.Param, error) {
 	return ps, nil
 }
 
-// Schema returns the JSON Schema (draft 4) of a Param, as decoded from YAML
-// into JSON-compatible Go values.
-func Schema(name string) (any, bool) {
-	p, err := Param(name)
-	if err != nil || p.Schema == nil {
-		return nil, false
-	}
-	return p.Schema, true
-}
-
 // Default returns the Schema default of a Param (a deep copy, safe to
 // modify), and whether it has one.
 func Default(name string) (any, bool) {
@@ -286,12 +259,6 @@ func Default(name string) (any, bool) {
 		return nil, false
 	}
 	return cp, true
-}
-
-// IsSecure reports whether a Param of the pack is Secure.
-func IsSecure(name string) bool {
-	p, err := Param(name)
-	return err == nil && p.Secure
 }
 
 // TaskSpec is a Task as this pack writes it: models.Task of the DRP SDK in
@@ -368,8 +335,9 @@ func Digests(version string, sha256ByArch map[string]string) string {
 	return b.String()
 }
 
-// BundleJSONWithDigests is BundleJSON with DigestTemplate replaced by
-// Digests(version, sha256ByArch): what the plugin's define publishes.
+// BundleJSONWithDigests returns the bundle document as JSON (valid YAML
+// too), with DigestTemplate replaced by Digests(version, sha256ByArch): what
+// the plugin's define puts in PluginProvider.Content.
 func BundleJSONWithDigests(version string, sha256ByArch map[string]string) ([]byte, error) {
 	c, err := load()
 	if err != nil {

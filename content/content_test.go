@@ -16,7 +16,7 @@ import (
 	"github.com/digitalrebar/provision/v4/models"
 	"github.com/digitalrebar/provision/v4/store"
 	"github.com/xeipuuv/gojsonschema"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/esxi-users/esxi-users/params"
 )

@@ -31,21 +31,8 @@ func NewIgnoreList(ids []string) (IgnoreList, error) {
 	return l, nil
 }
 
-// ParseIgnoreList reads a comma-separated list ("a,b,c").
-func ParseIgnoreList(s string) (IgnoreList, error) {
-	return NewIgnoreList(strings.Split(s, ","))
-}
-
 // Contains reports whether id is ignored. Matching is exact: ESXi user names
 // are case-sensitive.
 func (l IgnoreList) Contains(id string) bool {
 	return slices.Contains(l.ids, id) || slices.Contains(Protected, id)
-}
-
-// IDs returns the ids in the list, Protected first.
-func (l IgnoreList) IDs() []string {
-	if len(l.ids) == 0 {
-		return slices.Clone(Protected)
-	}
-	return slices.Clone(l.ids)
 }

@@ -133,8 +133,8 @@ func entryValidator() *validator.Validate {
 	return validate
 }
 
-// Validate applies the esxi/manage-users rules to every entry and returns
-// all problems as one *ListError (nil if there are none):
+// ValidateEntry applies the esxi/manage-users rules to one entry and returns
+// its problems (Parse does it for every entry of a list):
 //   - operation is add, set or remove;
 //   - add and set need id, password and role; remove needs id (a password,
 //     role or description on a remove entry is not used, but must still be
@@ -147,18 +147,6 @@ func entryValidator() *validator.Validate {
 //
 // Password complexity against the host's policy is checked by the engine,
 // which knows the host.
-func Validate(entries []Entry) error {
-	var errs []*EntryError
-	for _, e := range entries {
-		errs = append(errs, ValidateEntry(e)...)
-	}
-	if len(errs) > 0 {
-		return &ListError{Errs: errs}
-	}
-	return nil
-}
-
-// ValidateEntry returns the problems of one entry.
 func ValidateEntry(e Entry) []*EntryError {
 	r := rules{ID: e.ID, Operation: string(e.Operation), Description: e.Description, PasswordLen: e.Password.Len(), Role: string(e.Role)}
 	knownOp := e.Operation == OpAdd || e.Operation == OpSet || e.Operation == OpRemove

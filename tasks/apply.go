@@ -61,7 +61,7 @@ const DefaultPasswordPolicy = "retry=3 min=disabled,disabled,disabled,7,7"
 // Run reads the host once, checks every entry (roles known to the host,
 // passwords against its policy), and — only if all are valid — applies them
 // in order, stopping at the first failure. The entries must already have
-// passed params.Validate.
+// passed params.Parse.
 //
 // The returned error wraps ErrConnect (nothing changed), ErrInvalid (nothing
 // changed; every invalid entry is in the report), ErrApply (the report says

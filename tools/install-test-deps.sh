@@ -6,7 +6,9 @@
 #   python3-gssapi    MIT GSSAPI as a third-party initiator and acceptor (interop tests)
 #   python3-pyvmomi   VMware's pyVmomi as a third-party vSphere client (the
 #                     simulator's conformance suite, internal/esxsim)
-# and downloads the Go modules. Safe to run again.
+# downloads the Go modules, and installs the lint tools (tools/lint.sh install:
+# staticcheck, deadcode and govulncheck into bin/tools, the Go vulnerability
+# database into the user's cache). Safe to run again.
 set -euo pipefail
 
 missing=()
@@ -26,4 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The toolchain in go.mod (the Makefile exports it; so does this script when
+# run alone), fetched from the module proxy on first use.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-$(sed -n 's/^toolchain //p' "$(dirname "$0")/../go.mod")}"
 go mod download
+"$(dirname "$0")/lint.sh" install

@@ -580,7 +580,7 @@ func TestGoAgentTemplateEndToEnd(t *testing.T) {
 	// Is apply --from-drp wired into the CLI yet?
 	probe, _ := exec.Command(taskBin, "apply", "--from-drp").CombinedOutput()
 	if strings.Contains(string(probe), "not available yet") {
-		t.Skip("esxi-manage-users apply --from-drp is not wired to internal/drp.RunTask yet (internal/cli/fromdrp.go)")
+		t.Skip("esxi-manage-users apply --from-drp is not wired to internal/drp.RunTaskWith yet (internal/cli/fromdrp.go)")
 	}
 	w.fake.AddToken("task-token", drpfake.Token{GetSecure: true, Machine: machineUUID})
 	script := render(t, &w.plugin.Def, content.AgentTemplate, w.data("unused"))

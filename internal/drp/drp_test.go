@@ -86,7 +86,7 @@ func (w *world) users(t *testing.T) map[string]tasks.Account {
 
 func (w *world) run(t *testing.T) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := drp.RunTask(context.Background(), &out, &errb, func(k string) string { return w.env[k] })
+	code := drp.RunTaskWith(context.Background(), drp.TaskOptions{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return w.env[k] }})
 	return code, out.String(), errb.String()
 }
 
@@ -227,7 +227,7 @@ func TestRunTaskWithoutGetSecure(t *testing.T) {
 
 func TestRunTaskMissingEnv(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := drp.RunTask(context.Background(), &out, &errb, func(string) string { return "" })
+	code := drp.RunTaskWith(context.Background(), drp.TaskOptions{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
 	if code != tasks.ExitInvalid || !strings.Contains(errb.String(), "RS_ENDPOINT, RS_TOKEN, RS_UUID not set") {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}

@@ -53,18 +53,13 @@ type TaskOptions struct {
 	Plan           bool // read the host and report; write nothing on it
 }
 
-// RunTask is `esxi-manage-users apply --from-drp`: read the machine's Params
-// through the API, run the job, print one line per entry on stdout (the job
-// log), write esxi/manage-users-report (also when the run failed) and
-// return the exit code: tasks.ExitCode of the run; 3 (nothing applied) when
-// the DRP API cannot be reached or refuses the token; 1 when the run
-// succeeded but its report could not be saved (the log says what the host
-// now holds was changed and the report was not saved).
-func RunTask(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string) int {
-	return RunTaskWith(ctx, TaskOptions{Stdout: stdout, Stderr: stderr, Getenv: getenv})
-}
-
-// RunTaskWith is RunTask with options.
+// RunTaskWith is `esxi-manage-users apply --from-drp`: read the machine's
+// Params through the API, run the job, print one line per entry on stdout
+// (the job log), write esxi/manage-users-report (also when the run failed
+// or was stopped) and return the exit code: tasks.ExitCode of the run; 3
+// (nothing applied) when the DRP API cannot be reached or refuses the
+// token; 1 when the run succeeded but its report could not be saved (the
+// log says the host was changed and the report was not saved).
 func RunTaskWith(ctx context.Context, o TaskOptions) int {
 	ctx, cancel := context.WithTimeout(ctx, RunTimeout)
 	defer cancel()

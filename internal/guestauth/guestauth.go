@@ -21,8 +21,7 @@
 // The ticket is then used in guest operations (Ticket.Auth) and released
 // with ReleaseCredentialsInGuest ("When you no longer need the
 // TicketedSessionAuthentication object, you should call
-// ReleaseCredentialsInGuest"). WithTicket always releases, also when the
-// callback fails or panics.
+// ReleaseCredentialsInGuest").
 //
 // # Errors
 //
@@ -186,19 +185,8 @@ type Ticket struct {
 // Auth returns the credentials for guest operation calls on the ticket's VM.
 func (t *Ticket) Auth() types.BaseGuestAuthentication { return t.auth }
 
-// VM returns the VM the ticket is for.
-func (t *Ticket) VM() types.ManagedObjectReference { return t.vm }
-
 // Legs returns the number of AcquireCredentialsInGuest calls it took.
 func (t *Ticket) Legs() int { return t.legs }
-
-// Released reports whether Release succeeded (or the server had already
-// dropped the ticket).
-func (t *Ticket) Released() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.released
-}
 
 // String hides the ticket.
 func (t *Ticket) String() string { return fmt.Sprintf("guest ticket for %s (redacted)", t.vm.Value) }
@@ -314,23 +302,4 @@ func Acquire(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReferen
 		return nil, err
 	}
 	return &Ticket{c: c, mgr: mgr, vm: vm, auth: tk, legs: legs}, nil
-}
-
-// WithTicket acquires a ticket for vm, calls fn with its credentials and
-// releases the ticket — also when fn fails or panics (the panic is
-// re-raised after the release). The result joins fn's error and the
-// release's.
-func WithTicket(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReference, in sspi.Initiator, fn func(auth types.BaseGuestAuthentication) error) (err error) {
-	t, err := Acquire(ctx, c, vm, in)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		rerr := t.Release(ctx)
-		if p := recover(); p != nil {
-			panic(p)
-		}
-		err = errors.Join(err, rerr)
-	}()
-	return fn(t.Auth())
 }

@@ -25,16 +25,6 @@ func (p Policy) Check(password string, acct *Account) string {
 	return p.check(cString(password), nil, acct)
 }
 
-// CheckChange is Check for a password change from old (pwqcheck's second
-// line): it also rejects a new password equal to, or with similar=deny based
-// on, the old one. An empty old password behaves like pwqcheck's empty
-// second line.
-func (p Policy) CheckChange(password, old string, acct *Account) string {
-	o := cString(old)
-	defer wipe(o)
-	return p.check(cString(password), o, acct)
-}
-
 // cString returns s up to its first NUL byte, as C sees it. The result is
 // never nil, so an empty old password stays distinguishable from none.
 func cString(s string) []byte {
@@ -64,7 +54,7 @@ func (p *Policy) check(pw, old []byte, acct *Account) string {
 		}
 		pw = pw[:8]
 		length = 8
-		if old != nil && len(old) >= 8 && bytes.Equal(old[:8], pw) {
+		if len(old) >= 8 && bytes.Equal(old[:8], pw) {
 			return ReasonSame
 		}
 	}

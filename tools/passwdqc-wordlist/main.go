@@ -114,7 +114,7 @@ func extract(data []byte) ([]string, error) {
 	if start < 0 {
 		return nil, errors.New("word table not found (no Adam/Alaska/Alice records)")
 	}
-	if bytes.Index(data[start+1:], head) >= 0 {
+	if bytes.Contains(data[start+1:], head) {
 		return nil, errors.New("word table signature found more than once")
 	}
 	var words []string
