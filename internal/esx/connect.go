@@ -185,13 +185,6 @@ func (s *Session) key() string {
 	return s.rec.key
 }
 
-// call runs f with the session's per-call timeout.
-func (s *Session) call(ctx context.Context, f func(context.Context) error) error {
-	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	return f(cctx)
-}
-
 // ServerURL turns a host name, address or URL into the SDK URL
 // (https://host[:port]/sdk), without user information. Every connection
 // (Dial: direct, through vCenter, guest-auth; job.Run checks it before

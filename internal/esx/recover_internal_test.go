@@ -40,6 +40,7 @@ func httpStatusError(t *testing.T, status int) error {
 func TestClassify(t *testing.T) {
 	fault := func(f types.BaseMethodFault) error {
 		return soap.WrapSoapFault(&soap.Fault{Code: "ServerFaultCode", String: "x", Detail: struct {
+			//lint:ignore SA5008 govmomi's vim25/xml (not encoding/xml) reads typeattr, as soap.Fault's own Detail does
 			Fault types.AnyType `xml:",any,typeattr"`
 		}{Fault: f}})
 	}

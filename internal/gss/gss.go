@@ -100,6 +100,7 @@ func UnwrapKRB5(b []byte) (TokID, []byte, error) {
 		return id, nil, fmt.Errorf("GSS token for mechanism %v, not Kerberos", oid)
 	}
 	if len(inner) < 2 {
+		//lint:ignore ST1005 Kerberos is a proper noun
 		return id, nil, errors.New("Kerberos GSS token too short")
 	}
 	copy(id[:], inner[:2])
