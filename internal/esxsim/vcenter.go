@@ -160,14 +160,14 @@ type VCenter struct {
 
 // vcHost is one managed host: its HostSystem and its local state.
 type vcHost struct {
-	name  string
-	path  string // inventory path, /DC0/host/DC0_C0/DC0_C0_H0
-	ip    string
+	name string
+	path string // inventory path, /DC0/host/DC0_C0/DC0_C0_H0
+	ip   string
 	// writes counts the writes to this host's state (see VCenter.handler).
 	writes atomic.Int64
-	ref   types.ManagedObjectReference
-	st    *state
-	authz *authorizationManager // the host's role table and permission rules
+	ref    types.ManagedObjectReference
+	st     *state
+	authz  *authorizationManager // the host's role table and permission rules
 }
 
 // vcWriteMethods are the vim methods that write a host's state. ExecuteSoap
