@@ -103,15 +103,16 @@ func modelShapes(t *testing.T, c *vim25.Client) map[string]hostShape {
 // TestVCenterModelGrowth: the hosts buildVCenterModel adds itself are the
 // hosts vcsim's own model builds (same names, inventory paths, parents,
 // networks — the distributed switch's port groups included — datastores
-// and connection state), and the cluster and switch see them all.
+// and connection state), the cluster and switch see them all, and with
+// VMs (GuestAuth) the same VMs exist.
 func TestVCenterModelGrowth(t *testing.T) {
 	l, err := newVCLayout(8, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := func(seedAll bool) (map[string]hostShape, []int32, int) {
+	build := func(machines, seedAll bool) (map[string]hostShape, []int32, int, []string) {
 		vcsimMu.Lock()
-		model, err := buildVCenterModel(l, false, seedAll)
+		model, err := buildVCenterModel(l, machines, seedAll)
 		vcsimMu.Unlock()
 		if err != nil {
 			t.Fatal(err)
@@ -146,24 +147,41 @@ func TestVCenterModelGrowth(t *testing.T) {
 		if len(switches) != 1 {
 			t.Fatalf("%d switches", len(switches))
 		}
-		return modelShapes(t, c), perCluster, len(switches[0].Summary.HostMember)
-	}
-	want, wantClusters, wantMembers := build(true)
-	got, gotClusters, gotMembers := build(false)
-	if len(want) != 8 {
-		t.Fatalf("vcsim's model has %d hosts: %v", len(want), want)
-	}
-	if !reflect.DeepEqual(got, want) {
-		for name, w := range want {
-			if g := got[name]; !reflect.DeepEqual(g, w) {
-				t.Errorf("%s: %+v, vcsim builds %+v", name, g, w)
-			}
+		var vms []mo.VirtualMachine
+		if err := cv.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name"}, &vms); err != nil {
+			t.Fatal(err)
 		}
-		t.Errorf("hosts %d, vcsim %d", len(got), len(want))
+		var vmNames []string
+		for _, vm := range vms {
+			vmNames = append(vmNames, vm.Name)
+		}
+		sort.Strings(vmNames)
+		return modelShapes(t, c), perCluster, len(switches[0].Summary.HostMember), vmNames
 	}
-	if !reflect.DeepEqual(gotClusters, wantClusters) || gotMembers != wantMembers || gotMembers != 8 {
-		t.Errorf("hosts per cluster %v, switch members %d; vcsim %v, %d", gotClusters, gotMembers, wantClusters, wantMembers)
+	var shapes map[string]hostShape
+	for _, machines := range []bool{false, true} {
+		want, wantClusters, wantMembers, wantVMs := build(machines, true)
+		got, gotClusters, gotMembers, gotVMs := build(machines, false)
+		if len(want) != 8 {
+			t.Fatalf("vcsim's model has %d hosts: %v", len(want), want)
+		}
+		if !reflect.DeepEqual(got, want) {
+			for name, w := range want {
+				if g := got[name]; !reflect.DeepEqual(g, w) {
+					t.Errorf("machines %v: %s: %+v, vcsim builds %+v", machines, name, g, w)
+				}
+			}
+			t.Errorf("machines %v: hosts %d, vcsim %d", machines, len(got), len(want))
+		}
+		if !reflect.DeepEqual(gotClusters, wantClusters) || gotMembers != wantMembers || gotMembers != 8 {
+			t.Errorf("machines %v: hosts per cluster %v, switch members %d; vcsim %v, %d", machines, gotClusters, gotMembers, wantClusters, wantMembers)
+		}
+		if !reflect.DeepEqual(gotVMs, wantVMs) || machines != (len(gotVMs) > 0) {
+			t.Errorf("machines %v: VMs %v, vcsim %v", machines, gotVMs, wantVMs)
+		}
+		shapes = want
 	}
+	want := shapes
 	if s := want["DC0_H1"]; s.Path != "/DC0/host/DC0_H1/DC0_H1" || s.ParentType != "ComputeResource" || len(s.Datastores) != 1 || len(s.Networks) < 2 {
 		t.Errorf("standalone host DC0_H1: %+v", s)
 	}
