@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"net/url"
 	"reflect"
 	"strings"
@@ -20,61 +18,13 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// startSimulateHosts starts `simulate args...` and reads its lines up to
-// the last of n "host:" lines.
-func startSimulateHosts(t *testing.T, n int, args ...string) simulated {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var errb bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, append([]string{"simulate", "--listen", "127.0.0.1:0"}, args...), Env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: &errb, Getenv: func(string) string { return "" }})
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		go io.Copy(io.Discard, pr)
-		<-done
-	})
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var s simulated
-	timeout := time.After(60 * time.Second)
-	for len(s.hosts) < n {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("simulate ended: %s", errb.String())
-			}
-			switch {
-			case s.url == "":
-				s.url = line
-			case strings.HasPrefix(line, "thumbprint: "):
-				s.thumbprint = strings.TrimPrefix(line, "thumbprint: ")
-			case strings.HasPrefix(line, "host: "):
-				s.hosts = append(s.hosts, strings.TrimPrefix(line, "host: "))
-			}
-		case <-timeout:
-			t.Fatalf("%d host lines from simulate: %+v %s", n, s, errb.String())
-		}
-	}
-	return s
-}
-
 // `simulate --vcenter --hosts 4 --clusters 2 --host-password-policy
 // NAME=POLICY --fail-host NAME --fail-write K`, read back through govmomi
 // (pinning the printed thumbprint): the hosts at their inventory paths, one
 // host's own policy, and the K-th write failing on that host only.
 func TestSimulateVCenterFleetFlags(t *testing.T) {
 	const strict = "retry=3 min=disabled,disabled,disabled,disabled,20"
-	sim := startSimulateHosts(t, 4, "--vcenter", "--hosts", "4", "--clusters", "2",
+	sim := startSimulateUntil(t, func(s simulated) bool { return len(s.hosts) == 4 }, "--vcenter", "--hosts", "4", "--clusters", "2",
 		"--host-password-policy", "DC0_H1="+strict, "--fail-host", "DC0_C1_H0", "--fail-write", "1")
 	if want := []string{"DC0_C0_H0", "DC0_C1_H0", "DC0_H0", "DC0_H1"}; !reflect.DeepEqual(sim.hosts, want) {
 		t.Fatalf("hosts %v, want %v", sim.hosts, want)
