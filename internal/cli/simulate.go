@@ -31,7 +31,11 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	expireAt := fs.Int("expire-session-at", 0, "end the session of the K-th request (or the first authenticated one after it; from 1) as if it had timed out: NotAuthenticated")
 	policy := fs.String("password-policy", "", "initial Security.PasswordQualityControl (default ESXi's)")
 	vcenter := fs.Bool("vcenter", false, "serve a vCenter managing --hosts faithful ESXi hosts (for --vihost)")
-	hosts := fs.Int("hosts", 2, "with --vcenter: the number of managed ESXi hosts")
+	hosts := fs.Int("hosts", 2, "with --vcenter: the number of managed ESXi hosts (half standalone, /DC0/host/DC0_H0/DC0_H0; half in clusters, /DC0/host/DC0_C0/DC0_C0_H0)")
+	clusters := fs.Int("clusters", 0, "with --vcenter: spread the clustered half of the hosts over this many clusters (default 1)")
+	hostPolicies := hostPolicyFlag{}
+	fs.Var(hostPolicies, "host-password-policy", "with --vcenter: `NAME=POLICY` gives host NAME its own initial Security.PasswordQualityControl (repeatable)")
+	failHost := fs.String("fail-host", "", "with --vcenter and --fail-write K: fail the K-th write to host `NAME` only (counting that host's writes)")
 	keytab := fs.String("sspi-keytab", "", "accept LoginBySSPI (Kerberos/SPNEGO) for the service principal in this keytab")
 	spn := fs.String("spn", "", "with --sspi-keytab: the service principal to accept (default host/<listen host>)")
 	guestKeytab := fs.String("guest-keytab", "", "with --vcenter: the keytab of the VMs' guests (service principal host/<vm name>; default the --sspi-keytab)")
@@ -70,10 +74,24 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "esxi-manage-users simulate: --guest-keytab goes with --vcenter")
 		return 2
 	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"clusters", *clusters != 0}, {"host-password-policy", len(hostPolicies) > 0}, {"fail-host", *failHost != ""}} {
+		if f.set && !*vcenter {
+			fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: --%s goes with --vcenter\n", f.name)
+			return 2
+		}
+	}
+	if *failHost != "" && *failWrite <= 0 {
+		fmt.Fprintln(env.Stderr, "esxi-manage-users simulate: --fail-host goes with --fail-write K (the host's K-th write fails)")
+		return 2
+	}
 	if *vcenter {
 		vopt := esxsim.VCenterOptions{
 			Listen: opt.Listen, Hosts: *hosts, PasswordQualityControl: opt.PasswordQualityControl,
 			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI, ESXiVersion: opt.ESXiVersion,
+			Clusters: *clusters, HostPasswordPolicies: hostPolicies, FailHost: *failHost,
 		}
 		if kt := *guestKeytab; kt != "" || *keytab != "" {
 			if kt == "" {
@@ -82,6 +100,16 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 			vopt.GuestAuth = guestAcceptor(kt)
 		}
 		vc, err := esxsim.StartVCenter(vopt)
+		var optErr *esxsim.OptionError
+		if errors.As(err, &optErr) {
+			// A flag value the simulator cannot use: a mistake of usage.
+			flag := map[string]string{"Clusters": "--clusters", "HostPasswordPolicies": "--host-password-policy", "FailHost": "--fail-host"}[optErr.Option]
+			if flag == "" {
+				flag = optErr.Option
+			}
+			printError(env.Stderr, "simulate", fmt.Errorf("%s: %w", flag, optErr.Err))
+			return 2
+		}
 		if err != nil {
 			printError(env.Stderr, "simulate", err)
 			return 3
@@ -136,4 +164,23 @@ func guestAcceptor(path string) func(vm string) (simguest.Acceptor, error) {
 		}
 		return krbaccept.New(krbaccept.Options{Keytab: kt, SPN: spn})
 	}
+}
+
+// hostPolicyFlag collects --host-password-policy NAME=POLICY values.
+type hostPolicyFlag map[string]string
+
+func (f hostPolicyFlag) String() string { return "" }
+
+func (f hostPolicyFlag) Set(v string) error {
+	name, policy, ok := strings.Cut(v, "=")
+	name = strings.TrimSpace(name)
+	_, dup := f[name]
+	switch {
+	case !ok || name == "" || strings.TrimSpace(policy) == "":
+		return fmt.Errorf("want NAME=POLICY, e.g. DC0_H0='retry=3 min=disabled,disabled,disabled,disabled,15'")
+	case dup:
+		return fmt.Errorf("host %q given twice", name)
+	}
+	f[name] = policy
+	return nil
 }

@@ -24,18 +24,30 @@ type simulated struct {
 // wantVM, only up to the thumbprint line).
 func startSimulateCmd(t *testing.T, wantVM bool, args ...string) simulated {
 	t.Helper()
+	return startSimulateUntil(t, func(s simulated) bool {
+		if wantVM {
+			return len(s.vms) > 0
+		}
+		return s.thumbprint != ""
+	}, args...)
+}
+
+// startSimulateUntil starts `esxi-manage-users simulate args...` in the
+// background and reads its lines until done says it has read enough.
+func startSimulateUntil(t *testing.T, done func(simulated) bool, args ...string) simulated {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var errb bytes.Buffer
-	done := make(chan int, 1)
+	exited := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, append([]string{"simulate", "--listen", "127.0.0.1:0"}, args...), Env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: &errb, Getenv: func(string) string { return "" }})
+		exited <- Run(ctx, append([]string{"simulate", "--listen", "127.0.0.1:0"}, args...), Env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: &errb, Getenv: func(string) string { return "" }})
 		pw.Close()
 	}()
 	t.Cleanup(func() {
 		cancel()
 		go io.Copy(io.Discard, pr)
-		<-done
+		<-exited
 	})
 	var s simulated
 	lines := make(chan string)
@@ -47,7 +59,7 @@ func startSimulateCmd(t *testing.T, wantVM bool, args ...string) simulated {
 		close(lines)
 	}()
 	timeout := time.After(60 * time.Second)
-	for {
+	for !done(s) {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -58,19 +70,16 @@ func startSimulateCmd(t *testing.T, wantVM bool, args ...string) simulated {
 				s.url = line
 			case strings.HasPrefix(line, "thumbprint: "):
 				s.thumbprint = strings.TrimPrefix(line, "thumbprint: ")
-				if !wantVM {
-					return s
-				}
 			case strings.HasPrefix(line, "host: "):
 				s.hosts = append(s.hosts, strings.TrimPrefix(line, "host: "))
 			case strings.HasPrefix(line, "vm: "):
 				s.vms = append(s.vms, strings.TrimPrefix(line, "vm: "))
-				return s
 			}
 		case <-timeout:
-			t.Fatalf("no vm line from simulate: %+v %s", s, errb.String())
+			t.Fatalf("simulate did not print what was expected: %+v %s", s, errb.String())
 		}
 	}
+	return s
 }
 
 // `simulate --vcenter --sspi-keytab` serves powered-on VMs with guest SSPI

@@ -152,10 +152,15 @@ func (e *endpoint) countWrite(ctx *simulator.Context) (int64, types.BaseMethodFa
 	if n != k {
 		return n, nil
 	}
+	injectFault(ctx, f)
+	return n, f
+}
+
+// injectFault marks the request for the injected fault f (see countWrite).
+func injectFault(ctx *simulator.Context, f types.BaseMethodFault) {
 	parent := ctx.Context
 	if parent == nil {
 		parent = context.Background()
 	}
 	ctx.Context = context.WithValue(parent, injectKey{}, f)
-	return n, f
 }

@@ -42,22 +42,39 @@ type roleDef struct {
 // firstUserRoleID is the id of the first user-defined role.
 const firstUserRoleID int32 = 10
 
-// loadRoles copies the role table of am into st (at install).
-func (st *state) loadRoles(am *simulator.AuthorizationManager) {
+// loadRoles copies the role table of am into st (at install). The
+// privilege lists are shared with am's roles, not copied: both are replaced,
+// never changed in place. known, when not nil, is the privileges of am's
+// Admin role (adminPrivileges), shared read-only between the hosts of a
+// simulated vCenter, which all start with ESXi's role table: 200 hosts
+// would otherwise each hold their own copy.
+func (st *state) loadRoles(am *simulator.AuthorizationManager, known map[string]bool) {
 	st.roles = map[int32]*roleDef{}
-	st.knownPrivs = map[string]bool{}
 	st.nextRole = firstUserRoleID
 	for _, r := range am.RoleList {
-		st.roles[r.RoleId] = &roleDef{name: r.Name, system: r.System, privs: append([]string(nil), r.Privilege...)}
+		st.roles[r.RoleId] = &roleDef{name: r.Name, system: r.System, privs: r.Privilege}
 		if r.RoleId >= st.nextRole {
 			st.nextRole = r.RoleId + 1
 		}
+	}
+	if known == nil {
+		known = adminPrivileges(am.RoleList)
+	}
+	st.knownPrivs = known
+}
+
+// adminPrivileges returns the privileges of the Admin role of roles: every
+// privilege the host knows. It is never changed.
+func adminPrivileges(roles []types.AuthorizationRole) map[string]bool {
+	known := map[string]bool{}
+	for _, r := range roles {
 		if r.Name == "Admin" {
 			for _, p := range r.Privilege {
-				st.knownPrivs[p] = true
+				known[p] = true
 			}
 		}
 	}
+	return known
 }
 
 // withSystemPrivileges returns privs plus the three system privileges,

@@ -206,7 +206,7 @@ func (st *state) install(model *simulator.Model) error {
 	if !ok {
 		return fmt.Errorf("esxsim: unexpected AuthorizationManager %T", m.Get(*content.AuthorizationManager))
 	}
-	st.loadRoles(am)
+	st.loadRoles(am, nil)
 	m.Put(&authorizationManager{AuthorizationManager: am, st: st})
 
 	if err := st.installOptions(m); err != nil {

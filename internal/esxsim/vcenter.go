@@ -33,6 +33,8 @@ import (
 	"io"
 	"reflect"
 	"sort"
+	"strings"
+	"sync/atomic"
 
 	"github.com/vmware/govmomi/simulator"
 	simesx "github.com/vmware/govmomi/simulator/esx"
@@ -51,13 +53,32 @@ const DefaultVCenterUser = "administrator@vsphere.local"
 // holding its local permissions (ServiceContent.rootFolder on the host).
 var hostRootFolder = types.ManagedObjectReference{Type: "Folder", Value: "ha-folder-root"}
 
+// OptionError is a VCenterOptions field StartVCenter cannot use, such as a
+// host name that is not one of the hosts.
+type OptionError struct {
+	Option string // the field: "Clusters", "HostPasswordPolicies", "FailHost"
+	Err    error
+}
+
+func (e *OptionError) Error() string { return "esxsim: " + e.Option + ": " + e.Err.Error() }
+
+func (e *OptionError) Unwrap() error { return e.Err }
+
 // VCenterOptions configures StartVCenter. The zero value is usable.
 type VCenterOptions struct {
 	// Listen is the TCP address to listen on; "127.0.0.1:0" when empty.
 	Listen string
-	// Hosts is the number of managed ESXi hosts (default 2). About half
-	// are standalone hosts of the datacenter, the rest are in a cluster.
+	// Hosts is the number of managed ESXi hosts (default 2). Half of them
+	// (rounded up) are standalone hosts of the datacenter (DC0_H0, ...,
+	// inventory path /DC0/host/DC0_H0/DC0_H0), the rest are in clusters
+	// (DC0_C0_H0, ..., /DC0/host/DC0_C0/DC0_C0_H0); see vcenter_model.go.
+	// 200 hosts start in about two seconds (BenchmarkStartVCenter).
 	Hosts int
+	// Clusters is the number of clusters the clustered half of the hosts is
+	// spread over (DC0_C0, DC0_C1, ...; default 1), the first clusters
+	// taking one more host when they do not divide evenly. Each cluster
+	// has at least one host.
+	Clusters int
 	// HostNames, when set, names the hosts (HostSystem.name, e.g. FQDNs as
 	// hosts are usually added to vCenter) in model order; Hosts defaults
 	// to its length. vcsim names them DC0_H0, DC0_C0_H0, ...
@@ -68,13 +89,25 @@ type VCenterOptions struct {
 	Password string
 	// PasswordQualityControl is every host's initial
 	// Security.PasswordQualityControl ("" means ESXi's default). Change a
-	// single host's policy through its advanced options.
+	// single host's policy through its advanced options, or with
+	// HostPasswordPolicies.
 	PasswordQualityControl string
+	// HostPasswordPolicies gives hosts, by name (HostSystem.name), their
+	// own initial Security.PasswordQualityControl instead of
+	// PasswordQualityControl (simulate --host-password-policy NAME=POLICY).
+	// A name that is not a host is an error.
+	HostPasswordPolicies map[string]string
 	// CheckPassword enforces the host's policy (nil: passwdqc, policy.go).
 	CheckPassword PasswordChecker
 	// FailWrite > 0 fails the k-th write to any host's state (see
-	// VCenter.SetFailWrite).
+	// VCenter.SetFailWrite), or with FailHost the k-th write to that
+	// host's state (see VCenter.SetFailHostWrite).
 	FailWrite int
+	// FailHost, with FailWrite, names the host (HostSystem.name) whose
+	// FailWrite-th write fails; writes to other hosts are neither counted
+	// for it nor failed (simulate --fail-host). A name that is not a host
+	// is an error.
+	FailHost string
 	// FailFault is the fault for FailWrite; nil means a SystemError
 	// "injected fault".
 	FailFault types.BaseMethodFault
@@ -117,15 +150,24 @@ type VCenter struct {
 	// st is vCenter's own users, roles and permissions
 	// (vcenter_privileges.go).
 	st *state
+
+	// failHost, failHostWrite, failHostFault: the write to fail on one
+	// host (SetFailHostWrite), under endpoint.failMu.
+	failHost      *vcHost
+	failHostWrite int64
+	failHostFault types.BaseMethodFault
 }
 
 // vcHost is one managed host: its HostSystem and its local state.
 type vcHost struct {
-	name  string
-	ip    string
-	ref   types.ManagedObjectReference
-	st    *state
-	authz *authorizationManager // the host's role table and permission rules
+	name string
+	path string // inventory path, /DC0/host/DC0_C0/DC0_C0_H0
+	ip   string
+	// writes counts the writes to this host's state (see VCenter.handler).
+	writes atomic.Int64
+	ref    types.ManagedObjectReference
+	st     *state
+	authz  *authorizationManager // the host's role table and permission rules
 }
 
 // vcWriteMethods are the vim methods that write a host's state. ExecuteSoap
@@ -164,6 +206,18 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 	if err := validPolicy(opt.CheckPassword, opt.PasswordQualityControl); err != nil {
 		return nil, fmt.Errorf("esxsim: PasswordQualityControl %q: %w", opt.PasswordQualityControl, err)
 	}
+	for _, name := range sortedKeys(opt.HostPasswordPolicies) {
+		if err := validPolicy(opt.CheckPassword, opt.HostPasswordPolicies[name]); err != nil {
+			return nil, &OptionError{"HostPasswordPolicies", fmt.Errorf("host %q: policy %q: %w", name, opt.HostPasswordPolicies[name], err)}
+		}
+	}
+	if opt.FailHost != "" && opt.FailWrite <= 0 {
+		return nil, &OptionError{"FailHost", fmt.Errorf("host %q without a write to fail (FailWrite)", opt.FailHost)}
+	}
+	layout, err := newVCLayout(opt.Hosts, opt.Clusters)
+	if err != nil {
+		return nil, &OptionError{"Clusters", err}
+	}
 	if opt.Password == "" {
 		// vCenter's SSO policy is not ESXi's; any strong random password does.
 		opt.Password, err = generatePassword(Options{Username: opt.Username, PasswordQualityControl: DefaultPasswordQualityControl, CheckPassword: PasswdqcChecker})
@@ -171,7 +225,11 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 			return nil, err
 		}
 	}
-	ep, err := newEndpoint(opt.Listen, opt.FailWrite, opt.FailFault)
+	globalFail := opt.FailWrite
+	if opt.FailHost != "" {
+		globalFail = 0 // counted per host (SetFailHostWrite, after install)
+	}
+	ep, err := newEndpoint(opt.Listen, globalFail, opt.FailFault)
 	if err != nil {
 		return nil, err
 	}
@@ -180,19 +238,11 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 	vcsimMu.Lock()
 	defer vcsimMu.Unlock()
 
-	model := simulator.VPX()
-	model.Machine = 0
-	if opt.GuestAuth != nil {
-		model.Machine = 1 // one VM per host and per cluster resource pool
-	}
-	model.Host = (opt.Hosts + 1) / 2
-	model.ClusterHost = opt.Hosts / 2
-	model.Cluster = 0
-	if model.ClusterHost > 0 {
-		model.Cluster = 1
-	}
-	if err := model.Create(); err != nil {
-		return nil, fmt.Errorf("esxsim: model: %w", err)
+	// One VM per standalone host and per cluster resource pool when the
+	// guests authenticate.
+	model, err := buildVCenterModel(layout, opt.GuestAuth != nil, false)
+	if err != nil {
+		return nil, err
 	}
 	v.model = model
 	defer func() {
@@ -230,17 +280,23 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 	if len(hosts) != opt.Hosts {
 		return fmt.Errorf("esxsim: model has %d hosts, want %d", len(hosts), opt.Hosts)
 	}
+	// Every host starts with ESXi's system roles: one set of their
+	// privileges serves all (loadRoles).
+	knownPrivs := adminPrivileges(simesx.RoleList)
 	for i, hs := range hosts {
 		if len(opt.HostNames) > 0 {
 			if opt.HostNames[i] == "" {
 				return fmt.Errorf("esxsim: HostNames[%d] is empty", i)
 			}
-			hs.Name = opt.HostNames[i]
-			hs.Summary.Config.Name = hs.Name
+			renameHost(m, hs, opt.HostNames[i])
+		}
+		policy := opt.PasswordQualityControl
+		if p, ok := opt.HostPasswordPolicies[hs.Name]; ok {
+			policy = p
 		}
 		hopt := Options{
 			Username:               "root",
-			PasswordQualityControl: opt.PasswordQualityControl,
+			PasswordQualityControl: policy,
 			CheckPassword:          opt.CheckPassword,
 			Trace:                  opt.Trace,
 			WeakPasswordFault:      opt.WeakPasswordFault,
@@ -256,11 +312,15 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		if err := st.seed(); err != nil {
 			return err
 		}
-		h := &vcHost{name: hs.Name, ref: hs.Self, st: st}
+		path, err := inventoryPath(m, hs.Self)
+		if err != nil {
+			return err
+		}
+		h := &vcHost{name: hs.Name, path: path, ref: hs.Self, st: st}
 		// The host's own role table: ESXi's system roles (esx model).
 		am := &simulator.AuthorizationManager{}
 		am.RoleList = append([]types.AuthorizationRole(nil), simesx.RoleList...)
-		st.loadRoles(am)
+		st.loadRoles(am, knownPrivs)
 		h.authz = &authorizationManager{AuthorizationManager: am, st: st}
 
 		// Distinct management addresses (vmk0) from TEST-NET-1 (RFC 5737):
@@ -300,6 +360,19 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 	sort.Strings(v.Hosts)
 	if len(v.byName) != len(hosts) {
 		return fmt.Errorf("esxsim: HostNames must be distinct")
+	}
+	for _, name := range sortedKeys(opt.HostPasswordPolicies) {
+		if _, ok := v.byName[name]; !ok {
+			return &OptionError{"HostPasswordPolicies", fmt.Errorf("no host %q (hosts: %s)", name, v.hostList())}
+		}
+	}
+	if opt.FailHost != "" {
+		if _, ok := v.byName[opt.FailHost]; !ok {
+			return &OptionError{"FailHost", fmt.Errorf("no host %q (hosts: %s)", opt.FailHost, v.hostList())}
+		}
+		if err := v.SetFailHostWrite(opt.FailHost, opt.FailWrite, opt.FailFault); err != nil {
+			return err
+		}
 	}
 
 	if err := v.installAuthz(m, opt.Username, opt.Password); err != nil {
@@ -375,6 +448,84 @@ func (v *VCenter) HostIP(name string) (string, bool) {
 	return h.ip, true
 }
 
+// HostPath returns the inventory path of the named host, as govc prints it
+// and find.Finder resolves it: /DC0/host/DC0_H0/DC0_H0 for a standalone
+// host (in its own ComputeResource), /DC0/host/DC0_C0/DC0_C0_H0 for a host
+// in cluster DC0_C0.
+func (v *VCenter) HostPath(name string) (string, bool) {
+	h, ok := v.byName[name]
+	if !ok {
+		return "", false
+	}
+	return h.path, true
+}
+
+// HostWrites returns the number of write calls received so far for the
+// named host's state (counted as Writes counts them), or -1 when there is
+// no such host.
+func (v *VCenter) HostWrites(name string) int {
+	h, ok := v.byName[name]
+	if !ok {
+		return -1
+	}
+	return int(h.writes.Load())
+}
+
+// SetFailHostWrite makes the k-th write call to the named host's state fail
+// with fault f (nil: a SystemError "injected fault"); k counts that host's
+// writes from server start, as HostWrites reports them:
+// SetFailHostWrite(h, v.HostWrites(h)+1, f) fails h's next write. Writes to
+// other hosts are not affected. Only one write fails; k <= 0 disables it.
+// It works beside SetFailWrite (which counts the writes to all hosts), with
+// the same rules: the fault is answered after authentication and
+// authorization, and a failed write changes nothing.
+func (v *VCenter) SetFailHostWrite(name string, k int, f types.BaseMethodFault) error {
+	h, ok := v.byName[name]
+	if !ok {
+		return fmt.Errorf("esxsim: no host %q (hosts: %s)", name, v.hostList())
+	}
+	if f == nil {
+		f = &types.SystemError{Reason: "injected fault"}
+	}
+	v.failMu.Lock()
+	v.failHost, v.failHostWrite, v.failHostFault = h, int64(k), f
+	v.failMu.Unlock()
+	return nil
+}
+
+// hostList names the hosts for an error message, clipped after a few.
+func (v *VCenter) hostList() string {
+	const show = 5
+	if len(v.Hosts) <= show {
+		return strings.Join(v.Hosts, ", ")
+	}
+	return fmt.Sprintf("%s, ... (%d in all)", strings.Join(v.Hosts[:show], ", "), len(v.Hosts))
+}
+
+// renameHost names a host as it was added to vCenter (HostSystem.name, its
+// summary's config name and, for a standalone host, its ComputeResource,
+// which vCenter names after the host it holds, as vcsim's
+// CreateStandaloneHost does).
+func renameHost(m *simulator.Registry, hs *simulator.HostSystem, name string) {
+	if hs.Parent != nil {
+		if cr, ok := m.Get(*hs.Parent).(*mo.ComputeResource); ok && cr.Name == hs.Name {
+			cr.Name = name
+		}
+	}
+	hs.Name = name
+	hs.Summary.Config.Name = name
+}
+
+// sortedKeys returns the keys of m, sorted.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // HostRef returns the HostSystem reference of the named host.
 func (v *VCenter) HostRef(name string) (types.ManagedObjectReference, bool) {
 	h, ok := v.byName[name]
@@ -418,6 +569,16 @@ func (v *VCenter) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refer
 	if write {
 		if n, f := v.countWrite(ctx); f != nil {
 			v.tracef("write #%d %s: injected fault %T", n, m.Name, f)
+		}
+		if h := v.managers[m.This]; h != nil {
+			n := h.writes.Add(1)
+			v.failMu.Lock()
+			fail, f := v.failHost == h && v.failHostWrite == n, v.failHostFault
+			v.failMu.Unlock()
+			if fail {
+				injectFault(ctx, f)
+				v.tracef("write #%d on %s %s: injected fault %T", n, h.name, m.Name, f)
+			}
 		}
 	}
 	if f := v.vcAuthorize(ctx, m); f != nil {

@@ -67,7 +67,7 @@ func (v *VCenter) installAuthz(m *simulator.Registry, user, password string) err
 	}
 	st.addUser(a)
 	st.perms[st.root] = []types.Permission{{Entity: &st.root, Principal: user, RoleId: roleAdmin, Propagate: true}}
-	st.loadRoles(am)
+	st.loadRoles(am, nil)
 	m.Put(&authorizationManager{AuthorizationManager: am, st: st})
 	installDenier(m)
 	installPropertyCollector(m)
