@@ -133,8 +133,8 @@ func decodeEntry(i int, n *yaml.Node) (Entry, []*EntryError) {
 		if !isField(name) {
 			// An unknown key is shown only when it is a near miss of a field
 			// name: anything else could be a misplaced secret.
-			if n := nearest(name, fieldNames); n != "" {
-				fail(key.Line, name, "unknown field %s (did you mean %s?); fields are %s", quote(clip(name)), quote(n), strings.Join(fieldNames, ", "))
+			if h := hint(name, fieldNames); h != "" {
+				fail(key.Line, name, "unknown field %q%s; fields are %s", Clip(name), h, strings.Join(fieldNames, ", "))
 			} else {
 				fail(key.Line, "", "unknown field (not shown); fields are %s", strings.Join(fieldNames, ", "))
 			}
@@ -206,7 +206,7 @@ func kindName(n *yaml.Node) string {
 		case "!!timestamp":
 			return "a timestamp"
 		}
-		return "a value tagged " + clip(n.Tag)
+		return "a value tagged " + Clip(n.Tag)
 	}
 	return "an unsupported node"
 }
@@ -216,19 +216,6 @@ func kindName(n *yaml.Node) string {
 func quoteHint(n *yaml.Node) string {
 	if n.Kind == yaml.ScalarNode && n.Style == 0 {
 		return " (quote the value to make it a string)"
-	}
-	return ""
-}
-
-func clip(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	for i := max; i > 0; i-- {
-		if utf8.RuneStart(s[i]) {
-			return s[:i] + "…"
-		}
 	}
 	return ""
 }

@@ -16,11 +16,28 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+	// StdinIsTerminal reports whether Stdin is a terminal (nil: it is not).
+	// apply and plan without --file then print their usage instead of
+	// waiting for a document to be typed.
+	StdinIsTerminal func() bool
 }
 
 // OSEnv is the real process environment.
 func OSEnv() Env {
-	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, StdinIsTerminal: stdinIsTerminal}
+}
+
+// stdinIsTerminal reports whether the process's standard input is a
+// terminal: a character device other than the null device (whose reading
+// ends at once, as for a closed stdin). golang.org/x/term is not in go.mod;
+// a pipe or a file is not a character device.
+func stdinIsTerminal() bool {
+	fi, err := os.Stdin.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }
 
 const usage = `esxi-manage-users manages the local user accounts of a VMware ESXi host from

@@ -117,3 +117,6 @@ func connectExit(err error) int {
 	}
 	return tasks.ExitConnect
 }
+
+// quoteClip quotes an echoed input value, clipped (params.Clip).
+func quoteClip(s string) string { return fmt.Sprintf("%q", params.Clip(s)) }

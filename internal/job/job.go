@@ -149,16 +149,23 @@ func logger(l *slog.Logger) *slog.Logger {
 	return slog.New(textsafe.NewHandler(l.Handler()))
 }
 
-// checkServer refuses, before anything is contacted, a server that is not
-// https (esx.ServerURL: the one check every connection goes through, here
+// checkServer refuses, before anything is contacted, a thumbprint that is
+// not one (esx.ParseThumbprint) and a server that is not https (esx.ServerURL: the one check every connection goes through, here
 // run first so that nothing, not even the simulator, is started). The error
 // wraps params.ErrInvalid (exit 2).
 func checkServer(cfg Config) error {
 	if cfg.Simulate {
 		return nil
 	}
-	_, err := esx.ServerURL(cfg.Server)
-	return err
+	if _, err := esx.ServerURL(cfg.Server); err != nil {
+		return err
+	}
+	if cfg.Thumbprint != "" {
+		if _, err := esx.ParseThumbprint(cfg.Thumbprint); err != nil {
+			return fmt.Errorf("thumbprint: %w", err)
+		}
+	}
+	return nil
 }
 
 // logout closes the session. After a signal it waits at most a fifth of the
