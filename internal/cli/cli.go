@@ -47,6 +47,8 @@ description, password, role}).
 Usage:
   esxi-manage-users apply  [--file PATH|-] [--ignore-list a,b] [--output text|json] [connection flags]
   esxi-manage-users plan   (same flags as apply; reads the host, writes nothing)
+  esxi-manage-users list   [--output text|json] [--ignore-list a,b] [connection flags] [--vihost HOST]
+                         (the host's local users, their roles, protected and ignored ids; writes nothing)
   esxi-manage-users apply --from-drp      (inside a DRP task: Params from RS_ENDPOINT/RS_TOKEN/RS_UUID)
   esxi-manage-users simulate [--listen 127.0.0.1:8989] [--fail-write K] [--expire-session-at K]
   esxi-manage-users check-password [--policy STRING] [--user ID] [--jsonl] < passwords
@@ -107,6 +109,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return runApply(ctx, rest, env, false)
 	case "plan":
 		return runApply(ctx, rest, env, true)
+	case "list":
+		return runList(ctx, rest, env)
 	case "simulate":
 		return runSimulate(ctx, rest, env)
 	case "check-password":

@@ -280,23 +280,9 @@ func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (t
 // HostPasswordPolicy connects as cfg says and returns the host's
 // Security.PasswordQualityControl ("" if the host has none).
 func HostPasswordPolicy(ctx context.Context, cfg Config) (string, error) {
-	log := logger(cfg.Log)
-	if err := checkServer(cfg); err != nil {
-		return "", err
-	}
-	ecfg, stopSim, err := connection(cfg, log)
+	snap, err := ReadHost(ctx, cfg)
 	if err != nil {
 		return "", err
-	}
-	defer stopSim()
-	host, closeHost, err := dial(ctx, cfg, ecfg, log)
-	if err != nil {
-		return "", err
-	}
-	defer closeHost()
-	snap, err := host.Read(ctx)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", tasks.ErrConnect, err)
 	}
 	return snap.PasswordPolicy, nil
 }
