@@ -148,7 +148,9 @@ func runeDiff(a, b []rune) []diffOp {
 	for j := 0; j <= m; j++ {
 		d[0][j] = j
 	}
-	same := func(x, y rune) bool { return unicode.SimpleFold(x) == y || x == y || unicode.ToLower(x) == unicode.ToLower(y) }
+	same := func(x, y rune) bool {
+		return unicode.SimpleFold(x) == y || x == y || unicode.ToLower(x) == unicode.ToLower(y)
+	}
 	for i := 1; i <= n; i++ {
 		for j := 1; j <= m; j++ {
 			cost := 1
