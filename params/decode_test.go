@@ -88,7 +88,7 @@ func TestDecodeInvalidFixtures(t *testing.T) {
 		{"not-utf8.yaml", `line 3: input is not valid UTF-8`},
 		{"not-an-array.yaml", `expected an array of entries, got a mapping`},
 		{"entry-not-mapping.yaml", `entry 1: line 1: an entry must be a mapping of fields, got an array`},
-		{"syntax-error.yaml", `YAML/JSON syntax error`},
+		{"syntax-error.yaml", `line 3: YAML syntax error: a quoted string that starts on this line is not closed before the end of the input`},
 		{"syntax-error.json", `line 2, column 1: JSON syntax error: expected ',' or ']' after an entry, found the end of the input`},
 	}
 	for _, tt := range tests {

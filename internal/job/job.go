@@ -166,6 +166,9 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 		}
 		report, err = r, ierr
 	}
+	if report.Host == "" {
+		report.Host = ReportHost(cfg, ecfg.Server) // the host could not be read
+	}
 	log.Info("done", "host", report.Host, "ok", report.OK)
 	return report, err
 }
