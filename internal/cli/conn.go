@@ -164,11 +164,15 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	if hasPassword(server) {
 		return usageError("--server has a password in it (user:password@…, not shown): a flag value can be read by every user of this machine (ps, /proc/PID/cmdline); give the password in the environment variable ESXI_PASSWORD or with --password-file, and the user with --username or as user@ in --server")
 	}
+	serverSource := "--server"
 	if server == "" {
-		server = env.Getenv("GOVC_URL")
+		server, serverSource = env.Getenv("GOVC_URL"), "GOVC_URL"
 	}
 	if server == "" {
 		return usageError("no host: give --server, set GOVC_URL, or use --simulate")
+	}
+	if _, err := esx.ServerURL(server); err != nil {
+		return fmt.Errorf("%s: %w", serverSource, err)
 	}
 	if u, err := url.Parse(server); err == nil && u.User != nil && u.Host != "" {
 		urlUser = u.User
