@@ -63,17 +63,27 @@ Connection flags:
   --password-file PATH   the password; or env ESXI_PASSWORD, then GOVC_PASSWORD
                          (a password is never taken as a flag value: one in
                          --server, user:password@host, is refused)
-  --thumbprint FP        pin the host's certificate (env GOVC_THUMBPRINT)
-  --insecure             skip certificate verification (env GOVC_INSECURE)
+  --thumbprint FP        pin the host's certificate (env GOVC_THUMBPRINT): its SHA-1
+                         or SHA-256 fingerprint, any case, with colons (AB:CD:…) or
+                         none, optionally after "thumbprint:" as simulate prints it
+  --insecure             skip certificate verification (env GOVC_INSECURE); not
+                         together with --thumbprint
+  --timeout DURATION     time limit of each vSphere call, positive (default 60s)
   --simulate             use a fresh built-in ESXi simulator instead of a host
+                         (not with --server, --username, --password-file,
+                         --thumbprint, --insecure, --passthroughauth)
   --passthroughauth      log in with SSPI pass-through (Kerberos) instead of a password;
                          --passthroughauthpackage Negotiate|Kerberos, --spn SPN,
                          --keytab FILE --principal user@REALM (else KRB5CCNAME)
 
 Apply and plan:
+  --file PATH|-          the document; without --file, standard input (a terminal
+                         there is a usage error: pipe the document in)
   --allow-self-lockout   let the list demote (role other than Admin) or remove the
                          user this run logs in as and, with --vihost, vpxuser;
                          without it such an entry is invalid (exit 2)
+  --password-policy P    check passwords against P instead of the host's policy
+                         (not with --skip-password-check)
 
 Output: ids, roles, host messages are printed with control and bidi characters
 escaped (\x1b, \u202e); --output json keeps values exact.
@@ -82,8 +92,10 @@ Exit codes:
   0  every entry done (or, for check-password, every password passes)
   1  an entry failed while applying, or the run was stopped (SIGINT/SIGTERM):
      the report says which were applied and what the host holds for the entry in flight
-  2  invalid input or flags (an http:// server, a password in --server, a
-     self-lockout…): nothing was changed
+  2  invalid input or a mistake of usage — an unknown flag, a malformed value
+     (--timeout 0, --thumbprint zzz, --output xml), flags that conflict, an
+     http:// server, a password in --server, a self-lockout…: nothing was
+     changed. Every problem of the list is reported in one run.
   3  could not connect, log in or read the host: nothing was changed
 `
 
