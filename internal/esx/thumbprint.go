@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/esxi-users/esxi-users/params"
 )
@@ -49,6 +51,8 @@ func ParseThumbprint(s string) (Thumbprint, error) {
 	if len(text) >= len(prefix) && strings.EqualFold(text[:len(prefix)], prefix) {
 		text = strings.TrimSpace(text[len(prefix):])
 	}
+	// Positions in messages count the characters of s as given.
+	before := utf8.RuneCountInString(strings.TrimRightFunc(s, unicode.IsSpace)) - utf8.RuneCountInString(text)
 	problem := ""
 	digits := text
 	if text == "" {
@@ -56,7 +60,7 @@ func ParseThumbprint(s string) (Thumbprint, error) {
 	}
 	for i, r := range []rune(text) {
 		if problem == "" && !isHexDigit(r) && r != ':' {
-			problem = fmt.Sprintf("character %d is not a hex digit or a colon", i+1)
+			problem = fmt.Sprintf("character %d is not a hex digit or a colon", before+i+1)
 		}
 	}
 	if problem == "" && strings.Contains(text, ":") {

@@ -32,6 +32,8 @@ func TestParseThumbprint(t *testing.T) {
 		{"ABC:D" + sha1Colons[5:], "", "group 1 has 3 digits"},
 		{strings.ReplaceAll(sha1Colons, ":", "-"), "", "character 3 is not a hex digit or a colon"},
 		{"sha1:" + sha1Colons, "", "character 1 is not a hex digit"},
+		{"thumbprint: AB:CD:Z", "", "character 19 is not a hex digit or a colon"},
+		{"  AB:CD:Z  ", "", "character 9 is not a hex digit or a colon"},
 		{sha1Colons + ":", "", "group 21 has 0 digits"},
 	}
 	for _, tt := range tests {
