@@ -133,8 +133,8 @@ func decodeEntry(i int, n *yaml.Node) (Entry, []*EntryError) {
 		if !isField(name) {
 			// An unknown key is shown only when it is a near miss of a field
 			// name: anything else could be a misplaced secret.
-			if n := nearest(name, fieldNames); n != "" {
-				fail(key.Line, name, "unknown field %s (did you mean %s?); fields are %s", quote(clip(name)), quote(n), strings.Join(fieldNames, ", "))
+			if h := hint(name, fieldNames); h != "" {
+				fail(key.Line, name, "unknown field %q%s; fields are %s", Clip(name), h, strings.Join(fieldNames, ", "))
 			} else {
 				fail(key.Line, "", "unknown field (not shown); fields are %s", strings.Join(fieldNames, ", "))
 			}
@@ -206,7 +206,7 @@ func kindName(n *yaml.Node) string {
 		case "!!timestamp":
 			return "a timestamp"
 		}
-		return "a value tagged " + clip(n.Tag)
+		return "a value tagged " + Clip(n.Tag)
 	}
 	return "an unsupported node"
 }
@@ -220,39 +220,75 @@ func quoteHint(n *yaml.Node) string {
 	return ""
 }
 
-func clip(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	for i := max; i > 0; i-- {
-		if utf8.RuneStart(s[i]) {
-			return s[:i] + "…"
-		}
-	}
-	return ""
-}
-
 var (
-	yamlLineRe  = regexp.MustCompile(`line (\d+)`)
+	yamlLineRe  = regexp.MustCompile(`^line (\d+): `)
 	yamlQuoteRe = regexp.MustCompile("`[^`]*`|\"[^\"]*\"|'[^']*'")
 )
 
-// syntaxError rebuilds a yaml.v3 error from its line number and its message
-// with every quoted fragment removed: the parser may quote input text.
+// yamlProblem is what a yaml.v3 problem means to someone writing the Param.
+type yamlProblem struct {
+	// parser: a parser error, whose line yaml.v3 reports 0-based (one less
+	// than the line's number) and which is the line where the enclosing
+	// mapping or list starts, or — when that is line 1 — the offending
+	// token's. Scanner errors are reported with the 1-based line of the
+	// problem (or of the quoted string it is in).
+	parser bool
+	msg    string
+}
+
+// yamlProblems are yaml.v3's problem texts (constants in its scanner and
+// parser: they never carry input text) and what each means here.
+var yamlProblems = map[string]yamlProblem{
+	// parser
+	"did not find expected key":              {true, "expected a key (field: value) aligned with the other keys of the mapping that starts on or before this line: a line after it may be indented differently"},
+	"did not find expected '-' indicator":    {true, "expected an entry starting with \"- \" aligned with the other entries of the list that starts on or before this line: a line after it may be indented differently"},
+	"did not find expected ',' or ']'":       {true, "expected ',' or ']' in the [ … ] list that starts on or before this line (is a ']' missing, or a ',' between two entries?)"},
+	"did not find expected ',' or '}'":       {true, "expected ',' or '}' in the { … } mapping that starts on or before this line (is a '}' missing, or a ',' between two fields?)"},
+	"did not find expected node content":     {true, "expected a value"},
+	"did not find expected <document start>": {true, "expected the start of a document"},
+	// scanner
+	"mapping values are not allowed in this context":               {false, "a ': ' where no key is expected: a value that contains ': ' must be quoted, and a key must be indented like the other keys of its entry"},
+	"could not find expected ':'":                                  {false, "expected ':' after a key (fields are written field: value)"},
+	"found character that cannot start any token":                  {false, "a character that cannot start a value (a tab used for indentation, or an unquoted @ or `): indent with spaces, and quote a value that starts with @ or `"},
+	"found a tab character that violates indentation":              {false, "a tab used for indentation: YAML indents with spaces"},
+	"found a tab character where an indentation space is expected": {false, "a tab used for indentation: YAML indents with spaces"},
+	"found unexpected end of stream":                               {false, "a quoted string that starts on this line is not closed before the end of the input"},
+	"found unexpected document indicator":                          {false, "a quoted string that starts on this line runs into a document marker (--- or ...): close the quote"},
+	"found unknown escape character":                               {false, "a double-quoted string that starts on this line has an escape that YAML does not know: write a backslash as \\\\ in double quotes, or use single quotes"},
+	"did not find expected hexdecimal number":                      {false, "a \\x, \\u or \\U escape in a double-quoted string that starts on this line is not followed by enough hexadecimal digits"},
+	"found invalid Unicode character escape code":                  {false, "a \\u or \\U escape in a double-quoted string that starts on this line is not a valid character"},
+	"did not find expected alphabetic or numeric character":        {false, "an & or * that is not followed by a name: quote a value that starts with & or *"},
+	"did not find expected comment or line break":                  {false, "expected the end of the line after a block scalar indicator (| or >) or a directive"},
+	"found an indentation indicator equal to 0":                    {false, "a block scalar's indentation indicator (| or > followed by a digit) is 0"},
+	"control characters are not allowed":                           {false, "the input has a control character that YAML does not allow"},
+}
+
+// syntaxError rebuilds a yaml.v3 error: the line it names (corrected to
+// 1-based for parser errors) and what was expected, in words. yaml.v3 gives
+// no column. Its problem texts are constants, but other errors may quote
+// input (an unknown anchor's name, which may be part of a password): those
+// are reported with every quoted fragment removed.
 func syntaxError(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		fmt.Sscan(m[1], &line)
-		msg = strings.TrimSpace(msg[strings.Index(msg, m[0])+len(m[0]):])
-		msg = strings.TrimPrefix(msg, ":")
+		msg = msg[len(m[0]):]
+	}
+	if p, ok := yamlProblems[msg]; ok {
+		if p.parser || line == 0 {
+			line++ // 0-based (parser) or on the first line (no line given)
+		}
+		return &DocumentError{Line: line, Msg: "YAML syntax error: " + p.msg}
+	}
+	if strings.HasPrefix(msg, "unknown anchor ") {
+		return &DocumentError{Line: line, Msg: "YAML syntax error: an alias (*name) refers to an anchor (&name) that is not defined; quote a value that starts with *"}
 	}
 	msg = strings.TrimSpace(yamlQuoteRe.ReplaceAllString(msg, "(…)"))
 	if msg == "" {
 		msg = "syntax error"
 	}
-	return &DocumentError{Line: line, Msg: "YAML/JSON syntax error: " + msg}
+	return &DocumentError{Line: line, Msg: "YAML syntax error: " + msg}
 }
 
 func invalidUTF8Line(data []byte) int {

@@ -157,8 +157,8 @@ func (p *jsonParser) entry(i int, v jsonValue) (Entry, []*EntryError) {
 		if !isField(name) {
 			// An unknown key is shown only when it is a near miss of a field
 			// name: anything else could be a misplaced secret.
-			if n := nearest(name, fieldNames); n != "" {
-				fail(key.pos.line, name, "unknown field %s (did you mean %s?); fields are %s", quote(clip(name)), quote(n), strings.Join(fieldNames, ", "))
+			if h := hint(name, fieldNames); h != "" {
+				fail(key.pos.line, name, "unknown field %q%s; fields are %s", Clip(name), h, strings.Join(fieldNames, ", "))
 			} else {
 				fail(key.pos.line, "", "unknown field (not shown); fields are %s", strings.Join(fieldNames, ", "))
 			}

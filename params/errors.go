@@ -30,13 +30,14 @@ func (e *EntryError) Error() string {
 func (e *EntryError) Unwrap() error { return ErrInvalid }
 
 // EntryLabel is how messages name an entry: `entry 3 (id "user1", set)`.
+// A long id or operation is clipped (Clip).
 func EntryLabel(index int, id string, op Operation) string {
 	var parts []string
 	if id != "" {
-		parts = append(parts, fmt.Sprintf("id %q", id))
+		parts = append(parts, fmt.Sprintf("id %q", Clip(id)))
 	}
 	if op != "" {
-		parts = append(parts, string(op))
+		parts = append(parts, Clip(string(op)))
 	}
 	if len(parts) == 0 {
 		return fmt.Sprintf("entry %d", index+1)

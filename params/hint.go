@@ -1,48 +1,45 @@
 package params
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // nearest returns the candidate closest to s when it is a plausible typo
-// (same letters in another case, or at most two edits away), else "".
+// or look-alike (the same letters in another case, the same letters drawn
+// with look-alike characters such as a Greek Alpha for "A", or at most two
+// characters away), else "".
 func nearest(s string, candidates []string) string {
-	best, bestDist := "", 3
+	if utf8.RuneCountInString(s) > MaxEcho {
+		return "" // no candidate is that long: not a typo
+	}
+	sk := skeleton(s)
 	for _, c := range candidates {
-		if strings.EqualFold(s, c) {
+		if strings.EqualFold(s, c) || strings.EqualFold(sk, c) {
 			return c
 		}
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestDist {
+	}
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := len(runeDiff([]rune(sk), []rune(c))); d < bestDist {
 			best, bestDist = c, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
+// hint is the near-miss suggestion for s among candidates, saying what
+// differs when s looks like the candidate: ` (did you mean "Admin"?
+// "Αdmin" contains U+0391 GREEK CAPITAL LETTER ALPHA, not "A")`.
 func hint(s string, candidates []string) string {
-	if n := nearest(s, candidates); n != "" {
-		return " (did you mean " + quote(n) + "?)"
+	n := nearest(s, candidates)
+	if n == "" {
+		return ""
 	}
-	return ""
+	if why := lookAlike(s, n); why != "" {
+		return " (did you mean " + quote(n) + "? " + why + ")"
+	}
+	return " (did you mean " + quote(n) + "?)"
 }
 
 func quote(s string) string { return `"` + s + `"` }

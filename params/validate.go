@@ -34,16 +34,18 @@ func ValidateID(id string) error {
 	case strings.EqualFold(id, "ALL"):
 		return errors.New(`"ALL" is reserved by ESXi`)
 	}
-	for _, c := range []byte(id) {
+	for i, r := range []rune(id) {
 		switch {
-		case c >= 0x80:
-			return errors.New("has a non-ASCII character")
-		case c == ' ' || c == '\t':
-			return errors.New("has a space")
-		case c < 0x20 || c == 0x7f:
-			return errors.New("has a control character")
-		case c == ':' || c == ';':
-			return fmt.Errorf("has %q, which ESXi user names cannot contain", c)
+		case r == utf8.RuneError:
+			return fmt.Errorf("has a byte that is not UTF-8 (character %d)", i+1)
+		case r >= utf8.RuneSelf:
+			return fmt.Errorf("has %s (character %d): ESXi user names are ASCII", RuneName(r), i+1)
+		case r == ' ' || r == '\t':
+			return fmt.Errorf("has %s (character %d): ESXi user names have no blanks", RuneName(r), i+1)
+		case r < 0x20 || r == 0x7f:
+			return fmt.Errorf("has a control character, %s (character %d)", RuneName(r), i+1)
+		case r == ':' || r == ';':
+			return fmt.Errorf("has %q (character %d), which ESXi user names cannot contain", r, i+1)
 		}
 	}
 	return nil
@@ -190,7 +192,7 @@ func describe(e Entry, fe validator.FieldError) (field, msg string) {
 		if fe.Tag() == "required" {
 			return FieldOperation, "operation is required (add, set or remove)"
 		}
-		return FieldOperation, fmt.Sprintf("operation %q is not one of add, set, remove%s", clip(op), hint(op, []string{"add", "set", "remove"}))
+		return FieldOperation, fmt.Sprintf("operation %q is not one of add, set, remove%s", Clip(op), hint(op, []string{"add", "set", "remove"}))
 	case "Description":
 		return FieldDescription, fmt.Sprintf("description %s", ValidateDescription(e.Description))
 	case "PasswordLen":
@@ -203,7 +205,7 @@ func describe(e Entry, fe validator.FieldError) (field, msg string) {
 			return FieldRole, fmt.Sprintf("role is required for %s (Admin, ReadOnly or NoAccess)", op)
 		}
 		role := string(e.Role)
-		return FieldRole, fmt.Sprintf("role %q is not one of Admin, ReadOnly, NoAccess%s", clip(role), hint(role, []string{"Admin", "ReadOnly", "NoAccess"}))
+		return FieldRole, fmt.Sprintf("role %q is not one of Admin, ReadOnly, NoAccess%s", Clip(role), hint(role, []string{"Admin", "ReadOnly", "NoAccess"}))
 	}
 	return fe.Field(), fmt.Sprintf("%s is invalid", fe.Field())
 }

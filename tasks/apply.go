@@ -47,6 +47,13 @@ type Options struct {
 	// Log receives one line per retry and recovery, never a secret; nil
 	// discards.
 	Log *slog.Logger
+	// Invalid holds the problems params.Parse found in the list, by entry
+	// index (the messages of its *params.ListError). Such a run writes
+	// nothing: it reads the host and checks the other entries as usual
+	// (roles, password policy, self-lockout, privileges), then reports every
+	// problem together (ErrInvalid); the entries listed here are invalid
+	// with their messages and are not checked against the host.
+	Invalid map[int][]string
 }
 
 // VCenterUser is the local account vCenter creates on every host it manages
@@ -142,10 +149,11 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 		return r.finish(fmt.Errorf("random key for password digests: %w", err))
 	}
 
-	if err := r.checkPrivileges(ctx); err != nil {
-		return r.finish(err)
+	privErr := r.checkPrivileges(ctx)
+	if privErr != nil && len(r.opt.Invalid) == 0 {
+		return r.finish(privErr)
 	}
-	if err := r.check(); err != nil {
+	if err := r.check(privErr); err != nil {
 		return r.finish(err)
 	}
 	for i, e := range r.entries {
@@ -165,7 +173,9 @@ func (r *run) finish(err error) (*Report, error) {
 }
 
 // check validates every entry against the host before the first write.
-func (r *run) check() error {
+// Entries in Options.Invalid are invalid with their own messages; privErr,
+// if not nil, is the privilege check's finding, reported with the rest.
+func (r *run) check(privErr error) error {
 	policy := r.opt.PasswordPolicy
 	if policy == "" {
 		policy = r.state.PasswordPolicy
@@ -175,6 +185,13 @@ func (r *run) check() error {
 	}
 	var problems []string
 	for i, e := range r.entries {
+		if msgs := r.opt.Invalid[i]; len(msgs) > 0 {
+			msg := strings.Join(msgs, "; ")
+			r.report.Results[i].Outcome = Invalid
+			r.report.Results[i].Error = msg
+			problems = append(problems, params.EntryLabel(i, e.ID, e.Operation)+": "+msg)
+			continue
+		}
 		if r.opt.Ignore.Contains(e.ID) {
 			continue
 		}
@@ -208,6 +225,9 @@ func (r *run) check() error {
 			r.report.Results[i].Error = msg
 			problems = append(problems, params.EntryLabel(i, e.ID, e.Operation)+": "+msg)
 		}
+	}
+	if privErr != nil {
+		problems = append(problems, privErr.Error())
 	}
 	if len(problems) > 0 {
 		// Report in list order, then nothing else runs.

@@ -37,8 +37,8 @@ type PrivilegeChecker interface {
 	MissingPrivileges(ctx context.Context, a Access) ([]string, error)
 }
 
-// access is what the (valid, not ignored) entries will do, given the host
-// as read.
+// access is what the (well-formed, not ignored) entries will do, given the
+// host as read.
 func (r *run) access() Access {
 	var a Access
 	grant, revoke := map[string]bool{}, map[string]bool{}
@@ -46,8 +46,8 @@ func (r *run) access() Access {
 	for _, e := range r.entries {
 		seen[e.ID]++
 	}
-	for _, e := range r.entries {
-		if r.opt.Ignore.Contains(e.ID) {
+	for i, e := range r.entries {
+		if r.opt.Ignore.Contains(e.ID) || len(r.opt.Invalid[i]) > 0 {
 			continue
 		}
 		switch e.Operation {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -45,6 +46,30 @@ func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
 	return fs
 }
 
+// check refuses apply's and plan's own malformed or conflicting flags
+// (usage errors, exit 2, naming the flags): --password-policy must parse
+// and is pointless with --skip-password-check; --ignore-list within its
+// limit.
+func (o *applyOptions) check(explicit map[string]bool) error {
+	if explicit["password-policy"] && o.skipCheck {
+		return usageError("--password-policy and --skip-password-check conflict: the policy is only used to check passwords before the first write; give one of them")
+	}
+	if explicit["password-policy"] {
+		if strings.TrimSpace(o.policy) == "" {
+			return usageError("--password-policy is empty: give a Security.PasswordQualityControl value, or leave the flag out to use the host's")
+		}
+		if _, err := passwdqc.ParseESXi(o.policy); err != nil {
+			return usageError("--password-policy: %w", err)
+		}
+	}
+	if o.ignoreList != "" {
+		if _, err := params.NewIgnoreList(strings.Split(o.ignoreList, ",")); err != nil {
+			return usageError("--ignore-list: %w", err)
+		}
+	}
+	return nil
+}
+
 func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 	name := "apply"
 	if plan {
@@ -59,11 +84,32 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		return tasks.ExitInvalid
 	}
 	if fs.NArg() > 0 {
-		printError(env.Stderr, name, fmt.Sprintf("unexpected argument %q (give the document with --file)", fs.Arg(0)))
+		printError(env.Stderr, name, fmt.Sprintf("unexpected argument %s (give the document with --file)", quoteClip(fs.Arg(0))))
 		return tasks.ExitInvalid
 	}
+	explicit := explicitFlags(fs)
 	if o.fromDRP {
+		var others []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "from-drp" {
+				others = append(others, "--"+f.Name)
+			}
+		})
+		if len(others) > 0 {
+			printError(env.Stderr, name, fmt.Sprintf("--from-drp takes every setting from the machine's Params: %s cannot be used with it", strings.Join(others, ", ")))
+			return tasks.ExitInvalid
+		}
 		return runFromDRP(ctx, env, plan)
+	}
+	if err := o.check(explicit); err != nil {
+		printError(env.Stderr, name, err)
+		return tasks.ExitInvalid
+	}
+	if !explicit["file"] && env.StdinIsTerminal != nil && env.StdinIsTerminal() {
+		printError(env.Stderr, name, "no --file given and standard input is a terminal: give --file PATH, or pipe the document in (--file - reads standard input)")
+		fmt.Fprintln(env.Stderr)
+		fs.Usage()
+		return tasks.ExitInvalid
 	}
 	pr, err := newPrinter(env.Stdout, o.output, plan)
 	if err != nil {

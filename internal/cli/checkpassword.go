@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/pwcheck"
@@ -35,6 +36,27 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 			return 0
 		}
 		return tasks.ExitInvalid
+	}
+	if fs.NArg() > 0 {
+		printError(env.Stderr, "check-password", fmt.Sprintf("unexpected argument %s (passwords are read from standard input, one per line)", quoteClip(fs.Arg(0))))
+		return tasks.ExitInvalid
+	}
+	explicit := explicitFlags(fs)
+	if err := conn.check(explicit); err != nil {
+		printError(env.Stderr, "check-password", err)
+		return tasks.ExitInvalid
+	}
+	if explicit["policy"] {
+		var hostFlags []string
+		for _, name := range []string{"server", "simulate", "vihost", "passthroughauth"} {
+			if explicit[name] {
+				hostFlags = append(hostFlags, "--"+name)
+			}
+		}
+		if len(hostFlags) > 0 {
+			printError(env.Stderr, "check-password", fmt.Sprintf("--policy and %s conflict: the host is read only for its policy; give one of them", strings.Join(hostFlags, ", ")))
+			return tasks.ExitInvalid
+		}
 	}
 	opt := pwcheck.Options{Policy: *policy, ESXi: true, User: *user, Gecos: *desc, JSONL: *jsonl}
 	if opt.Policy == "" && conn.given(env) {

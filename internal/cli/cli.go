@@ -16,11 +16,28 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+	// StdinIsTerminal reports whether Stdin is a terminal (nil: it is not).
+	// apply and plan without --file then print their usage instead of
+	// waiting for a document to be typed.
+	StdinIsTerminal func() bool
 }
 
 // OSEnv is the real process environment.
 func OSEnv() Env {
-	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, StdinIsTerminal: stdinIsTerminal}
+}
+
+// stdinIsTerminal reports whether the process's standard input is a
+// terminal: a character device other than the null device (whose reading
+// ends at once, as for a closed stdin). golang.org/x/term is not in go.mod;
+// a pipe or a file is not a character device.
+func stdinIsTerminal() bool {
+	fi, err := os.Stdin.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }
 
 const usage = `esxi-manage-users manages the local user accounts of a VMware ESXi host from
@@ -30,6 +47,8 @@ description, password, role}).
 Usage:
   esxi-manage-users apply  [--file PATH|-] [--ignore-list a,b] [--output text|json] [connection flags]
   esxi-manage-users plan   (same flags as apply; reads the host, writes nothing)
+  esxi-manage-users list   [--output text|json] [--ignore-list a,b] [connection flags] [--vihost HOST]
+                         (the host's local users, their roles, protected and ignored ids; writes nothing)
   esxi-manage-users apply --from-drp      (inside a DRP task: Params from RS_ENDPOINT/RS_TOKEN/RS_UUID)
   esxi-manage-users simulate [--listen 127.0.0.1:8989] [--fail-write K] [--expire-session-at K]
   esxi-manage-users check-password [--policy STRING] [--user ID] [--jsonl] < passwords
@@ -44,17 +63,27 @@ Connection flags:
   --password-file PATH   the password; or env ESXI_PASSWORD, then GOVC_PASSWORD
                          (a password is never taken as a flag value: one in
                          --server, user:password@host, is refused)
-  --thumbprint FP        pin the host's certificate (env GOVC_THUMBPRINT)
-  --insecure             skip certificate verification (env GOVC_INSECURE)
+  --thumbprint FP        pin the host's certificate (env GOVC_THUMBPRINT): its SHA-1
+                         or SHA-256 fingerprint, any case, with colons (AB:CD:…) or
+                         none, optionally after "thumbprint:" as simulate prints it
+  --insecure             skip certificate verification (env GOVC_INSECURE); not
+                         together with --thumbprint
+  --timeout DURATION     time limit of each vSphere call, positive (default 60s)
   --simulate             use a fresh built-in ESXi simulator instead of a host
+                         (not with --server, --username, --password-file,
+                         --thumbprint, --insecure, --passthroughauth)
   --passthroughauth      log in with SSPI pass-through (Kerberos) instead of a password;
                          --passthroughauthpackage Negotiate|Kerberos, --spn SPN,
                          --keytab FILE --principal user@REALM (else KRB5CCNAME)
 
 Apply and plan:
+  --file PATH|-          the document; without --file, standard input (a terminal
+                         there is a usage error: pipe the document in)
   --allow-self-lockout   let the list demote (role other than Admin) or remove the
                          user this run logs in as and, with --vihost, vpxuser;
                          without it such an entry is invalid (exit 2)
+  --password-policy P    check passwords against P instead of the host's policy
+                         (not with --skip-password-check)
 
 Output: ids, roles, host messages are printed with control and bidi characters
 escaped (\x1b, \u202e); --output json keeps values exact.
@@ -63,8 +92,10 @@ Exit codes:
   0  every entry done (or, for check-password, every password passes)
   1  an entry failed while applying, or the run was stopped (SIGINT/SIGTERM):
      the report says which were applied and what the host holds for the entry in flight
-  2  invalid input or flags (an http:// server, a password in --server, a
-     self-lockout…): nothing was changed
+  2  invalid input or a mistake of usage — an unknown flag, a malformed value
+     (--timeout 0, --thumbprint zzz, --output xml), flags that conflict, an
+     http:// server, a password in --server, a self-lockout…: nothing was
+     changed. Every problem of the list is reported in one run.
   3  could not connect, log in or read the host: nothing was changed
 `
 
@@ -90,6 +121,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return runApply(ctx, rest, env, false)
 	case "plan":
 		return runApply(ctx, rest, env, true)
+	case "list":
+		return runList(ctx, rest, env)
 	case "simulate":
 		return runSimulate(ctx, rest, env)
 	case "check-password":

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"flag"
+	"fmt"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/params"
@@ -46,6 +48,48 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 // usageError is a mistake in the flags or environment: it wraps
 // params.ErrInvalid, so it exits 2 and nothing is contacted.
 func usageError(format string, a ...any) error { return params.Invalidf(format, a...) }
+
+// explicitFlags is the set of flags given on the command line.
+func explicitFlags(fs *flag.FlagSet) map[string]bool {
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	return explicit
+}
+
+// check refuses malformed values and flags that contradict each other. Its
+// errors are usage errors (exit 2) naming the flags:
+//   - --timeout must be positive (0 or a negative duration would mean "no
+//     limit" or "the default" without saying so);
+//   - --simulate starts its own simulator and logs in to it: --server,
+//     --username, --password-file, --thumbprint, --insecure and
+//     --passthroughauth would be ignored;
+//   - --insecure turns off the certificate check that --thumbprint asks
+//     for (from the environment, GOVC_THUMBPRINT wins over GOVC_INSECURE,
+//     as the stricter of the two);
+//   - --vihost, when given, names a host.
+func (c *connFlags) check(explicit map[string]bool) error {
+	if explicit["timeout"] && c.timeout <= 0 {
+		return usageError("--timeout %s: give a positive duration, such as 30s or 2m (the default is %s)", c.timeout, esx.DefaultTimeout)
+	}
+	if c.simulate {
+		var ignored []string
+		for _, name := range []string{"server", "username", "password-file", "thumbprint", "insecure", "passthroughauth"} {
+			if explicit[name] {
+				ignored = append(ignored, "--"+name)
+			}
+		}
+		if len(ignored) > 0 {
+			return usageError("--simulate starts its own simulator and logs in to it: %s cannot be used with it", strings.Join(ignored, ", "))
+		}
+	}
+	if explicit["insecure"] && c.insecure && explicit["thumbprint"] {
+		return usageError("--insecure and --thumbprint conflict: --insecure turns off the certificate check that --thumbprint asks for; give one of them")
+	}
+	if explicit["vihost"] && strings.TrimSpace(c.vihost) == "" {
+		return usageError("--vihost is empty: give the ESXi host's name or address in vCenter")
+	}
+	return nil
+}
 
 // sspiConfig builds the pass-through login configuration, or nil. Its
 // errors are usage errors.
@@ -100,8 +144,10 @@ func hasPassword(server string) bool {
 // alone is fine, and GOVC_URL may carry both (the environment, as govc
 // does).
 func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
-	explicit := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	explicit := explicitFlags(fs)
+	if err := c.check(explicit); err != nil {
+		return err
+	}
 	cfg.Simulate = c.simulate
 	cfg.Timeout = c.timeout
 	pt, err := c.sspiConfig(env)
@@ -118,11 +164,15 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	if hasPassword(server) {
 		return usageError("--server has a password in it (user:password@…, not shown): a flag value can be read by every user of this machine (ps, /proc/PID/cmdline); give the password in the environment variable ESXI_PASSWORD or with --password-file, and the user with --username or as user@ in --server")
 	}
+	serverSource := "--server"
 	if server == "" {
-		server = env.Getenv("GOVC_URL")
+		server, serverSource = env.Getenv("GOVC_URL"), "GOVC_URL"
 	}
 	if server == "" {
 		return usageError("no host: give --server, set GOVC_URL, or use --simulate")
+	}
+	if _, err := esx.ServerURL(server); err != nil {
+		return fmt.Errorf("%s: %w", serverSource, err)
 	}
 	if u, err := url.Parse(server); err == nil && u.User != nil && u.Host != "" {
 		urlUser = u.User
@@ -170,8 +220,14 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	}
 
 	cfg.Thumbprint = c.thumbprint
+	source := "--thumbprint"
 	if cfg.Thumbprint == "" {
-		cfg.Thumbprint = env.Getenv("GOVC_THUMBPRINT")
+		cfg.Thumbprint, source = env.Getenv("GOVC_THUMBPRINT"), "GOVC_THUMBPRINT"
+	}
+	if cfg.Thumbprint != "" {
+		if _, err := esx.ParseThumbprint(cfg.Thumbprint); err != nil {
+			return fmt.Errorf("%s: %w", source, err)
+		}
 	}
 	cfg.Insecure = c.insecure
 	if !explicit["insecure"] {

@@ -71,33 +71,78 @@ func (p *printer) finish(rep *tasks.Report, err error) {
 		p.w.Write(append(textsafe.JSON(b), '\n'))
 		return
 	}
-	for _, r := range rep.Results {
-		p.progress(r)
-	}
-	counts := map[tasks.Outcome]int{}
-	var order []tasks.Outcome
-	for _, r := range rep.Results {
-		if counts[r.Outcome] == 0 {
-			order = append(order, r.Outcome)
+	// Rows: unless no entry was run at all because of a failure (the host
+	// could not be reached or read): then the summary says so in one line,
+	// and the JSON report keeps every entry.
+	if rep.OK || !allNotRun(rep.Results) {
+		for _, r := range rep.Results {
+			p.progress(r)
 		}
-		counts[r.Outcome]++
 	}
-	var parts []string
-	for _, o := range order {
-		parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
+	fmt.Fprintln(p.w, summary(rep))
+}
+
+// allNotRun reports whether there are entries and none was run.
+func allNotRun(rs []tasks.Result) bool {
+	for _, r := range rs {
+		if r.Outcome != tasks.NotRun {
+			return false
+		}
 	}
-	host := rep.Host
-	if host == "" {
-		host = "(not connected)"
-	}
+	return len(rs) > 0
+}
+
+// summary is the last line of text output:
+//
+//	ok: host esx01:443 as root: 5 entries: 2 created, 2 removed, 1 absent
+//	FAILED: nothing was contacted: 3 entries: 1 invalid, 2 not-run
+//	FAILED: host esx01: 5 entries, none run
+//
+// "nothing was contacted" when the run stopped before connecting (bad
+// input or settings); the host as the report names it otherwise.
+func summary(rep *tasks.Report) string {
 	status := "ok"
 	if !rep.OK {
 		status = "FAILED"
 	}
-	if rep.User != "" {
-		host += " as " + rep.User
+	where := "nothing was contacted"
+	if rep.Host != "" {
+		where = "host " + rep.Host
+		if rep.User != "" {
+			where += " as " + rep.User
+		}
 	}
-	fmt.Fprintf(p.w, "%s: host %s: %d entries: %s\n", status, textsafe.Escape(host), len(rep.Results), textsafe.Escape(strings.Join(parts, ", ")))
+	n := len(rep.Results)
+	var what string
+	switch {
+	case n == 0 && rep.OK:
+		what = "no entries"
+	case n == 0:
+		// the list could not be read: the error says why
+	case !rep.OK && allNotRun(rep.Results) && n == 1:
+		what = "1 entry, not run"
+	case !rep.OK && allNotRun(rep.Results):
+		what = fmt.Sprintf("%d entries, none run", n)
+	default:
+		counts := map[tasks.Outcome]int{}
+		var order []tasks.Outcome
+		for _, r := range rep.Results {
+			if counts[r.Outcome] == 0 {
+				order = append(order, r.Outcome)
+			}
+			counts[r.Outcome]++
+		}
+		parts := make([]string, len(order))
+		for i, o := range order {
+			parts[i] = fmt.Sprintf("%d %s", counts[o], o)
+		}
+		what = fmt.Sprintf("%d %s: %s", n, plural(n, "entry", "entries"), strings.Join(parts, ", "))
+	}
+	line := status + ": " + where
+	if what != "" {
+		line += ": " + what
+	}
+	return textsafe.Escape(line)
 }
 
 // printError writes "esxi-manage-users <cmd>: <message>" to w. The message
@@ -117,3 +162,6 @@ func connectExit(err error) int {
 	}
 	return tasks.ExitConnect
 }
+
+// quoteClip quotes an echoed input value, clipped (params.Clip).
+func quoteClip(s string) string { return fmt.Sprintf("%q", params.Clip(s)) }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/simguest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
@@ -45,6 +46,16 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 			return 0
 		}
 		return 2
+	}
+	if err := checkSimulateFlags(fs, *listen, *failWrite, *expireAt, *hosts, *vcenter); err != nil {
+		printError(env.Stderr, "simulate", err)
+		return 2
+	}
+	if *policy != "" {
+		if _, err := passwdqc.ParseESXi(*policy); err != nil {
+			printError(env.Stderr, "simulate", fmt.Errorf("--password-policy: %w", err))
+			return 2
+		}
 	}
 	if *esxiVersion != esxsim.ESXi803 && *esxiVersion != esxsim.ESXi703 {
 		fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: --esxi-version %q: use %s or %s\n", *esxiVersion, esxsim.ESXi803, esxsim.ESXi703)
@@ -182,5 +193,31 @@ func (f hostPolicyFlag) Set(v string) error {
 		return fmt.Errorf("host %q given twice", name)
 	}
 	f[name] = policy
+	return nil
+}
+
+// checkSimulateFlags refuses simulate's malformed flags (exit 2, naming the
+// flag): arguments, a --listen that is not host:port, negative counts, and
+// --hosts without --vcenter or below 1.
+func checkSimulateFlags(fs *flag.FlagSet, listen string, failWrite, expireAt, hosts int, vcenter bool) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %s", quoteClip(fs.Arg(0)))
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return fmt.Errorf("--listen %s: give host:port, such as 127.0.0.1:8989 (port 0 picks a free one)", quoteClip(listen))
+	}
+	if failWrite < 0 {
+		return fmt.Errorf("--fail-write %d: give a write number from 1, or 0 for none", failWrite)
+	}
+	if expireAt < 0 {
+		return fmt.Errorf("--expire-session-at %d: give a request number from 1, or 0 for none", expireAt)
+	}
+	explicit := explicitFlags(fs)
+	if explicit["hosts"] && !vcenter {
+		return errors.New("--hosts goes with --vcenter")
+	}
+	if hosts < 1 {
+		return fmt.Errorf("--hosts %d: a vCenter manages at least 1 host", hosts)
+	}
 	return nil
 }

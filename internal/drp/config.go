@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/esxi-users/esxi-users/content"
+	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/params"
@@ -106,6 +107,11 @@ func Config(m Machine, vals map[string]any) (job.Config, error) {
 	cfg.Password = params.NewPassword(pw)
 	if cfg.Thumbprint, err = str(vals, content.ParamThumbprint); err != nil {
 		return cfg, err
+	}
+	if cfg.Thumbprint != "" {
+		if _, err := esx.ParseThumbprint(cfg.Thumbprint); err != nil {
+			return cfg, invalid(content.ParamThumbprint, "is "+err.Error())
+		}
 	}
 	if cfg.Insecure, err = boolean(vals, content.ParamInsecure); err != nil {
 		return cfg, err

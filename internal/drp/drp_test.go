@@ -254,3 +254,20 @@ func TestConfigFallbacksAndTypeErrors(t *testing.T) {
 		t.Errorf("no server: %v", err)
 	}
 }
+
+// esxi/manage-users-thumbprint is read as people paste it; anything else is
+// invalid (exit 2, HTTP 400), naming the Param and the accepted forms.
+func TestConfigThumbprint(t *testing.T) {
+	m := drp.Machine{UUID: machineUUID, Address: "192.0.2.10"}
+	sha256 := strings.Repeat("ab", 32)
+	for _, ok := range []string{"AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01", sha256, "thumbprint: " + sha256} {
+		if _, err := drp.Config(m, map[string]any{content.ParamThumbprint: ok}); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	_, err := drp.Config(m, map[string]any{content.ParamThumbprint: canary})
+	if err == nil || tasks.ExitCode(err) != tasks.ExitInvalid || strings.Contains(err.Error(), canary) ||
+		!strings.Contains(err.Error(), "Param "+content.ParamThumbprint+" is not a certificate thumbprint") || !strings.Contains(err.Error(), "SHA-256 (64 hex digits)") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -5,9 +5,7 @@ package esx
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,8 +38,8 @@ type Config struct {
 	Username string
 	// Password is the login password.
 	Password params.Password
-	// Thumbprint pins the server certificate (SHA-1 or SHA-256
-	// fingerprint, colon-separated hex as govc prints it).
+	// Thumbprint pins the server certificate: a SHA-1 or SHA-256
+	// fingerprint in any form ParseThumbprint accepts.
 	Thumbprint string
 	// Insecure skips certificate verification. It must be asked for.
 	Insecure bool
@@ -89,9 +87,15 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	sc := soap.NewClient(u, cfg.Insecure)
+	var pin Thumbprint
 	if cfg.Thumbprint != "" {
-		pinThumbprint(sc.DefaultTransport().TLSClientConfig, cfg.Thumbprint)
+		if pin, err = ParseThumbprint(cfg.Thumbprint); err != nil {
+			return nil, fmt.Errorf("thumbprint: %w", err)
+		}
+	}
+	sc := soap.NewClient(u, cfg.Insecure)
+	if !pin.IsZero() {
+		pinThumbprint(sc.DefaultTransport().TLSClientConfig, pin)
 	}
 	if cfg.RootCAs != nil {
 		sc.DefaultTransport().TLSClientConfig.RootCAs = cfg.RootCAs
@@ -239,33 +243,4 @@ func redactUserinfo(s string) string {
 		return s[i+1:]
 	}
 	return s
-}
-
-// pinThumbprint makes tc accept exactly the certificate with the given
-// SHA-1 or SHA-256 fingerprint (colon-separated hex, any case, as govc
-// prints it), in a single handshake. (govmomi's own thumbprint support
-// first tries a verified handshake and falls back on failure: two
-// handshakes per connection, and a "bad certificate" alert in the server's
-// log every time.) Chain verification is skipped: the pin is the trust.
-func pinThumbprint(tc *tls.Config, thumbprint string) {
-	want := strings.ToUpper(strings.TrimSpace(thumbprint))
-	tc.InsecureSkipVerify = true
-	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("the server sent no certificate")
-		}
-		leaf := cs.PeerCertificates[0]
-		if soap.ThumbprintSHA1(leaf) == want || soap.ThumbprintSHA256(leaf) == want {
-			return nil
-		}
-		return &ThumbprintError{Got: soap.ThumbprintSHA1(leaf)}
-	}
-}
-
-// ThumbprintError is a server certificate that does not match the pinned
-// thumbprint. It is never retried.
-type ThumbprintError struct{ Got string }
-
-func (e *ThumbprintError) Error() string {
-	return fmt.Sprintf("the server's certificate thumbprint %s does not match the pinned thumbprint", e.Got)
 }

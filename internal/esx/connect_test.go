@@ -36,9 +36,16 @@ func TestDialTLS(t *testing.T) {
 		{"sha1 pin", func(c *Config) { c.Thumbprint = soap.ThumbprintSHA1(cert) }, ""},
 		{"sha256 pin", func(c *Config) { c.Thumbprint = soap.ThumbprintSHA256(cert) }, ""},
 		{"lower-case pin", func(c *Config) { c.Thumbprint = strings.ToLower(soap.ThumbprintSHA1(cert)) }, ""},
+		{"sha256 pin without colons, as simulate prints it", func(c *Config) {
+			c.Thumbprint = "thumbprint: " + strings.ReplaceAll(strings.ToLower(soap.ThumbprintSHA256(cert)), ":", "")
+		}, ""},
 		{"trusted CA", func(c *Config) { c.RootCAs = pool }, ""},
 		{"insecure", func(c *Config) { c.Insecure = true }, ""},
-		{"wrong pin", func(c *Config) { c.Thumbprint = strings.Repeat("00:", 19) + "00" }, "does not match the pinned thumbprint"},
+		{"wrong pin", func(c *Config) { c.Thumbprint = strings.Repeat("00:", 19) + "00" },
+			"does not match the pinned SHA-1 thumbprint " + strings.Repeat("00:", 19) + "00: the server presented SHA-1 " + soap.ThumbprintSHA1(cert)},
+		{"wrong sha256 pin", func(c *Config) { c.Thumbprint = strings.Repeat("ab", 32) },
+			"does not match the pinned SHA-256 thumbprint " + strings.Repeat("AB:", 31) + "AB: the server presented SHA-256 " + soap.ThumbprintSHA256(cert)},
+		{"malformed pin", func(c *Config) { c.Thumbprint = "zzz" }, "not a certificate thumbprint"},
 		{"untrusted", func(c *Config) {}, "certificate"},
 		{"wrong password", func(c *Config) { c.Insecure = true; c.Password = params.NewPassword("Wr0ng#Passw0rd") }, "InvalidLogin"},
 	}

@@ -64,7 +64,7 @@ func TestClassify(t *testing.T) {
 		{"HTTP 502", httpStatusError(t, http.StatusBadGateway), kindTransport},
 		{"HTTP 404", httpStatusError(t, http.StatusNotFound), kindFinal},
 		{"unknown CA", &url.Error{Op: "Post", Err: x509.UnknownAuthorityError{}}, kindFinal},
-		{"thumbprint", &url.Error{Op: "Post", Err: &ThumbprintError{Got: "AA"}}, kindFinal},
+		{"thumbprint", &url.Error{Op: "Post", Err: &ThumbprintError{}}, kindFinal},
 		{"other", errors.New("no password given"), kindFinal},
 	}
 	for _, tt := range tests {

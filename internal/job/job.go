@@ -91,28 +91,35 @@ type Config struct {
 // tasks.ExitCode and tasks.HTTPStatus; the report is never nil.
 func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 	log := logger(cfg.Log)
-	entries, err := params.Parse(cfg.Input)
+	entries, listErr, err := parse(cfg.Input)
 	if err != nil {
+		return invalidReport(entries, err), err
+	}
+	// invalid is the report of a run that stops before the engine: with the
+	// list's own problems, if any.
+	invalid := func(err error) (*tasks.Report, error) {
+		if listErr != nil {
+			err = fmt.Errorf("%w\n%w", listErr, err)
+		}
 		return invalidReport(entries, err), err
 	}
 	ignore, err := params.NewIgnoreList(cfg.Ignore)
 	if err != nil {
-		return invalidReport(entries, err), err
+		return invalid(err)
 	}
 	if cfg.PasswordPolicy != "" {
 		if _, err := passwdqc.ParseESXi(cfg.PasswordPolicy); err != nil {
-			err = fmt.Errorf("%w: password policy override: %w", params.ErrInvalid, err)
-			return invalidReport(entries, err), err
+			return invalid(fmt.Errorf("%w: password policy override: %w", params.ErrInvalid, err))
 		}
 	}
 
 	if err := checkServer(cfg); err != nil {
-		return invalidReport(entries, err), err
+		return invalid(err)
 	}
 
 	ecfg, stopSim, err := connection(cfg, log)
 	if err != nil {
-		return invalidReport(nil, err), err
+		return invalid(err)
 	}
 	defer stopSim()
 	// The passwords being set are removed from the SOAP trace and from
@@ -125,20 +132,81 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err)
 		}
-		r := invalidReport(entries, err)
-		r.Host = esx.DisplayServer(ecfg.Server)
+		if listErr != nil {
+			err = fmt.Errorf("the host could not be read, so the other entries were not checked against it (roles, password policy, self-lockout, privileges): %w", err)
+		}
+		r, err := invalid(err)
+		r.Host = ReportHost(cfg, ecfg.Server)
 		return r, err
 	}
 	defer logout(ctx, cfg.Grace, closeHost, log)
 
 	opt := tasks.Options{Ignore: ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan, Progress: cfg.Progress,
 		AllowSelfLockout: cfg.AllowSelfLockout, Retry: cfg.Retry, Grace: cfg.Grace, Log: log}
+	if listErr != nil {
+		opt.Invalid = map[int][]string{}
+		for _, e := range listErr.Errs {
+			opt.Invalid[e.Index] = append(opt.Invalid[e.Index], e.Msg)
+		}
+	}
 	if !cfg.SkipPasswordCheck {
 		opt.Checker = Passwdqc{}
 	}
 	report, err := tasks.Run(ctx, host, entries, opt)
+	if listErr != nil && !errors.Is(err, params.ErrInvalid) {
+		// The engine stopped before its checks (the host could not be
+		// read, a signal): the list's problems and that, exit 2.
+		if err == nil {
+			err = errors.New("the list's other entries were not checked")
+		}
+		r, ierr := invalid(fmt.Errorf("the host could not be read, so the other entries were not checked against it (roles, password policy, self-lockout, privileges): %w", err))
+		r.Host, r.User = report.Host, report.User
+		if r.Host == "" {
+			r.Host = ReportHost(cfg, ecfg.Server)
+		}
+		report, err = r, ierr
+	}
+	if report.Host == "" {
+		report.Host = ReportHost(cfg, ecfg.Server) // the host could not be read
+	}
 	log.Info("done", "host", report.Host, "ok", report.OK)
 	return report, err
+}
+
+// parse decodes and validates the list. A list whose entries are readable
+// but some of them wrong (a *params.ListError) with at least one
+// well-formed entry is returned with that error as listErr: the run goes
+// on to check the other entries against the host, and writes nothing. err
+// is a list that cannot be used at all (a syntax error, not an array, too
+// large) or whose every entry is wrong: nothing is contacted.
+func parse(input []byte) (entries []params.Entry, listErr *params.ListError, err error) {
+	entries, err = params.Parse(input)
+	if err == nil {
+		return entries, nil, nil
+	}
+	if !errors.As(err, &listErr) {
+		return entries, nil, err
+	}
+	for i := range entries {
+		if len(listErr.ByIndex(i)) == 0 {
+			return entries, listErr, nil
+		}
+	}
+	return entries, nil, err
+}
+
+// ReportHost is how the report names the host when the run did not get
+// to read it: the host given with --vihost, else the server's host[:port],
+// without scheme, user information or path — as the report names it after
+// reading the host (tasks.Snapshot.Host).
+func ReportHost(cfg Config, server string) string {
+	if cfg.ViHost != "" {
+		return cfg.ViHost
+	}
+	if u, err := esx.ServerURL(server); err == nil {
+		return u.Host
+	}
+	return esx.DisplayServer(server)
 }
 
 // logger is l with host text escaped (nil discards).
@@ -149,16 +217,23 @@ func logger(l *slog.Logger) *slog.Logger {
 	return slog.New(textsafe.NewHandler(l.Handler()))
 }
 
-// checkServer refuses, before anything is contacted, a server that is not
-// https (esx.ServerURL: the one check every connection goes through, here
+// checkServer refuses, before anything is contacted, a thumbprint that is
+// not one (esx.ParseThumbprint) and a server that is not https (esx.ServerURL: the one check every connection goes through, here
 // run first so that nothing, not even the simulator, is started). The error
 // wraps params.ErrInvalid (exit 2).
 func checkServer(cfg Config) error {
 	if cfg.Simulate {
 		return nil
 	}
-	_, err := esx.ServerURL(cfg.Server)
-	return err
+	if _, err := esx.ServerURL(cfg.Server); err != nil {
+		return err
+	}
+	if cfg.Thumbprint != "" {
+		if _, err := esx.ParseThumbprint(cfg.Thumbprint); err != nil {
+			return fmt.Errorf("thumbprint: %w", err)
+		}
+	}
+	return nil
 }
 
 // logout closes the session. After a signal it waits at most a fifth of the
@@ -273,23 +348,9 @@ func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (t
 // HostPasswordPolicy connects as cfg says and returns the host's
 // Security.PasswordQualityControl ("" if the host has none).
 func HostPasswordPolicy(ctx context.Context, cfg Config) (string, error) {
-	log := logger(cfg.Log)
-	if err := checkServer(cfg); err != nil {
-		return "", err
-	}
-	ecfg, stopSim, err := connection(cfg, log)
+	snap, err := ReadHost(ctx, cfg)
 	if err != nil {
 		return "", err
-	}
-	defer stopSim()
-	host, closeHost, err := dial(ctx, cfg, ecfg, log)
-	if err != nil {
-		return "", err
-	}
-	defer closeHost()
-	snap, err := host.Read(ctx)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", tasks.ErrConnect, err)
 	}
 	return snap.PasswordPolicy, nil
 }
