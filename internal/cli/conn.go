@@ -12,6 +12,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -225,7 +226,7 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 		cfg.Thumbprint, source = env.Getenv("GOVC_THUMBPRINT"), "GOVC_THUMBPRINT"
 	}
 	if cfg.Thumbprint != "" {
-		if _, err := esx.ParseThumbprint(cfg.Thumbprint); err != nil {
+		if _, err := tlspin.Parse(cfg.Thumbprint); err != nil {
 			return fmt.Errorf("%s: %w", source, err)
 		}
 	}

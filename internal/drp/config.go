@@ -16,9 +16,9 @@ import (
 	"strings"
 
 	"github.com/esxi-users/esxi-users/content"
-	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -109,7 +109,7 @@ func Config(m Machine, vals map[string]any) (job.Config, error) {
 		return cfg, err
 	}
 	if cfg.Thumbprint != "" {
-		if _, err := esx.ParseThumbprint(cfg.Thumbprint); err != nil {
+		if _, err := tlspin.Parse(cfg.Thumbprint); err != nil {
 			return cfg, invalid(content.ParamThumbprint, "is "+err.Error())
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -39,8 +40,11 @@ type Config struct {
 	// Password is the login password.
 	Password params.Password
 	// Thumbprint pins the server certificate: a SHA-1 or SHA-256
-	// fingerprint in any form ParseThumbprint accepts.
+	// fingerprint in any form tlspin.Parse accepts.
 	Thumbprint string
+	// ThumbprintSource, if set, says where Thumbprint came from (a
+	// known-hosts file and line), for the mismatch error.
+	ThumbprintSource string
 	// Insecure skips certificate verification. It must be asked for.
 	Insecure bool
 	// RootCAs adds trusted roots (e.g. the simulator's certificate).
@@ -87,15 +91,15 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	var pin Thumbprint
+	sc := soap.NewClient(u, cfg.Insecure)
 	if cfg.Thumbprint != "" {
-		if pin, err = ParseThumbprint(cfg.Thumbprint); err != nil {
+		pin, err := tlspin.Parse(cfg.Thumbprint)
+		if err != nil {
 			return nil, fmt.Errorf("thumbprint: %w", err)
 		}
-	}
-	sc := soap.NewClient(u, cfg.Insecure)
-	if !pin.IsZero() {
-		pinThumbprint(sc.DefaultTransport().TLSClientConfig, pin)
+		if err := tlspin.Pin(sc.DefaultTransport().TLSClientConfig, pin, cfg.ThumbprintSource); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.RootCAs != nil {
 		sc.DefaultTransport().TLSClientConfig.RootCAs = cfg.RootCAs

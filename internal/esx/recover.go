@@ -41,6 +41,7 @@ import (
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -84,7 +85,7 @@ func classify(err error) errKind {
 		return kindFinal
 	}
 	var (
-		thumb *ThumbprintError
+		thumb *tlspin.MismatchError
 		cve   *tls.CertificateVerificationError
 		ua    x509.UnknownAuthorityError
 		hn    x509.HostnameError

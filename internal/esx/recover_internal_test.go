@@ -18,6 +18,8 @@ import (
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/tlspin"
 )
 
 // httpStatusError is the error govmomi returns for a non-SOAP HTTP answer.
@@ -64,7 +66,7 @@ func TestClassify(t *testing.T) {
 		{"HTTP 502", httpStatusError(t, http.StatusBadGateway), kindTransport},
 		{"HTTP 404", httpStatusError(t, http.StatusNotFound), kindFinal},
 		{"unknown CA", &url.Error{Op: "Post", Err: x509.UnknownAuthorityError{}}, kindFinal},
-		{"thumbprint", &url.Error{Op: "Post", Err: &ThumbprintError{}}, kindFinal},
+		{"thumbprint", &url.Error{Op: "Post", Err: &tlspin.MismatchError{}}, kindFinal},
 		{"other", errors.New("no password given"), kindFinal},
 	}
 	for _, tt := range tests {

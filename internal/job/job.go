@@ -22,6 +22,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
+	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -218,7 +219,7 @@ func logger(l *slog.Logger) *slog.Logger {
 }
 
 // checkServer refuses, before anything is contacted, a thumbprint that is
-// not one (esx.ParseThumbprint) and a server that is not https (esx.ServerURL: the one check every connection goes through, here
+// not one (tlspin.Parse) and a server that is not https (esx.ServerURL: the one check every connection goes through, here
 // run first so that nothing, not even the simulator, is started). The error
 // wraps params.ErrInvalid (exit 2).
 func checkServer(cfg Config) error {
@@ -229,7 +230,7 @@ func checkServer(cfg Config) error {
 		return err
 	}
 	if cfg.Thumbprint != "" {
-		if _, err := esx.ParseThumbprint(cfg.Thumbprint); err != nil {
+		if _, err := tlspin.Parse(cfg.Thumbprint); err != nil {
 			return fmt.Errorf("thumbprint: %w", err)
 		}
 	}

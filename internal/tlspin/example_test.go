@@ -21,7 +21,7 @@ func ExampleParse() {
 	} {
 		fp, err := tlspin.Parse(s)
 		if err != nil {
-			fmt.Println(strings.SplitN(err.Error(), " is not ", 2)[0], "is refused")
+			fmt.Println(strings.SplitN(err.Error(), "; accepted", 2)[0])
 			continue
 		}
 		fmt.Println(fp.Algorithm, fp)
@@ -29,7 +29,7 @@ func ExampleParse() {
 	// Output:
 	// SHA-1 86:F7:E4:37:FA:A5:A7:FC:E1:5D:1D:DC:B9:EA:EA:EA:37:76:67:B8
 	// SHA-256 CA:97:81:12:CA:1B:BD:CA:FA:C2:31:B3:9A:23:DC:4D:A7:86:EF:F8:14:7C:4E:72:B9:80:77:85:AF:EE:48:BB
-	// fingerprint "86:F7:E4" is refused
+	// not a certificate thumbprint (it has 6 hex digits)
 }
 
 // Pinning a server's certificate: the pinned fingerprint is the trust, in

@@ -84,7 +84,7 @@ func TestKnownHostsAsPasted(t *testing.T) {
 
 func TestKnownHostsErrors(t *testing.T) {
 	_, err := LoadKnownHosts("testdata/bad_known_hosts")
-	if want := `known-hosts file testdata/bad_known_hosts, line 3: host "esx02.example.com": fingerprint`; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `(found "B" as pair 20`) || !errors.Is(err, params.ErrInvalid) {
+	if want := `known-hosts file testdata/bad_known_hosts, line 3: host "esx02.example.com": not a certificate thumbprint`; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `(group 20 has 1 digits`) || !errors.Is(err, params.ErrInvalid) {
 		t.Errorf("bad fixture: %v, want %q", err, want)
 	}
 	_, err = LoadKnownHosts("testdata/missing")
@@ -103,8 +103,8 @@ func TestKnownHostsErrors(t *testing.T) {
 		{"[esx01]:443 " + sha1AB, `"esx01" is not an IPv6 address`},
 		{"2001:db8::zz " + sha1AB, "is not a host name or address"},
 		{"user@esx01 " + sha1AB, `server "user@esx01" is not a host name or address`},
-		{"esx01 " + sha1AB + " extra", `line 1: host "esx01": fingerprint`},
-		{"esx01 thumbprint:", "(found nothing)"},
+		{"esx01 " + sha1AB + " extra", `line 1: host "esx01": not a certificate thumbprint`},
+		{"esx01 thumbprint:", "(it is empty)"},
 	} {
 		_, err := ParseKnownHosts(strings.NewReader(tc.in), "hosts.txt")
 		if err == nil || !strings.Contains(err.Error(), "known-hosts file hosts.txt") || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, params.ErrInvalid) {

@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/esxi-users/esxi-users/params"
 )
@@ -96,13 +98,18 @@ const Forms = `a SHA-1 (40 hex digits) or SHA-256 (64 hex digits) fingerprint, i
 // digits in either case, with a colon between every pair or no separator
 // at all, optionally preceded by "thumbprint:" (what `simulate` prints,
 // any case) and surrounded by spaces. Anything else is an error wrapping
-// params.ErrInvalid (exit 2) that says which forms are accepted.
+// params.ErrInvalid (exit 2) that says what is wrong and which forms are
+// accepted. It never quotes the value: a password pasted into the wrong
+// field must not reach a log.
 func Parse(s string) (Fingerprint, error) {
 	text := strings.TrimSpace(s)
-	if len(text) >= len("thumbprint:") && strings.EqualFold(text[:len("thumbprint:")], "thumbprint:") {
-		text = strings.TrimSpace(text[len("thumbprint:"):])
+	const prefix = "thumbprint:"
+	if len(text) >= len(prefix) && strings.EqualFold(text[:len(prefix)], prefix) {
+		text = strings.TrimSpace(text[len(prefix):])
 	}
-	digits, problem := hexDigits(text)
+	// Positions in messages count the characters of s as given.
+	before := utf8.RuneCountInString(strings.TrimRightFunc(s, unicode.IsSpace)) - utf8.RuneCountInString(text)
+	digits, problem := hexDigits(text, before)
 	if problem == "" {
 		switch len(digits) {
 		case 2 * sha1.Size:
@@ -112,30 +119,28 @@ func Parse(s string) (Fingerprint, error) {
 			b, _ := hex.DecodeString(digits)
 			return Fingerprint{Algorithm: SHA256, sum: string(b)}, nil
 		}
-		problem = fmt.Sprintf("%d hex digits", len(digits))
+		problem = fmt.Sprintf("it has %d hex digits", len(digits))
 	}
-	if strings.TrimSpace(s) == "" {
-		return Fingerprint{}, params.Invalidf("empty fingerprint: want %s", Forms)
-	}
-	return Fingerprint{}, params.Invalidf("fingerprint %s is not %s (found %s)", clip(s), Forms, problem)
+	return Fingerprint{}, params.Invalidf("not a certificate thumbprint (%s); accepted: %s", problem, Forms)
 }
 
 // hexDigits returns the hex digits of text, written with a colon between
-// every two digits or with no separator, or what is wrong with it.
-func hexDigits(text string) (digits, problem string) {
+// every two digits or with no separator, or what is wrong with it (never
+// quoting it). before is the number of characters that preceded text.
+func hexDigits(text string, before int) (digits, problem string) {
 	if text == "" {
-		return "", "nothing"
+		return "", "it is empty"
 	}
-	for i, r := range text {
+	for i, r := range []rune(text) {
 		if !isHex(r) && r != ':' {
-			return "", fmt.Sprintf("%q at character %d, not a hex digit or colon", r, i+1)
+			return "", fmt.Sprintf("character %d is not a hex digit or a colon", before+i+1)
 		}
 	}
 	if strings.Contains(text, ":") {
 		groups := strings.Split(text, ":")
 		for i, g := range groups {
 			if len(g) != 2 {
-				return "", fmt.Sprintf("%q as pair %d: colons go between every two digits", clipRaw(g), i+1)
+				return "", fmt.Sprintf("group %d has %d digits: a colon goes between every two digits", i+1, len(g))
 			}
 		}
 		text = strings.Join(groups, "")
@@ -185,8 +190,8 @@ func (e *MismatchError) Error() string {
 	if e.Source != "" {
 		src = " (" + e.Source + ")"
 	}
-	return fmt.Sprintf("the host's certificate is not the pinned one: the host presented %s; the pinned %s fingerprint%s is %s",
-		presented, e.Pinned.Algorithm, src, e.Pinned)
+	return fmt.Sprintf("the host's certificate does not match the pinned %s thumbprint%s %s: the host presented %s",
+		e.Pinned.Algorithm, src, e.Pinned, presented)
 }
 
 // ErrNoCertificate is a TLS server that sent no certificate.

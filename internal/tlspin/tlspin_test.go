@@ -52,20 +52,22 @@ func TestParse(t *testing.T) {
 	for _, tc := range []struct {
 		in, why string
 	}{
-		{"", "empty fingerprint"},
-		{"   ", "empty fingerprint"},
-		{"zzz", `(found 'z' at character 1, not a hex digit or colon)`},
-		{"thumbprint:", "(found nothing)"},
-		{sha1AB[:len(sha1AB)-3], "(found 38 hex digits)"},
-		{bare256 + "00", "(found 66 hex digits)"},
-		{strings.Replace(sha1AB, "86:F7", "86F7", 1), `(found "86F7" as pair 1: colons go between every two digits)`},
-		{sha1AB + ":", `(found "" as pair 21`},
-		{strings.ReplaceAll(sha1AB, ":", " "), "(found ' ' at character 3, not a hex digit or colon)"},
-		{strings.ReplaceAll(sha1AB, ":", "-"), "(found '-' at character 3"},
-		{"sha1 Fingerprint=" + sha1AB, "(found 's' at character 1"},
-		{"thumbprint " + sha1AB, "(found 't' at character 1"},
-		{"０１", "(found '０' at character 1"},
-		{strings.Repeat("Z", 500), "…"},
+		{"", "(it is empty)"},
+		{"   ", "(it is empty)"},
+		{"zzz", "(character 1 is not a hex digit or a colon)"},
+		{"thumbprint:", "(it is empty)"},
+		{sha1AB[:len(sha1AB)-3], "(it has 38 hex digits)"},
+		{bare256 + "00", "(it has 66 hex digits)"},
+		{strings.Replace(sha1AB, "86:F7", "86F7", 1), "(group 1 has 4 digits: a colon goes between every two digits)"},
+		{sha1AB + ":", "(group 21 has 0 digits"},
+		{strings.ReplaceAll(sha1AB, ":", " "), "(character 3 is not a hex digit or a colon)"},
+		{strings.ReplaceAll(sha1AB, ":", "-"), "(character 3 is not"},
+		{"sha1 Fingerprint=" + sha1AB, "(character 1 is not"},
+		{"thumbprint " + sha1AB, "(character 1 is not"},
+		{"  thumbprint: 12:zz", "(character 18 is not"},
+		{"０１", "(character 1 is not"},
+		{"Canary#Pw-7719-zz", "(character 3 is not"},
+		{strings.Repeat("Z", 500), "(character 1 is not"},
 	} {
 		_, err := Parse(tc.in)
 		if err == nil {
@@ -73,6 +75,9 @@ func TestParse(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
+		if v := strings.TrimSpace(tc.in); len(v) > 1 && !strings.EqualFold(v, "thumbprint:") && strings.Contains(msg, v) {
+			t.Errorf("Parse(%q): the message quotes the value: %q", tc.in, msg)
+		}
 		if !errors.Is(err, params.ErrInvalid) || !strings.Contains(msg, tc.why) || !strings.Contains(msg, Forms) {
 			t.Errorf("Parse(%q): %q; want params.ErrInvalid, %q and the accepted forms", tc.in, msg, tc.why)
 		}
@@ -150,8 +155,8 @@ func TestPinAgainstTLSServer(t *testing.T) {
 		source string
 		want   string
 	}{
-		{other256, "", "the host presented SHA-256 " + Of(cert, SHA256).String() + "; the pinned SHA-256 fingerprint is " + sha256AB},
-		{other1, "known_hosts:3", "the host presented SHA-1 " + Of(cert, SHA1).String() + " (SHA-256 " + Of(cert, SHA256).String() + "); the pinned SHA-1 fingerprint (known_hosts:3) is " + sha1AB},
+		{other256, "", "does not match the pinned SHA-256 thumbprint " + sha256AB + ": the host presented SHA-256 " + Of(cert, SHA256).String()},
+		{other1, "known_hosts:3", "does not match the pinned SHA-1 thumbprint (known_hosts:3) " + sha1AB + ": the host presented SHA-1 " + Of(cert, SHA1).String() + " (SHA-256 " + Of(cert, SHA256).String() + ")"},
 	} {
 		err := get(t, srv, tc.pin, tc.source)
 		var mm *MismatchError
