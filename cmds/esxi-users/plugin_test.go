@@ -49,8 +49,9 @@ var (
 	buildErr error
 )
 
-// build cross-builds the task binary for every arch and the plugin with
-// them embedded, compressed as `make plugin` does. Cached by the go build
+// build cross-builds the task binary for every arch (with mk/drp.mk's
+// taskTags) and the plugin with them embedded, compressed as `make plugin`
+// does. Cached by the go build
 // cache across runs.
 func build(t *testing.T) {
 	t.Helper()
@@ -65,7 +66,7 @@ func build(t *testing.T) {
 		embeds = map[string]string{}
 		for _, arch := range Arches {
 			out := filepath.Join(buildDir, BinaryName(arch))
-			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../esxi-manage-users")
+			cmd := exec.Command("go", "build", "-trimpath", "-tags", taskTags, "-ldflags", "-s -w", "-o", out, "../esxi-manage-users")
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("build task binary %s: %v\n%s", arch, err, b)
