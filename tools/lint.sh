@@ -4,7 +4,8 @@
 #   tools/lint.sh install      install what is missing: staticcheck, deadcode and
 #                              govulncheck into bin/tools, and the Go vulnerability
 #                              database (built from the golang.org/x/vulndb module)
-#   tools/lint.sh staticcheck  staticcheck ./... (zero findings)
+#   tools/lint.sh staticcheck  staticcheck ./... (zero findings), also as the task binaries
+#                              ship (-tags nosim) and for Windows (the SSPI initiators)
 #   tools/lint.sh deadcode     deadcode ./cmds/... (-test off), as built by default and
 #                              with -tags nosim (what ships: mk/drp.mk's task binaries):
 #                              functions a build never reaches, less tools/deadcode.allow
@@ -113,6 +114,8 @@ run_staticcheck() {
   "$tools_bin/staticcheck" ./...
   # The only platform-specific files are the SSPI initiators.
   GOOS=windows "$tools_bin/staticcheck" ./internal/sspi/...
+  # The shipped task binary's build (-tags nosim: internal/cli without the simulator).
+  "$tools_bin/staticcheck" -tags nosim ./cmds/... ./internal/cli/...
 }
 
 run_deadcode() {

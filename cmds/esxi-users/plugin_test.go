@@ -30,6 +30,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -145,7 +146,7 @@ func TestMain(m *testing.M) {
 
 func packParams(t *testing.T) []*models.Param {
 	t.Helper()
-	ps, err := content.Params()
+	ps, err := pack.Params()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -48,22 +47,27 @@ var taskTags = func() string {
 	return string(m[1])
 }()
 
-// linkedDoubles lists the test doubles among pkg's dependencies when built
-// for goos/goarch with tags.
-func linkedDoubles(pkg, goos, goarch, tags string) ([]string, error) {
+// deps lists the packages pkg links when built for linux/goarch with tags.
+func deps(t *testing.T, pkg, goarch, tags string) []string {
+	t.Helper()
 	cmd := exec.Command("go", "list", "-deps", "-tags", tags, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list -deps %s: %w", pkg, err)
+		t.Fatalf("go list -deps %s: %v", pkg, err)
 	}
+	return strings.Fields(string(out))
+}
+
+// linkedDoubles lists the test doubles among pkg's dependencies.
+func linkedDoubles(t *testing.T, pkg, goarch, tags string) []string {
 	var bad []string
-	for _, dep := range strings.Fields(string(out)) {
+	for _, dep := range deps(t, pkg, goarch, tags) {
 		if slices.ContainsFunc(testDoubles, func(d string) bool { return dep == d || strings.HasPrefix(dep, d+"/") }) {
 			bad = append(bad, dep)
 		}
 	}
-	return bad, nil
+	return bad
 }
 
 func TestShippedBinariesLinkNoTestDouble(t *testing.T) {
@@ -73,23 +77,27 @@ func TestShippedBinariesLinkNoTestDouble(t *testing.T) {
 	}
 	for _, s := range shipped {
 		for _, arch := range Arches {
-			bad, err := linkedDoubles(s.pkg, "linux", arch, s.tags)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(bad) > 0 {
+			if bad := linkedDoubles(t, s.pkg, arch, s.tags); len(bad) > 0 {
 				t.Errorf("%s (linux/%s, tags %q) links test doubles:\n  %s", s.pkg, arch, s.tags, strings.Join(bad, "\n  "))
 			}
 		}
 	}
 	// The check finds them where they are: the default (development) build
 	// of esxi-manage-users keeps the simulator for --simulate.
-	bad, err := linkedDoubles(module+"/cmds/esxi-manage-users", runtime.GOOS, runtime.GOARCH, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bad := linkedDoubles(t, module+"/cmds/esxi-manage-users", runtime.GOARCH, "")
 	if !slices.Contains(bad, module+"/internal/esxsim") || !slices.Contains(bad, "github.com/vmware/govmomi/simulator") {
 		t.Errorf("the default build of esxi-manage-users should link the simulator; found %q", bad)
+	}
+}
+
+// The task binary talks to the DRP API with internal/drp's own client and
+// reads the pack without the SDK (content): the DRP SDK, a third of its
+// size, stays in the plugin.
+func TestTaskBinaryLinksNoDRPSDK(t *testing.T) {
+	for _, dep := range deps(t, module+"/cmds/esxi-manage-users", "amd64", taskTags) {
+		if strings.HasPrefix(dep, "github.com/digitalrebar/") {
+			t.Errorf("the task binary links %s", dep)
+		}
 	}
 }
 

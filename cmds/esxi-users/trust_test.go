@@ -28,6 +28,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -341,7 +342,7 @@ func TestGoAgentTemplateRefusesTamperedBinary(t *testing.T) {
 	}
 
 	// The pack as bundled without the plugin pins nothing: nothing runs.
-	src, _ := content.Template(content.DigestTemplate)
+	src, _ := pack.Template(content.DigestTemplate)
 	def := w.plugin.Def
 	var c map[string]any
 	json.Unmarshal([]byte(def.Content), &c)

@@ -14,6 +14,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -24,7 +25,7 @@ const machineUUID = "3a1c2f4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
 
 func packParams(t *testing.T) []*models.Param {
 	t.Helper()
-	ps, err := content.Params()
+	ps, err := pack.Params()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/digitalrebar/provision/v4/api"
 	"github.com/digitalrebar/provision/v4/models"
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -220,10 +220,10 @@ func TestReportNotSavedFailsTheJob(t *testing.T) {
 }
 
 // pluginClient is the plugin's own API session to the fake (superuser).
-func pluginClient(t *testing.T, w *world) *api.Client {
+func pluginClient(t *testing.T, w *world) *drp.Client {
 	t.Helper()
 	w.fake.AddToken("plugin-token", drpfake.Token{GetSecure: true, Superuser: true})
-	c, err := api.TokenSession(w.fake.Endpoint(), "plugin-token")
+	c, err := drp.NewClient(w.fake.Endpoint(), "plugin-token", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,8 +260,7 @@ func TestActionRefusesOverrides(t *testing.T) {
 	hits := 0
 	evil := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { mu.Lock(); hits++; mu.Unlock() }))
 	defer evil.Close()
-	mach := &models.Machine{Name: "esx01"}
-	mach.Uuid = parseUUID(t, machineUUID)
+	mach := drp.Machine{UUID: machineUUID, Name: "esx01"}
 	for name, args := range map[string]map[string]any{
 		"server":   {content.ParamServer: strings.TrimPrefix(evil.URL, "https://"), content.ParamInsecure: true},
 		"list":     {content.ParamUsers: []any{map[string]any{"id": "evil", "operation": "add", "password": canary, "role": "Admin"}}},
@@ -320,7 +319,7 @@ func TestActionRefusesOverrides(t *testing.T) {
 	}
 	// The plugin cannot read the machine's Params: 503, nothing applied.
 	w.fake.AddToken("weak", drpfake.Token{Machine: machineUUID})
-	weak, _ := api.TokenSession(w.fake.Endpoint(), "weak")
+	weak, _ := drp.NewClient(w.fake.Endpoint(), "weak", nil)
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
 		map[string]any{"id": "user4", "operation": "add", "password": canary, "role": "ReadOnly"},
 	}))
@@ -330,15 +329,6 @@ func TestActionRefusesOverrides(t *testing.T) {
 	if _, ok := w.users(t)["user4"]; ok {
 		t.Error("user4 created without the machine's Params")
 	}
-}
-
-func parseUUID(t *testing.T, s string) []byte {
-	t.Helper()
-	var m models.Machine
-	if err := json.Unmarshal([]byte(`{"Uuid":"`+s+`"}`), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m.Uuid
 }
 
 func TestRunsSerialisePerMachine(t *testing.T) {
@@ -369,12 +359,12 @@ func TestRunsSerialisePerMachine(t *testing.T) {
 // while it goes on), and the job token outlives their wait.
 func TestTemplateTimeoutsExceedRunTimeout(t *testing.T) {
 	re := regexp.MustCompile(`(?m)^(?:TIMEOUT = |timeout=)(\d+)`)
-	task, err := content.Task(content.TaskName)
+	task, err := pack.Task(content.TaskName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{content.ESXiTemplate, content.ActionTemplate} {
-		body, err := content.Template(id)
+		body, err := pack.Template(id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +380,7 @@ func TestTemplateTimeoutsExceedRunTimeout(t *testing.T) {
 			t.Errorf("%s: the job token (%d s) expires before the wait ends (%d s)", id, task.ExtraDuration, n)
 		}
 	}
-	agent, _ := content.Task(content.AgentTaskName)
+	agent, _ := pack.Task(content.AgentTaskName)
 	if time.Duration(agent.ExtraDuration)*time.Second <= drp.RunTimeout {
 		t.Errorf("agent task token %d s does not outlive a run (%v)", agent.ExtraDuration, drp.RunTimeout)
 	}
