@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -70,7 +71,7 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read roles: %w", describe(err))
+		return nil, fmt.Errorf("read roles: %w", vfault.Describe(err))
 	}
 
 	if snap.Permissions, err = h.permissions(ctx); err != nil {
@@ -122,7 +123,7 @@ func (h *Host) users(ctx context.Context) (map[string]tasks.Account, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read users: %w", describe(err))
+		return nil, fmt.Errorf("read users: %w", vfault.Describe(err))
 	}
 	return users, nil
 }
@@ -145,7 +146,7 @@ func (h *Host) permissions(ctx context.Context) (map[string]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read permissions: %w", describe(err))
+		return nil, fmt.Errorf("read permissions: %w", vfault.Describe(err))
 	}
 	return perms, nil
 }
@@ -166,7 +167,7 @@ func (h *Host) passwordPolicy(ctx context.Context) (string, error) {
 		if IsFault(err, &types.InvalidName{}) {
 			return "", nil
 		}
-		return "", describe(err)
+		return "", vfault.Describe(err)
 	}
 	for _, v := range values {
 		o := v.GetOptionValue()
@@ -193,7 +194,7 @@ func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference,
 		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"configManager.advancedOption"}, &hosts)
 	})
 	if err != nil {
-		return types.ManagedObjectReference{}, describe(err)
+		return types.ManagedObjectReference{}, vfault.Describe(err)
 	}
 	if len(hosts) != 1 || hosts[0].ConfigManager.AdvancedOption == nil {
 		return types.ManagedObjectReference{}, fmt.Errorf("expected one host with advanced options, found %d", len(hosts))
@@ -203,21 +204,21 @@ func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference,
 
 // CreateUser implements tasks.Host.
 func (h *Host) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return describe(h.s.write(ctx, "CreateUser", func(ctx context.Context) error {
+	return vfault.Describe(h.s.write(ctx, "CreateUser", func(ctx context.Context) error {
 		return h.accounts.Create(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
 	}))
 }
 
 // UpdateUser implements tasks.Host.
 func (h *Host) UpdateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return describe(h.s.write(ctx, "UpdateUser", func(ctx context.Context) error {
+	return vfault.Describe(h.s.write(ctx, "UpdateUser", func(ctx context.Context) error {
 		return h.accounts.Update(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
 	}))
 }
 
 // RemoveUser implements tasks.Host.
 func (h *Host) RemoveUser(ctx context.Context, id string) error {
-	return describe(h.s.write(ctx, "RemoveUser", func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
+	return vfault.Describe(h.s.write(ctx, "RemoveUser", func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
 }
 
 // SetRole implements tasks.Host: a propagating permission on the root
@@ -227,14 +228,14 @@ func (h *Host) SetRole(ctx context.Context, id, role string) error {
 	if !ok {
 		return fmt.Errorf("the host has no role %q", role)
 	}
-	return describe(h.s.write(ctx, "SetEntityPermissions", func(ctx context.Context) error {
+	return vfault.Describe(h.s.write(ctx, "SetEntityPermissions", func(ctx context.Context) error {
 		return h.auth.SetEntityPermissions(ctx, h.root, []types.Permission{{Principal: id, RoleId: roleID, Propagate: true}})
 	}))
 }
 
 // RemoveRole implements tasks.Host.
 func (h *Host) RemoveRole(ctx context.Context, id string) error {
-	err := describe(h.s.write(ctx, "RemoveEntityPermission", func(ctx context.Context) error {
+	err := vfault.Describe(h.s.write(ctx, "RemoveEntityPermission", func(ctx context.Context) error {
 		return h.auth.RemoveEntityPermission(ctx, h.root, id, false)
 	}))
 	if IsFault(err, &types.NotFound{}) {

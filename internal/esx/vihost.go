@@ -65,13 +65,13 @@ import (
 	"sync"
 
 	esxcli "github.com/vmware/govmomi/cli/esx"
-	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -134,7 +134,7 @@ func NewViHost(ctx context.Context, s *Session, host string) (*ViHost, error) {
 		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"name", "configManager", "runtime.connectionState", "config.network.vnic"}, &hosts)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list the hosts of %s: %w", s.Server, describe(err))
+		return nil, fmt.Errorf("list the hosts of %s: %w", s.Server, vfault.Describe(err))
 	}
 	var cands []viCandidate
 	for _, h := range hosts {
@@ -339,7 +339,7 @@ func (h *ViHost) permissions(ctx context.Context) (map[string]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read permissions of %s: %w", h.name, h.describe(err))
+		return nil, fmt.Errorf("read permissions of %s: %w", h.name, vfault.Describe(err))
 	}
 	perms := map[string]string{}
 	for _, e := range entries {
@@ -374,7 +374,7 @@ func (h *ViHost) passwordPolicy(ctx context.Context) (string, error) {
 		if IsFault(err, &types.InvalidName{}) {
 			return "", nil
 		}
-		return "", h.describe(err)
+		return "", vfault.Describe(err)
 	}
 	for _, v := range values {
 		if o := v.GetOptionValue(); o.Key == PasswordQualityOption {
@@ -388,21 +388,21 @@ func (h *ViHost) passwordPolicy(ctx context.Context) (string, error) {
 
 // CreateUser implements tasks.Host.
 func (h *ViHost) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return h.describe(h.s.write(ctx, "CreateUser", func(ctx context.Context) error {
+	return vfault.Describe(h.s.write(ctx, "CreateUser", func(ctx context.Context) error {
 		return h.accounts.Create(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
 	}))
 }
 
 // UpdateUser implements tasks.Host.
 func (h *ViHost) UpdateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return h.describe(h.s.write(ctx, "UpdateUser", func(ctx context.Context) error {
+	return vfault.Describe(h.s.write(ctx, "UpdateUser", func(ctx context.Context) error {
 		return h.accounts.Update(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
 	}))
 }
 
 // RemoveUser implements tasks.Host.
 func (h *ViHost) RemoveUser(ctx context.Context, id string) error {
-	return h.describe(h.s.write(ctx, "RemoveUser", func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
+	return vfault.Describe(h.s.write(ctx, "RemoveUser", func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
 }
 
 // SetRole implements tasks.Host: a propagating role on the host's root
@@ -423,31 +423,10 @@ func (h *ViHost) RemoveRole(ctx context.Context, id string) error {
 }
 
 func (h *ViHost) changeAccess(ctx context.Context, id string, mode types.HostAccessMode) error {
-	return h.describe(h.s.write(ctx, "ChangeAccessMode", func(ctx context.Context) error {
+	return vfault.Describe(h.s.write(ctx, "ChangeAccessMode", func(ctx context.Context) error {
 		_, err := methods.ChangeAccessMode(ctx, h.s.Client, &types.ChangeAccessMode{This: h.access, Principal: id, IsGroup: false, AccessMode: mode})
 		return err
 	}))
-}
-
-// describe is describe plus the faults of the host's managers reached
-// through vCenter.
-func (h *ViHost) describe(err error) error {
-	if err == nil {
-		return nil
-	}
-	if fault.Is(err, &types.SecurityError{}) && !fault.Is(err, &types.NoPermission{}) {
-		return &FaultError{Desc: fmt.Sprintf("host %s refused the change for security reasons (SecurityError: %s)", h.name, faultText(err)), Err: err}
-	}
-	return describe(err)
-}
-
-// faultText is a fault's message without the SOAP prefix.
-func faultText(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, "ServerFaultCode: "); i >= 0 {
-		s = s[i+len("ServerFaultCode: "):]
-	}
-	return s
 }
 
 // esxcli runs one esxcli command on the host through vCenter. args are
@@ -501,7 +480,7 @@ func cliErr(cmd, host string, err error) error {
 		}
 	}
 	if f == nil {
-		return fmt.Errorf("%s on %s: %w", cmd, host, describe(err))
+		return fmt.Errorf("%s on %s: %w", cmd, host, vfault.Describe(err))
 	}
 	msgs := cliErrMsgs(f.Detail)
 	if len(msgs) == 0 {

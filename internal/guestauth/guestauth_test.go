@@ -26,6 +26,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/simguest"
 	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 const guestSPN = "host/guest.test"
@@ -435,7 +436,8 @@ func TestWrapTable(t *testing.T) {
 		{&types.NotAuthenticated{}, guestauth.ErrNotAuthenticated},
 		{&types.ManagedObjectNotFound{}, guestauth.ErrNotFound},
 		{&types.InvalidArgument{}, guestauth.ErrInvalidArgument},
-		{&types.SystemError{}, guestauth.ErrOther},
+		{&types.SystemError{}, vfault.SystemError}, // the fault table's row (internal/vfault)
+		{&types.DuplicateName{}, guestauth.ErrOther},
 	}
 	for _, tc := range cases {
 		err := guestauth.Wrap("AcquireCredentialsInGuest", vm, soap.WrapVimFault(tc.f))
