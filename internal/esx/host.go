@@ -12,7 +12,6 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/vfault"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -20,10 +19,10 @@ import (
 // pam_passwdqc configuration.
 const PasswordQualityOption = "Security.PasswordQualityControl"
 
-// Host is a directly connected ESXi host; it implements tasks.Host.
+// Host is a directly connected ESXi host; it implements tasks.Host. The
+// account calls and the policy read are localAccounts' (shared with ViHost).
 type Host struct {
-	s        *Session
-	accounts *object.HostAccountManager
+	localAccounts
 	auth     *object.AuthorizationManager
 	root     types.ManagedObjectReference
 	name     string
@@ -43,11 +42,10 @@ func NewHost(s *Session) (*Host, error) {
 		return nil, fmt.Errorf("%s has no HostLocalAccountManager: is it a vCenter? (use --vihost)", s.Server)
 	}
 	return &Host{
-		s:        s,
-		accounts: object.NewHostAccountManager(s.Client, *sc.AccountManager),
-		auth:     object.NewAuthorizationManager(s.Client),
-		root:     sc.RootFolder,
-		name:     s.Server,
+		localAccounts: localAccounts{s: s, accounts: object.NewHostAccountManager(s.Client, *sc.AccountManager)},
+		auth:          object.NewAuthorizationManager(s.Client),
+		root:          sc.RootFolder,
+		name:          s.Server,
 	}, nil
 }
 
@@ -78,7 +76,11 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 		return nil, err
 	}
 
-	policy, err := h.passwordPolicy(ctx)
+	options, err := h.optionManager(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", PasswordQualityOption, err)
+	}
+	policy, err := h.passwordPolicy(ctx, options)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", PasswordQualityOption, err)
 	}
@@ -89,16 +91,7 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 // Lookup implements tasks.UserLookup: id's account and its permission on
 // the root folder, read afresh (after a failure).
 func (h *Host) Lookup(ctx context.Context, id string) (tasks.Observation, error) {
-	users, err := h.users(ctx)
-	if err != nil {
-		return tasks.Observation{}, err
-	}
-	perms, err := h.permissions(ctx)
-	if err != nil {
-		return tasks.Observation{}, err
-	}
-	a, ok := users[id]
-	return tasks.Observation{Exists: ok, Role: perms[id], Description: a.Description}, nil
+	return lookup(ctx, id, h.users, h.permissions)
 }
 
 // users reads the host's local users.
@@ -151,35 +144,6 @@ func (h *Host) permissions(ctx context.Context) (map[string]string, error) {
 	return perms, nil
 }
 
-// passwordPolicy reads Security.PasswordQualityControl from the host's
-// advanced options ("" when the host does not have the option).
-func (h *Host) passwordPolicy(ctx context.Context) (string, error) {
-	ref, err := h.optionManager(ctx)
-	if err != nil {
-		return "", err
-	}
-	var values []types.BaseOptionValue
-	err = h.s.read(ctx, "QueryOptions", func(ctx context.Context) error {
-		values, err = object.NewOptionManager(h.s.Client, ref).Query(ctx, PasswordQualityOption)
-		return err
-	})
-	if err != nil {
-		if IsFault(err, &types.InvalidName{}) {
-			return "", nil
-		}
-		return "", vfault.Describe(err)
-	}
-	for _, v := range values {
-		o := v.GetOptionValue()
-		if o.Key == PasswordQualityOption {
-			if s, ok := o.Value.(string); ok {
-				return s, nil
-			}
-		}
-	}
-	return "", nil
-}
-
 // optionManager finds the host's advanced-option manager (the one holding
 // Security.* options) through a container view: one host on ESXi.
 func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference, error) {
@@ -200,25 +164,6 @@ func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference,
 		return types.ManagedObjectReference{}, fmt.Errorf("expected one host with advanced options, found %d", len(hosts))
 	}
 	return *hosts[0].ConfigManager.AdvancedOption, nil
-}
-
-// CreateUser implements tasks.Host.
-func (h *Host) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return vfault.Describe(h.s.write(ctx, "CreateUser", func(ctx context.Context) error {
-		return h.accounts.Create(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
-	}))
-}
-
-// UpdateUser implements tasks.Host.
-func (h *Host) UpdateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return vfault.Describe(h.s.write(ctx, "UpdateUser", func(ctx context.Context) error {
-		return h.accounts.Update(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
-	}))
-}
-
-// RemoveUser implements tasks.Host.
-func (h *Host) RemoveUser(ctx context.Context, id string) error {
-	return vfault.Describe(h.s.write(ctx, "RemoveUser", func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
 }
 
 // SetRole implements tasks.Host: a propagating permission on the root
