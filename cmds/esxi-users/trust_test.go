@@ -20,14 +20,12 @@ import (
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/netfault"
 	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -393,21 +391,19 @@ func (a *activity) arm() {
 	a.mu.Unlock()
 }
 
-// latencyProxy puts Toxiproxy (in-process) between the plugin and a
-// simulator, adding ms of latency to every reply.
-func latencyProxy(t *testing.T, name, upstream string, ms int) string {
+// latencyProxy puts Toxiproxy (in-process: internal/netfault) between the
+// plugin and a simulator, adding ms of latency to every reply.
+func latencyProxy(t *testing.T, upstream string, ms int) string {
 	t.Helper()
-	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	p := toxiproxy.NewProxy(srv, name, "127.0.0.1:0", upstream)
-	if err := p.Start(); err != nil {
+	p, err := netfault.Start(upstream)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.Stop)
-	toxic := fmt.Sprintf(`{"name":"latency","type":"latency","stream":"downstream","toxicity":1,"attributes":{"latency":%d}}`, ms)
-	if _, err := p.Toxics.AddToxicJson(strings.NewReader(toxic)); err != nil {
+	t.Cleanup(p.Close)
+	if err := p.Latency("latency", "downstream", time.Duration(ms)*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	return p.Listen
+	return p.Addr
 }
 
 type slowHost struct {
@@ -432,7 +428,7 @@ func (w *world) addSlowMachines(t *testing.T, n, ms int) []slowHost {
 		w.fake.AddMachine(uuid, fmt.Sprintf("esx%02d", i+2), "")
 		pw, _ := sim.URL.User.Password()
 		w.setParams(t, uuid, map[string]any{
-			content.ParamServer:     latencyProxy(t, uuid, sim.URL.Host, ms),
+			content.ParamServer:     latencyProxy(t, sim.URL.Host, ms),
 			content.ParamThumbprint: sim.Thumbprint, content.ParamPassword: pw,
 			content.ParamUsers: []any{
 				map[string]any{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},

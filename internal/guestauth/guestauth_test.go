@@ -31,40 +31,16 @@ import (
 
 const guestSPN = "host/guest.test"
 
-type kdc struct {
-	*krbtest.Fixture
-	realm  *krbtest.Realm
-	svcKT  string
-	ccache string
-}
-
-func startKDC(t *testing.T) *kdc {
+// startKDC is a realm with the guest's service principal (guestSPN) and
+// another host's. The guest's acceptor (Fixture.Acceptor) answers as MIT's:
+// standard Kerberos (the challenge is its final token, answered with the
+// client's empty output), and with MechListMIC SPNEGO's mechListMIC exchange
+// (the answer is the client's mechListMIC).
+func startKDC(t *testing.T) *krbtest.Fixture {
 	t.Helper()
 	f := krbtest.NewFixture(t, guestSPN)
 	f.AddPrincipal("host/other.test", "")
-	return &kdc{Fixture: f, realm: f.Realm, svcKT: f.ServiceKeytab, ccache: f.CCache}
-}
-
-// acceptor is the guest's acceptor: standard Kerberos (the challenge is its
-// final token, answered with the client's empty output), and with mic
-// SPNEGO's mechListMIC exchange (the answer is the client's mechListMIC).
-func (k *kdc) acceptor(t *testing.T, mic bool) *krbaccept.Acceptor {
-	t.Helper()
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: guestSPN, Realm: k.realm.Name, MechListMIC: mic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return acc
-}
-
-func (k *kdc) initiator(t *testing.T, pkg sspi.Package, spn string) sspi.Initiator {
-	t.Helper()
-	in, err := sspi.NewInitiator(sspi.Config{Package: pkg, SPN: spn, Krb5Conf: k.realm.Krb5Conf(), CCache: k.ccache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Close() })
-	return in
+	return f
 }
 
 type env struct {
@@ -127,10 +103,10 @@ func TestAcquireUseRelease(t *testing.T) {
 				if mname == "VPX" {
 					model = simulator.VPX()
 				}
-				e := newEnv(t, model, k.acceptor(t, false), &simguest.Options{Processes: procs})
+				e := newEnv(t, model, k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{Processes: procs})
 				ctx := context.Background()
 				vm := e.vms[0]
-				in := &countingInitiator{Initiator: k.initiator(t, pkg, guestSPN)}
+				in := &countingInitiator{Initiator: k.Initiator(t, pkg, guestSPN, false, false)}
 				tk, err := guestauth.Acquire(ctx, e.c, vm, in)
 				if err != nil {
 					t.Fatalf("Acquire: %v", err)
@@ -215,9 +191,9 @@ func (in *extraInitiator) Step(ch []byte) ([]byte, bool, error) {
 func TestMultiLeg(t *testing.T) {
 	k := startKDC(t)
 	// Extra rounds: "hello" → nonce, (echo → nonce)*, then Kerberos.
-	acc := &multiLeg{inner: k.acceptor(t, false), extra: 2, state: map[string]*extraState{}}
+	acc := &multiLeg{inner: k.Acceptor(t, krbaccept.Options{Realm: k.Name}), extra: 2, state: map[string]*extraState{}}
 	e := newEnv(t, simulator.VPX(), acc, &simguest.Options{})
-	in := &countingInitiator{Initiator: &extraInitiator{Initiator: k.initiator(t, sspi.Negotiate, guestSPN), n: 2}}
+	in := &countingInitiator{Initiator: &extraInitiator{Initiator: k.Initiator(t, sspi.Negotiate, guestSPN, false, false), n: 2}}
 	tk, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in)
 	if err != nil {
 		t.Fatalf("Acquire: %v", err)
@@ -290,9 +266,9 @@ func TestFaults(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("invalid-token", func(t *testing.T) {
-		e := newEnv(t, simulator.ESX(), k.acceptor(t, false), &simguest.Options{})
+		e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
 		// A ticket for another service: the guest cannot decrypt it.
-		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, "host/other.test"))
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, "host/other.test", false, false))
 		var ge *guestauth.Error
 		if !errors.As(err, &ge) || ge.Kind != guestauth.ErrInvalidGuestLogin || ge.Op != "AcquireCredentialsInGuest" || !fault.Is(err, &types.InvalidGuestLogin{}) {
 			t.Fatalf("err = %v", err)
@@ -300,14 +276,14 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("bad-second-leg", func(t *testing.T) {
 		// SPNEGO's mechListMIC exchange: the answer is a MIC; tampered, it fails.
-		e := newEnv(t, simulator.ESX(), k.acceptor(t, true), &simguest.Options{})
-		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], &tamper{Initiator: k.initiator(t, sspi.Negotiate, guestSPN)})
+		e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), &simguest.Options{})
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], &tamper{Initiator: k.Initiator(t, sspi.Negotiate, guestSPN, false, false)})
 		if !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("powered-off", func(t *testing.T) {
-		e := newEnv(t, simulator.VPX(), k.acceptor(t, false), &simguest.Options{})
+		e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
 		task, err := object.NewVirtualMachine(e.c, e.vms[0]).PowerOff(ctx)
 		if err == nil {
 			err = task.Wait(ctx)
@@ -315,34 +291,34 @@ func TestFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		var ips *types.InvalidPowerState
 		if _, ok := fault.As(err, &ips); !ok || !errors.Is(err, guestauth.ErrInvalidPowerState) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("tools-not-running", func(t *testing.T) {
-		e := newEnv(t, simulator.VPX(), k.acceptor(t, false), &simguest.Options{})
+		e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
 		e.srv.SetToolsRunning(e.vms[0], false)
-		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		if !errors.Is(err, guestauth.ErrGuestOperationsUnavailable) || !fault.Is(err, &types.GuestOperationsUnavailable{}) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("too-many", func(t *testing.T) {
-		e := newEnv(t, simulator.ESX(), k.acceptor(t, false), &simguest.Options{MaxSessionsPerVM: 1})
-		tk, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{MaxSessionsPerVM: 1})
+		tk, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		if !errors.Is(err, guestauth.ErrTooManyGuestLogons) || !fault.Is(err, &types.TooManyGuestLogons{}) {
 			t.Fatalf("err = %v", err)
 		}
 		if err := tk.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
-		tk, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		tk, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		if err != nil {
 			t.Fatalf("after release: %v", err)
 		}
@@ -351,7 +327,7 @@ func TestFaults(t *testing.T) {
 	t.Run("no-auth-manager", func(t *testing.T) {
 		// Plain vcsim: GuestOperationsManager.authManager is unset.
 		e := newEnv(t, simulator.ESX(), nil, nil)
-		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		if !errors.Is(err, guestauth.ErrNotSupported) {
 			t.Fatalf("err = %v", err)
 		}
@@ -379,7 +355,7 @@ func TestAcquireMITAcceptor(t *testing.T) {
 	e := newEnv(t, simulator.VPX(), mit, &simguest.Options{})
 	ctx := context.Background()
 	for _, pkg := range []sspi.Package{sspi.Negotiate, sspi.Kerberos} {
-		in := &countingInitiator{Initiator: k.initiator(t, pkg, guestSPN)}
+		in := &countingInitiator{Initiator: k.Initiator(t, pkg, guestSPN, false, false)}
 		tk, err := guestauth.Acquire(ctx, e.c, e.vms[0], in)
 		if err != nil {
 			t.Fatalf("%s: Acquire: %v", pkg, err)
@@ -393,7 +369,7 @@ func TestAcquireMITAcceptor(t *testing.T) {
 		}
 	}
 	// A ticket for another service: MIT's acceptor refuses it.
-	_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Kerberos, "host/other.test"))
+	_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Kerberos, "host/other.test", false, false))
 	if !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
 		t.Fatalf("other service: %v", err)
 	}
@@ -404,12 +380,8 @@ func TestAcquireMITAcceptor(t *testing.T) {
 // challenge, has nothing to challenge with and refuses.
 func TestNoMutualKerberosRefused(t *testing.T) {
 	k := startKDC(t)
-	e := newEnv(t, simulator.ESX(), k.acceptor(t, false), &simguest.Options{})
-	in, err := sspi.NewInitiator(sspi.Config{Package: sspi.Kerberos, SPN: guestSPN, Krb5Conf: k.realm.Krb5Conf(), CCache: k.ccache, NoMutual: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
+	in := k.Initiator(t, sspi.Kerberos, guestSPN, false, true)
 	if _, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in); !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
 		t.Fatalf("err = %v", err)
 	}

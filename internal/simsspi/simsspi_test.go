@@ -23,41 +23,13 @@ import (
 
 const spn = "host/esx.test"
 
-type kdc struct {
-	realm   *krbtest.Realm
-	svcKT   string
-	aliceKT string
-	bobKT   string
-	ccache  string
-}
-
-func startKDC(t *testing.T) *kdc {
+// startKDC is a realm with the host's service principal (spn), the
+// client alice and another user, bob.
+func startKDC(t *testing.T) *krbtest.Fixture {
 	t.Helper()
 	f := krbtest.NewFixture(t, spn)
 	f.AddPrincipal("bob", "bob-pw")
-	return &kdc{
-		realm:   f.Realm,
-		svcKT:   f.ServiceKeytab,
-		aliceKT: f.UserKeytab,
-		bobKT:   f.Keytab("bob", true),
-		ccache:  f.CCache,
-	}
-}
-
-func (k *kdc) initiator(t *testing.T, pkg sspi.Package, keytab string, user string, noMutual bool) sspi.Initiator {
-	t.Helper()
-	cfg := sspi.Config{Package: pkg, SPN: spn, Krb5Conf: k.realm.Krb5Conf(), NoMutual: noMutual}
-	if keytab != "" {
-		cfg.Keytab, cfg.Principal = keytab, user
-	} else {
-		cfg.CCache = k.ccache
-	}
-	in, err := sspi.NewInitiator(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Close() })
-	return in
+	return f
 }
 
 // countingInitiator counts the Step calls (legs) of an Initiator.
@@ -97,17 +69,10 @@ func TestLoginBySSPI(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					model := newModel()
 					s := simtest.Serve(t, model, nil)
-					acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, Realm: k.realm.Name, MechListMIC: tc.mic})
-					if err != nil {
-						t.Fatal(err)
-					}
+					acc := k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: tc.mic})
 					simsspi.Install(model.Map(), acc, simsspi.Options{ChallengeFinalToken: tc.final})
 					c := simtest.Client(t, s)
-					kt := ""
-					if tc.keytab {
-						kt = k.aliceKT
-					}
-					in := &countingInitiator{Initiator: k.initiator(t, tc.pkg, kt, "alice", tc.noMutual)}
+					in := &countingInitiator{Initiator: k.Initiator(t, tc.pkg, spn, tc.keytab, tc.noMutual)}
 					ctx := context.Background()
 					us, err := sspi.Login(ctx, c, in, "en_US")
 					if err != nil {
@@ -132,7 +97,7 @@ func TestLoginBySSPI(t *testing.T) {
 						t.Fatalf("HostSystemList: %v", err)
 					}
 					// Logging in again on a live session is refused.
-					again := k.initiator(t, tc.pkg, kt, "alice", tc.noMutual)
+					again := k.Initiator(t, tc.pkg, spn, tc.keytab, tc.noMutual)
 					if _, err := sspi.Login(ctx, c, again, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
 						t.Fatalf("second login: %v", err)
 					}
@@ -146,16 +111,13 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	k := startKDC(t)
 	model := simulator.VPX()
 	s := simtest.Serve(t, model, nil)
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, MechListMIC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	acc := k.Acceptor(t, krbaccept.Options{MechListMIC: true})
 	srv := simsspi.Install(model.Map(), acc, simsspi.Options{AllowedPrincipals: []string{`ESXI.TEST\alice`}})
 	ctx := context.Background()
 
 	t.Run("not-allowed", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		_, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.bobKT, "bob", false), "")
+		_, err := sspi.Login(ctx, c, k.InitiatorConfig(t, sspi.Config{Package: sspi.Negotiate, SPN: spn, Keytab: k.Keytab("bob", true), Principal: "bob"}), "")
 		if !errors.Is(err, sspi.ErrNoPermission) || !fault.Is(err, &types.NoPermission{}) {
 			t.Fatalf("err = %v", err)
 		}
@@ -167,14 +129,14 @@ func TestLoginBySSPIFailures(t *testing.T) {
 			t.Fatalf("CurrentTime after NoPermission: %v", err)
 		}
 		// And may log in properly afterwards.
-		if _, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), ""); err != nil {
+		if _, err := sspi.Login(ctx, c, k.Initiator(t, sspi.Negotiate, spn, true, false), ""); err != nil {
 			t.Fatalf("login after failure: %v", err)
 		}
 	})
 
 	t.Run("bad-locale", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		_, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "english!")
+		_, err := sspi.Login(ctx, c, k.Initiator(t, sspi.Negotiate, spn, true, false), "english!")
 		if !errors.Is(err, sspi.ErrInvalidLocale) {
 			t.Fatalf("err = %v", err)
 		}
@@ -186,7 +148,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	}
 
 	t.Run("replayed-token", func(t *testing.T) {
-		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", true)
+		in := k.Initiator(t, sspi.Kerberos, spn, true, true)
 		tok, _, err := in.Step(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -202,7 +164,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	})
 
 	t.Run("tampered-token", func(t *testing.T) {
-		in := k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", true)
+		in := k.Initiator(t, sspi.Negotiate, spn, true, true)
 		tok, _, err := in.Step(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -215,7 +177,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 
 	t.Run("pending-session-is-not-authenticated", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		in := k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false)
+		in := k.Initiator(t, sspi.Negotiate, spn, true, false)
 		tok, _, err := in.Step(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -241,7 +203,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 			t.Fatalf("CurrentTime after failure: %v", err)
 		}
 		// The same client can then complete a login and make the call.
-		if _, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), ""); err != nil {
+		if _, err := sspi.Login(ctx, c, k.Initiator(t, sspi.Negotiate, spn, true, false), ""); err != nil {
 			t.Fatalf("login after failed conversation: %v", err)
 		}
 		if _, err := currentTime(c); err != nil {
@@ -250,13 +212,8 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	})
 
 	t.Run("wrong-spn", func(t *testing.T) {
-		cfg := sspi.Config{SPN: "host/other.test", Krb5Conf: k.realm.Krb5Conf(), Keytab: k.aliceKT, Principal: "alice"}
-		k.realm.AddPrincipal("host/other.test", "")
-		in, err := sspi.NewInitiator(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer in.Close()
+		k.AddPrincipal("host/other.test", "")
+		in := k.Initiator(t, sspi.Negotiate, "host/other.test", true, false)
 		if _, err := sspi.Login(ctx, simtest.Client(t, s), in, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
 			t.Fatalf("err = %v", err)
 		}
@@ -266,7 +223,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 		m2 := simulator.ESX()
 		s2 := simtest.Serve(t, m2, nil)
 		simsspi.Install(m2.Map(), acc, simsspi.Options{NotSupported: true})
-		_, err := sspi.Login(ctx, simtest.Client(t, s2), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
+		_, err := sspi.Login(ctx, simtest.Client(t, s2), k.Initiator(t, sspi.Negotiate, spn, true, false), "")
 		if !errors.Is(err, sspi.ErrNotSupported) {
 			t.Fatalf("err = %v", err)
 		}
@@ -275,7 +232,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	t.Run("uninstalled", func(t *testing.T) {
 		srv.Uninstall()
 		defer simsspi.Install(model.Map(), acc, simsspi.Options{})
-		_, err := sspi.Login(ctx, simtest.Client(t, s), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
+		_, err := sspi.Login(ctx, simtest.Client(t, s), k.Initiator(t, sspi.Negotiate, spn, true, false), "")
 		if !fault.Is(err, &types.NotAuthenticated{}) {
 			t.Fatalf("without the hook: %v", err)
 		}
@@ -301,10 +258,7 @@ func TestChallengeFinalToken(t *testing.T) {
 	k := startKDC(t)
 	model := simulator.VPX()
 	s := simtest.Serve(t, model, nil)
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn})
-	if err != nil {
-		t.Fatal(err)
-	}
+	acc := k.Acceptor(t, krbaccept.Options{})
 	simsspi.Install(model.Map(), acc, simsspi.Options{ChallengeFinalToken: true})
 	ctx := context.Background()
 	login := func(c *vim25.Client, tok []byte) (*types.LoginBySSPIResponse, error) {
@@ -322,7 +276,7 @@ func TestChallengeFinalToken(t *testing.T) {
 
 	t.Run("empty-answer-logs-in", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", false)
+		in := k.Initiator(t, sspi.Kerberos, spn, true, false)
 		tok, _, _ := in.Step(nil)
 		_, err := login(c, tok)
 		ans, done, err := in.Step(challenge(err))
@@ -336,7 +290,7 @@ func TestChallengeFinalToken(t *testing.T) {
 	})
 	t.Run("other-answer-is-refused", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", false)
+		in := k.Initiator(t, sspi.Kerberos, spn, true, false)
 		tok, _, _ := in.Step(nil)
 		_, err := login(c, tok)
 		challenge(err)

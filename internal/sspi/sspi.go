@@ -160,10 +160,10 @@ var (
 	ErrNoPermission        error = vfault.NoPermission
 	ErrInvalidLocale       error = vfault.InvalidLocale
 	ErrNotSupported        error = vfault.NotSupported
-	ErrTooManyLegs         = errors.New("sspi: too many SSPI challenge legs")
-	ErrUnexpectedChallenge = errors.New("sspi: server sent a challenge after the security context was complete")
-	ErrMutualAuth          = errors.New("sspi: server's mutual-authentication reply does not verify")
-	ErrNoToken             = errors.New("sspi: the initiator produced no first token")
+	ErrTooManyLegs               = errors.New("sspi: too many SSPI challenge legs")
+	ErrUnexpectedChallenge       = errors.New("sspi: server sent a challenge after the security context was complete")
+	ErrMutualAuth                = errors.New("sspi: server's mutual-authentication reply does not verify")
+	ErrNoToken                   = errors.New("sspi: the initiator produced no first token")
 )
 
 // Exchange is one SSPI conversation over a vSphere method that answers each
