@@ -67,9 +67,27 @@ func newEndpoint(listen string, failWrite int, failFault types.BaseMethodFault) 
 	return e, nil
 }
 
-// serve serves model over HTTPS on listen, with user/password as the login
-// put in URL.
-func (e *endpoint) serve(model *simulator.Model, listen, user, password string) (err error) {
+// start creates model, lets install patch it and serves it over HTTPS on
+// listen, with user/password as the login put in URL; the model is removed
+// again if anything fails. vcsim's model construction and teardown touch
+// package-level state (e.g. LicenseManager.init appends to a global slice),
+// so servers are created and removed one at a time (vcsimMu); once running
+// they are independent.
+func (e *endpoint) start(model *simulator.Model, install func(*simulator.Model) error, listen, user, password string) (err error) {
+	vcsimMu.Lock()
+	defer vcsimMu.Unlock()
+	if err := model.Create(); err != nil {
+		return fmt.Errorf("esxsim: model: %w", err)
+	}
+	e.model = model
+	defer func() {
+		if err != nil {
+			model.Remove()
+		}
+	}()
+	if err := install(model); err != nil {
+		return err
+	}
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{e.cert}}
 	model.Service.Listen = &url.URL{Host: listen, User: url.UserPassword(user, password)}
 	// simulator's NewServer panics when it cannot listen.
