@@ -28,7 +28,6 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
-	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/params"
@@ -200,30 +199,11 @@ func newWorld(t *testing.T) *world {
 	return &world{fake: fake, sim: sim, plugin: p, dir: dir}
 }
 
-func (w *world) hostUsers(t *testing.T) map[string]tasks.Account {
-	t.Helper()
-	pw, _ := w.sim.URL.User.Password()
-	s, err := esx.Dial(context.Background(), esx.Config{Server: w.sim.URL.Host, Password: params.NewPassword(pw), Thumbprint: w.sim.Thumbprint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := esx.NewHost(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := h.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap.Users
-}
-
 func (w *world) checkApplied(t *testing.T) tasks.Report {
 	t.Helper()
-	users := w.hostUsers(t)
-	if a, ok := users["user1"]; !ok || a.Description != params.DefaultDescription {
-		t.Errorf("user1 on host: %+v %v (set without description resets it to the default)", a, ok)
+	users := w.sim.Users()
+	if d, ok := users["user1"]; !ok || d != params.DefaultDescription {
+		t.Errorf("user1 on host: %q %v (set without description resets it to the default)", d, ok)
 	}
 	if _, ok := users["user2"]; !ok {
 		t.Error("user2 not on host")
@@ -433,7 +413,7 @@ func TestPluginProtocol(t *testing.T) {
 		t.Errorf("bad input: %d %s", code, body)
 	}
 	w.noCanary(t, "the 400 response", string(body))
-	if _, ok := w.hostUsers(t)["user9"]; ok {
+	if _, ok := w.sim.Users()["user9"]; ok {
 		t.Error("user9 created from an invalid list")
 	}
 

@@ -6,7 +6,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -20,37 +19,15 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
-	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/netfault"
 	"github.com/esxi-users/esxi-users/internal/pack"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // simUsers reads a simulator's local users with an independent client.
-func simUsers(t *testing.T, sim *esxsim.Server) map[string]tasks.Account {
-	t.Helper()
-	pw, _ := sim.URL.User.Password()
-	s, err := esx.Dial(context.Background(), esx.Config{Server: sim.URL.Host, Username: sim.URL.User.Username(), Password: params.NewPassword(pw), Thumbprint: sim.Thumbprint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := esx.NewHost(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := h.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap.Users
-}
-
 // serverCanary is a password put where it must never be: the server Param.
 const serverCanary = "Srv#Canary-5521-qq"
 
@@ -258,7 +235,7 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "HTTP 500") || !strings.Contains(out, "the host was changed") {
 		t.Errorf("report not saved: exit %d\n%s", code, out)
 	}
-	if _, ok := w.hostUsers(t)["user7"]; !ok {
+	if _, ok := w.sim.Users()["user7"]; !ok {
 		t.Error("user7 not created")
 	}
 	w.noCanary(t, "the job log", out)
@@ -465,7 +442,7 @@ func TestRunsParallelAcrossMachines(t *testing.T) {
 		if codes[i] != http.StatusOK {
 			t.Fatalf("machine %d: %d %s", i, codes[i], bodies[i])
 		}
-		if _, ok := simUsers(t, h.sim)["user2"]; !ok {
+		if _, ok := h.sim.Users()["user2"]; !ok {
 			t.Errorf("machine %d: user2 not on its host", i)
 		}
 		h.act.mu.Lock()

@@ -12,10 +12,8 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
-	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/pack"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -63,26 +61,6 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func (w *world) users(t *testing.T) map[string]tasks.Account {
-	t.Helper()
-	pw, _ := w.sim.URL.User.Password()
-	s, err := esx.Dial(context.Background(), esx.Config{Server: w.sim.URL.Host, Username: "root",
-		Password: params.NewPassword(pw), Thumbprint: w.sim.Thumbprint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := esx.NewHost(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := h.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap.Users
 }
 
 func (w *world) run(t *testing.T) (int, string, string) {
@@ -141,9 +119,9 @@ func TestRunTaskAppliesAndReports(t *testing.T) {
 	if !r.OK || len(r.Results) != 4 || r.Results[0].Outcome != tasks.Created {
 		t.Errorf("report = %+v", r)
 	}
-	got := w.users(t)
-	if a, ok := got["user1"]; !ok || a.Description != "User One" {
-		t.Errorf("user1 on host = %+v (%v)", a, ok)
+	got := w.sim.Users()
+	if d, ok := got["user1"]; !ok || d != "User One" {
+		t.Errorf("user1 on host = %q (%v)", d, ok)
 	}
 	if _, ok := got["user2"]; ok {
 		t.Error("user2 still on host")
@@ -197,7 +175,7 @@ func TestRunTaskInvalidInputWritesReport(t *testing.T) {
 	if r.OK || r.Error == "" {
 		t.Errorf("report = %+v", r)
 	}
-	if _, ok := w.users(t)["user1"]; ok {
+	if _, ok := w.sim.Users()["user1"]; ok {
 		t.Error("user1 was created although the list is invalid")
 	}
 }

@@ -182,7 +182,7 @@ func TestDRPUnreachableOrRefusedExits3(t *testing.T) {
 			if code != tasks.ExitConnect {
 				t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitConnect, stdout, stderr)
 			}
-			if _, ok := w.users(t)["user1"]; ok {
+			if _, ok := w.sim.Users()["user1"]; ok {
 				t.Fatal("user1 was created")
 			}
 		})
@@ -205,7 +205,7 @@ func TestReportNotSavedFailsTheJob(t *testing.T) {
 	if !strings.Contains(stderr, "the host was changed (1 entry applied, listed above) but the report was NOT saved to "+content.ParamReport) {
 		t.Errorf("stderr does not say the host was changed and the report not saved:\n%s", stderr)
 	}
-	if _, ok := w.users(t)["user1"]; !ok {
+	if _, ok := w.sim.Users()["user1"]; !ok {
 		t.Error("user1 not on the host: the run did not happen")
 	}
 	if strings.Contains(stdout+stderr, canary) {
@@ -288,7 +288,7 @@ func TestActionRefusesOverrides(t *testing.T) {
 		t.Errorf("the overriding server was contacted %d times", hits)
 	}
 	mu.Unlock()
-	if _, ok := w.users(t)["evil"]; ok {
+	if _, ok := w.sim.Users()["evil"]; ok {
 		t.Fatal("the overriding list was applied")
 	}
 	// The machine's own Params, as DRP merges them, run - also when DRP
@@ -303,7 +303,7 @@ func TestActionRefusesOverrides(t *testing.T) {
 	if merr != nil || !r.OK {
 		t.Fatalf("own Params: %+v %+v", r, merr)
 	}
-	if _, ok := w.users(t)["user1"]; !ok {
+	if _, ok := w.sim.Users()["user1"]; !ok {
 		t.Error("user1 not created")
 	}
 	// The report not saved: 500, the job fails, the message says the host
@@ -326,7 +326,7 @@ func TestActionRefusesOverrides(t *testing.T) {
 	if _, merr = drp.RunAction(context.Background(), weak, mach, actionParams(t, w, nil), nil); merr == nil || merr.Code != http.StatusServiceUnavailable {
 		t.Fatalf("unreadable Params: %+v", merr)
 	}
-	if _, ok := w.users(t)["user4"]; ok {
+	if _, ok := w.sim.Users()["user4"]; ok {
 		t.Error("user4 created without the machine's Params")
 	}
 }
