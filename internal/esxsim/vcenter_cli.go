@@ -473,15 +473,11 @@ func (c *hostCLI) permissionList(args esxcli.Values) (*esxcli.Response, cliError
 // replacing the principal's permission there (the rules of
 // SetEntityPermissions apply: the last Admin cannot be demoted).
 func (c *hostCLI) permissionSet(args esxcli.Values) (*esxcli.Response, cliError) {
-	id, cerr := requireArg(args, "id")
+	id, group, cerr := principalArgs(args)
 	if cerr != nil {
-		return nil, cliError{"Missing required parameter -i|--id"}
+		return nil, cerr
 	}
 	roleName, cerr := requireArg(args, "role")
-	if cerr != nil {
-		return nil, cliError{"Missing required parameter -r|--role"}
-	}
-	group, cerr := boolArg(args, "group")
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -500,11 +496,7 @@ func (c *hostCLI) permissionSet(args esxcli.Values) (*esxcli.Response, cliError)
 
 // permissionUnset removes the principal's permission on the root folder.
 func (c *hostCLI) permissionUnset(args esxcli.Values) (*esxcli.Response, cliError) {
-	id, cerr := requireArg(args, "id")
-	if cerr != nil {
-		return nil, cliError{"Missing required parameter -i|--id"}
-	}
-	group, cerr := boolArg(args, "group")
+	id, group, cerr := principalArgs(args)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -515,6 +507,16 @@ func (c *hostCLI) permissionUnset(args esxcli.Values) (*esxcli.Response, cliErro
 		return nil, faultText(f)
 	}
 	return cliOK(), nil
+}
+
+// principalArgs reads the principal of system permission set|unset: --id
+// (required) and --group.
+func principalArgs(args esxcli.Values) (id string, group bool, cerr cliError) {
+	if id, cerr = requireArg(args, "id"); cerr != nil {
+		return "", false, cerr
+	}
+	group, cerr = boolArg(args, "group")
+	return id, group, cerr
 }
 
 // roleName names a role id with its description, from the host's roles.
