@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,7 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -110,6 +114,25 @@ func (e *endpoint) start(model *simulator.Model, install func(*simulator.Model) 
 		Path:   "/sdk",
 	}
 	return nil
+}
+
+// Client is an independent vSphere client of the simulator (govmomi's own,
+// not the code under test) that trusts its certificate and is logged in as
+// URL's user; logout ends the session. Tests of other packages read the
+// simulator's state through it.
+func (e *endpoint) Client(ctx context.Context) (c *vim25.Client, logout func(), err error) {
+	sc := soap.NewClient(&url.URL{Scheme: "https", Host: e.URL.Host, Path: "/sdk"}, false)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.CertPEM)
+	sc.DefaultTransport().TLSClientConfig.RootCAs = pool
+	if c, err = vim25.NewClient(ctx, sc); err != nil {
+		return nil, nil, err
+	}
+	m := session.NewManager(c)
+	if err := m.Login(ctx, e.URL.User); err != nil {
+		return nil, nil, err
+	}
+	return c, func() { m.Logout(context.Background()) }, nil
 }
 
 // Close stops the server and releases the model.
