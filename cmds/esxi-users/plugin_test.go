@@ -549,7 +549,11 @@ func TestESXiTemplateEndToEnd(t *testing.T) {
 	}
 }
 
-func TestGoAgentTemplateEndToEnd(t *testing.T) {
+// agentWorld is newWorld for a test that runs the Go-agent template (bash,
+// curl, sha256sum and awk, and the linux task binary), with the task's
+// directory.
+func agentWorld(t *testing.T) (*world, string) {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("the Go-agent template runs the linux task binary")
 	}
@@ -559,16 +563,18 @@ func TestGoAgentTemplateEndToEnd(t *testing.T) {
 		}
 	}
 	w := newWorld(t)
-	// Is apply --from-drp wired into the CLI yet?
-	probe, _ := exec.Command(taskBin, "apply", "--from-drp").CombinedOutput()
-	if strings.Contains(string(probe), "not available yet") {
-		t.Skip("esxi-manage-users apply --from-drp is not wired to internal/drp.RunTaskWith yet (internal/cli/fromdrp.go)")
+	taskDir := filepath.Join(w.dir, "task")
+	if err := os.MkdirAll(taskDir, 0o755); err != nil {
+		t.Fatal(err)
 	}
+	return w, taskDir
+}
+
+func TestGoAgentTemplateEndToEnd(t *testing.T) {
+	w, taskDir := agentWorld(t)
 	w.fake.AddToken("task-token", drpfake.Token{GetSecure: true, Machine: machineUUID})
 	script := render(t, &w.plugin.Def, content.AgentTemplate, w.data("unused"))
 	w.noCanary(t, "the rendered Go-agent template", script)
-	taskDir := filepath.Join(w.dir, "task")
-	os.MkdirAll(taskDir, 0o755)
 	path := filepath.Join(taskDir, "esxi-manage-users.sh")
 	os.WriteFile(path, []byte(script), 0o755)
 	cmd := exec.Command("bash", path)

@@ -282,15 +282,7 @@ func TestActionTemplateEndToEnd(t *testing.T) {
 // with the digest pinned in the content pack and refuses to run it. A pack
 // without pinned digests runs nothing.
 func TestGoAgentTemplateRefusesTamperedBinary(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the Go-agent template runs the linux task binary")
-	}
-	for _, tool := range []string{"bash", "curl", "sha256sum", "awk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip("needs " + tool)
-		}
-	}
-	w := newWorld(t)
+	w, taskDir := agentWorld(t)
 	marker := filepath.Join(w.dir, "tampered-binary-ran")
 	evil := []byte("#!/bin/sh\ntouch " + marker + "\n")
 	served := filepath.Join(w.dir, "files", "plugin_providers", content.PluginName, BinaryName(runtime.GOARCH))
@@ -300,8 +292,6 @@ func TestGoAgentTemplateRefusesTamperedBinary(t *testing.T) {
 	sum := fmt.Sprintf("%x", sha256.Sum256(evil))
 	os.WriteFile(served+".sha256", []byte(sum+"  "+BinaryName(runtime.GOARCH)+"\n"), 0o644)
 
-	taskDir := filepath.Join(w.dir, "task")
-	os.MkdirAll(taskDir, 0o755)
 	env := []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=x", "RS_UUID=" + machineUUID, "RS_TASK_DIR=" + taskDir}
 	path := filepath.Join(taskDir, "agent.sh")
 	os.WriteFile(path, []byte(render(t, &w.plugin.Def, content.AgentTemplate, w.data("unused"))), 0o700)
