@@ -29,7 +29,6 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -143,15 +142,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func packParams(t *testing.T) []*models.Param {
-	t.Helper()
-	ps, err := pack.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ps
-}
-
 type world struct {
 	fake   *drpfake.Server
 	sim    *esxsim.Server
@@ -167,8 +157,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	fake := drpfake.New(packParams(t))
-	t.Cleanup(fake.Close)
+	fake := drpfake.NewForPack(t)
 	// Unix socket paths must be short: use a short temp dir.
 	dir, err := os.MkdirTemp("", "eu")
 	if err != nil {

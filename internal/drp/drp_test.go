@@ -13,22 +13,12 @@ import (
 	"github.com/esxi-users/esxi-users/internal/drp"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
 const canary = "Canary#Pw-7719-zz"
 
 const machineUUID = "3a1c2f4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
-
-func packParams(t *testing.T) []*models.Param {
-	t.Helper()
-	ps, err := pack.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ps
-}
 
 type world struct {
 	fake *drpfake.Server
@@ -43,8 +33,7 @@ func newWorld(t *testing.T, getSecure bool) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	fake := drpfake.New(packParams(t))
-	t.Cleanup(fake.Close)
+	fake := drpfake.NewForPack(t)
 	fake.AddToken("task-token", drpfake.Token{GetSecure: getSecure, Machine: machineUUID})
 	fake.AddMachine(machineUUID, "esx01", "")
 	pw, _ := sim.URL.User.Password()

@@ -29,19 +29,13 @@ import (
 	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
+// guestSPN is the guest's service principal. The tests' realm is
+// krbtest.NewFixture(t, guestSPN, "host/other.test"); the guest's acceptor
+// (Fixture.Acceptor) answers as MIT's: standard Kerberos (the challenge is
+// its final token, answered with the client's empty output), and with
+// MechListMIC SPNEGO's mechListMIC exchange (the answer is the client's
+// mechListMIC).
 const guestSPN = "host/guest.test"
-
-// startKDC is a realm with the guest's service principal (guestSPN) and
-// another host's. The guest's acceptor (Fixture.Acceptor) answers as MIT's:
-// standard Kerberos (the challenge is its final token, answered with the
-// client's empty output), and with MechListMIC SPNEGO's mechListMIC exchange
-// (the answer is the client's mechListMIC).
-func startKDC(t *testing.T) *krbtest.Fixture {
-	t.Helper()
-	f := krbtest.NewFixture(t, guestSPN)
-	f.AddPrincipal("host/other.test", "")
-	return f
-}
 
 type env struct {
 	srv *simguest.Server
@@ -95,7 +89,7 @@ func (c *countingInitiator) Step(ch []byte) ([]byte, bool, error) {
 }
 
 func TestAcquireUseRelease(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	for _, mname := range []string{"ESX", "VPX"} {
 		for _, pkg := range []sspi.Package{sspi.Negotiate, sspi.Kerberos} {
 			t.Run(mname+"/"+string(pkg), func(t *testing.T) {
@@ -189,7 +183,7 @@ func (in *extraInitiator) Step(ch []byte) ([]byte, bool, error) {
 }
 
 func TestMultiLeg(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	// Extra rounds: "hello" → nonce, (echo → nonce)*, then Kerberos.
 	acc := &multiLeg{inner: k.Acceptor(t, krbaccept.Options{Realm: k.Name}), extra: 2, state: map[string]*extraState{}}
 	e := newEnv(t, simulator.VPX(), acc, &simguest.Options{})
@@ -262,7 +256,7 @@ func (a *multiLeg) Accept(conv string, tok []byte) ([]byte, string, bool, error)
 }
 
 func TestFaults(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	ctx := context.Background()
 
 	t.Run("invalid-token", func(t *testing.T) {
@@ -350,7 +344,7 @@ func (t *tamper) Step(ch []byte) ([]byte, bool, error) {
 // accept-completed NegTokenResp) is the challenge, the client verifies it
 // and answers with its empty output, and gets the ticket.
 func TestAcquireMITAcceptor(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	mit := k.MITAcceptor(t)
 	e := newEnv(t, simulator.VPX(), mit, &simguest.Options{})
 	ctx := context.Background()
@@ -379,7 +373,7 @@ func TestAcquireMITAcceptor(t *testing.T) {
 // authentication is complete after its first token; the guest, which must
 // challenge, has nothing to challenge with and refuses.
 func TestNoMutualKerberosRefused(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
 	in := k.Initiator(t, sspi.Kerberos, guestSPN, false, true)
 	if _, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in); !errors.Is(err, guestauth.ErrInvalidGuestLogin) {

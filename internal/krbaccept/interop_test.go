@@ -85,7 +85,7 @@ func (m *mitInitiator) send(t *testing.T, tok []byte) {
 // exchange, our mechListMIC, and answered with its own.
 func TestInteropMIT(t *testing.T) {
 	krbtest.RequireGSSAPI(t)
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	cases := []struct {
 		name     string
 		mech     string

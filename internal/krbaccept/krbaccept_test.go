@@ -15,16 +15,6 @@ import (
 
 const spn = "host/esx.test"
 
-// setup is a realm with the service principal (spn), the client alice and
-// another host's principal; Fixture.Acceptor and Fixture.Initiator are the
-// two ends.
-func setup(t *testing.T) *krbtest.Fixture {
-	t.Helper()
-	f := krbtest.NewFixture(t, spn)
-	f.AddPrincipal("host/other.test", "")
-	return f
-}
-
 // run drives an initiator against an acceptor the way a transport that
 // delivers final tokens does (the guest's, or LoginBySSPI with
 // simsspi.Options.ChallengeFinalToken): every output token goes to the
@@ -62,7 +52,7 @@ func run(t *testing.T, in sspi.Initiator, a *krbaccept.Acceptor, conv string) (s
 }
 
 func TestAcceptGoInitiator(t *testing.T) {
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	cases := []struct {
 		name     string
 		pkg      sspi.Package
@@ -110,7 +100,7 @@ func TestAcceptGoInitiator(t *testing.T) {
 // for a third token; SPNEGO answers accept-completed with the AP-REP, or
 // (MechListMIC) accept-incomplete with a mechListMIC.
 func TestStandardReplies(t *testing.T) {
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	for _, tc := range []struct {
 		name     string
 		pkg      sspi.Package
@@ -178,7 +168,7 @@ func firstToken(t *testing.T, in sspi.Initiator) []byte {
 }
 
 func TestRejects(t *testing.T) {
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	otherKT := e.Keytab("host/other.test", false)
 
 	t.Run("replay", func(t *testing.T) {
@@ -329,7 +319,7 @@ func TestRejects(t *testing.T) {
 }
 
 func TestConversationExpires(t *testing.T) {
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	now := time.Now()
 	a := e.Acceptor(t, krbaccept.Options{MechListMIC: true, MaxSkew: time.Minute, Clock: func() time.Time { return now }})
 	in := e.Initiator(t, sspi.Negotiate, spn, true, false)
@@ -354,7 +344,7 @@ func TestConversationExpires(t *testing.T) {
 }
 
 func TestFinalAsChallenge(t *testing.T) {
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	now := time.Now()
 	f := &krbaccept.FinalAsChallenge{TTL: time.Minute, Now: func() time.Time { return now }}
 	a := f.Wrap(e.Acceptor(t, krbaccept.Options{}))

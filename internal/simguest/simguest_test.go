@@ -34,18 +34,11 @@ import (
 	"github.com/esxi-users/esxi-users/internal/sspi"
 )
 
+// guestSPN is the guest's service principal. The tests' realm is
+// krbtest.NewFixture(t, guestSPN, "host/other.test"); the guest's acceptor
+// is Fixture.Acceptor, whose MechListMIC selects SPNEGO's mechListMIC
+// exchange, a proof only the holder of the session key can make.
 const guestSPN = "host/guest.test"
-
-// startKDC is a realm with the guest's service principal (guestSPN) and
-// another host's. The guest's acceptor is Fixture.Acceptor; MechListMIC
-// selects SPNEGO's mechListMIC exchange, whose answer is a proof only the
-// holder of the session key can make.
-func startKDC(t *testing.T) *krbtest.Fixture {
-	t.Helper()
-	f := krbtest.NewFixture(t, guestSPN)
-	f.AddPrincipal("host/other.test", "")
-	return f
-}
 
 type env struct {
 	model *simulator.Model
@@ -161,7 +154,7 @@ func models() map[string]func() *simulator.Model {
 }
 
 func TestChallengeThenTicket(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	cases := []struct {
 		name     string
 		pkg      sspi.Package
@@ -266,7 +259,7 @@ func guestOpsAuthManager(c *vim25.Client) (types.ManagedObjectReference, error) 
 }
 
 func TestInvalidTokens(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{})
 	vm, other := e.vms[0], e.vms[1]
 	isInvalid := func(t *testing.T, err error) {
@@ -384,7 +377,7 @@ func TestInvalidTokens(t *testing.T) {
 // with, and [SSPI] says it throws a challenge, which a complete client
 // context could not answer; simguest issues no ticket.
 func TestOneLegRefused(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), simguest.Options{})
 	tok, _, err := k.Initiator(t, sspi.Kerberos, guestSPN, false, true).Step(nil)
 	if err != nil {
@@ -404,7 +397,7 @@ func TestOneLegRefused(t *testing.T) {
 // the only answer is the initiator's empty output; an empty token never
 // starts an exchange.
 func TestFinalTokenAnswer(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), simguest.Options{})
 	vm := e.vms[0]
 	for _, pkg := range []sspi.Package{sspi.Kerberos, sspi.Negotiate} {
@@ -450,7 +443,7 @@ func powerOn(t *testing.T, c *vim25.Client, vm types.ManagedObjectReference) {
 }
 
 func TestGuestState(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	for mname, newModel := range models() {
 		t.Run(mname, func(t *testing.T) {
 			e := newEnv(t, newModel(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{})
@@ -498,7 +491,7 @@ func TestGuestState(t *testing.T) {
 }
 
 func TestToolsNotRunningByDefaultWithKeepToolsStatus(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{KeepToolsStatus: true})
 	tok, _, _ := k.Initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
 	if _, err := e.acquire(t, e.vms[0], tok, 0); !fault.Is(err, &types.GuestOperationsUnavailable{}) {
@@ -507,7 +500,7 @@ func TestToolsNotRunningByDefaultWithKeepToolsStatus(t *testing.T) {
 }
 
 func TestTooManyGuestLogons(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{MaxSessionsPerVM: 2})
 	vm, other := e.vms[0], e.vms[1]
 	t1 := e.login(t, vm, k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
@@ -538,7 +531,7 @@ func TestTooManyGuestLogons(t *testing.T) {
 }
 
 func TestNamePassword(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{Accounts: map[string]string{"guest": "guest-pw"}, Processes: procs})
 	vm := e.vms[0]
 	ps, err := e.list(vm, &types.NamePasswordAuthentication{Username: "guest", Password: "guest-pw"})
@@ -554,7 +547,7 @@ func TestNamePassword(t *testing.T) {
 }
 
 func TestPerVMAcceptor(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	// VM 1's guest has its own SPN (host/other.test).
 	other := k.Acceptor(t, krbaccept.Options{KeytabPath: k.Keytab("host/other.test", false), SPN: "host/other.test", MechListMIC: true})
 	model := simulator.ESX()

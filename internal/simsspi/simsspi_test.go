@@ -23,15 +23,6 @@ import (
 
 const spn = "host/esx.test"
 
-// startKDC is a realm with the host's service principal (spn), the
-// client alice and another user, bob.
-func startKDC(t *testing.T) *krbtest.Fixture {
-	t.Helper()
-	f := krbtest.NewFixture(t, spn)
-	f.AddPrincipal("bob", "bob-pw")
-	return f
-}
-
 // countingInitiator counts the Step calls (legs) of an Initiator.
 type countingInitiator struct {
 	sspi.Initiator
@@ -44,7 +35,7 @@ func (c *countingInitiator) Step(ch []byte) ([]byte, bool, error) {
 }
 
 func TestLoginBySSPI(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, spn, "bob")
 	models := map[string]func() *simulator.Model{"ESX": simulator.ESX, "VPX": simulator.VPX}
 	cases := []struct {
 		name     string
@@ -108,7 +99,7 @@ func TestLoginBySSPI(t *testing.T) {
 }
 
 func TestLoginBySSPIFailures(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, spn, "bob")
 	model := simulator.VPX()
 	s := simtest.Serve(t, model, nil)
 	acc := k.Acceptor(t, krbaccept.Options{MechListMIC: true})
@@ -255,7 +246,7 @@ func TestDefaultUserName(t *testing.T) {
 // raw Kerberos) comes as an SSPIChallenge; only the initiator's empty
 // output completes the login.
 func TestChallengeFinalToken(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, spn, "bob")
 	model := simulator.VPX()
 	s := simtest.Serve(t, model, nil)
 	acc := k.Acceptor(t, krbaccept.Options{})
