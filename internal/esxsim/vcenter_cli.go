@@ -410,12 +410,18 @@ func (c *hostCLI) vpxShell() bool {
 	return ok && a.shell
 }
 
-func (c *hostCLI) accountAdd(args esxcli.Values) (*esxcli.Response, cliError) {
-	spec, cerr := accountSpec(args)
-	if cerr != nil {
-		return nil, cerr
+// accountArgs reads the arguments of system account add|set: the account
+// (accountSpec) and its shell access.
+func accountArgs(args esxcli.Values) (spec *types.HostAccountSpec, shell *bool, cerr cliError) {
+	if spec, cerr = accountSpec(args); cerr != nil {
+		return nil, nil, cerr
 	}
-	shell, cerr := shellArg(args)
+	shell, cerr = shellArg(args)
+	return spec, shell, cerr
+}
+
+func (c *hostCLI) accountAdd(args esxcli.Values) (*esxcli.Response, cliError) {
+	spec, shell, cerr := accountArgs(args)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -426,11 +432,7 @@ func (c *hostCLI) accountAdd(args esxcli.Values) (*esxcli.Response, cliError) {
 }
 
 func (c *hostCLI) accountSet(args esxcli.Values) (*esxcli.Response, cliError) {
-	spec, cerr := accountSpec(args)
-	if cerr != nil {
-		return nil, cerr
-	}
-	shell, cerr := shellArg(args)
+	spec, shell, cerr := accountArgs(args)
 	if cerr != nil {
 		return nil, cerr
 	}

@@ -48,15 +48,9 @@ const (
 
 // NewInitiator returns a Kerberos initiator using a credential cache or a keytab.
 func NewInitiator(cfg Config) (Initiator, error) {
-	pkg, err := cfg.pkg()
+	pkg, err := cfg.check()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.SPN == "" {
-		return nil, errors.New("sspi: no SPN")
-	}
-	if strings.Contains(cfg.SPN, "@") {
-		return nil, errors.New("sspi: SPN must not contain @REALM")
 	}
 	confPath := cfg.Krb5Conf
 	if confPath == "" {

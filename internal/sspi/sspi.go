@@ -54,6 +54,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/vim25"
@@ -138,14 +139,25 @@ func (c Config) For(host string) Config {
 	return c
 }
 
-func (c Config) pkg() (Package, error) {
+// check is what every NewInitiator checks first: the package (Negotiate
+// when empty) and an SPN without @REALM.
+func (c Config) check() (Package, error) {
+	var pkg Package
 	switch c.Package {
 	case "", Negotiate:
-		return Negotiate, nil
+		pkg = Negotiate
 	case Kerberos:
-		return Kerberos, nil
+		pkg = Kerberos
+	default:
+		return "", fmt.Errorf("sspi: unsupported package %q (want Negotiate or Kerberos)", c.Package)
 	}
-	return "", fmt.Errorf("sspi: unsupported package %q (want Negotiate or Kerberos)", c.Package)
+	if c.SPN == "" {
+		return "", errors.New("sspi: no SPN")
+	}
+	if strings.Contains(c.SPN, "@") {
+		return "", errors.New("sspi: SPN must not contain @REALM")
+	}
+	return pkg, nil
 }
 
 // MaxLegs bounds the calls of one Exchange.
