@@ -26,7 +26,7 @@
 // # Errors
 //
 // Server faults come back as *Error, whose Kind is one of the Err*
-// sentinels (errors.Is(err, guestauth.ErrInvalidGuestLogin)) and which
+// sentinels (errors.Is(err, vfault.InvalidGuestLogin)) and which
 // unwraps to the SOAP fault, so govmomi's fault.Is/fault.As work too
 // (fault.Is(err, &types.InvalidGuestLogin{})).
 //
@@ -60,25 +60,12 @@ const MaxLegs = 10
 // is already done.
 const ReleaseTimeout = 30 * time.Second
 
-// Sentinels: the Kind of an *Error. The faults the AcquireCredentialsInGuest
-// reference lists are rows of the project's fault table (internal/vfault);
-// the rest are this package's own.
+// Sentinels: the Kind of an *Error that is not a fault. A fault's Kind is
+// its row in the project's fault table (internal/vfault: those the
+// AcquireCredentialsInGuest reference lists, vfault.InvalidGuestLogin,
+// vfault.GuestOperationsUnavailable, …, and vfault.GuestOperationsFault for
+// its subtypes without a row).
 var (
-	ErrInvalidGuestLogin            error = vfault.InvalidGuestLogin
-	ErrGuestOperationsUnavailable   error = vfault.GuestOperationsUnavailable
-	ErrTooManyGuestLogons           error = vfault.TooManyGuestLogons
-	ErrInvalidPowerState            error = vfault.InvalidPowerState
-	ErrInvalidState                 error = vfault.InvalidState
-	ErrTaskInProgress               error = vfault.TaskInProgress
-	ErrGuestComponentsOutOfDate     error = vfault.GuestComponentsOutOfDate
-	ErrOperationNotSupportedByGuest error = vfault.OperationNotSupportedByGuest
-	ErrOperationDisabledByGuest     error = vfault.OperationDisabledByGuest
-	ErrGuestOperationsFault         error = vfault.GuestOperationsFault // and its subtypes without a row
-	ErrNoPermission                 error = vfault.NoPermission
-	ErrNotAuthenticated             error = vfault.NotAuthenticated
-	ErrNotFound                     error = vfault.ManagedObjectNotFound
-	ErrInvalidArgument              error = vfault.InvalidArgument
-
 	ErrNotSupported = errors.New("the server has no guest authentication manager")
 	ErrProtocol     = errors.New("unexpected guest authentication exchange")
 	ErrTooManyLegs  = errors.New("too many guest authentication challenge legs")
@@ -89,7 +76,7 @@ var (
 type Error struct {
 	Op   string // the vSphere method, e.g. "AcquireCredentialsInGuest"
 	VM   types.ManagedObjectReference
-	Kind error // one of the Err* sentinels
+	Kind error // the fault's row (a *vfault.Fault) or one of the Err* sentinels
 	Err  error // the underlying error (a SOAP fault), may be nil
 }
 
@@ -205,7 +192,7 @@ func (t *Ticket) Release(ctx context.Context) error {
 		return nil
 	}
 	err = Wrap("ReleaseCredentialsInGuest", t.vm, err)
-	if errors.Is(err, ErrInvalidGuestLogin) {
+	if errors.Is(err, vfault.InvalidGuestLogin) {
 		t.released = true
 	}
 	return err

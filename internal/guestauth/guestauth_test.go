@@ -125,7 +125,7 @@ func TestAcquireUseRelease(t *testing.T) {
 				}
 				// Not valid on another VM.
 				_, err = e.list(t, e.vms[1], tk.Auth())
-				if !errors.Is(err, guestauth.ErrInvalidGuestLogin) || !fault.Is(err, &types.InvalidGuestLogin{}) {
+				if !errors.Is(err, vfault.InvalidGuestLogin) || !fault.Is(err, &types.InvalidGuestLogin{}) {
 					t.Fatalf("list on another VM: %v", err)
 				}
 				if err := tk.Release(ctx); err != nil {
@@ -139,10 +139,10 @@ func TestAcquireUseRelease(t *testing.T) {
 				}
 				err = tk.Validate(ctx)
 				var igl *types.InvalidGuestLogin
-				if _, ok := fault.As(err, &igl); !ok || !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+				if _, ok := fault.As(err, &igl); !ok || !errors.Is(err, vfault.InvalidGuestLogin) {
 					t.Fatalf("Validate after release: %v", err)
 				}
-				if _, err := e.list(t, vm, tk.Auth()); !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+				if _, err := e.list(t, vm, tk.Auth()); !errors.Is(err, vfault.InvalidGuestLogin) {
 					t.Fatalf("list after release: %v", err)
 				}
 				if strings.Contains(err.Error(), ticket) {
@@ -264,7 +264,7 @@ func TestFaults(t *testing.T) {
 		// A ticket for another service: the guest cannot decrypt it.
 		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, "host/other.test", false, false))
 		var ge *guestauth.Error
-		if !errors.As(err, &ge) || ge.Kind != guestauth.ErrInvalidGuestLogin || ge.Op != "AcquireCredentialsInGuest" || !fault.Is(err, &types.InvalidGuestLogin{}) {
+		if !errors.As(err, &ge) || ge.Kind != vfault.InvalidGuestLogin || ge.Op != "AcquireCredentialsInGuest" || !fault.Is(err, &types.InvalidGuestLogin{}) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -272,7 +272,7 @@ func TestFaults(t *testing.T) {
 		// SPNEGO's mechListMIC exchange: the answer is a MIC; tampered, it fails.
 		e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), &simguest.Options{})
 		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], &tamper{Initiator: k.Initiator(t, sspi.Negotiate, guestSPN, false, false)})
-		if !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+		if !errors.Is(err, vfault.InvalidGuestLogin) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -287,7 +287,7 @@ func TestFaults(t *testing.T) {
 		}
 		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		var ips *types.InvalidPowerState
-		if _, ok := fault.As(err, &ips); !ok || !errors.Is(err, guestauth.ErrInvalidPowerState) {
+		if _, ok := fault.As(err, &ips); !ok || !errors.Is(err, vfault.InvalidPowerState) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -295,7 +295,7 @@ func TestFaults(t *testing.T) {
 		e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
 		e.srv.SetToolsRunning(e.vms[0], false)
 		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
-		if !errors.Is(err, guestauth.ErrGuestOperationsUnavailable) || !fault.Is(err, &types.GuestOperationsUnavailable{}) {
+		if !errors.Is(err, vfault.GuestOperationsUnavailable) || !fault.Is(err, &types.GuestOperationsUnavailable{}) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -306,7 +306,7 @@ func TestFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
-		if !errors.Is(err, guestauth.ErrTooManyGuestLogons) || !fault.Is(err, &types.TooManyGuestLogons{}) {
+		if !errors.Is(err, vfault.TooManyGuestLogons) || !fault.Is(err, &types.TooManyGuestLogons{}) {
 			t.Fatalf("err = %v", err)
 		}
 		if err := tk.Release(ctx); err != nil {
@@ -364,7 +364,7 @@ func TestAcquireMITAcceptor(t *testing.T) {
 	}
 	// A ticket for another service: MIT's acceptor refuses it.
 	_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Kerberos, "host/other.test", false, false))
-	if !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+	if !errors.Is(err, vfault.InvalidGuestLogin) {
 		t.Fatalf("other service: %v", err)
 	}
 }
@@ -376,7 +376,7 @@ func TestNoMutualKerberosRefused(t *testing.T) {
 	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
 	in := k.Initiator(t, sspi.Kerberos, guestSPN, false, true)
-	if _, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in); !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+	if _, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in); !errors.Is(err, vfault.InvalidGuestLogin) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -387,21 +387,21 @@ func TestWrapTable(t *testing.T) {
 		f    types.BaseMethodFault
 		kind error
 	}{
-		{&types.InvalidGuestLogin{}, guestauth.ErrInvalidGuestLogin},
-		{&types.GuestOperationsUnavailable{}, guestauth.ErrGuestOperationsUnavailable},
-		{&types.TooManyGuestLogons{}, guestauth.ErrTooManyGuestLogons},
-		{&types.InvalidPowerState{}, guestauth.ErrInvalidPowerState},
-		{&types.InvalidState{}, guestauth.ErrInvalidState},
-		{&types.TaskInProgress{}, guestauth.ErrTaskInProgress},
-		{&types.GuestComponentsOutOfDate{}, guestauth.ErrGuestComponentsOutOfDate},
-		{&types.OperationNotSupportedByGuest{}, guestauth.ErrOperationNotSupportedByGuest},
-		{&types.OperationDisabledByGuest{}, guestauth.ErrOperationDisabledByGuest},
-		{&types.GuestOperationsFault{}, guestauth.ErrGuestOperationsFault},
-		{&types.GuestPermissionDenied{}, guestauth.ErrGuestOperationsFault},
-		{&types.NoPermission{}, guestauth.ErrNoPermission},
-		{&types.NotAuthenticated{}, guestauth.ErrNotAuthenticated},
-		{&types.ManagedObjectNotFound{}, guestauth.ErrNotFound},
-		{&types.InvalidArgument{}, guestauth.ErrInvalidArgument},
+		{&types.InvalidGuestLogin{}, vfault.InvalidGuestLogin},
+		{&types.GuestOperationsUnavailable{}, vfault.GuestOperationsUnavailable},
+		{&types.TooManyGuestLogons{}, vfault.TooManyGuestLogons},
+		{&types.InvalidPowerState{}, vfault.InvalidPowerState},
+		{&types.InvalidState{}, vfault.InvalidState},
+		{&types.TaskInProgress{}, vfault.TaskInProgress},
+		{&types.GuestComponentsOutOfDate{}, vfault.GuestComponentsOutOfDate},
+		{&types.OperationNotSupportedByGuest{}, vfault.OperationNotSupportedByGuest},
+		{&types.OperationDisabledByGuest{}, vfault.OperationDisabledByGuest},
+		{&types.GuestOperationsFault{}, vfault.GuestOperationsFault},
+		{&types.GuestPermissionDenied{}, vfault.GuestOperationsFault},
+		{&types.NoPermission{}, vfault.NoPermission},
+		{&types.NotAuthenticated{}, vfault.NotAuthenticated},
+		{&types.ManagedObjectNotFound{}, vfault.ManagedObjectNotFound},
+		{&types.InvalidArgument{}, vfault.InvalidArgument},
 		{&types.SystemError{}, vfault.SystemError}, // the fault table's row (internal/vfault)
 		{&types.DuplicateName{}, guestauth.ErrOther},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 const spn = "host/esx.test"
@@ -312,7 +313,7 @@ func TestRejects(t *testing.T) {
 		in = e.Initiator(t, sspi.Negotiate, spn, true, false)
 		firstToken(t, in)
 		resp, _ = gss.MarshalNegTokenResp(spnego.NegTokenResp{NegState: 2})
-		if _, _, err := in.Step(resp); !errors.Is(err, sspi.ErrInvalidLogin) {
+		if _, _, err := in.Step(resp); !errors.Is(err, vfault.InvalidLogin) {
 			t.Fatalf("reject: err = %v", err)
 		}
 	})

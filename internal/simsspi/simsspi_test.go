@@ -19,6 +19,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/simsspi"
 	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 const spn = "host/esx.test"
@@ -89,7 +90,7 @@ func TestLoginBySSPI(t *testing.T) {
 					}
 					// Logging in again on a live session is refused.
 					again := k.Initiator(t, tc.pkg, spn, tc.keytab, tc.noMutual)
-					if _, err := sspi.Login(ctx, c, again, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
+					if _, err := sspi.Login(ctx, c, again, ""); !errors.Is(err, vfault.InvalidLogin) {
 						t.Fatalf("second login: %v", err)
 					}
 				})
@@ -109,7 +110,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	t.Run("not-allowed", func(t *testing.T) {
 		c := simtest.Client(t, s)
 		_, err := sspi.Login(ctx, c, k.InitiatorConfig(t, sspi.Config{Package: sspi.Negotiate, SPN: spn, Keytab: k.Keytab("bob", true), Principal: "bob"}), "")
-		if !errors.Is(err, sspi.ErrNoPermission) || !fault.Is(err, &types.NoPermission{}) {
+		if !errors.Is(err, vfault.NoPermission) || !fault.Is(err, &types.NoPermission{}) {
 			t.Fatalf("err = %v", err)
 		}
 		// The pending session was dropped: the client is anonymous.
@@ -128,7 +129,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	t.Run("bad-locale", func(t *testing.T) {
 		c := simtest.Client(t, s)
 		_, err := sspi.Login(ctx, c, k.Initiator(t, sspi.Negotiate, spn, true, false), "english!")
-		if !errors.Is(err, sspi.ErrInvalidLocale) {
+		if !errors.Is(err, vfault.InvalidLocale) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -205,7 +206,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	t.Run("wrong-spn", func(t *testing.T) {
 		k.AddPrincipal("host/other.test", "")
 		in := k.Initiator(t, sspi.Negotiate, "host/other.test", true, false)
-		if _, err := sspi.Login(ctx, simtest.Client(t, s), in, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
+		if _, err := sspi.Login(ctx, simtest.Client(t, s), in, ""); !errors.Is(err, vfault.InvalidLogin) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -215,7 +216,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 		s2 := simtest.Serve(t, m2, nil)
 		simsspi.Install(m2.Map(), acc, simsspi.Options{NotSupported: true})
 		_, err := sspi.Login(ctx, simtest.Client(t, s2), k.Initiator(t, sspi.Negotiate, spn, true, false), "")
-		if !errors.Is(err, sspi.ErrNotSupported) {
+		if !errors.Is(err, vfault.NotSupported) {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -163,19 +163,16 @@ func (c Config) check() (Package, error) {
 // MaxLegs bounds the calls of one Exchange.
 const MaxLegs = 10
 
-// Errors returned by Login. A server fault comes back as a *vfault.Error
-// (the project's fault table): errors.Is matches its row (ErrInvalidLogin,
-// ErrNoPermission, … are the rows LoginBySSPI's reference lists), and
+// Errors of Login and Exchange. A server fault comes back as a
+// *vfault.Error (the project's fault table): errors.Is matches its row
+// (vfault.InvalidLogin, vfault.NoPermission, vfault.InvalidLocale,
+// vfault.NotSupported: the faults LoginBySSPI's reference lists), and
 // fault.Is/fault.As still reach the fault.
 var (
-	ErrInvalidLogin        error = vfault.InvalidLogin
-	ErrNoPermission        error = vfault.NoPermission
-	ErrInvalidLocale       error = vfault.InvalidLocale
-	ErrNotSupported        error = vfault.NotSupported
-	ErrTooManyLegs               = errors.New("sspi: too many SSPI challenge legs")
-	ErrUnexpectedChallenge       = errors.New("sspi: server sent a challenge after the security context was complete")
-	ErrMutualAuth                = errors.New("sspi: server's mutual-authentication reply does not verify")
-	ErrNoToken                   = errors.New("sspi: the initiator produced no first token")
+	ErrTooManyLegs         = errors.New("sspi: too many SSPI challenge legs")
+	ErrUnexpectedChallenge = errors.New("sspi: server sent a challenge after the security context was complete")
+	ErrMutualAuth          = errors.New("sspi: server's mutual-authentication reply does not verify")
+	ErrNoToken             = errors.New("sspi: the initiator produced no first token")
 )
 
 // Exchange is one SSPI conversation over a vSphere method that answers each
@@ -256,7 +253,7 @@ func Login(ctx context.Context, c *vim25.Client, in Initiator, locale string) (*
 			}
 			tok, derr := base64.StdEncoding.DecodeString(ch.Base64Token)
 			if derr != nil || len(tok) == 0 {
-				return nil, false, fmt.Errorf("%w: undecodable SSPIChallenge token", ErrInvalidLogin)
+				return nil, false, fmt.Errorf("%w: undecodable SSPIChallenge token", vfault.InvalidLogin)
 			}
 			return tok, true, nil
 		},
