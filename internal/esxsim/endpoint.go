@@ -71,16 +71,17 @@ func newEndpoint(listen string, failWrite int, failFault types.BaseMethodFault) 
 	return e, nil
 }
 
-// start creates model, lets install patch it and serves it over HTTPS on
-// listen, with user/password as the login put in URL; the model is removed
-// again if anything fails. vcsim's model construction and teardown touch
-// package-level state (e.g. LicenseManager.init appends to a global slice),
-// so servers are created and removed one at a time (vcsimMu); once running
-// they are independent.
-func (e *endpoint) start(model *simulator.Model, install func(*simulator.Model) error, listen, user, password string) (err error) {
+// start creates the model (create: build and Create it), lets install
+// patch it and serves it over HTTPS on listen, with user/password as the
+// login put in URL; the model is removed again if anything fails. vcsim's
+// model construction and teardown touch package-level state (e.g.
+// LicenseManager.init appends to a global slice), so servers are created
+// and removed one at a time (vcsimMu); once running they are independent.
+func (e *endpoint) start(create func() (*simulator.Model, error), install func(*simulator.Model) error, listen, user, password string) (err error) {
 	vcsimMu.Lock()
 	defer vcsimMu.Unlock()
-	if err := model.Create(); err != nil {
+	model, err := create()
+	if err != nil {
 		return fmt.Errorf("esxsim: model: %w", err)
 	}
 	e.model = model
@@ -133,6 +134,11 @@ func (e *endpoint) Client(ctx context.Context) (c *vim25.Client, logout func(), 
 		return nil, nil, err
 	}
 	return c, func() { m.Logout(context.Background()) }, nil
+}
+
+// created returns a func that builds model and creates it (for start).
+func created(model *simulator.Model) func() (*simulator.Model, error) {
+	return func() (*simulator.Model, error) { return model, model.Create() }
 }
 
 // Close stops the server and releases the model.

@@ -147,7 +147,7 @@ func Start(opt Options) (s *Server, err error) {
 		return nil, err
 	}
 	s = &Server{endpoint: ep}
-	err = s.start(simulator.ESX(), func(model *simulator.Model) error {
+	err = s.start(created(simulator.ESX()), func(model *simulator.Model) error {
 		s.st = newState(opt, s)
 		if err := s.st.install(model); err != nil {
 			return err

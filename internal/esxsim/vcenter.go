@@ -179,7 +179,7 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 	if model.ClusterHost > 0 {
 		model.Cluster = 1
 	}
-	err = v.start(model, func(model *simulator.Model) error { return v.install(model, opt) }, opt.Listen, opt.Username, opt.Password)
+	err = v.start(created(model), func(model *simulator.Model) error { return v.install(model, opt) }, opt.Listen, opt.Username, opt.Password)
 	if err != nil {
 		return nil, err
 	}
