@@ -48,6 +48,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags nosim ./cmds/... ./internal/cli/...
 	GONOSUMDB=github.com/rackn $(GO) mod tidy -diff
 	GO="$(GO)" ./tools/lint.sh all
 

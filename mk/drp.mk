@@ -12,10 +12,15 @@
 #                 into bin/linux/, stores them gzip-compressed in
 #                 cmds/esxi-users/embedded/ (+ .sha256 of each binary), then
 #                 bin/esxi-users for this OS (set DRP_PLUGIN_GOOS/DRP_PLUGIN_GOARCH
-#                 for DRP's); all stripped (-trimpath -s -w); prints the sizes
+#                 for DRP's); all stripped (-trimpath -s -w); prints the sizes.
+#                 The task binaries are built with -tags $(DRP_TASK_TAGS): nosim
+#                 leaves the simulator out (simulate and --simulate exit 2);
+#                 cmds/esxi-manage-users/ship_test.go checks that neither they
+#                 nor the plugin link a test double
 
 GO                ?= go
 DRP_ARCHES        ?= amd64 arm64
+DRP_TASK_TAGS     := nosim
 DRP_EMBED_DIR     := cmds/esxi-users/embedded
 DRP_TASK_DIR      := bin/linux
 DRP_PLUGIN_GOOS   ?= $(shell $(GO) env GOOS)
@@ -49,7 +54,7 @@ plugin-binaries:
 	@set -e; for arch in $(DRP_ARCHES); do \
 	  name=esxi-manage-users.$$arch.linux; \
 	  echo "building $(DRP_TASK_DIR)/$$name"; \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags $(DRP_TASK_TAGS) \
 	    -ldflags "-s -w" -o $(DRP_TASK_DIR)/$$name ./cmds/esxi-manage-users; \
 	  gzip -9 -n -c $(DRP_TASK_DIR)/$$name > $(DRP_EMBED_DIR)/$$name.gz.tmp; \
 	  mv $(DRP_EMBED_DIR)/$$name.gz.tmp $(DRP_EMBED_DIR)/$$name.gz; \

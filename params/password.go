@@ -32,7 +32,7 @@ func NewPassword(s string) Password {
 // scrub lives as long as the session). Its callers, and the only ones
 // (TestRevealCallers keeps this list true):
 //   - internal/esx: the Login request; the HostAccountSpec of CreateUser and
-//     UpdateUser, direct (host.go) and through vCenter (vihost.go); the
+//     UpdateUser, direct and through vCenter alike (accounts.go); the
 //     strings the SOAP trace scrubs (connect.go) and the retry log lines
 //     scrub (recover.go);
 //   - internal/job: the password-policy check with passwdqc; the strings the

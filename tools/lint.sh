@@ -4,9 +4,11 @@
 #   tools/lint.sh install      install what is missing: staticcheck, deadcode and
 #                              govulncheck into bin/tools, and the Go vulnerability
 #                              database (built from the golang.org/x/vulndb module)
-#   tools/lint.sh staticcheck  staticcheck ./... (zero findings)
-#   tools/lint.sh deadcode     deadcode ./cmds/... (-test off): functions the shipped
-#                              binaries never reach, less tools/deadcode.allow
+#   tools/lint.sh staticcheck  staticcheck ./... (zero findings), also as the task binaries
+#                              ship (-tags nosim) and for Windows (the SSPI initiators)
+#   tools/lint.sh deadcode     deadcode ./cmds/... (-test off), as built by default and
+#                              with -tags nosim (what ships: mk/drp.mk's task binaries):
+#                              functions a build never reaches, less tools/deadcode.allow
 #   tools/lint.sh govulncheck  govulncheck -db file://<database> ./... : fails on any
 #                              advisory reachable from the project's code
 #   tools/lint.sh all          install, then the three checks
@@ -112,6 +114,8 @@ run_staticcheck() {
   "$tools_bin/staticcheck" ./...
   # The only platform-specific files are the SSPI initiators.
   GOOS=windows "$tools_bin/staticcheck" ./internal/sspi/...
+  # The shipped task binary's build (-tags nosim: internal/cli without the simulator).
+  "$tools_bin/staticcheck" -tags nosim ./cmds/... ./internal/cli/...
 }
 
 run_deadcode() {
@@ -119,7 +123,15 @@ run_deadcode() {
   log "deadcode $DEADCODE_VERSION"
   local module found allow
   module=$("$GO" list -m)
-  found=$("$tools_bin/deadcode" -f '{{range .Funcs}}{{$.Path}}.{{.Name}} {{.Position}}{{"\n"}}{{end}}' ./cmds/...)
+  # The default build (the CLI with its simulator) and the shipped one
+  # (-tags nosim, no simulator): a function either leaves unreached is
+  # reported.
+  local format='{{range .Funcs}}{{$.Path}}.{{.Name}} {{.Position}}{{"\n"}}{{end}}'
+  found=$(
+    "$tools_bin/deadcode" -f "$format" ./cmds/...
+    "$tools_bin/deadcode" -tags nosim -f "$format" ./cmds/...
+  )
+  found=$(sort -u <<<"$found")
   # tools/deadcode.allow: "<package>.<func> reason", package relative to the module.
   allow=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' tools/deadcode.allow | awk '{print $1}')
   local bad=0 fn pos

@@ -141,6 +141,7 @@ func TestExitCodesAndHelp(t *testing.T) {
 		{[]string{"apply"}, seedFirst, 2, "no host"},
 		{[]string{"apply", "--server", "http://127.0.0.1:1", "--insecure"}, seedFirst, 2, "plain http:// is refused"},
 		{[]string{"apply", "--server", "root:S3cr3tP455!@127.0.0.1:1"}, seedFirst, 2, "give the password in the environment variable ESXI_PASSWORD or with --password-file"},
+		{[]string{"apply", "--simulate", "--file", "../../params/testdata/seed.yaml"}, "", 0, "ok: host"}, // the README's first command
 		{[]string{"apply", "--simulate", "--file", "../../params/testdata/seed.json"}, "", 0, "ok: host"},
 		{[]string{"check-password"}, "short\nS3cr3tP455!\n", 1, "too short\nOK\n"},
 		{[]string{"check-password", "--policy", "min=bogus"}, "x\n", 2, "invalid policy"},

@@ -28,7 +28,6 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
-	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -49,8 +48,9 @@ var (
 	buildErr error
 )
 
-// build cross-builds the task binary for every arch and the plugin with
-// them embedded, compressed as `make plugin` does. Cached by the go build
+// build cross-builds the task binary for every arch (with mk/drp.mk's
+// taskTags) and the plugin with them embedded, compressed as `make plugin`
+// does. Cached by the go build
 // cache across runs.
 func build(t *testing.T) {
 	t.Helper()
@@ -65,7 +65,7 @@ func build(t *testing.T) {
 		embeds = map[string]string{}
 		for _, arch := range Arches {
 			out := filepath.Join(buildDir, BinaryName(arch))
-			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../esxi-manage-users")
+			cmd := exec.Command("go", "build", "-trimpath", "-tags", taskTags, "-ldflags", "-s -w", "-o", out, "../esxi-manage-users")
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("build task binary %s: %v\n%s", arch, err, b)
@@ -142,15 +142,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func packParams(t *testing.T) []*models.Param {
-	t.Helper()
-	ps, err := content.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ps
-}
-
 type world struct {
 	fake   *drpfake.Server
 	sim    *esxsim.Server
@@ -166,8 +157,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	fake := drpfake.New(packParams(t))
-	t.Cleanup(fake.Close)
+	fake := drpfake.NewForPack(t)
 	// Unix socket paths must be short: use a short temp dir.
 	dir, err := os.MkdirTemp("", "eu")
 	if err != nil {
@@ -198,30 +188,11 @@ func newWorld(t *testing.T) *world {
 	return &world{fake: fake, sim: sim, plugin: p, dir: dir}
 }
 
-func (w *world) hostUsers(t *testing.T) map[string]tasks.Account {
-	t.Helper()
-	pw, _ := w.sim.URL.User.Password()
-	s, err := esx.Dial(context.Background(), esx.Config{Server: w.sim.URL.Host, Password: params.NewPassword(pw), Thumbprint: w.sim.Thumbprint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := esx.NewHost(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := h.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap.Users
-}
-
 func (w *world) checkApplied(t *testing.T) tasks.Report {
 	t.Helper()
-	users := w.hostUsers(t)
-	if a, ok := users["user1"]; !ok || a.Description != params.DefaultDescription {
-		t.Errorf("user1 on host: %+v %v (set without description resets it to the default)", a, ok)
+	users := w.sim.Users()
+	if d, ok := users["user1"]; !ok || d != params.DefaultDescription {
+		t.Errorf("user1 on host: %q %v (set without description resets it to the default)", d, ok)
 	}
 	if _, ok := users["user2"]; !ok {
 		t.Error("user2 not on host")
@@ -431,7 +402,7 @@ func TestPluginProtocol(t *testing.T) {
 		t.Errorf("bad input: %d %s", code, body)
 	}
 	w.noCanary(t, "the 400 response", string(body))
-	if _, ok := w.hostUsers(t)["user9"]; ok {
+	if _, ok := w.sim.Users()["user9"]; ok {
 		t.Error("user9 created from an invalid list")
 	}
 
@@ -567,7 +538,11 @@ func TestESXiTemplateEndToEnd(t *testing.T) {
 	}
 }
 
-func TestGoAgentTemplateEndToEnd(t *testing.T) {
+// agentWorld is newWorld for a test that runs the Go-agent template (bash,
+// curl, sha256sum and awk, and the linux task binary), with the task's
+// directory.
+func agentWorld(t *testing.T) (*world, string) {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("the Go-agent template runs the linux task binary")
 	}
@@ -577,16 +552,18 @@ func TestGoAgentTemplateEndToEnd(t *testing.T) {
 		}
 	}
 	w := newWorld(t)
-	// Is apply --from-drp wired into the CLI yet?
-	probe, _ := exec.Command(taskBin, "apply", "--from-drp").CombinedOutput()
-	if strings.Contains(string(probe), "not available yet") {
-		t.Skip("esxi-manage-users apply --from-drp is not wired to internal/drp.RunTaskWith yet (internal/cli/fromdrp.go)")
+	taskDir := filepath.Join(w.dir, "task")
+	if err := os.MkdirAll(taskDir, 0o755); err != nil {
+		t.Fatal(err)
 	}
+	return w, taskDir
+}
+
+func TestGoAgentTemplateEndToEnd(t *testing.T) {
+	w, taskDir := agentWorld(t)
 	w.fake.AddToken("task-token", drpfake.Token{GetSecure: true, Machine: machineUUID})
 	script := render(t, &w.plugin.Def, content.AgentTemplate, w.data("unused"))
 	w.noCanary(t, "the rendered Go-agent template", script)
-	taskDir := filepath.Join(w.dir, "task")
-	os.MkdirAll(taskDir, 0o755)
 	path := filepath.Join(taskDir, "esxi-manage-users.sh")
 	os.WriteFile(path, []byte(script), 0o755)
 	cmd := exec.Command("bash", path)

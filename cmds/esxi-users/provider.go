@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
+	"github.com/esxi-users/esxi-users/internal/pack"
 )
 
 // Arches are the Linux architectures the task binary is built for.
@@ -37,7 +39,7 @@ var embedded embed.FS
 
 // Definition is the PluginProvider printed by define.
 func Definition() (*models.PluginProvider, error) {
-	meta, err := content.Meta()
+	meta, err := pack.Meta()
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +54,7 @@ func Definition() (*models.PluginProvider, error) {
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := content.BundleJSONWithDigests(v, digests)
+	bundle, err := pack.BundleJSONWithDigests(v, digests)
 	if err != nil {
 		return nil, err
 	}
@@ -174,15 +176,22 @@ func (d destination) Write(p []byte) (int, error) {
 // Plugin implements the SDK's PluginConfig, PluginActor and PluginUnpacker.
 type Plugin struct {
 	mu     sync.Mutex
-	client *api.Client
+	client *drp.Client
 	runs   drp.Runs // one run per machine at a time
 }
 
-// Config keeps the API session DRP gives the plugin (used to write the
-// report Param). The plugin has no Params of its own.
+// Config keeps the API session DRP gives the plugin (used to read the
+// machine's Params and write the report Param): its endpoint and token, in
+// the client runs use (drp.Client, the task binary's too). The plugin has
+// no Params of its own.
 func (p *Plugin) Config(l logger.Logger, c *api.Client, _ map[string]interface{}) *models.Error {
+	dc, err := drp.NewClient(c.Endpoint(), c.Token(), os.Getenv)
+	if err != nil {
+		return &models.Error{Model: "plugin", Key: content.PluginName, Type: "plugin", Code: http.StatusBadRequest,
+			Messages: []string{"the DRP API session: " + err.Error()}}
+	}
 	p.mu.Lock()
-	p.client = c
+	p.client = dc
 	p.mu.Unlock()
 	l.Infof("esxi-users configured")
 	return nil
@@ -232,11 +241,20 @@ func (p *Plugin) manageUsers(l logger.Logger, ma *models.Action) (interface{}, *
 			l.Infof("%s", msg)
 		}
 	}
-	report, merr := drp.RunAction(context.Background(), c, machine, ma.Params, log)
-	if merr != nil {
-		return nil, merr
+	report, derr := drp.RunAction(context.Background(), c, machineOf(machine), ma.Params, log)
+	if derr != nil {
+		return nil, &models.Error{Model: derr.Model, Key: derr.Key, Type: derr.Type, Code: derr.Code, Messages: derr.Messages}
 	}
 	return report, nil
+}
+
+// machineOf is what a run needs to know of the action's machine.
+func machineOf(mc *models.Machine) drp.Machine {
+	m := drp.Machine{UUID: mc.UUID(), Name: mc.Name}
+	if ip := mc.Address; ip != nil && !ip.Equal(net.IPv4zero) && !ip.IsUnspecified() {
+		m.Address = ip.String()
+	}
+	return m
 }
 
 // Unpack decompresses the task binaries into dir, each checked against the

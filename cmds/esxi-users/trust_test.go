@@ -6,7 +6,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -20,38 +19,15 @@ import (
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
-	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/netfault"
+	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // simUsers reads a simulator's local users with an independent client.
-func simUsers(t *testing.T, sim *esxsim.Server) map[string]tasks.Account {
-	t.Helper()
-	pw, _ := sim.URL.User.Password()
-	s, err := esx.Dial(context.Background(), esx.Config{Server: sim.URL.Host, Username: sim.URL.User.Username(), Password: params.NewPassword(pw), Thumbprint: sim.Thumbprint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := esx.NewHost(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := h.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap.Users
-}
-
 // serverCanary is a password put where it must never be: the server Param.
 const serverCanary = "Srv#Canary-5521-qq"
 
@@ -259,7 +235,7 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "HTTP 500") || !strings.Contains(out, "the host was changed") {
 		t.Errorf("report not saved: exit %d\n%s", code, out)
 	}
-	if _, ok := w.hostUsers(t)["user7"]; !ok {
+	if _, ok := w.sim.Users()["user7"]; !ok {
 		t.Error("user7 not created")
 	}
 	w.noCanary(t, "the job log", out)
@@ -306,15 +282,7 @@ func TestActionTemplateEndToEnd(t *testing.T) {
 // with the digest pinned in the content pack and refuses to run it. A pack
 // without pinned digests runs nothing.
 func TestGoAgentTemplateRefusesTamperedBinary(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the Go-agent template runs the linux task binary")
-	}
-	for _, tool := range []string{"bash", "curl", "sha256sum", "awk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip("needs " + tool)
-		}
-	}
-	w := newWorld(t)
+	w, taskDir := agentWorld(t)
 	marker := filepath.Join(w.dir, "tampered-binary-ran")
 	evil := []byte("#!/bin/sh\ntouch " + marker + "\n")
 	served := filepath.Join(w.dir, "files", "plugin_providers", content.PluginName, BinaryName(runtime.GOARCH))
@@ -324,8 +292,6 @@ func TestGoAgentTemplateRefusesTamperedBinary(t *testing.T) {
 	sum := fmt.Sprintf("%x", sha256.Sum256(evil))
 	os.WriteFile(served+".sha256", []byte(sum+"  "+BinaryName(runtime.GOARCH)+"\n"), 0o644)
 
-	taskDir := filepath.Join(w.dir, "task")
-	os.MkdirAll(taskDir, 0o755)
 	env := []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=x", "RS_UUID=" + machineUUID, "RS_TASK_DIR=" + taskDir}
 	path := filepath.Join(taskDir, "agent.sh")
 	os.WriteFile(path, []byte(render(t, &w.plugin.Def, content.AgentTemplate, w.data("unused"))), 0o700)
@@ -341,7 +307,7 @@ func TestGoAgentTemplateRefusesTamperedBinary(t *testing.T) {
 	}
 
 	// The pack as bundled without the plugin pins nothing: nothing runs.
-	src, _ := content.Template(content.DigestTemplate)
+	src, _ := pack.Template(content.DigestTemplate)
 	def := w.plugin.Def
 	var c map[string]any
 	json.Unmarshal([]byte(def.Content), &c)
@@ -392,21 +358,19 @@ func (a *activity) arm() {
 	a.mu.Unlock()
 }
 
-// latencyProxy puts Toxiproxy (in-process) between the plugin and a
-// simulator, adding ms of latency to every reply.
-func latencyProxy(t *testing.T, name, upstream string, ms int) string {
+// latencyProxy puts Toxiproxy (in-process: internal/netfault) between the
+// plugin and a simulator, adding ms of latency to every reply.
+func latencyProxy(t *testing.T, upstream string, ms int) string {
 	t.Helper()
-	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	p := toxiproxy.NewProxy(srv, name, "127.0.0.1:0", upstream)
-	if err := p.Start(); err != nil {
+	p, err := netfault.Start(upstream)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.Stop)
-	toxic := fmt.Sprintf(`{"name":"latency","type":"latency","stream":"downstream","toxicity":1,"attributes":{"latency":%d}}`, ms)
-	if _, err := p.Toxics.AddToxicJson(strings.NewReader(toxic)); err != nil {
+	t.Cleanup(p.Close)
+	if err := p.Latency("latency", "downstream", time.Duration(ms)*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	return p.Listen
+	return p.Addr
 }
 
 type slowHost struct {
@@ -431,7 +395,7 @@ func (w *world) addSlowMachines(t *testing.T, n, ms int) []slowHost {
 		w.fake.AddMachine(uuid, fmt.Sprintf("esx%02d", i+2), "")
 		pw, _ := sim.URL.User.Password()
 		w.setParams(t, uuid, map[string]any{
-			content.ParamServer:     latencyProxy(t, uuid, sim.URL.Host, ms),
+			content.ParamServer:     latencyProxy(t, sim.URL.Host, ms),
 			content.ParamThumbprint: sim.Thumbprint, content.ParamPassword: pw,
 			content.ParamUsers: []any{
 				map[string]any{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},
@@ -468,7 +432,7 @@ func TestRunsParallelAcrossMachines(t *testing.T) {
 		if codes[i] != http.StatusOK {
 			t.Fatalf("machine %d: %d %s", i, codes[i], bodies[i])
 		}
-		if _, ok := simUsers(t, h.sim)["user2"]; !ok {
+		if _, ok := h.sim.Users()["user2"]; !ok {
 			t.Errorf("machine %d: user2 not on its host", i)
 		}
 		h.act.mu.Lock()

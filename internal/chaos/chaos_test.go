@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -99,7 +98,6 @@ type target struct {
 	thumb    string
 	user, pw string
 	vihost   string
-	certPEM  []byte
 	c        *vim25.Client                // the independent client, once logged in
 	roles    object.AuthorizationRoleList // esx: the host's roles
 	host     *object.HostSystem           // vihost: the managed host
@@ -117,14 +115,14 @@ func newTarget(t *testing.T, kind string) *target {
 			t.Fatal(err)
 		}
 		t.Cleanup(sim.Close)
-		tg.sim, u, tg.thumb, tg.certPEM = sim, sim.URL, sim.Thumbprint, sim.CertPEM
+		tg.sim, u, tg.thumb = sim, sim.URL, sim.Thumbprint
 	} else {
 		vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{Hosts: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(vc.Close)
-		tg.vc, u, tg.thumb, tg.certPEM, tg.vihost = vc, vc.URL, vc.Thumbprint, vc.CertPEM, vc.Hosts[0]
+		tg.vc, u, tg.thumb, tg.vihost = vc, vc.URL, vc.Thumbprint, vc.Hosts[0]
 	}
 	tg.upstream, tg.user = u.Host, u.User.Username()
 	tg.pw, _ = u.User.Password()
@@ -157,15 +155,16 @@ func (tg *target) client(t *testing.T) *vim25.Client {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sc := soap.NewClient(&url.URL{Scheme: "https", Host: tg.upstream, Path: "/sdk"}, false)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(tg.certPEM)
-	sc.DefaultTransport().TLSClientConfig.RootCAs = pool
-	c, err := vim25.NewClient(ctx, sc)
-	if err != nil {
-		t.Fatal(err)
+	var (
+		c   *vim25.Client
+		err error
+	)
+	if tg.sim != nil {
+		c, _, err = tg.sim.Client(ctx) // logged out when the simulator closes
+	} else {
+		c, _, err = tg.vc.Client(ctx)
 	}
-	if err := session.NewManager(c).Login(ctx, url.UserPassword(tg.user, tg.pw)); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	tg.c = c

@@ -46,6 +46,11 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.principal, "principal", "", "with --keytab: the client principal (user@REALM)")
 }
 
+// noSimulator is what --simulate and simulate say in a build without the
+// simulator (simulate_nosim.go).
+const noSimulator = "this build of esxi-manage-users has no simulator: it was built with -tags nosim, as the task binaries the DRP plugin ships are; " +
+	"use a build without the tag (go run ./cmds/esxi-manage-users …)"
+
 // usageError is a mistake in the flags or environment: it wraps
 // params.ErrInvalid, so it exits 2 and nothing is contacted.
 func usageError(format string, a ...any) error { return params.Invalidf(format, a...) }
@@ -149,7 +154,6 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	if err := c.check(explicit); err != nil {
 		return err
 	}
-	cfg.Simulate = c.simulate
 	cfg.Timeout = c.timeout
 	pt, err := c.sspiConfig(env)
 	if err != nil {
@@ -158,6 +162,10 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 	cfg.PassThrough = pt
 	cfg.ViHost = strings.TrimSpace(c.vihost)
 	if c.simulate {
+		if builtinSim == nil {
+			return usageError("--simulate: %s", noSimulator)
+		}
+		cfg.Simulator = builtinSim
 		return nil
 	}
 	server := c.server

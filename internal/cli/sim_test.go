@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,10 +11,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/session"
-	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
@@ -66,18 +61,11 @@ func readHost(t *testing.T, sim *esxsim.Server) hostState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sc := soap.NewClient(&url.URL{Scheme: "https", Host: sim.URL.Host, Path: "/sdk"}, false)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(sim.CertPEM)
-	sc.DefaultTransport().TLSClientConfig.RootCAs = pool
-	c, err := vim25.NewClient(ctx, sc)
+	c, logout, err := sim.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := session.NewManager(c).Login(ctx, sim.URL.User); err != nil {
-		t.Fatal(err)
-	}
-	defer session.NewManager(c).Logout(ctx)
+	defer logout()
 	st := hostState{users: map[string]string{}, perms: map[string]string{}}
 	res, err := methods.RetrieveUserGroups(ctx, c, &types.RetrieveUserGroups{This: *c.ServiceContent.UserDirectory, FindUsers: true})
 	if err != nil {

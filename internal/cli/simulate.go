@@ -1,3 +1,5 @@
+//go:build !nosim
+
 package cli
 
 import (
@@ -14,12 +16,17 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/simguest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
+
+// builtinSim is what --simulate starts (a build with -tags nosim has none:
+// simulate_nosim.go).
+var builtinSim job.Simulator = esxsim.StartForRun
 
 // runSimulate serves the faithful ESXi simulator until the context ends
 // (SIGINT/SIGTERM). Line 1 of stdout is the URL in GOVC_URL form with the

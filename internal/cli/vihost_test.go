@@ -3,9 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -13,9 +11,6 @@ import (
 
 	esxcli "github.com/vmware/govmomi/cli/esx"
 	"github.com/vmware/govmomi/find"
-	"github.com/vmware/govmomi/session"
-	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/soap"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 )
@@ -27,18 +22,11 @@ func hostAccounts(t *testing.T, vc *esxsim.VCenter) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sc := soap.NewClient(&url.URL{Scheme: "https", Host: vc.URL.Host, Path: "/sdk"}, false)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(vc.CertPEM)
-	sc.DefaultTransport().TLSClientConfig.RootCAs = pool
-	c, err := vim25.NewClient(ctx, sc)
+	c, logout, err := vc.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := session.NewManager(c).Login(ctx, vc.URL.User); err != nil {
-		t.Fatal(err)
-	}
-	defer session.NewManager(c).Logout(ctx)
+	defer logout()
 	hosts, err := find.NewFinder(c).HostSystemList(ctx, "*")
 	if err != nil {
 		t.Fatal(err)

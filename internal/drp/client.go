@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
-
-	"github.com/digitalrebar/provision/v4/api"
-	"github.com/digitalrebar/provision/v4/models"
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/job"
@@ -32,7 +31,7 @@ var ErrDRP = errors.New("DRP API call failed")
 
 // Session is an API session for one machine.
 type Session struct {
-	Client  *api.Client
+	Client  *Client
 	Machine Machine
 }
 
@@ -50,7 +49,7 @@ func Connect(ctx context.Context, getenv func(string) string) (*Session, error) 
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%w: %s not set (run inside a DRP task)", tasks.ErrInvalid, strings.Join(missing, ", "))
 	}
-	c, err := api.TokenSession(strings.TrimSuffix(endpoint, "/"), token)
+	c, err := NewClient(endpoint, token, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: open session to %s: %v", ErrDRP, endpoint, err)
 	}
@@ -62,14 +61,12 @@ func Connect(ctx context.Context, getenv func(string) string) (*Session, error) 
 }
 
 // GetMachine reads a machine's UUID, Name and Address.
-func GetMachine(ctx context.Context, c *api.Client, uuid string) (*Machine, error) {
-	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
-	defer cancel()
+func GetMachine(ctx context.Context, c *Client, uuid string) (*Machine, error) {
 	var m struct {
 		Uuid, Name, Address string
 	}
-	if err := c.Req().Context(ctx).UrlFor("machines", uuid).Params("slim", "Params").Do(&m); err != nil {
-		return nil, fmt.Errorf("%w: GET machines/%s: %s", ErrDRP, uuid, apiError(err))
+	if err := c.call(ctx, http.MethodGet, url.Values{"slim": {"Params"}}, nil, &m, "machines", uuid); err != nil {
+		return nil, fmt.Errorf("%w: GET machines/%s: %s", ErrDRP, uuid, errorText(err))
 	}
 	if m.Address == "<nil>" || m.Address == "0.0.0.0" {
 		m.Address = ""
@@ -84,24 +81,31 @@ func GetMachine(ctx context.Context, c *api.Client, uuid string) (*Machine, erro
 // (machine, profiles, stage, global) and decoded (Secure values in
 // plaintext: the token needs the machines getSecure claim, which the task
 // adds). Unset Params come back null; defaults are not applied here.
-func ReadParams(ctx context.Context, c *api.Client, uuid string) (map[string]any, error) {
-	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
-	defer cancel()
+func ReadParams(ctx context.Context, c *Client, uuid string) (map[string]any, error) {
 	vals := map[string]any{}
-	err := c.Req().Context(ctx).UrlFor("machines", uuid, "params").
-		Params("aggregate", "true", "decode", "true", "params", strings.Join(InputParams(), ",")).
-		Do(&vals)
-	if err != nil {
+	q := url.Values{"aggregate": {"true"}, "decode": {"true"}, "params": {strings.Join(InputParams(), ",")}}
+	if err := c.call(ctx, http.MethodGet, q, nil, &vals, "machines", uuid, "params"); err != nil {
 		// The error comes from DRP's error body or the transport; neither
 		// carries a decoded value.
-		return nil, fmt.Errorf("%w: GET machines/%s/params (aggregate, decode): %s", ErrDRP, uuid, apiError(err))
+		return nil, fmt.Errorf("%w: GET machines/%s/params (aggregate, decode): %s", ErrDRP, uuid, errorText(err))
 	}
 	for _, n := range InputParams() {
-		if v, ok := vals[n]; ok && models.IsSecureData(v) {
+		if v, ok := vals[n]; ok && isSecureData(v) {
 			return nil, fmt.Errorf("%w: Param %s came back encrypted: the token lacks the machines getSecure claim", ErrDRP, n)
 		}
 	}
 	return vals, nil
+}
+
+// paramDefault reads a Param's definition from DRP and returns its Schema
+// default, and whether it has one.
+func paramDefault(ctx context.Context, c *Client, name string) (any, bool, error) {
+	var p struct{ Schema any }
+	if err := c.call(ctx, http.MethodGet, nil, nil, &p, "params", name); err != nil {
+		return nil, false, err
+	}
+	d, ok := content.SchemaDefault(p.Schema)
+	return d, ok, nil
 }
 
 // FromDRP is the task side of a run: it connects with RS_ENDPOINT, RS_TOKEN
@@ -122,41 +126,9 @@ func FromDRP(ctx context.Context, getenv func(string) string) (job.Config, *Sess
 }
 
 // WriteReport stores the report in esxi/manage-users-report on the machine.
-func WriteReport(ctx context.Context, c *api.Client, uuid string, r *tasks.Report) error {
-	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
-	defer cancel()
-	var stored any
-	err := c.Req().Context(ctx).Post(r).UrlFor("machines", uuid, "params", content.ParamReport).Do(&stored)
-	if err != nil {
-		return fmt.Errorf("%w: POST machines/%s/params/%s: %s", ErrDRP, uuid, content.ParamReport, apiError(err))
+func WriteReport(ctx context.Context, c *Client, uuid string, r *tasks.Report) error {
+	if err := c.call(ctx, http.MethodPost, nil, r, nil, "machines", uuid, "params", content.ParamReport); err != nil {
+		return fmt.Errorf("%w: POST machines/%s/params/%s: %s", ErrDRP, uuid, content.ParamReport, errorText(err))
 	}
 	return nil
-}
-
-// apiError renders an API error: DRP's models.Error messages, or for a
-// transport failure only its first line (never a response dump).
-func apiError(err error) string {
-	var me *models.Error
-	if errors.As(err, &me) {
-		msgs := me.Messages
-		if me.Type == "CLIENT_ERROR" && len(msgs) > 0 {
-			msgs = msgs[:1] // the SDK may append a raw response dump after the cause
-		}
-		s := strings.Join(msgs, "; ")
-		if me.Code != 0 {
-			s = fmt.Sprintf("%d %s", me.Code, s)
-		}
-		return firstLine(s)
-	}
-	return firstLine(err.Error())
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
 }

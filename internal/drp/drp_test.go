@@ -12,24 +12,13 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
-	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
 const canary = "Canary#Pw-7719-zz"
 
 const machineUUID = "3a1c2f4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
-
-func packParams(t *testing.T) []*models.Param {
-	t.Helper()
-	ps, err := content.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ps
-}
 
 type world struct {
 	fake *drpfake.Server
@@ -44,8 +33,7 @@ func newWorld(t *testing.T, getSecure bool) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	fake := drpfake.New(packParams(t))
-	t.Cleanup(fake.Close)
+	fake := drpfake.NewForPack(t)
 	fake.AddToken("task-token", drpfake.Token{GetSecure: getSecure, Machine: machineUUID})
 	fake.AddMachine(machineUUID, "esx01", "")
 	pw, _ := sim.URL.User.Password()
@@ -62,26 +50,6 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func (w *world) users(t *testing.T) map[string]tasks.Account {
-	t.Helper()
-	pw, _ := w.sim.URL.User.Password()
-	s, err := esx.Dial(context.Background(), esx.Config{Server: w.sim.URL.Host, Username: "root",
-		Password: params.NewPassword(pw), Thumbprint: w.sim.Thumbprint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := esx.NewHost(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := h.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap.Users
 }
 
 func (w *world) run(t *testing.T) (int, string, string) {
@@ -140,9 +108,9 @@ func TestRunTaskAppliesAndReports(t *testing.T) {
 	if !r.OK || len(r.Results) != 4 || r.Results[0].Outcome != tasks.Created {
 		t.Errorf("report = %+v", r)
 	}
-	got := w.users(t)
-	if a, ok := got["user1"]; !ok || a.Description != "User One" {
-		t.Errorf("user1 on host = %+v (%v)", a, ok)
+	got := w.sim.Users()
+	if d, ok := got["user1"]; !ok || d != "User One" {
+		t.Errorf("user1 on host = %q (%v)", d, ok)
 	}
 	if _, ok := got["user2"]; ok {
 		t.Error("user2 still on host")
@@ -196,7 +164,7 @@ func TestRunTaskInvalidInputWritesReport(t *testing.T) {
 	if r.OK || r.Error == "" {
 		t.Errorf("report = %+v", r)
 	}
-	if _, ok := w.users(t)["user1"]; ok {
+	if _, ok := w.sim.Users()["user1"]; ok {
 		t.Error("user1 was created although the list is invalid")
 	}
 }

@@ -8,16 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/digitalrebar/provision/v4/api"
-	"github.com/digitalrebar/provision/v4/models"
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/job"
@@ -146,8 +142,8 @@ func failedReport(host, user string, err error) *tasks.Report {
 type ActionLog func(level, msg string)
 
 // RunAction is the body of the plugin's esxiManageUsers machine action.
-// machine is the Action's Model, vals its Params (Secure values already
-// decrypted by DRP).
+// m is the Action's Model (the machine), vals its Params (Secure values
+// already decrypted by DRP).
 //
 // With an API client c (the plugin's own session), the machine's stored
 // Params are read through c and they alone are applied: an action whose
@@ -159,13 +155,14 @@ type ActionLog func(level, msg string)
 // written to the machine through c. (c nil: no API, vals are used as given;
 // tests only.)
 //
-// Errors: 400 invalid input or a refused override (nothing changed), 502
+// Errors (DRP's error body: Model "machines", Key the machine's UUID, Type
+// "plugin"): 400 invalid input or a refused override (nothing changed), 502
 // host unreachable or login refused (nothing changed), 503 the machine's
 // Params could not be read through the API (nothing changed), 409 an entry
 // failed (the report JSON is the last message), 500 the run succeeded or
 // failed but its report could not be saved (the host may have been changed;
 // the report JSON is the last message).
-func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals map[string]any, log ActionLog) (*tasks.Report, *models.Error) {
+func RunAction(ctx context.Context, c *Client, m Machine, vals map[string]any, log ActionLog) (*tasks.Report, *Error) {
 	if log == nil {
 		log = func(string, string) {}
 	}
@@ -174,12 +171,11 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 	log = func(level, msg string) { raw(level, textsafe.Lines(msg)) }
 	ctx, cancel := context.WithTimeout(ctx, RunTimeout)
 	defer cancel()
-	m := machineOf(machine)
-	fail := func(code int, msgs ...string) *models.Error {
+	fail := func(code int, msgs ...string) *Error {
 		for _, msg := range msgs {
 			log("error", fmt.Sprintf("%s: %s", content.ActionName, msg))
 		}
-		return &models.Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: code, Messages: safeLines(msgs)}
+		return &Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: code, Messages: safeLines(msgs)}
 	}
 	if c != nil {
 		stored, err := ReadParams(ctx, c, m.UUID)
@@ -224,7 +220,7 @@ func RunAction(ctx context.Context, c *api.Client, machine *models.Machine, vals
 		return report, fail(http.StatusInternalServerError, fmt.Sprintf("%s: %v", reportNotSaved(report), werr), reportJSON())
 	}
 	log("error", fmt.Sprintf("%s: %v", content.ActionName, err))
-	merr := &models.Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: tasks.HTTPStatus(err)}
+	merr := &Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: tasks.HTTPStatus(err)}
 	merr.Messages = append(merr.Messages, strings.Split(textsafe.Lines(err.Error()), "\n")...)
 	if werr != nil {
 		msg := textsafe.Lines(fmt.Sprintf("%s: %v", reportNotSaved(report), werr))
@@ -257,18 +253,14 @@ func Overrides(action, stored map[string]any) []string {
 // the action is their Schema default: DRP may fill defaults into an action's
 // Params, while an aggregated read does not. The stored map then takes that
 // value, so the run uses what DRP gave the action.
-func foreignDefaults(ctx context.Context, c *api.Client, diff []string, action, stored map[string]any) []string {
+func foreignDefaults(ctx context.Context, c *Client, diff []string, action, stored map[string]any) []string {
 	var out []string
 	for _, name := range diff {
 		if _, own := content.Default(name); own || stored[name] != nil || action[name] == nil || slices.Contains(content.OwnParams, name) {
 			out = append(out, name)
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, CallTimeout)
-		var p models.Param
-		err := c.Req().Context(cctx).UrlFor("params", name).Do(&p)
-		cancel()
-		if d, ok := p.DefaultValue(); err != nil || !ok || !sameJSON(d, action[name]) {
+		if d, ok, err := paramDefault(ctx, c, name); err != nil || !ok || !sameJSON(d, action[name]) {
 			out = append(out, name)
 			continue
 		}
@@ -281,17 +273,6 @@ func sameJSON(x, y any) bool {
 	bx, err1 := json.Marshal(x)
 	by, err2 := json.Marshal(y)
 	return err1 == nil && err2 == nil && bytes.Equal(bx, by)
-}
-
-func machineOf(mc *models.Machine) Machine {
-	if mc == nil {
-		return Machine{}
-	}
-	m := Machine{UUID: mc.UUID(), Name: mc.Name}
-	if ip := mc.Address; ip != nil && !ip.Equal(net.IPv4zero) && !ip.IsUnspecified() {
-		m.Address = ip.String()
-	}
-	return m
 }
 
 // actionHandler turns the job's slog records into ActionLog lines.

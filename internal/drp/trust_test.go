@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/digitalrebar/provision/v4/api"
 	"github.com/digitalrebar/provision/v4/models"
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -182,7 +182,7 @@ func TestDRPUnreachableOrRefusedExits3(t *testing.T) {
 			if code != tasks.ExitConnect {
 				t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitConnect, stdout, stderr)
 			}
-			if _, ok := w.users(t)["user1"]; ok {
+			if _, ok := w.sim.Users()["user1"]; ok {
 				t.Fatal("user1 was created")
 			}
 		})
@@ -205,7 +205,7 @@ func TestReportNotSavedFailsTheJob(t *testing.T) {
 	if !strings.Contains(stderr, "the host was changed (1 entry applied, listed above) but the report was NOT saved to "+content.ParamReport) {
 		t.Errorf("stderr does not say the host was changed and the report not saved:\n%s", stderr)
 	}
-	if _, ok := w.users(t)["user1"]; !ok {
+	if _, ok := w.sim.Users()["user1"]; !ok {
 		t.Error("user1 not on the host: the run did not happen")
 	}
 	if strings.Contains(stdout+stderr, canary) {
@@ -220,10 +220,10 @@ func TestReportNotSavedFailsTheJob(t *testing.T) {
 }
 
 // pluginClient is the plugin's own API session to the fake (superuser).
-func pluginClient(t *testing.T, w *world) *api.Client {
+func pluginClient(t *testing.T, w *world) *drp.Client {
 	t.Helper()
 	w.fake.AddToken("plugin-token", drpfake.Token{GetSecure: true, Superuser: true})
-	c, err := api.TokenSession(w.fake.Endpoint(), "plugin-token")
+	c, err := drp.NewClient(w.fake.Endpoint(), "plugin-token", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,8 +260,7 @@ func TestActionRefusesOverrides(t *testing.T) {
 	hits := 0
 	evil := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { mu.Lock(); hits++; mu.Unlock() }))
 	defer evil.Close()
-	mach := &models.Machine{Name: "esx01"}
-	mach.Uuid = parseUUID(t, machineUUID)
+	mach := drp.Machine{UUID: machineUUID, Name: "esx01"}
 	for name, args := range map[string]map[string]any{
 		"server":   {content.ParamServer: strings.TrimPrefix(evil.URL, "https://"), content.ParamInsecure: true},
 		"list":     {content.ParamUsers: []any{map[string]any{"id": "evil", "operation": "add", "password": canary, "role": "Admin"}}},
@@ -289,7 +288,7 @@ func TestActionRefusesOverrides(t *testing.T) {
 		t.Errorf("the overriding server was contacted %d times", hits)
 	}
 	mu.Unlock()
-	if _, ok := w.users(t)["evil"]; ok {
+	if _, ok := w.sim.Users()["evil"]; ok {
 		t.Fatal("the overriding list was applied")
 	}
 	// The machine's own Params, as DRP merges them, run - also when DRP
@@ -304,7 +303,7 @@ func TestActionRefusesOverrides(t *testing.T) {
 	if merr != nil || !r.OK {
 		t.Fatalf("own Params: %+v %+v", r, merr)
 	}
-	if _, ok := w.users(t)["user1"]; !ok {
+	if _, ok := w.sim.Users()["user1"]; !ok {
 		t.Error("user1 not created")
 	}
 	// The report not saved: 500, the job fails, the message says the host
@@ -320,25 +319,16 @@ func TestActionRefusesOverrides(t *testing.T) {
 	}
 	// The plugin cannot read the machine's Params: 503, nothing applied.
 	w.fake.AddToken("weak", drpfake.Token{Machine: machineUUID})
-	weak, _ := api.TokenSession(w.fake.Endpoint(), "weak")
+	weak, _ := drp.NewClient(w.fake.Endpoint(), "weak", nil)
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
 		map[string]any{"id": "user4", "operation": "add", "password": canary, "role": "ReadOnly"},
 	}))
 	if _, merr = drp.RunAction(context.Background(), weak, mach, actionParams(t, w, nil), nil); merr == nil || merr.Code != http.StatusServiceUnavailable {
 		t.Fatalf("unreadable Params: %+v", merr)
 	}
-	if _, ok := w.users(t)["user4"]; ok {
+	if _, ok := w.sim.Users()["user4"]; ok {
 		t.Error("user4 created without the machine's Params")
 	}
-}
-
-func parseUUID(t *testing.T, s string) []byte {
-	t.Helper()
-	var m models.Machine
-	if err := json.Unmarshal([]byte(`{"Uuid":"`+s+`"}`), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m.Uuid
 }
 
 func TestRunsSerialisePerMachine(t *testing.T) {
@@ -369,12 +359,12 @@ func TestRunsSerialisePerMachine(t *testing.T) {
 // while it goes on), and the job token outlives their wait.
 func TestTemplateTimeoutsExceedRunTimeout(t *testing.T) {
 	re := regexp.MustCompile(`(?m)^(?:TIMEOUT = |timeout=)(\d+)`)
-	task, err := content.Task(content.TaskName)
+	task, err := pack.Task(content.TaskName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{content.ESXiTemplate, content.ActionTemplate} {
-		body, err := content.Template(id)
+		body, err := pack.Template(id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +380,7 @@ func TestTemplateTimeoutsExceedRunTimeout(t *testing.T) {
 			t.Errorf("%s: the job token (%d s) expires before the wait ends (%d s)", id, task.ExtraDuration, n)
 		}
 	}
-	agent, _ := content.Task(content.AgentTaskName)
+	agent, _ := pack.Task(content.AgentTaskName)
 	if time.Duration(agent.ExtraDuration)*time.Second <= drp.RunTimeout {
 		t.Errorf("agent task token %d s does not outlive a run (%v)", agent.ExtraDuration, drp.RunTimeout)
 	}

@@ -42,10 +42,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/digitalrebar/provision/v4/models"
 	"golang.org/x/crypto/nacl/box"
+
+	"github.com/esxi-users/esxi-users/internal/pack"
 )
 
 // Token is an API token and what it may do.
@@ -83,6 +86,20 @@ type Server struct {
 type machine struct {
 	UUID, Name, Address, CurrentJob string
 	Params                          map[string]any // Secure ones sealed
+}
+
+// NewForPack is New with the Params of the esxi-users content pack
+// (internal/pack), as DRP has them once the plugin is installed; it stops
+// when the test ends.
+func NewForPack(tb testing.TB) *Server {
+	tb.Helper()
+	ps, err := pack.Params()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := New(ps)
+	tb.Cleanup(s.Close)
+	return s
 }
 
 // New starts a fake DRP. params are the Param definitions it knows (their

@@ -22,6 +22,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/tlspin"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -117,7 +118,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", u.Host, describe(err))
+		return nil, fmt.Errorf("connect to %s: %w", u.Host, vfault.Describe(err))
 	}
 	vc := s.Client
 	if cfg.Login != nil {
@@ -148,7 +149,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	// Only a lost answer is retried: a refusal (InvalidLogin, NoPermission)
 	// is final, so a wrong password costs exactly one Login.
 	if err := s.retrying(ctx, "login", false, s.logIn); err != nil {
-		return nil, fmt.Errorf("log in to %s as %s: %w", u.Host, user, describe(err))
+		return nil, fmt.Errorf("log in to %s as %s: %w", u.Host, user, vfault.Describe(err))
 	}
 	return s, nil
 }
@@ -167,7 +168,7 @@ func (s *Session) Close() error {
 	defer cancel()
 	err := s.retrying(ctx, "Logout", false, func(ctx context.Context) error { return session.NewManager(s.Client).Logout(ctx) })
 	if err != nil && !IsFault(err, &types.NotAuthenticated{}) {
-		return fmt.Errorf("log out of %s: %w", s.Server, describe(err))
+		return fmt.Errorf("log out of %s: %w", s.Server, vfault.Describe(err))
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -19,10 +19,10 @@ import (
 // pam_passwdqc configuration.
 const PasswordQualityOption = "Security.PasswordQualityControl"
 
-// Host is a directly connected ESXi host; it implements tasks.Host.
+// Host is a directly connected ESXi host; it implements tasks.Host. The
+// account calls and the policy read are localAccounts' (shared with ViHost).
 type Host struct {
-	s        *Session
-	accounts *object.HostAccountManager
+	localAccounts
 	auth     *object.AuthorizationManager
 	root     types.ManagedObjectReference
 	name     string
@@ -42,11 +42,10 @@ func NewHost(s *Session) (*Host, error) {
 		return nil, fmt.Errorf("%s has no HostLocalAccountManager: is it a vCenter? (use --vihost)", s.Server)
 	}
 	return &Host{
-		s:        s,
-		accounts: object.NewHostAccountManager(s.Client, *sc.AccountManager),
-		auth:     object.NewAuthorizationManager(s.Client),
-		root:     sc.RootFolder,
-		name:     s.Server,
+		localAccounts: localAccounts{s: s, accounts: object.NewHostAccountManager(s.Client, *sc.AccountManager)},
+		auth:          object.NewAuthorizationManager(s.Client),
+		root:          sc.RootFolder,
+		name:          s.Server,
 	}, nil
 }
 
@@ -70,14 +69,18 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read roles: %w", describe(err))
+		return nil, fmt.Errorf("read roles: %w", vfault.Describe(err))
 	}
 
 	if snap.Permissions, err = h.permissions(ctx); err != nil {
 		return nil, err
 	}
 
-	policy, err := h.passwordPolicy(ctx)
+	options, err := h.optionManager(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", PasswordQualityOption, err)
+	}
+	policy, err := h.passwordPolicy(ctx, options)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", PasswordQualityOption, err)
 	}
@@ -88,16 +91,7 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 // Lookup implements tasks.UserLookup: id's account and its permission on
 // the root folder, read afresh (after a failure).
 func (h *Host) Lookup(ctx context.Context, id string) (tasks.Observation, error) {
-	users, err := h.users(ctx)
-	if err != nil {
-		return tasks.Observation{}, err
-	}
-	perms, err := h.permissions(ctx)
-	if err != nil {
-		return tasks.Observation{}, err
-	}
-	a, ok := users[id]
-	return tasks.Observation{Exists: ok, Role: perms[id], Description: a.Description}, nil
+	return lookup(ctx, id, h.users, h.permissions)
 }
 
 // users reads the host's local users.
@@ -122,7 +116,7 @@ func (h *Host) users(ctx context.Context) (map[string]tasks.Account, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read users: %w", describe(err))
+		return nil, fmt.Errorf("read users: %w", vfault.Describe(err))
 	}
 	return users, nil
 }
@@ -145,38 +139,9 @@ func (h *Host) permissions(ctx context.Context) (map[string]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read permissions: %w", describe(err))
+		return nil, fmt.Errorf("read permissions: %w", vfault.Describe(err))
 	}
 	return perms, nil
-}
-
-// passwordPolicy reads Security.PasswordQualityControl from the host's
-// advanced options ("" when the host does not have the option).
-func (h *Host) passwordPolicy(ctx context.Context) (string, error) {
-	ref, err := h.optionManager(ctx)
-	if err != nil {
-		return "", err
-	}
-	var values []types.BaseOptionValue
-	err = h.s.read(ctx, "QueryOptions", func(ctx context.Context) error {
-		values, err = object.NewOptionManager(h.s.Client, ref).Query(ctx, PasswordQualityOption)
-		return err
-	})
-	if err != nil {
-		if IsFault(err, &types.InvalidName{}) {
-			return "", nil
-		}
-		return "", describe(err)
-	}
-	for _, v := range values {
-		o := v.GetOptionValue()
-		if o.Key == PasswordQualityOption {
-			if s, ok := o.Value.(string); ok {
-				return s, nil
-			}
-		}
-	}
-	return "", nil
 }
 
 // optionManager finds the host's advanced-option manager (the one holding
@@ -193,31 +158,12 @@ func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference,
 		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"configManager.advancedOption"}, &hosts)
 	})
 	if err != nil {
-		return types.ManagedObjectReference{}, describe(err)
+		return types.ManagedObjectReference{}, vfault.Describe(err)
 	}
 	if len(hosts) != 1 || hosts[0].ConfigManager.AdvancedOption == nil {
 		return types.ManagedObjectReference{}, fmt.Errorf("expected one host with advanced options, found %d", len(hosts))
 	}
 	return *hosts[0].ConfigManager.AdvancedOption, nil
-}
-
-// CreateUser implements tasks.Host.
-func (h *Host) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return describe(h.s.write(ctx, "CreateUser", func(ctx context.Context) error {
-		return h.accounts.Create(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
-	}))
-}
-
-// UpdateUser implements tasks.Host.
-func (h *Host) UpdateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return describe(h.s.write(ctx, "UpdateUser", func(ctx context.Context) error {
-		return h.accounts.Update(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
-	}))
-}
-
-// RemoveUser implements tasks.Host.
-func (h *Host) RemoveUser(ctx context.Context, id string) error {
-	return describe(h.s.write(ctx, "RemoveUser", func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
 }
 
 // SetRole implements tasks.Host: a propagating permission on the root
@@ -227,14 +173,14 @@ func (h *Host) SetRole(ctx context.Context, id, role string) error {
 	if !ok {
 		return fmt.Errorf("the host has no role %q", role)
 	}
-	return describe(h.s.write(ctx, "SetEntityPermissions", func(ctx context.Context) error {
+	return vfault.Describe(h.s.write(ctx, "SetEntityPermissions", func(ctx context.Context) error {
 		return h.auth.SetEntityPermissions(ctx, h.root, []types.Permission{{Principal: id, RoleId: roleID, Propagate: true}})
 	}))
 }
 
 // RemoveRole implements tasks.Host.
 func (h *Host) RemoveRole(ctx context.Context, id string) error {
-	err := describe(h.s.write(ctx, "RemoveEntityPermission", func(ctx context.Context) error {
+	err := vfault.Describe(h.s.write(ctx, "RemoveEntityPermission", func(ctx context.Context) error {
 		return h.auth.RemoveEntityPermission(ctx, h.root, id, false)
 	}))
 	if IsFault(err, &types.NotFound{}) {

@@ -10,6 +10,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -64,7 +65,7 @@ func (s *Session) missing(ctx context.Context, entity types.ManagedObjectReferen
 	}
 	key, err := s.sessionKey(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the current session: %w", describe(err))
+		return nil, fmt.Errorf("read the current session: %w", vfault.Describe(err))
 	}
 	ids := map[string]bool{}
 	var privs []string
@@ -92,7 +93,7 @@ func (s *Session) missing(ctx context.Context, entity types.ManagedObjectReferen
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("HasPrivilegeOnEntities: %w", describe(err))
+		return nil, fmt.Errorf("HasPrivilegeOnEntities: %w", vfault.Describe(err))
 	}
 	// Group the missing privileges by reason, keeping the order of needs.
 	var whys []string

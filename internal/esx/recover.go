@@ -38,10 +38,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/tlspin"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -77,11 +77,12 @@ func classify(err error) errKind {
 	if err == nil {
 		return kindFinal
 	}
-	if fault.Is(err, &types.NotAuthenticated{}) {
-		return kindSession
-	}
-	var f types.BaseMethodFault
-	if _, ok := fault.As(err, &f); ok {
+	// The server answered with a fault: what it means is the fault
+	// table's (internal/vfault).
+	if k, ok := vfault.KindOf(err); ok {
+		if k == vfault.Session {
+			return kindSession
+		}
 		return kindFinal
 	}
 	var (
@@ -203,7 +204,7 @@ func (s *Session) renew(ctx context.Context) error {
 	defer cancel()
 	us, err := s.rec.login(cctx)
 	if err != nil {
-		err = fmt.Errorf("log in again to %s: %w", s.Server, describe(err))
+		err = fmt.Errorf("log in again to %s: %w", s.Server, vfault.Describe(err))
 		if k := classify(err); k == kindFinal && ctx.Err() == nil {
 			s.rec.refused = err
 		}

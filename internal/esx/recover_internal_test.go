@@ -20,6 +20,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/tlspin"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 // httpStatusError is the error govmomi returns for a non-SOAP HTTP answer.
@@ -52,10 +53,10 @@ func TestClassify(t *testing.T) {
 		want errKind
 	}{
 		{"NotAuthenticated", fault(&types.NotAuthenticated{}), kindSession},
-		{"NotAuthenticated described", describe(fault(&types.NotAuthenticated{})), kindSession},
+		{"NotAuthenticated described", vfault.Describe(fault(&types.NotAuthenticated{})), kindSession},
 		{"InvalidLogin", fault(&types.InvalidLogin{}), kindFinal},
 		{"NoPermission", fault(&types.NoPermission{}), kindFinal},
-		{"SystemError", describe(fault(&types.SystemError{Reason: "x"})), kindFinal},
+		{"SystemError", vfault.Describe(fault(&types.SystemError{Reason: "x"})), kindFinal},
 		{"EOF", &url.Error{Op: "Post", URL: "https://h/sdk", Err: io.EOF}, kindTransport},
 		{"unexpected EOF", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), kindTransport},
 		{"reset", &url.Error{Op: "Post", Err: &net.OpError{Op: "read", Err: syscall.ECONNRESET}}, kindTransport},

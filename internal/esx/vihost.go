@@ -65,14 +65,13 @@ import (
 	"sync"
 
 	esxcli "github.com/vmware/govmomi/cli/esx"
-	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -89,13 +88,14 @@ var viHostRoles = map[string]types.HostAccessMode{
 }
 
 // ViHost is one ESXi host managed through vCenter; it implements tasks.Host.
+// The account calls and the policy read are localAccounts' (shared with
+// Host).
 type ViHost struct {
-	s        *Session
-	name     string
-	ref      types.ManagedObjectReference
-	accounts *object.HostAccountManager
-	access   types.ManagedObjectReference
-	options  types.ManagedObjectReference
+	localAccounts
+	name    string
+	ref     types.ManagedObjectReference
+	access  types.ManagedObjectReference
+	options types.ManagedObjectReference
 
 	cliMu sync.Mutex // esxcli.Executor caches command info in a plain map
 	cli   *esxcli.Executor
@@ -134,7 +134,7 @@ func NewViHost(ctx context.Context, s *Session, host string) (*ViHost, error) {
 		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"name", "configManager", "runtime.connectionState", "config.network.vnic"}, &hosts)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list the hosts of %s: %w", s.Server, describe(err))
+		return nil, fmt.Errorf("list the hosts of %s: %w", s.Server, vfault.Describe(err))
 	}
 	var cands []viCandidate
 	for _, h := range hosts {
@@ -180,12 +180,11 @@ func NewViHost(ctx context.Context, s *Session, host string) (*ViHost, error) {
 		return nil, fmt.Errorf("host %s: vCenter %s does not expose its %s (vSphere API 6.0 or later is needed)", hs.Name, s.Server, strings.Join(missing, ", "))
 	}
 	return &ViHost{
-		s:        s,
-		name:     hs.Name,
-		ref:      hs.Self,
-		accounts: object.NewHostAccountManager(s.Client, *cm.AccountManager),
-		access:   *cm.HostAccessManager,
-		options:  *cm.AdvancedOption,
+		localAccounts: localAccounts{s: s, accounts: object.NewHostAccountManager(s.Client, *cm.AccountManager)},
+		name:          hs.Name,
+		ref:           hs.Self,
+		access:        *cm.HostAccessManager,
+		options:       *cm.AdvancedOption,
 	}, nil
 }
 
@@ -287,7 +286,7 @@ func (h *ViHost) Read(ctx context.Context) (*tasks.Snapshot, error) {
 		return nil, err
 	}
 
-	policy, err := h.passwordPolicy(ctx)
+	policy, err := h.passwordPolicy(ctx, h.options)
 	if err != nil {
 		return nil, fmt.Errorf("read %s of %s: %w", PasswordQualityOption, h.name, err)
 	}
@@ -298,16 +297,7 @@ func (h *ViHost) Read(ctx context.Context) (*tasks.Snapshot, error) {
 // Lookup implements tasks.UserLookup: id's account and its access mode on
 // the host, read afresh (after a failure).
 func (h *ViHost) Lookup(ctx context.Context, id string) (tasks.Observation, error) {
-	users, err := h.users(ctx)
-	if err != nil {
-		return tasks.Observation{}, err
-	}
-	perms, err := h.permissions(ctx)
-	if err != nil {
-		return tasks.Observation{}, err
-	}
-	a, ok := users[id]
-	return tasks.Observation{Exists: ok, Role: perms[id], Description: a.Description}, nil
+	return lookup(ctx, id, h.users, h.permissions)
 }
 
 // users reads the host's local users (esxcli system account list).
@@ -339,7 +329,7 @@ func (h *ViHost) permissions(ctx context.Context) (map[string]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read permissions of %s: %w", h.name, h.describe(err))
+		return nil, fmt.Errorf("read permissions of %s: %w", h.name, vfault.Describe(err))
 	}
 	perms := map[string]string{}
 	for _, e := range entries {
@@ -361,50 +351,6 @@ func (h *ViHost) permissions(ctx context.Context) (map[string]string, error) {
 	return perms, nil
 }
 
-// passwordPolicy reads the host's Security.PasswordQualityControl ("" when
-// the host does not have the option).
-func (h *ViHost) passwordPolicy(ctx context.Context) (string, error) {
-	var values []types.BaseOptionValue
-	err := h.s.read(ctx, "QueryOptions", func(ctx context.Context) error {
-		var err error
-		values, err = object.NewOptionManager(h.s.Client, h.options).Query(ctx, PasswordQualityOption)
-		return err
-	})
-	if err != nil {
-		if IsFault(err, &types.InvalidName{}) {
-			return "", nil
-		}
-		return "", h.describe(err)
-	}
-	for _, v := range values {
-		if o := v.GetOptionValue(); o.Key == PasswordQualityOption {
-			if s, ok := o.Value.(string); ok {
-				return s, nil
-			}
-		}
-	}
-	return "", nil
-}
-
-// CreateUser implements tasks.Host.
-func (h *ViHost) CreateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return h.describe(h.s.write(ctx, "CreateUser", func(ctx context.Context) error {
-		return h.accounts.Create(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
-	}))
-}
-
-// UpdateUser implements tasks.Host.
-func (h *ViHost) UpdateUser(ctx context.Context, id, description string, pw params.Password) error {
-	return h.describe(h.s.write(ctx, "UpdateUser", func(ctx context.Context) error {
-		return h.accounts.Update(ctx, &types.HostAccountSpec{Id: id, Description: description, Password: pw.Reveal()})
-	}))
-}
-
-// RemoveUser implements tasks.Host.
-func (h *ViHost) RemoveUser(ctx context.Context, id string) error {
-	return h.describe(h.s.write(ctx, "RemoveUser", func(ctx context.Context) error { return h.accounts.Remove(ctx, id) }))
-}
-
 // SetRole implements tasks.Host: a propagating role on the host's root
 // folder, replacing the user's other permissions (HostAccessManager
 // ChangeAccessMode).
@@ -423,31 +369,10 @@ func (h *ViHost) RemoveRole(ctx context.Context, id string) error {
 }
 
 func (h *ViHost) changeAccess(ctx context.Context, id string, mode types.HostAccessMode) error {
-	return h.describe(h.s.write(ctx, "ChangeAccessMode", func(ctx context.Context) error {
+	return vfault.Describe(h.s.write(ctx, "ChangeAccessMode", func(ctx context.Context) error {
 		_, err := methods.ChangeAccessMode(ctx, h.s.Client, &types.ChangeAccessMode{This: h.access, Principal: id, IsGroup: false, AccessMode: mode})
 		return err
 	}))
-}
-
-// describe is describe plus the faults of the host's managers reached
-// through vCenter.
-func (h *ViHost) describe(err error) error {
-	if err == nil {
-		return nil
-	}
-	if fault.Is(err, &types.SecurityError{}) && !fault.Is(err, &types.NoPermission{}) {
-		return &FaultError{Desc: fmt.Sprintf("host %s refused the change for security reasons (SecurityError: %s)", h.name, faultText(err)), Err: err}
-	}
-	return describe(err)
-}
-
-// faultText is a fault's message without the SOAP prefix.
-func faultText(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, "ServerFaultCode: "); i >= 0 {
-		s = s[i+len("ServerFaultCode: "):]
-	}
-	return s
 }
 
 // esxcli runs one esxcli command on the host through vCenter. args are
@@ -501,7 +426,7 @@ func cliErr(cmd, host string, err error) error {
 		}
 	}
 	if f == nil {
-		return fmt.Errorf("%s on %s: %w", cmd, host, describe(err))
+		return fmt.Errorf("%s on %s: %w", cmd, host, vfault.Describe(err))
 	}
 	msgs := cliErrMsgs(f.Detail)
 	if len(msgs) == 0 {

@@ -353,3 +353,16 @@ func matchPrincipal(id, search string, exact bool) bool {
 	}
 	return strings.Contains(strings.ToLower(id), strings.ToLower(search))
 }
+
+// Users is the host's local users as the simulator holds them, id ->
+// description: the ground truth for tests of other packages, read without
+// the client code under test.
+func (s *Server) Users() map[string]string {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	out := make(map[string]string, len(s.st.users))
+	for id, a := range s.st.users {
+		out[id] = a.description
+	}
+	return out
+}

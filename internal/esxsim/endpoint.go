@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,7 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -67,9 +71,28 @@ func newEndpoint(listen string, failWrite int, failFault types.BaseMethodFault) 
 	return e, nil
 }
 
-// serve serves model over HTTPS on listen, with user/password as the login
-// put in URL.
-func (e *endpoint) serve(model *simulator.Model, listen, user, password string) (err error) {
+// start creates the model (create: build and Create it), lets install
+// patch it and serves it over HTTPS on listen, with user/password as the
+// login put in URL; the model is removed again if anything fails. vcsim's
+// model construction and teardown touch package-level state (e.g.
+// LicenseManager.init appends to a global slice), so servers are created
+// and removed one at a time (vcsimMu); once running they are independent.
+func (e *endpoint) start(create func() (*simulator.Model, error), install func(*simulator.Model) error, listen, user, password string) (err error) {
+	vcsimMu.Lock()
+	defer vcsimMu.Unlock()
+	model, err := create()
+	if err != nil {
+		return fmt.Errorf("esxsim: model: %w", err)
+	}
+	e.model = model
+	defer func() {
+		if err != nil {
+			model.Remove()
+		}
+	}()
+	if err := install(model); err != nil {
+		return err
+	}
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{e.cert}}
 	model.Service.Listen = &url.URL{Host: listen, User: url.UserPassword(user, password)}
 	// simulator's NewServer panics when it cannot listen.
@@ -92,6 +115,30 @@ func (e *endpoint) serve(model *simulator.Model, listen, user, password string) 
 		Path:   "/sdk",
 	}
 	return nil
+}
+
+// Client is an independent vSphere client of the simulator (govmomi's own,
+// not the code under test) that trusts its certificate and is logged in as
+// URL's user; logout ends the session. Tests of other packages read the
+// simulator's state through it.
+func (e *endpoint) Client(ctx context.Context) (c *vim25.Client, logout func(), err error) {
+	sc := soap.NewClient(&url.URL{Scheme: "https", Host: e.URL.Host, Path: "/sdk"}, false)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.CertPEM)
+	sc.DefaultTransport().TLSClientConfig.RootCAs = pool
+	if c, err = vim25.NewClient(ctx, sc); err != nil {
+		return nil, nil, err
+	}
+	m := session.NewManager(c)
+	if err := m.Login(ctx, e.URL.User); err != nil {
+		return nil, nil, err
+	}
+	return c, func() { m.Logout(context.Background()) }, nil
+}
+
+// created returns a func that builds model and creates it (for start).
+func created(model *simulator.Model) func() (*simulator.Model, error) {
+	return func() (*simulator.Model, error) { return model, model.Create() }
 }
 
 // Close stops the server and releases the model.

@@ -96,6 +96,20 @@ func invalidName(name string) *soap.Fault {
 	return simulator.Fault("Name '"+name+"' is invalid.", &types.InvalidName{Name: name})
 }
 
+// userRole is the user-defined role id, or ESXi's fault for changing it:
+// NotFound for an unknown id, InvalidArgument (roleId) for a system role.
+// st.mu must be held.
+func (st *state) userRole(id int32) (*roleDef, *soap.Fault) {
+	r, ok := st.roles[id]
+	switch {
+	case !ok:
+		return nil, notFound()
+	case r.system:
+		return nil, invalidArgument("roleId")
+	}
+	return r, nil
+}
+
 // AddAuthorizationRole adds a user-defined role.
 func (m *authorizationManager) AddAuthorizationRole(ctx *simulator.Context, req *types.AddAuthorizationRole) soap.HasFault {
 	body := new(methods.AddAuthorizationRoleBody)
@@ -138,13 +152,10 @@ func (m *authorizationManager) UpdateAuthorizationRole(ctx *simulator.Context, r
 	st := m.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	r, ok := st.roles[req.RoleId]
+	r, f := st.userRole(req.RoleId)
 	switch {
-	case !ok:
-		body.Fault_ = notFound()
-		return body
-	case r.system:
-		body.Fault_ = invalidArgument("roleId")
+	case f != nil:
+		body.Fault_ = f
 		return body
 	case strings.TrimSpace(req.NewName) == "":
 		body.Fault_ = invalidName(req.NewName)
@@ -185,13 +196,9 @@ func (m *authorizationManager) RemoveAuthorizationRole(ctx *simulator.Context, r
 	st := m.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	r, ok := st.roles[req.RoleId]
-	switch {
-	case !ok:
-		body.Fault_ = notFound()
-		return body
-	case r.system:
-		body.Fault_ = invalidArgument("roleId")
+	_, f := st.userRole(req.RoleId)
+	if f != nil {
+		body.Fault_ = f
 		return body
 	}
 	used := false

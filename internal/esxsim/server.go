@@ -110,7 +110,7 @@ type Server struct {
 	st *state
 }
 
-// vcsimMu serializes vcsim model creation and removal (see Start).
+// vcsimMu serializes vcsim model creation and removal (endpoint.start).
 var vcsimMu sync.Mutex
 
 // writeMethods are the calls counted by Writes and subject to SetFailWrite.
@@ -124,20 +124,11 @@ var writeMethods = map[string]bool{
 
 // Start builds an ESX model, patches it and serves it over HTTPS.
 func Start(opt Options) (s *Server, err error) {
-	if opt.Listen == "" {
-		opt.Listen = "127.0.0.1:0"
-	}
 	if opt.Username == "" {
 		opt.Username = "root"
 	}
-	if opt.PasswordQualityControl == "" {
-		opt.PasswordQualityControl = DefaultPasswordQualityControl
-	}
-	if opt.CheckPassword == nil {
-		opt.CheckPassword = PasswdqcChecker
-	}
-	if err := validPolicy(opt.CheckPassword, opt.PasswordQualityControl); err != nil {
-		return nil, fmt.Errorf("esxsim: PasswordQualityControl %q: %w", opt.PasswordQualityControl, err)
+	if err := defaults(&opt.Listen, &opt.PasswordQualityControl, &opt.CheckPassword); err != nil {
+		return nil, err
 	}
 	if _, err := esxiRelease(opt.ESXiVersion); err != nil {
 		return nil, err
@@ -156,36 +147,39 @@ func Start(opt Options) (s *Server, err error) {
 		return nil, err
 	}
 	s = &Server{endpoint: ep}
-
-	// vcsim's model construction and teardown touch package-level state
-	// (e.g. LicenseManager.init appends to a global slice), so servers are
-	// created and removed one at a time; once running they are independent.
-	vcsimMu.Lock()
-	defer vcsimMu.Unlock()
-
-	model := simulator.ESX()
-	if err := model.Create(); err != nil {
-		return nil, fmt.Errorf("esxsim: model: %w", err)
-	}
-	s.model = model
-	defer func() {
-		if err != nil {
-			model.Remove()
+	err = s.start(created(simulator.ESX()), func(model *simulator.Model) error {
+		s.st = newState(opt, s)
+		if err := s.st.install(model); err != nil {
+			return err
 		}
-	}()
-
-	s.st = newState(opt, s)
-	if err := s.st.install(model); err != nil {
-		return nil, err
-	}
-	if opt.SSPI != nil {
-		simsspi.Install(model.Map(), opt.SSPI, opt.SSPIOptions)
-	}
-
-	if err := s.serve(model, opt.Listen, opt.Username, opt.Password); err != nil {
+		if opt.SSPI != nil {
+			simsspi.Install(model.Map(), opt.SSPI, opt.SSPIOptions)
+		}
+		return nil
+	}, opt.Listen, opt.Username, opt.Password)
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// defaults fills in what Start and StartVCenter default alike: the listen
+// address and the hosts' password policy and checker, which must accept
+// the policy.
+func defaults(listen, policy *string, check *PasswordChecker) error {
+	if *listen == "" {
+		*listen = "127.0.0.1:0"
+	}
+	if *policy == "" {
+		*policy = DefaultPasswordQualityControl
+	}
+	if *check == nil {
+		*check = PasswdqcChecker
+	}
+	if err := validPolicy(*check, *policy); err != nil {
+		return fmt.Errorf("esxsim: PasswordQualityControl %q: %w", *policy, err)
+	}
+	return nil
 }
 
 // handler is installed as the vim25 Registry.Handler: it sees every SOAP

@@ -182,9 +182,6 @@ var vcWriteMethods = map[string]bool{
 // StartVCenter builds a vcsim VPX model with opt.Hosts hosts, gives each host
 // its own ESXi state and serves it over HTTPS.
 func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
-	if opt.Listen == "" {
-		opt.Listen = "127.0.0.1:0"
-	}
 	if opt.Hosts <= 0 {
 		opt.Hosts = len(opt.HostNames)
 	}
@@ -197,14 +194,8 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 	if opt.Username == "" {
 		opt.Username = DefaultVCenterUser
 	}
-	if opt.PasswordQualityControl == "" {
-		opt.PasswordQualityControl = DefaultPasswordQualityControl
-	}
-	if opt.CheckPassword == nil {
-		opt.CheckPassword = PasswdqcChecker
-	}
-	if err := validPolicy(opt.CheckPassword, opt.PasswordQualityControl); err != nil {
-		return nil, fmt.Errorf("esxsim: PasswordQualityControl %q: %w", opt.PasswordQualityControl, err)
+	if err := defaults(&opt.Listen, &opt.PasswordQualityControl, &opt.CheckPassword); err != nil {
+		return nil, err
 	}
 	for _, name := range sortedKeys(opt.HostPasswordPolicies) {
 		if err := validPolicy(opt.CheckPassword, opt.HostPasswordPolicies[name]); err != nil {
@@ -235,27 +226,12 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 	}
 	v = &VCenter{endpoint: ep, trace: opt.Trace, hosts: map[string]*vcHost{}, byName: map[string]*vcHost{}, managers: map[types.ManagedObjectReference]*vcHost{}}
 
-	vcsimMu.Lock()
-	defer vcsimMu.Unlock()
-
-	// One VM per standalone host and per cluster resource pool when the
-	// guests authenticate.
-	model, err := buildVCenterModel(layout, opt.GuestAuth != nil, false)
+	err = v.start(func() (*simulator.Model, error) {
+		// One VM per standalone host and per cluster resource pool when
+		// the guests authenticate.
+		return buildVCenterModel(layout, opt.GuestAuth != nil, false)
+	}, func(model *simulator.Model) error { return v.install(model, opt) }, opt.Listen, opt.Username, opt.Password)
 	if err != nil {
-		return nil, err
-	}
-	v.model = model
-	defer func() {
-		if err != nil {
-			model.Remove()
-		}
-	}()
-
-	if err := v.install(model, opt); err != nil {
-		return nil, err
-	}
-
-	if err := v.serve(model, opt.Listen, opt.Username, opt.Password); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -410,12 +410,18 @@ func (c *hostCLI) vpxShell() bool {
 	return ok && a.shell
 }
 
-func (c *hostCLI) accountAdd(args esxcli.Values) (*esxcli.Response, cliError) {
-	spec, cerr := accountSpec(args)
-	if cerr != nil {
-		return nil, cerr
+// accountArgs reads the arguments of system account add|set: the account
+// (accountSpec) and its shell access.
+func accountArgs(args esxcli.Values) (spec *types.HostAccountSpec, shell *bool, cerr cliError) {
+	if spec, cerr = accountSpec(args); cerr != nil {
+		return nil, nil, cerr
 	}
-	shell, cerr := shellArg(args)
+	shell, cerr = shellArg(args)
+	return spec, shell, cerr
+}
+
+func (c *hostCLI) accountAdd(args esxcli.Values) (*esxcli.Response, cliError) {
+	spec, shell, cerr := accountArgs(args)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -426,11 +432,7 @@ func (c *hostCLI) accountAdd(args esxcli.Values) (*esxcli.Response, cliError) {
 }
 
 func (c *hostCLI) accountSet(args esxcli.Values) (*esxcli.Response, cliError) {
-	spec, cerr := accountSpec(args)
-	if cerr != nil {
-		return nil, cerr
-	}
-	shell, cerr := shellArg(args)
+	spec, shell, cerr := accountArgs(args)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -473,15 +475,11 @@ func (c *hostCLI) permissionList(args esxcli.Values) (*esxcli.Response, cliError
 // replacing the principal's permission there (the rules of
 // SetEntityPermissions apply: the last Admin cannot be demoted).
 func (c *hostCLI) permissionSet(args esxcli.Values) (*esxcli.Response, cliError) {
-	id, cerr := requireArg(args, "id")
+	id, group, cerr := principalArgs(args)
 	if cerr != nil {
-		return nil, cliError{"Missing required parameter -i|--id"}
+		return nil, cerr
 	}
 	roleName, cerr := requireArg(args, "role")
-	if cerr != nil {
-		return nil, cliError{"Missing required parameter -r|--role"}
-	}
-	group, cerr := boolArg(args, "group")
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -500,11 +498,7 @@ func (c *hostCLI) permissionSet(args esxcli.Values) (*esxcli.Response, cliError)
 
 // permissionUnset removes the principal's permission on the root folder.
 func (c *hostCLI) permissionUnset(args esxcli.Values) (*esxcli.Response, cliError) {
-	id, cerr := requireArg(args, "id")
-	if cerr != nil {
-		return nil, cliError{"Missing required parameter -i|--id"}
-	}
-	group, cerr := boolArg(args, "group")
+	id, group, cerr := principalArgs(args)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -515,6 +509,16 @@ func (c *hostCLI) permissionUnset(args esxcli.Values) (*esxcli.Response, cliErro
 		return nil, faultText(f)
 	}
 	return cliOK(), nil
+}
+
+// principalArgs reads the principal of system permission set|unset: --id
+// (required) and --group.
+func principalArgs(args esxcli.Values) (id string, group bool, cerr cliError) {
+	if id, cerr = requireArg(args, "id"); cerr != nil {
+		return "", false, cerr
+	}
+	group, cerr = boolArg(args, "group")
+	return id, group, cerr
 }
 
 // roleName names a role id with its description, from the host's roles.

@@ -26,7 +26,7 @@
 // # Errors
 //
 // Server faults come back as *Error, whose Kind is one of the Err*
-// sentinels (errors.Is(err, guestauth.ErrInvalidGuestLogin)) and which
+// sentinels (errors.Is(err, vfault.InvalidGuestLogin)) and which
 // unwraps to the SOAP fault, so govmomi's fault.Is/fault.As work too
 // (fault.Is(err, &types.InvalidGuestLogin{})).
 //
@@ -50,6 +50,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 // MaxLegs bounds the AcquireCredentialsInGuest calls of one Acquire.
@@ -59,34 +60,23 @@ const MaxLegs = 10
 // is already done.
 const ReleaseTimeout = 30 * time.Second
 
-// Sentinels: the Kind of an *Error. Most are the faults the
-// AcquireCredentialsInGuest reference lists.
+// Sentinels: the Kind of an *Error that is not a fault. A fault's Kind is
+// its row in the project's fault table (internal/vfault: those the
+// AcquireCredentialsInGuest reference lists, vfault.InvalidGuestLogin,
+// vfault.GuestOperationsUnavailable, …, and vfault.GuestOperationsFault for
+// its subtypes without a row).
 var (
-	ErrInvalidGuestLogin            = errors.New("the guest did not accept the credentials (InvalidGuestLogin)")
-	ErrGuestOperationsUnavailable   = errors.New("the guest operations agent (VMware Tools) is not running (GuestOperationsUnavailable)")
-	ErrTooManyGuestLogons           = errors.New("too many concurrent login sessions in the guest (TooManyGuestLogons)")
-	ErrInvalidPowerState            = errors.New("the VM is not powered on (InvalidPowerState)")
-	ErrInvalidState                 = errors.New("the VM's current state does not allow the operation (InvalidState)")
-	ErrTaskInProgress               = errors.New("the VM is busy (TaskInProgress)")
-	ErrGuestComponentsOutOfDate     = errors.New("the guest agent is too old for this operation (GuestComponentsOutOfDate)")
-	ErrOperationNotSupportedByGuest = errors.New("the guest OS does not support the operation (OperationNotSupportedByGuest)")
-	ErrOperationDisabledByGuest     = errors.New("the guest agent's configuration disables the operation (OperationDisabledByGuest)")
-	ErrGuestOperationsFault         = errors.New("guest operation failed (GuestOperationsFault)")
-	ErrNoPermission                 = errors.New("the vSphere user lacks the privilege (NoPermission)")
-	ErrNotAuthenticated             = errors.New("the vSphere session is not logged in (NotAuthenticated)")
-	ErrNotFound                     = errors.New("the VM does not exist (ManagedObjectNotFound)")
-	ErrInvalidArgument              = errors.New("the server rejected an argument (InvalidArgument)")
-	ErrNotSupported                 = errors.New("the server has no guest authentication manager")
-	ErrProtocol                     = errors.New("unexpected guest authentication exchange")
-	ErrTooManyLegs                  = errors.New("too many guest authentication challenge legs")
-	ErrOther                        = errors.New("guest authentication call failed")
+	ErrNotSupported = errors.New("the server has no guest authentication manager")
+	ErrProtocol     = errors.New("unexpected guest authentication exchange")
+	ErrTooManyLegs  = errors.New("too many guest authentication challenge legs")
+	ErrOther        = errors.New("guest authentication call failed")
 )
 
 // Error is a failed guest authentication call.
 type Error struct {
 	Op   string // the vSphere method, e.g. "AcquireCredentialsInGuest"
 	VM   types.ManagedObjectReference
-	Kind error // one of the Err* sentinels
+	Kind error // the fault's row (a *vfault.Fault) or one of the Err* sentinels
 	Err  error // the underlying error (a SOAP fault), may be nil
 }
 
@@ -95,7 +85,11 @@ func (e *Error) Error() string {
 	if e.VM.Value != "" {
 		s += " on " + e.VM.Value
 	}
-	s = fmt.Sprintf("%s: %v", s, e.Kind)
+	kind := e.Kind.Error()
+	if f, ok := e.Kind.(*vfault.Fault); ok && e.Err != nil {
+		kind = f.Describe(e.Err) // with the fault's details
+	}
+	s += ": " + kind
 	if e.Err != nil && (e.Kind == ErrOther || e.Kind == ErrProtocol) {
 		s += ": " + e.Err.Error()
 	}
@@ -108,28 +102,6 @@ func (e *Error) Unwrap() error { return e.Err }
 // Is matches the Kind sentinel.
 func (e *Error) Is(target error) bool { return target == e.Kind }
 
-// faultKinds is ordered: specific subtypes of GuestOperationsFault first
-// (fault.Is matches exact types only).
-var faultKinds = []struct {
-	f    types.BaseMethodFault
-	kind error
-}{
-	{&types.InvalidGuestLogin{}, ErrInvalidGuestLogin},
-	{&types.GuestOperationsUnavailable{}, ErrGuestOperationsUnavailable},
-	{&types.TooManyGuestLogons{}, ErrTooManyGuestLogons},
-	{&types.GuestComponentsOutOfDate{}, ErrGuestComponentsOutOfDate},
-	{&types.OperationNotSupportedByGuest{}, ErrOperationNotSupportedByGuest},
-	{&types.OperationDisabledByGuest{}, ErrOperationDisabledByGuest},
-	{&types.InvalidPowerState{}, ErrInvalidPowerState},
-	{&types.TaskInProgress{}, ErrTaskInProgress},
-	{&types.InvalidState{}, ErrInvalidState},
-	{&types.NoPermission{}, ErrNoPermission},
-	{&types.NotAuthenticated{}, ErrNotAuthenticated},
-	{&types.ManagedObjectNotFound{}, ErrNotFound},
-	{&types.InvalidArgument{}, ErrInvalidArgument},
-	{&types.GuestOperationsFault{}, ErrGuestOperationsFault},
-}
-
 // Wrap turns the error of a guest call (Op on vm) into an *Error with the
 // matching Kind. nil stays nil; an *Error is returned as is.
 func Wrap(op string, vm types.ManagedObjectReference, err error) error {
@@ -140,15 +112,8 @@ func Wrap(op string, vm types.ManagedObjectReference, err error) error {
 	if errors.As(err, &ge) {
 		return err
 	}
-	for _, k := range faultKinds {
-		if fault.Is(err, k.f) {
-			return &Error{Op: op, VM: vm, Kind: k.kind, Err: err}
-		}
-	}
-	// Any other GuestOperationsFault subtype (GuestPermissionDenied, …).
-	var gof types.BaseGuestOperationsFault
-	if _, ok := fault.As(err, &gof); ok {
-		return &Error{Op: op, VM: vm, Kind: ErrGuestOperationsFault, Err: err}
+	if f, ok := vfault.Lookup(err); ok {
+		return &Error{Op: op, VM: vm, Kind: f, Err: err}
 	}
 	return &Error{Op: op, VM: vm, Kind: ErrOther, Err: err}
 }
@@ -227,7 +192,7 @@ func (t *Ticket) Release(ctx context.Context) error {
 		return nil
 	}
 	err = Wrap("ReleaseCredentialsInGuest", t.vm, err)
-	if errors.Is(err, ErrInvalidGuestLogin) {
+	if errors.Is(err, vfault.InvalidGuestLogin) {
 		t.released = true
 	}
 	return err

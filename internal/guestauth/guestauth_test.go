@@ -26,45 +26,16 @@ import (
 	"github.com/esxi-users/esxi-users/internal/simguest"
 	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
+// guestSPN is the guest's service principal. The tests' realm is
+// krbtest.NewFixture(t, guestSPN, "host/other.test"); the guest's acceptor
+// (Fixture.Acceptor) answers as MIT's: standard Kerberos (the challenge is
+// its final token, answered with the client's empty output), and with
+// MechListMIC SPNEGO's mechListMIC exchange (the answer is the client's
+// mechListMIC).
 const guestSPN = "host/guest.test"
-
-type kdc struct {
-	*krbtest.Fixture
-	realm  *krbtest.Realm
-	svcKT  string
-	ccache string
-}
-
-func startKDC(t *testing.T) *kdc {
-	t.Helper()
-	f := krbtest.NewFixture(t, guestSPN)
-	f.AddPrincipal("host/other.test", "")
-	return &kdc{Fixture: f, realm: f.Realm, svcKT: f.ServiceKeytab, ccache: f.CCache}
-}
-
-// acceptor is the guest's acceptor: standard Kerberos (the challenge is its
-// final token, answered with the client's empty output), and with mic
-// SPNEGO's mechListMIC exchange (the answer is the client's mechListMIC).
-func (k *kdc) acceptor(t *testing.T, mic bool) *krbaccept.Acceptor {
-	t.Helper()
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: guestSPN, Realm: k.realm.Name, MechListMIC: mic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return acc
-}
-
-func (k *kdc) initiator(t *testing.T, pkg sspi.Package, spn string) sspi.Initiator {
-	t.Helper()
-	in, err := sspi.NewInitiator(sspi.Config{Package: pkg, SPN: spn, Krb5Conf: k.realm.Krb5Conf(), CCache: k.ccache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Close() })
-	return in
-}
 
 type env struct {
 	srv *simguest.Server
@@ -118,7 +89,7 @@ func (c *countingInitiator) Step(ch []byte) ([]byte, bool, error) {
 }
 
 func TestAcquireUseRelease(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	for _, mname := range []string{"ESX", "VPX"} {
 		for _, pkg := range []sspi.Package{sspi.Negotiate, sspi.Kerberos} {
 			t.Run(mname+"/"+string(pkg), func(t *testing.T) {
@@ -126,10 +97,10 @@ func TestAcquireUseRelease(t *testing.T) {
 				if mname == "VPX" {
 					model = simulator.VPX()
 				}
-				e := newEnv(t, model, k.acceptor(t, false), &simguest.Options{Processes: procs})
+				e := newEnv(t, model, k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{Processes: procs})
 				ctx := context.Background()
 				vm := e.vms[0]
-				in := &countingInitiator{Initiator: k.initiator(t, pkg, guestSPN)}
+				in := &countingInitiator{Initiator: k.Initiator(t, pkg, guestSPN, false, false)}
 				tk, err := guestauth.Acquire(ctx, e.c, vm, in)
 				if err != nil {
 					t.Fatalf("Acquire: %v", err)
@@ -154,7 +125,7 @@ func TestAcquireUseRelease(t *testing.T) {
 				}
 				// Not valid on another VM.
 				_, err = e.list(t, e.vms[1], tk.Auth())
-				if !errors.Is(err, guestauth.ErrInvalidGuestLogin) || !fault.Is(err, &types.InvalidGuestLogin{}) {
+				if !errors.Is(err, vfault.InvalidGuestLogin) || !fault.Is(err, &types.InvalidGuestLogin{}) {
 					t.Fatalf("list on another VM: %v", err)
 				}
 				if err := tk.Release(ctx); err != nil {
@@ -168,10 +139,10 @@ func TestAcquireUseRelease(t *testing.T) {
 				}
 				err = tk.Validate(ctx)
 				var igl *types.InvalidGuestLogin
-				if _, ok := fault.As(err, &igl); !ok || !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+				if _, ok := fault.As(err, &igl); !ok || !errors.Is(err, vfault.InvalidGuestLogin) {
 					t.Fatalf("Validate after release: %v", err)
 				}
-				if _, err := e.list(t, vm, tk.Auth()); !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+				if _, err := e.list(t, vm, tk.Auth()); !errors.Is(err, vfault.InvalidGuestLogin) {
 					t.Fatalf("list after release: %v", err)
 				}
 				if strings.Contains(err.Error(), ticket) {
@@ -212,11 +183,11 @@ func (in *extraInitiator) Step(ch []byte) ([]byte, bool, error) {
 }
 
 func TestMultiLeg(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	// Extra rounds: "hello" → nonce, (echo → nonce)*, then Kerberos.
-	acc := &multiLeg{inner: k.acceptor(t, false), extra: 2, state: map[string]*extraState{}}
+	acc := &multiLeg{inner: k.Acceptor(t, krbaccept.Options{Realm: k.Name}), extra: 2, state: map[string]*extraState{}}
 	e := newEnv(t, simulator.VPX(), acc, &simguest.Options{})
-	in := &countingInitiator{Initiator: &extraInitiator{Initiator: k.initiator(t, sspi.Negotiate, guestSPN), n: 2}}
+	in := &countingInitiator{Initiator: &extraInitiator{Initiator: k.Initiator(t, sspi.Negotiate, guestSPN, false, false), n: 2}}
 	tk, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in)
 	if err != nil {
 		t.Fatalf("Acquire: %v", err)
@@ -285,28 +256,28 @@ func (a *multiLeg) Accept(conv string, tok []byte) ([]byte, string, bool, error)
 }
 
 func TestFaults(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	ctx := context.Background()
 
 	t.Run("invalid-token", func(t *testing.T) {
-		e := newEnv(t, simulator.ESX(), k.acceptor(t, false), &simguest.Options{})
+		e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
 		// A ticket for another service: the guest cannot decrypt it.
-		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, "host/other.test"))
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, "host/other.test", false, false))
 		var ge *guestauth.Error
-		if !errors.As(err, &ge) || ge.Kind != guestauth.ErrInvalidGuestLogin || ge.Op != "AcquireCredentialsInGuest" || !fault.Is(err, &types.InvalidGuestLogin{}) {
+		if !errors.As(err, &ge) || ge.Kind != vfault.InvalidGuestLogin || ge.Op != "AcquireCredentialsInGuest" || !fault.Is(err, &types.InvalidGuestLogin{}) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("bad-second-leg", func(t *testing.T) {
 		// SPNEGO's mechListMIC exchange: the answer is a MIC; tampered, it fails.
-		e := newEnv(t, simulator.ESX(), k.acceptor(t, true), &simguest.Options{})
-		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], &tamper{Initiator: k.initiator(t, sspi.Negotiate, guestSPN)})
-		if !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+		e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), &simguest.Options{})
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], &tamper{Initiator: k.Initiator(t, sspi.Negotiate, guestSPN, false, false)})
+		if !errors.Is(err, vfault.InvalidGuestLogin) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("powered-off", func(t *testing.T) {
-		e := newEnv(t, simulator.VPX(), k.acceptor(t, false), &simguest.Options{})
+		e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
 		task, err := object.NewVirtualMachine(e.c, e.vms[0]).PowerOff(ctx)
 		if err == nil {
 			err = task.Wait(ctx)
@@ -314,34 +285,34 @@ func TestFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		var ips *types.InvalidPowerState
-		if _, ok := fault.As(err, &ips); !ok || !errors.Is(err, guestauth.ErrInvalidPowerState) {
+		if _, ok := fault.As(err, &ips); !ok || !errors.Is(err, vfault.InvalidPowerState) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("tools-not-running", func(t *testing.T) {
-		e := newEnv(t, simulator.VPX(), k.acceptor(t, false), &simguest.Options{})
+		e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
 		e.srv.SetToolsRunning(e.vms[0], false)
-		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
-		if !errors.Is(err, guestauth.ErrGuestOperationsUnavailable) || !fault.Is(err, &types.GuestOperationsUnavailable{}) {
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
+		if !errors.Is(err, vfault.GuestOperationsUnavailable) || !fault.Is(err, &types.GuestOperationsUnavailable{}) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("too-many", func(t *testing.T) {
-		e := newEnv(t, simulator.ESX(), k.acceptor(t, false), &simguest.Options{MaxSessionsPerVM: 1})
-		tk, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{MaxSessionsPerVM: 1})
+		tk, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
-		if !errors.Is(err, guestauth.ErrTooManyGuestLogons) || !fault.Is(err, &types.TooManyGuestLogons{}) {
+		_, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
+		if !errors.Is(err, vfault.TooManyGuestLogons) || !fault.Is(err, &types.TooManyGuestLogons{}) {
 			t.Fatalf("err = %v", err)
 		}
 		if err := tk.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
-		tk, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		tk, err = guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		if err != nil {
 			t.Fatalf("after release: %v", err)
 		}
@@ -350,7 +321,7 @@ func TestFaults(t *testing.T) {
 	t.Run("no-auth-manager", func(t *testing.T) {
 		// Plain vcsim: GuestOperationsManager.authManager is unset.
 		e := newEnv(t, simulator.ESX(), nil, nil)
-		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN))
+		_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 		if !errors.Is(err, guestauth.ErrNotSupported) {
 			t.Fatalf("err = %v", err)
 		}
@@ -373,12 +344,12 @@ func (t *tamper) Step(ch []byte) ([]byte, bool, error) {
 // accept-completed NegTokenResp) is the challenge, the client verifies it
 // and answers with its empty output, and gets the ticket.
 func TestAcquireMITAcceptor(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	mit := k.MITAcceptor(t)
 	e := newEnv(t, simulator.VPX(), mit, &simguest.Options{})
 	ctx := context.Background()
 	for _, pkg := range []sspi.Package{sspi.Negotiate, sspi.Kerberos} {
-		in := &countingInitiator{Initiator: k.initiator(t, pkg, guestSPN)}
+		in := &countingInitiator{Initiator: k.Initiator(t, pkg, guestSPN, false, false)}
 		tk, err := guestauth.Acquire(ctx, e.c, e.vms[0], in)
 		if err != nil {
 			t.Fatalf("%s: Acquire: %v", pkg, err)
@@ -392,8 +363,8 @@ func TestAcquireMITAcceptor(t *testing.T) {
 		}
 	}
 	// A ticket for another service: MIT's acceptor refuses it.
-	_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.initiator(t, sspi.Kerberos, "host/other.test"))
-	if !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+	_, err := guestauth.Acquire(ctx, e.c, e.vms[0], k.Initiator(t, sspi.Kerberos, "host/other.test", false, false))
+	if !errors.Is(err, vfault.InvalidGuestLogin) {
 		t.Fatalf("other service: %v", err)
 	}
 }
@@ -402,14 +373,10 @@ func TestAcquireMITAcceptor(t *testing.T) {
 // authentication is complete after its first token; the guest, which must
 // challenge, has nothing to challenge with and refuses.
 func TestNoMutualKerberosRefused(t *testing.T) {
-	k := startKDC(t)
-	e := newEnv(t, simulator.ESX(), k.acceptor(t, false), &simguest.Options{})
-	in, err := sspi.NewInitiator(sspi.Config{Package: sspi.Kerberos, SPN: guestSPN, Krb5Conf: k.realm.Krb5Conf(), CCache: k.ccache, NoMutual: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	if _, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in); !errors.Is(err, guestauth.ErrInvalidGuestLogin) {
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
+	e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), &simguest.Options{})
+	in := k.Initiator(t, sspi.Kerberos, guestSPN, false, true)
+	if _, err := guestauth.Acquire(context.Background(), e.c, e.vms[0], in); !errors.Is(err, vfault.InvalidGuestLogin) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -420,22 +387,23 @@ func TestWrapTable(t *testing.T) {
 		f    types.BaseMethodFault
 		kind error
 	}{
-		{&types.InvalidGuestLogin{}, guestauth.ErrInvalidGuestLogin},
-		{&types.GuestOperationsUnavailable{}, guestauth.ErrGuestOperationsUnavailable},
-		{&types.TooManyGuestLogons{}, guestauth.ErrTooManyGuestLogons},
-		{&types.InvalidPowerState{}, guestauth.ErrInvalidPowerState},
-		{&types.InvalidState{}, guestauth.ErrInvalidState},
-		{&types.TaskInProgress{}, guestauth.ErrTaskInProgress},
-		{&types.GuestComponentsOutOfDate{}, guestauth.ErrGuestComponentsOutOfDate},
-		{&types.OperationNotSupportedByGuest{}, guestauth.ErrOperationNotSupportedByGuest},
-		{&types.OperationDisabledByGuest{}, guestauth.ErrOperationDisabledByGuest},
-		{&types.GuestOperationsFault{}, guestauth.ErrGuestOperationsFault},
-		{&types.GuestPermissionDenied{}, guestauth.ErrGuestOperationsFault},
-		{&types.NoPermission{}, guestauth.ErrNoPermission},
-		{&types.NotAuthenticated{}, guestauth.ErrNotAuthenticated},
-		{&types.ManagedObjectNotFound{}, guestauth.ErrNotFound},
-		{&types.InvalidArgument{}, guestauth.ErrInvalidArgument},
-		{&types.SystemError{}, guestauth.ErrOther},
+		{&types.InvalidGuestLogin{}, vfault.InvalidGuestLogin},
+		{&types.GuestOperationsUnavailable{}, vfault.GuestOperationsUnavailable},
+		{&types.TooManyGuestLogons{}, vfault.TooManyGuestLogons},
+		{&types.InvalidPowerState{}, vfault.InvalidPowerState},
+		{&types.InvalidState{}, vfault.InvalidState},
+		{&types.TaskInProgress{}, vfault.TaskInProgress},
+		{&types.GuestComponentsOutOfDate{}, vfault.GuestComponentsOutOfDate},
+		{&types.OperationNotSupportedByGuest{}, vfault.OperationNotSupportedByGuest},
+		{&types.OperationDisabledByGuest{}, vfault.OperationDisabledByGuest},
+		{&types.GuestOperationsFault{}, vfault.GuestOperationsFault},
+		{&types.GuestPermissionDenied{}, vfault.GuestOperationsFault},
+		{&types.NoPermission{}, vfault.NoPermission},
+		{&types.NotAuthenticated{}, vfault.NotAuthenticated},
+		{&types.ManagedObjectNotFound{}, vfault.ManagedObjectNotFound},
+		{&types.InvalidArgument{}, vfault.InvalidArgument},
+		{&types.SystemError{}, vfault.SystemError}, // the fault table's row (internal/vfault)
+		{&types.DuplicateName{}, guestauth.ErrOther},
 	}
 	for _, tc := range cases {
 		err := guestauth.Wrap("AcquireCredentialsInGuest", vm, soap.WrapVimFault(tc.f))

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
@@ -42,9 +41,11 @@ type Config struct {
 	// ViHost, when set, makes Server a vCenter and names the ESXi host it
 	// manages whose accounts are changed (esxcli's --vihost).
 	ViHost string
-	// Simulate targets a fresh in-process faithful ESXi simulator instead
-	// of Server (the embedded default: no ESXi host needed).
-	Simulate bool
+	// Simulator, when set, starts a fresh in-process target for the run
+	// instead of connecting to Server: the CLI's --simulate sets it to the
+	// faithful simulator (esxsim.StartForRun). job links no simulator; the
+	// shipped task binaries (built with -tags nosim) have none.
+	Simulator Simulator
 	// Timeout bounds each vSphere call (esx.DefaultTimeout when zero).
 	Timeout time.Duration
 	// Retry bounds the recovery from transient faults (zero: the
@@ -86,6 +87,13 @@ type Config struct {
 	// Dial, if set, connects instead of esx.Dial (SSPI, vCenter, tests).
 	Dial func(ctx context.Context, cfg esx.Config) (tasks.Host, func() error, error)
 }
+
+// Simulator starts an in-process target for one run: an ESXi host or,
+// with vcenter (Config.ViHost set), a vCenter managing ESXi hosts. It
+// returns the URL to connect to, with the login user and password in it,
+// the PEM of the certificate it serves and a func that stops it, and logs
+// what it started to log.
+type Simulator func(vcenter bool, log *slog.Logger) (u *url.URL, certPEM []byte, stop func(), err error)
 
 // Run decodes and validates cfg.Input (nothing is contacted if it is
 // invalid), connects, and runs the engine. The error classifies with
@@ -223,7 +231,7 @@ func logger(l *slog.Logger) *slog.Logger {
 // run first so that nothing, not even the simulator, is started). The error
 // wraps params.ErrInvalid (exit 2).
 func checkServer(cfg Config) error {
-	if cfg.Simulate {
+	if cfg.Simulator != nil {
 		return nil
 	}
 	if _, err := esx.ServerURL(cfg.Server); err != nil {
@@ -275,28 +283,12 @@ func connection(cfg Config, log *slog.Logger) (esx.Config, func(), error) {
 	if cfg.PassThrough != nil {
 		ecfg.Login = passThroughLogin(*cfg.PassThrough, log)
 	}
-	if !cfg.Simulate {
+	if cfg.Simulator == nil {
 		return ecfg, func() {}, nil
 	}
-	var (
-		u       *url.URL
-		certPEM []byte
-		stop    func()
-	)
-	if cfg.ViHost != "" {
-		vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{})
-		if err != nil {
-			return ecfg, nil, fmt.Errorf("%w: start the vCenter simulator: %w", tasks.ErrConnect, err)
-		}
-		u, certPEM, stop = vc.URL, vc.CertPEM, vc.Close
-		log.Info("using the built-in vCenter simulator", "url", "https://"+u.Host+"/sdk", "hosts", strings.Join(vc.Hosts, ","))
-	} else {
-		sim, err := esxsim.Start(esxsim.Options{})
-		if err != nil {
-			return ecfg, nil, fmt.Errorf("%w: start the simulator: %w", tasks.ErrConnect, err)
-		}
-		u, certPEM, stop = sim.URL, sim.CertPEM, sim.Close
-		log.Info("using the built-in ESXi simulator", "url", "https://"+u.Host+"/sdk")
+	u, certPEM, stop, err := cfg.Simulator(cfg.ViHost != "", log)
+	if err != nil {
+		return ecfg, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
 	}
 	pw, _ := u.User.Password()
 	ecfg.Server, ecfg.Username, ecfg.Password = u.Host, u.User.Username(), params.NewPassword(pw)

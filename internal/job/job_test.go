@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -21,7 +22,7 @@ const seed = `
 
 func TestRunOnSimulator(t *testing.T) {
 	var progress []string
-	rep, err := Run(context.Background(), Config{Simulate: true, Input: []byte(seed), Progress: func(r tasks.Result) {
+	rep, err := Run(context.Background(), Config{Simulator: esxsim.StartForRun, Input: []byte(seed), Progress: func(r tasks.Result) {
 		progress = append(progress, r.ID+":"+string(r.Outcome))
 	}})
 	if err != nil {
@@ -78,7 +79,7 @@ func TestConnectFailureIsExit3(t *testing.T) {
 }
 
 func TestHostPasswordPolicy(t *testing.T) {
-	p, err := HostPasswordPolicy(context.Background(), Config{Simulate: true})
+	p, err := HostPasswordPolicy(context.Background(), Config{Simulator: esxsim.StartForRun})
 	if err != nil || p != tasks.DefaultPasswordPolicy {
 		t.Fatalf("policy = %q, %v", p, err)
 	}

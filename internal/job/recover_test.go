@@ -3,19 +3,15 @@ package job
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
@@ -44,18 +40,11 @@ func startSim(t *testing.T) *esxsim.Server {
 func rootClient(t *testing.T, sim *esxsim.Server) *vim25.Client {
 	t.Helper()
 	ctx := context.Background()
-	sc := soap.NewClient(&url.URL{Scheme: "https", Host: sim.URL.Host, Path: "/sdk"}, false)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(sim.CertPEM)
-	sc.DefaultTransport().TLSClientConfig.RootCAs = pool
-	c, err := vim25.NewClient(ctx, sc)
+	c, logout, err := sim.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := session.NewManager(c).Login(ctx, sim.URL.User); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { session.NewManager(c).Logout(ctx) })
+	t.Cleanup(logout)
 	return c
 }
 

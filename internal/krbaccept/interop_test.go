@@ -21,14 +21,14 @@ type mitInitiator struct {
 	stderr *strings.Builder
 }
 
-func startMIT(t *testing.T, e *env, mech string, mutual bool) *mitInitiator {
+func startMIT(t *testing.T, e *krbtest.Fixture, mech string, mutual bool) *mitInitiator {
 	t.Helper()
 	m := "nomutual"
 	if mutual {
 		m = "mutual"
 	}
-	cmd := exec.Command(krbtest.Python, "testdata/gss_initiator.py", spn+"@"+e.realm.Name, mech, m)
-	cmd.Env = append(e.realm.Env(), "KRB5CCNAME=FILE:"+e.ccache)
+	cmd := exec.Command(krbtest.Python, "testdata/gss_initiator.py", spn+"@"+e.Name, mech, m)
+	cmd.Env = append(e.Env(), "KRB5CCNAME=FILE:"+e.CCache)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func (m *mitInitiator) send(t *testing.T, tok []byte) {
 // exchange, our mechListMIC, and answered with its own.
 func TestInteropMIT(t *testing.T) {
 	krbtest.RequireGSSAPI(t)
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	cases := []struct {
 		name     string
 		mech     string
@@ -101,7 +101,7 @@ func TestInteropMIT(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := e.acceptor(t, krbaccept.Options{MechListMIC: tc.mic})
+			a := e.Acceptor(t, krbaccept.Options{MechListMIC: tc.mic})
 			m := startMIT(t, e, tc.mech, tc.mutual)
 			tok, complete := m.read(t)
 			legs := 0

@@ -11,54 +11,10 @@ import (
 	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 const spn = "host/esx.test"
-
-type env struct {
-	realm   *krbtest.Realm
-	svcKT   string
-	aliceKT string
-	ccache  string
-}
-
-func setup(t *testing.T) *env {
-	t.Helper()
-	f := krbtest.NewFixture(t, spn)
-	f.AddPrincipal("host/other.test", "")
-	return &env{realm: f.Realm, svcKT: f.ServiceKeytab, aliceKT: f.UserKeytab, ccache: f.CCache}
-}
-
-func (e *env) acceptor(t *testing.T, opt krbaccept.Options) *krbaccept.Acceptor {
-	t.Helper()
-	if opt.KeytabPath == "" && opt.Keytab == nil {
-		opt.KeytabPath = e.svcKT
-	}
-	if opt.SPN == "" {
-		opt.SPN = spn
-	}
-	a, err := krbaccept.New(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-func (e *env) initiator(t *testing.T, pkg sspi.Package, fromKeytab, noMutual bool) sspi.Initiator {
-	t.Helper()
-	cfg := sspi.Config{Package: pkg, SPN: spn, Krb5Conf: e.realm.Krb5Conf(), NoMutual: noMutual}
-	if fromKeytab {
-		cfg.Keytab, cfg.Principal = e.aliceKT, "alice"
-	} else {
-		cfg.CCache = "FILE:" + e.ccache
-	}
-	in, err := sspi.NewInitiator(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Close() })
-	return in
-}
 
 // run drives an initiator against an acceptor the way a transport that
 // delivers final tokens does (the guest's, or LoginBySSPI with
@@ -97,7 +53,7 @@ func run(t *testing.T, in sspi.Initiator, a *krbaccept.Acceptor, conv string) (s
 }
 
 func TestAcceptGoInitiator(t *testing.T) {
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	cases := []struct {
 		name     string
 		pkg      sspi.Package
@@ -121,8 +77,8 @@ func TestAcceptGoInitiator(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := e.acceptor(t, krbaccept.Options{MechListMIC: tc.mic, Realm: "ESXI.TEST"})
-			in := e.initiator(t, tc.pkg, tc.keytab, tc.noMutual)
+			a := e.Acceptor(t, krbaccept.Options{MechListMIC: tc.mic, Realm: "ESXI.TEST"})
+			in := e.Initiator(t, tc.pkg, spn, tc.keytab, tc.noMutual)
 			p, legs, done, err := run(t, in, a, "c1")
 			if err != nil {
 				t.Fatalf("Accept: %v", err)
@@ -145,7 +101,7 @@ func TestAcceptGoInitiator(t *testing.T) {
 // for a third token; SPNEGO answers accept-completed with the AP-REP, or
 // (MechListMIC) accept-incomplete with a mechListMIC.
 func TestStandardReplies(t *testing.T) {
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	for _, tc := range []struct {
 		name     string
 		pkg      sspi.Package
@@ -165,8 +121,8 @@ func TestStandardReplies(t *testing.T) {
 		{name: "negotiate/mutual/mic", pkg: sspi.Negotiate, mic: true, want: "resp", state: spnego.NegStateAcceptIncomplete, apRep: true, withMIC: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := e.acceptor(t, krbaccept.Options{MechListMIC: tc.mic})
-			out, p, done, err := a.Accept("c", firstToken(t, e.initiator(t, tc.pkg, true, tc.noMutual)))
+			a := e.Acceptor(t, krbaccept.Options{MechListMIC: tc.mic})
+			out, p, done, err := a.Accept("c", firstToken(t, e.Initiator(t, tc.pkg, spn, true, tc.noMutual)))
 			if err != nil || done != tc.wantDone || (done && p != "alice@ESXI.TEST") {
 				t.Fatalf("done=%v principal=%q err=%v", done, p, err)
 			}
@@ -213,18 +169,18 @@ func firstToken(t *testing.T, in sspi.Initiator) []byte {
 }
 
 func TestRejects(t *testing.T) {
-	e := setup(t)
-	otherKT := e.realm.Keytab("host/other.test", false)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
+	otherKT := e.Keytab("host/other.test", false)
 
 	t.Run("replay", func(t *testing.T) {
 		for _, pkg := range []sspi.Package{sspi.Negotiate, sspi.Kerberos} {
-			a := e.acceptor(t, krbaccept.Options{})
-			tok := firstToken(t, e.initiator(t, pkg, true, true))
+			a := e.Acceptor(t, krbaccept.Options{})
+			tok := firstToken(t, e.Initiator(t, pkg, spn, true, true))
 			if _, p, done, err := a.Accept("x", tok); err != nil || !done || p == "" {
 				t.Fatalf("%s first use: done=%v err=%v", pkg, done, err)
 			}
 			// A second acceptor instance (fresh own cache) must reject it too.
-			for _, acc := range []*krbaccept.Acceptor{a, e.acceptor(t, krbaccept.Options{})} {
+			for _, acc := range []*krbaccept.Acceptor{a, e.Acceptor(t, krbaccept.Options{})} {
 				_, _, done, err := acc.Accept("y", tok)
 				if !errors.Is(err, krbaccept.ErrReplay) || done {
 					t.Fatalf("%s replay: done=%v err=%v", pkg, done, err)
@@ -234,21 +190,21 @@ func TestRejects(t *testing.T) {
 	})
 
 	t.Run("wrong-spn", func(t *testing.T) {
-		a := e.acceptor(t, krbaccept.Options{SPN: "host/other.test", KeytabPath: otherKT})
-		tok := firstToken(t, e.initiator(t, sspi.Negotiate, true, true))
+		a := e.Acceptor(t, krbaccept.Options{SPN: "host/other.test", KeytabPath: otherKT})
+		tok := firstToken(t, e.Initiator(t, sspi.Negotiate, spn, true, true))
 		if _, _, _, err := a.Accept("x", tok); !errors.Is(err, krbaccept.ErrWrongSPN) || !errors.Is(err, krbaccept.ErrInvalidToken) {
 			t.Fatalf("err = %v", err)
 		}
-		a = e.acceptor(t, krbaccept.Options{Realm: "OTHER.TEST"})
+		a = e.Acceptor(t, krbaccept.Options{Realm: "OTHER.TEST"})
 		if _, _, _, err := a.Accept("x", tok); !errors.Is(err, krbaccept.ErrWrongSPN) {
 			t.Fatalf("realm: err = %v", err)
 		}
 	})
 
 	t.Run("tampered", func(t *testing.T) {
-		a := e.acceptor(t, krbaccept.Options{})
+		a := e.Acceptor(t, krbaccept.Options{})
 		for _, pkg := range []sspi.Package{sspi.Negotiate, sspi.Kerberos} {
-			tok := firstToken(t, e.initiator(t, pkg, false, true))
+			tok := firstToken(t, e.Initiator(t, pkg, spn, false, true))
 			// Flip bits near the end: inside the encrypted authenticator.
 			for _, off := range []int{len(tok) - 5, len(tok) - 40} {
 				bad := append([]byte(nil), tok...)
@@ -272,22 +228,22 @@ func TestRejects(t *testing.T) {
 	})
 
 	t.Run("wrong-keytab-rotated", func(t *testing.T) {
-		old := e.acceptor(t, krbaccept.Options{})
-		rotated := e.realm.Keytab(spn, false) // new kvno; old keytab is stale
-		tok := firstToken(t, e.initiator(t, sspi.Negotiate, true, true))
+		old := e.Acceptor(t, krbaccept.Options{})
+		rotated := e.Keytab(spn, false) // new kvno; old keytab is stale
+		tok := firstToken(t, e.Initiator(t, sspi.Negotiate, spn, true, true))
 		if _, _, _, err := old.Accept("x", tok); !errors.Is(err, krbaccept.ErrWrongKey) {
 			t.Fatalf("stale keytab: err = %v", err)
 		}
-		cur := e.acceptor(t, krbaccept.Options{KeytabPath: rotated})
+		cur := e.Acceptor(t, krbaccept.Options{KeytabPath: rotated})
 		if _, p, done, err := cur.Accept("x", tok); err != nil || !done || p != "alice@ESXI.TEST" {
 			t.Fatalf("current keytab: %v", err)
 		}
-		e.svcKT = rotated
+		e.ServiceKeytab = rotated
 	})
 
 	t.Run("bad-mechlistmic", func(t *testing.T) {
-		a := e.acceptor(t, krbaccept.Options{MechListMIC: true})
-		in := e.initiator(t, sspi.Negotiate, true, false)
+		a := e.Acceptor(t, krbaccept.Options{MechListMIC: true})
+		in := e.Initiator(t, sspi.Negotiate, spn, true, false)
 		ch, _, done, err := a.Accept("c", firstToken(t, in))
 		if err != nil || done || len(ch) == 0 {
 			t.Fatalf("leg 1: done=%v err=%v", done, err)
@@ -306,7 +262,7 @@ func TestRejects(t *testing.T) {
 			t.Fatalf("after failure: err = %v", err)
 		}
 		// A MIC sent on another conversation is refused.
-		in2 := e.initiator(t, sspi.Negotiate, true, false)
+		in2 := e.Initiator(t, sspi.Negotiate, spn, true, false)
 		ch2, _, _, err := a.Accept("c2", firstToken(t, in2))
 		if err != nil {
 			t.Fatal(err)
@@ -319,7 +275,7 @@ func TestRejects(t *testing.T) {
 			t.Fatalf("wrong conversation: err = %v", err)
 		}
 		// And a MIC made by another initiator (another session key) does not verify.
-		in4 := e.initiator(t, sspi.Negotiate, true, false)
+		in4 := e.Initiator(t, sspi.Negotiate, spn, true, false)
 		if _, _, _, err := a.Accept("c4", firstToken(t, in4)); err != nil {
 			t.Fatal(err)
 		}
@@ -330,8 +286,8 @@ func TestRejects(t *testing.T) {
 
 	t.Run("client-detects-forged-ap-rep", func(t *testing.T) {
 		for _, pkg := range []sspi.Package{sspi.Kerberos, sspi.Negotiate} {
-			a := e.acceptor(t, krbaccept.Options{})
-			in := e.initiator(t, pkg, true, false)
+			a := e.Acceptor(t, krbaccept.Options{})
+			in := e.Initiator(t, pkg, spn, true, false)
 			out, _, done, err := a.Accept("c", firstToken(t, in))
 			if err != nil || !done || len(out) == 0 {
 				t.Fatalf("%s: done=%v err=%v", pkg, done, err)
@@ -348,26 +304,26 @@ func TestRejects(t *testing.T) {
 
 	t.Run("client-requires-ap-rep", func(t *testing.T) {
 		// A SPNEGO reply that completes without the AP-REP the client asked for.
-		in := e.initiator(t, sspi.Negotiate, true, false)
+		in := e.Initiator(t, sspi.Negotiate, spn, true, false)
 		firstToken(t, in)
 		resp, _ := gss.MarshalNegTokenResp(spnego.NegTokenResp{NegState: 0, SupportedMech: gss.OIDKRB5})
 		if _, _, err := in.Step(resp); !errors.Is(err, sspi.ErrMutualAuth) {
 			t.Fatalf("no AP-REP: err = %v", err)
 		}
-		in = e.initiator(t, sspi.Negotiate, true, false)
+		in = e.Initiator(t, sspi.Negotiate, spn, true, false)
 		firstToken(t, in)
 		resp, _ = gss.MarshalNegTokenResp(spnego.NegTokenResp{NegState: 2})
-		if _, _, err := in.Step(resp); !errors.Is(err, sspi.ErrInvalidLogin) {
+		if _, _, err := in.Step(resp); !errors.Is(err, vfault.InvalidLogin) {
 			t.Fatalf("reject: err = %v", err)
 		}
 	})
 }
 
 func TestConversationExpires(t *testing.T) {
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	now := time.Now()
-	a := e.acceptor(t, krbaccept.Options{MechListMIC: true, MaxSkew: time.Minute, Clock: func() time.Time { return now }})
-	in := e.initiator(t, sspi.Negotiate, true, false)
+	a := e.Acceptor(t, krbaccept.Options{MechListMIC: true, MaxSkew: time.Minute, Clock: func() time.Time { return now }})
+	in := e.Initiator(t, sspi.Negotiate, spn, true, false)
 	ch, _, done, err := a.Accept("c", firstToken(t, in))
 	if err != nil || done {
 		t.Fatalf("leg 1: %v", err)
@@ -389,14 +345,14 @@ func TestConversationExpires(t *testing.T) {
 }
 
 func TestFinalAsChallenge(t *testing.T) {
-	e := setup(t)
+	e := krbtest.NewFixture(t, spn, "host/other.test")
 	now := time.Now()
 	f := &krbaccept.FinalAsChallenge{TTL: time.Minute, Now: func() time.Time { return now }}
-	a := f.Wrap(e.acceptor(t, krbaccept.Options{}))
+	a := f.Wrap(e.Acceptor(t, krbaccept.Options{}))
 
 	// The AP-REP comes as a challenge; the client's empty answer completes.
 	for _, pkg := range []sspi.Package{sspi.Kerberos, sspi.Negotiate} {
-		in := e.initiator(t, pkg, true, false)
+		in := e.Initiator(t, pkg, spn, true, false)
 		ch, p, done, err := a.Accept("c", firstToken(t, in))
 		if err != nil || done || p != "" || len(ch) == 0 {
 			t.Fatalf("%s leg 1: done=%v p=%q err=%v", pkg, done, p, err)
@@ -414,11 +370,11 @@ func TestFinalAsChallenge(t *testing.T) {
 		}
 	}
 	// Without a final token nothing changes: one call.
-	if _, p, done, err := a.Accept("n", firstToken(t, e.initiator(t, sspi.Kerberos, true, true))); err != nil || !done || p == "" {
+	if _, p, done, err := a.Accept("n", firstToken(t, e.Initiator(t, sspi.Kerberos, spn, true, true))); err != nil || !done || p == "" {
 		t.Fatalf("no final token: done=%v err=%v", done, err)
 	}
 	// A non-empty answer to a final token is refused.
-	if _, _, _, err := a.Accept("x", firstToken(t, e.initiator(t, sspi.Kerberos, true, false))); err != nil {
+	if _, _, _, err := a.Accept("x", firstToken(t, e.Initiator(t, sspi.Kerberos, spn, true, false))); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, done, err := a.Accept("x", []byte{0xa1, 0x00}); !errors.Is(err, krbaccept.ErrFinalAnswer) || done {
@@ -429,10 +385,10 @@ func TestFinalAsChallenge(t *testing.T) {
 		func(string) { now = now.Add(2 * time.Minute) },
 		a.Forget,
 	} {
-		if _, _, _, err := a.Accept("y", firstToken(t, e.initiator(t, sspi.Kerberos, true, false))); err != nil {
+		if _, _, _, err := a.Accept("y", firstToken(t, e.Initiator(t, sspi.Kerberos, spn, true, false))); err != nil {
 			t.Fatal(err)
 		}
-		ch, _, done, err := a.Accept("y", firstToken(t, e.initiator(t, sspi.Kerberos, false, false)))
+		ch, _, done, err := a.Accept("y", firstToken(t, e.Initiator(t, sspi.Kerberos, spn, false, false)))
 		if err != nil || done || len(ch) == 0 {
 			t.Fatalf("restart: done=%v err=%v", done, err)
 		}

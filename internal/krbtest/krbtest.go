@@ -334,13 +334,17 @@ const (
 	FixturePassword = "Alice#Pw-1234"
 )
 
-// NewFixture starts a realm (see Start) with service principal spn and the
-// client principal FixtureUser.
-func NewFixture(t testing.TB, spn string) *Fixture {
+// NewFixture starts a realm (see Start) with service principal spn, the
+// client principal FixtureUser and, with random keys, the principals
+// others (another host's, to be refused; another user, say).
+func NewFixture(t testing.TB, spn string, others ...string) *Fixture {
 	t.Helper()
 	r := Start(t)
 	r.AddPrincipal(FixtureUser, FixturePassword)
 	r.AddPrincipal(spn, "")
+	for _, p := range others {
+		r.AddPrincipal(p, "")
+	}
 	return &Fixture{
 		Realm: r, SPN: spn, ServiceKeytab: r.Keytab(spn, false),
 		User: FixtureUser, Password: FixturePassword,

@@ -34,56 +34,11 @@ import (
 	"github.com/esxi-users/esxi-users/internal/sspi"
 )
 
+// guestSPN is the guest's service principal. The tests' realm is
+// krbtest.NewFixture(t, guestSPN, "host/other.test"); the guest's acceptor
+// is Fixture.Acceptor, whose MechListMIC selects SPNEGO's mechListMIC
+// exchange, a proof only the holder of the session key can make.
 const guestSPN = "host/guest.test"
-
-type kdc struct {
-	realm   *krbtest.Realm
-	svcKT   string
-	otherKT string
-	aliceKT string
-	ccache  string
-}
-
-func startKDC(t *testing.T) *kdc {
-	t.Helper()
-	f := krbtest.NewFixture(t, guestSPN)
-	f.AddPrincipal("host/other.test", "")
-	return &kdc{
-		realm:   f.Realm,
-		svcKT:   f.ServiceKeytab,
-		otherKT: f.Keytab("host/other.test", false),
-		aliceKT: f.UserKeytab,
-		ccache:  f.CCache,
-	}
-}
-
-// acceptor returns the guest's acceptor; mic selects SPNEGO's mechListMIC
-// exchange (krbaccept.Options.MechListMIC), whose answer is a proof only the
-// holder of the session key can make.
-func (k *kdc) acceptor(t *testing.T, mic bool) *krbaccept.Acceptor {
-	t.Helper()
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: guestSPN, Realm: k.realm.Name, MechListMIC: mic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return acc
-}
-
-func (k *kdc) initiator(t *testing.T, pkg sspi.Package, spn string, keytab bool, noMutual bool) sspi.Initiator {
-	t.Helper()
-	cfg := sspi.Config{Package: pkg, SPN: spn, Krb5Conf: k.realm.Krb5Conf(), NoMutual: noMutual}
-	if keytab {
-		cfg.Keytab, cfg.Principal = k.aliceKT, "alice"
-	} else {
-		cfg.CCache = k.ccache
-	}
-	in, err := sspi.NewInitiator(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Close() })
-	return in
-}
 
 type env struct {
 	model *simulator.Model
@@ -199,7 +154,7 @@ func models() map[string]func() *simulator.Model {
 }
 
 func TestChallengeThenTicket(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	cases := []struct {
 		name     string
 		pkg      sspi.Package
@@ -217,7 +172,7 @@ func TestChallengeThenTicket(t *testing.T) {
 		t.Run(mname, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					e := newEnv(t, newModel(), k.acceptor(t, tc.mic), simguest.Options{Processes: procs})
+					e := newEnv(t, newModel(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: tc.mic}), simguest.Options{Processes: procs})
 					vm := e.vms[0]
 					// The simulator's GuestOperationsManager now has an authManager.
 					am, err := guestOpsAuthManager(e.c)
@@ -229,7 +184,7 @@ func TestChallengeThenTicket(t *testing.T) {
 					if _, err := e.list(vm, &types.SSPIAuthentication{SspiToken: "AAAA"}); !fault.Is(err, &types.InvalidGuestLogin{}) {
 						t.Fatalf("list with SSPIAuthentication: %v", err)
 					}
-					tk := e.login(t, vm, k.initiator(t, tc.pkg, guestSPN, tc.keytab, tc.noMutual))
+					tk := e.login(t, vm, k.Initiator(t, tc.pkg, guestSPN, tc.keytab, tc.noMutual))
 					st := e.srv.Stats()
 					if st.Challenges != 1 || st.Acquired != 1 {
 						t.Fatalf("stats %+v", st)
@@ -304,8 +259,8 @@ func guestOpsAuthManager(c *vim25.Client) (types.ManagedObjectReference, error) 
 }
 
 func TestInvalidTokens(t *testing.T) {
-	k := startKDC(t)
-	e := newEnv(t, simulator.VPX(), k.acceptor(t, true), simguest.Options{})
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
+	e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{})
 	vm, other := e.vms[0], e.vms[1]
 	isInvalid := func(t *testing.T, err error) {
 		t.Helper()
@@ -318,7 +273,7 @@ func TestInvalidTokens(t *testing.T) {
 		isInvalid(t, err)
 	})
 	t.Run("wrong-spn", func(t *testing.T) {
-		tok, _, err := k.initiator(t, sspi.Negotiate, "host/other.test", false, false).Step(nil)
+		tok, _, err := k.Initiator(t, sspi.Negotiate, "host/other.test", false, false).Step(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,14 +281,14 @@ func TestInvalidTokens(t *testing.T) {
 		isInvalid(t, err)
 	})
 	t.Run("replayed-first-token", func(t *testing.T) {
-		tok, _, _ := k.initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
+		tok, _, _ := k.Initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
 		_, err := e.acquire(t, vm, tok, 0)
 		challengeOf(t, err)
 		_, err = e.acquire(t, vm, tok, 0)
 		isInvalid(t, err)
 	})
 	t.Run("tampered-second-leg", func(t *testing.T) {
-		in := k.initiator(t, sspi.Negotiate, guestSPN, false, false)
+		in := k.Initiator(t, sspi.Negotiate, guestSPN, false, false)
 		tok, _, _ := in.Step(nil)
 		_, err := e.acquire(t, vm, tok, 0)
 		ch, id := challengeOf(t, err)
@@ -348,8 +303,8 @@ func TestInvalidTokens(t *testing.T) {
 	t.Run("answer-without-key", func(t *testing.T) {
 		// Answering the challenge with a MIC made by another conversation's
 		// initiator (which does not hold this one's session key).
-		in1 := k.initiator(t, sspi.Negotiate, guestSPN, false, false)
-		in2 := k.initiator(t, sspi.Negotiate, guestSPN, true, false)
+		in1 := k.Initiator(t, sspi.Negotiate, guestSPN, false, false)
+		in2 := k.Initiator(t, sspi.Negotiate, guestSPN, true, false)
 		tok1, _, _ := in1.Step(nil)
 		_, err := e.acquire(t, vm, tok1, 0)
 		_, id1 := challengeOf(t, err)
@@ -364,7 +319,7 @@ func TestInvalidTokens(t *testing.T) {
 		isInvalid(t, err)
 	})
 	t.Run("unknown-session-id", func(t *testing.T) {
-		in := k.initiator(t, sspi.Negotiate, guestSPN, false, false)
+		in := k.Initiator(t, sspi.Negotiate, guestSPN, false, false)
 		tok, _, _ := in.Step(nil)
 		_, err := e.acquire(t, vm, tok, 0)
 		ch, id := challengeOf(t, err)
@@ -373,7 +328,7 @@ func TestInvalidTokens(t *testing.T) {
 		isInvalid(t, err)
 	})
 	t.Run("session-id-of-another-vm", func(t *testing.T) {
-		in := k.initiator(t, sspi.Negotiate, guestSPN, false, false)
+		in := k.Initiator(t, sspi.Negotiate, guestSPN, false, false)
 		tok, _, _ := in.Step(nil)
 		_, err := e.acquire(t, vm, tok, 0)
 		ch, id := challengeOf(t, err)
@@ -388,12 +343,12 @@ func TestInvalidTokens(t *testing.T) {
 		// A new initial token as a follow-up restarts the exchange: it is
 		// challenged again (same sessionID), and the answer to the first
 		// challenge no longer fits.
-		in := k.initiator(t, sspi.Negotiate, guestSPN, false, false)
+		in := k.Initiator(t, sspi.Negotiate, guestSPN, false, false)
 		tok, _, _ := in.Step(nil)
 		_, err := e.acquire(t, vm, tok, 0)
 		ch, id := challengeOf(t, err)
 		ans, _, _ := in.Step(ch)
-		tok2, _, _ := k.initiator(t, sspi.Negotiate, guestSPN, true, false).Step(nil)
+		tok2, _, _ := k.Initiator(t, sspi.Negotiate, guestSPN, true, false).Step(nil)
 		_, err = e.acquire(t, vm, tok2, id)
 		if _, id2 := challengeOf(t, err); id2 != id {
 			t.Fatalf("sessionID changed: %d → %d", id, id2)
@@ -422,9 +377,9 @@ func TestInvalidTokens(t *testing.T) {
 // with, and [SSPI] says it throws a challenge, which a complete client
 // context could not answer; simguest issues no ticket.
 func TestOneLegRefused(t *testing.T) {
-	k := startKDC(t)
-	e := newEnv(t, simulator.ESX(), k.acceptor(t, false), simguest.Options{})
-	tok, _, err := k.initiator(t, sspi.Kerberos, guestSPN, false, true).Step(nil)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
+	e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), simguest.Options{})
+	tok, _, err := k.Initiator(t, sspi.Kerberos, guestSPN, false, true).Step(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +387,7 @@ func TestOneLegRefused(t *testing.T) {
 		t.Fatalf("one-leg: %v", err)
 	}
 	// With mutual authentication the AP-REP is the challenge: fine.
-	e.login(t, e.vms[0], k.initiator(t, sspi.Kerberos, guestSPN, false, false))
+	e.login(t, e.vms[0], k.Initiator(t, sspi.Kerberos, guestSPN, false, false))
 	if st := e.srv.Stats(); st.Rejected != 1 || st.Acquired != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -442,11 +397,11 @@ func TestOneLegRefused(t *testing.T) {
 // the only answer is the initiator's empty output; an empty token never
 // starts an exchange.
 func TestFinalTokenAnswer(t *testing.T) {
-	k := startKDC(t)
-	e := newEnv(t, simulator.VPX(), k.acceptor(t, false), simguest.Options{})
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
+	e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name}), simguest.Options{})
 	vm := e.vms[0]
 	for _, pkg := range []sspi.Package{sspi.Kerberos, sspi.Negotiate} {
-		in := k.initiator(t, pkg, guestSPN, false, false)
+		in := k.Initiator(t, pkg, guestSPN, false, false)
 		tok, _, _ := in.Step(nil)
 		_, err := e.acquire(t, vm, tok, 0)
 		ch, id := challengeOf(t, err)
@@ -488,16 +443,16 @@ func powerOn(t *testing.T, c *vim25.Client, vm types.ManagedObjectReference) {
 }
 
 func TestGuestState(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	for mname, newModel := range models() {
 		t.Run(mname, func(t *testing.T) {
-			e := newEnv(t, newModel(), k.acceptor(t, true), simguest.Options{})
+			e := newEnv(t, newModel(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{})
 			vm := e.vms[0]
-			tk := e.login(t, vm, k.initiator(t, sspi.Negotiate, guestSPN, false, false))
+			tk := e.login(t, vm, k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 
 			// [ACQ] InvalidPowerState "if the VM is not powered on".
 			powerOff(t, e.c, vm)
-			tok, _, _ := k.initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
+			tok, _, _ := k.Initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
 			_, err := e.acquire(t, vm, tok, 0)
 			var ips *types.InvalidPowerState
 			if _, ok := fault.As(err, &ips); !ok || ips.ExistingState != types.VirtualMachinePowerStatePoweredOff {
@@ -518,9 +473,9 @@ func TestGuestState(t *testing.T) {
 
 			// [ACQ] GuestOperationsUnavailable "if the VM agent for guest
 			// operations is not running".
-			tk = e.login(t, vm, k.initiator(t, sspi.Negotiate, guestSPN, false, false))
+			tk = e.login(t, vm, k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 			e.srv.SetToolsRunning(vm, false)
-			tok, _, _ = k.initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
+			tok, _, _ = k.Initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
 			if _, err := e.acquire(t, vm, tok, 0); !fault.Is(err, &types.GuestOperationsUnavailable{}) {
 				t.Fatalf("acquire without tools: %v", err)
 			}
@@ -536,25 +491,25 @@ func TestGuestState(t *testing.T) {
 }
 
 func TestToolsNotRunningByDefaultWithKeepToolsStatus(t *testing.T) {
-	k := startKDC(t)
-	e := newEnv(t, simulator.VPX(), k.acceptor(t, true), simguest.Options{KeepToolsStatus: true})
-	tok, _, _ := k.initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
+	e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{KeepToolsStatus: true})
+	tok, _, _ := k.Initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
 	if _, err := e.acquire(t, e.vms[0], tok, 0); !fault.Is(err, &types.GuestOperationsUnavailable{}) {
 		t.Fatalf("vcsim VM without tools: %v", err)
 	}
 }
 
 func TestTooManyGuestLogons(t *testing.T) {
-	k := startKDC(t)
-	e := newEnv(t, simulator.ESX(), k.acceptor(t, true), simguest.Options{MaxSessionsPerVM: 2})
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
+	e := newEnv(t, simulator.ESX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{MaxSessionsPerVM: 2})
 	vm, other := e.vms[0], e.vms[1]
-	t1 := e.login(t, vm, k.initiator(t, sspi.Negotiate, guestSPN, false, false))
+	t1 := e.login(t, vm, k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 	// A pending conversation counts as a logon in progress.
-	in := k.initiator(t, sspi.Negotiate, guestSPN, true, false)
+	in := k.Initiator(t, sspi.Negotiate, guestSPN, true, false)
 	tok, _, _ := in.Step(nil)
 	_, err := e.acquire(t, vm, tok, 0)
 	ch, id := challengeOf(t, err)
-	tok3, _, _ := k.initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
+	tok3, _, _ := k.Initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
 	if _, err := e.acquire(t, vm, tok3, 0); !fault.Is(err, &types.TooManyGuestLogons{}) {
 		t.Fatalf("third logon: %v", err)
 	}
@@ -564,20 +519,20 @@ func TestTooManyGuestLogons(t *testing.T) {
 		t.Fatalf("completing the second logon: %v", err)
 	}
 	// The limit is per VM.
-	e.login(t, other, k.initiator(t, sspi.Negotiate, guestSPN, false, false))
+	e.login(t, other, k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 	// Releasing one makes room.
 	if err := e.release(vm, t1); err != nil {
 		t.Fatal(err)
 	}
-	e.login(t, vm, k.initiator(t, sspi.Negotiate, guestSPN, false, false))
+	e.login(t, vm, k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 	if st := e.srv.Stats(); st.TooMany != 1 || st.Acquired != 4 || st.Released != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
 
 func TestNamePassword(t *testing.T) {
-	k := startKDC(t)
-	e := newEnv(t, simulator.VPX(), k.acceptor(t, true), simguest.Options{Accounts: map[string]string{"guest": "guest-pw"}, Processes: procs})
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
+	e := newEnv(t, simulator.VPX(), k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), simguest.Options{Accounts: map[string]string{"guest": "guest-pw"}, Processes: procs})
 	vm := e.vms[0]
 	ps, err := e.list(vm, &types.NamePasswordAuthentication{Username: "guest", Password: "guest-pw"})
 	if err != nil || len(ps) != 2 || ps[1].Owner != "guest" {
@@ -592,20 +547,17 @@ func TestNamePassword(t *testing.T) {
 }
 
 func TestPerVMAcceptor(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, guestSPN, "host/other.test")
 	// VM 1's guest has its own SPN (host/other.test).
-	other, err := krbaccept.New(krbaccept.Options{KeytabPath: k.otherKT, SPN: "host/other.test", MechListMIC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := k.Acceptor(t, krbaccept.Options{KeytabPath: k.Keytab("host/other.test", false), SPN: "host/other.test", MechListMIC: true})
 	model := simulator.ESX()
-	e := newEnvNamed(t, model, k.acceptor(t, true), other)
-	e.login(t, e.vms[1], k.initiator(t, sspi.Negotiate, "host/other.test", false, false))
-	tok, _, _ := k.initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
+	e := newEnvNamed(t, model, k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: true}), other)
+	e.login(t, e.vms[1], k.Initiator(t, sspi.Negotiate, "host/other.test", false, false))
+	tok, _, _ := k.Initiator(t, sspi.Negotiate, guestSPN, false, false).Step(nil)
 	if _, err := e.acquire(t, e.vms[1], tok, 0); !fault.Is(err, &types.InvalidGuestLogin{}) {
 		t.Fatalf("VM 0's SPN on VM 1: %v", err)
 	}
-	e.login(t, e.vms[0], k.initiator(t, sspi.Negotiate, guestSPN, false, false))
+	e.login(t, e.vms[0], k.Initiator(t, sspi.Negotiate, guestSPN, false, false))
 }
 
 // newEnvNamed installs acc for every VM but the second, which gets acc1

@@ -19,46 +19,10 @@ import (
 	"github.com/esxi-users/esxi-users/internal/simsspi"
 	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 const spn = "host/esx.test"
-
-type kdc struct {
-	realm   *krbtest.Realm
-	svcKT   string
-	aliceKT string
-	bobKT   string
-	ccache  string
-}
-
-func startKDC(t *testing.T) *kdc {
-	t.Helper()
-	f := krbtest.NewFixture(t, spn)
-	f.AddPrincipal("bob", "bob-pw")
-	return &kdc{
-		realm:   f.Realm,
-		svcKT:   f.ServiceKeytab,
-		aliceKT: f.UserKeytab,
-		bobKT:   f.Keytab("bob", true),
-		ccache:  f.CCache,
-	}
-}
-
-func (k *kdc) initiator(t *testing.T, pkg sspi.Package, keytab string, user string, noMutual bool) sspi.Initiator {
-	t.Helper()
-	cfg := sspi.Config{Package: pkg, SPN: spn, Krb5Conf: k.realm.Krb5Conf(), NoMutual: noMutual}
-	if keytab != "" {
-		cfg.Keytab, cfg.Principal = keytab, user
-	} else {
-		cfg.CCache = k.ccache
-	}
-	in, err := sspi.NewInitiator(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Close() })
-	return in
-}
 
 // countingInitiator counts the Step calls (legs) of an Initiator.
 type countingInitiator struct {
@@ -72,7 +36,7 @@ func (c *countingInitiator) Step(ch []byte) ([]byte, bool, error) {
 }
 
 func TestLoginBySSPI(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, spn, "bob")
 	models := map[string]func() *simulator.Model{"ESX": simulator.ESX, "VPX": simulator.VPX}
 	cases := []struct {
 		name     string
@@ -97,17 +61,10 @@ func TestLoginBySSPI(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					model := newModel()
 					s := simtest.Serve(t, model, nil)
-					acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, Realm: k.realm.Name, MechListMIC: tc.mic})
-					if err != nil {
-						t.Fatal(err)
-					}
+					acc := k.Acceptor(t, krbaccept.Options{Realm: k.Name, MechListMIC: tc.mic})
 					simsspi.Install(model.Map(), acc, simsspi.Options{ChallengeFinalToken: tc.final})
 					c := simtest.Client(t, s)
-					kt := ""
-					if tc.keytab {
-						kt = k.aliceKT
-					}
-					in := &countingInitiator{Initiator: k.initiator(t, tc.pkg, kt, "alice", tc.noMutual)}
+					in := &countingInitiator{Initiator: k.Initiator(t, tc.pkg, spn, tc.keytab, tc.noMutual)}
 					ctx := context.Background()
 					us, err := sspi.Login(ctx, c, in, "en_US")
 					if err != nil {
@@ -132,8 +89,8 @@ func TestLoginBySSPI(t *testing.T) {
 						t.Fatalf("HostSystemList: %v", err)
 					}
 					// Logging in again on a live session is refused.
-					again := k.initiator(t, tc.pkg, kt, "alice", tc.noMutual)
-					if _, err := sspi.Login(ctx, c, again, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
+					again := k.Initiator(t, tc.pkg, spn, tc.keytab, tc.noMutual)
+					if _, err := sspi.Login(ctx, c, again, ""); !errors.Is(err, vfault.InvalidLogin) {
 						t.Fatalf("second login: %v", err)
 					}
 				})
@@ -143,20 +100,17 @@ func TestLoginBySSPI(t *testing.T) {
 }
 
 func TestLoginBySSPIFailures(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, spn, "bob")
 	model := simulator.VPX()
 	s := simtest.Serve(t, model, nil)
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn, MechListMIC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	acc := k.Acceptor(t, krbaccept.Options{MechListMIC: true})
 	srv := simsspi.Install(model.Map(), acc, simsspi.Options{AllowedPrincipals: []string{`ESXI.TEST\alice`}})
 	ctx := context.Background()
 
 	t.Run("not-allowed", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		_, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.bobKT, "bob", false), "")
-		if !errors.Is(err, sspi.ErrNoPermission) || !fault.Is(err, &types.NoPermission{}) {
+		_, err := sspi.Login(ctx, c, k.InitiatorConfig(t, sspi.Config{Package: sspi.Negotiate, SPN: spn, Keytab: k.Keytab("bob", true), Principal: "bob"}), "")
+		if !errors.Is(err, vfault.NoPermission) || !fault.Is(err, &types.NoPermission{}) {
 			t.Fatalf("err = %v", err)
 		}
 		// The pending session was dropped: the client is anonymous.
@@ -167,15 +121,15 @@ func TestLoginBySSPIFailures(t *testing.T) {
 			t.Fatalf("CurrentTime after NoPermission: %v", err)
 		}
 		// And may log in properly afterwards.
-		if _, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), ""); err != nil {
+		if _, err := sspi.Login(ctx, c, k.Initiator(t, sspi.Negotiate, spn, true, false), ""); err != nil {
 			t.Fatalf("login after failure: %v", err)
 		}
 	})
 
 	t.Run("bad-locale", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		_, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "english!")
-		if !errors.Is(err, sspi.ErrInvalidLocale) {
+		_, err := sspi.Login(ctx, c, k.Initiator(t, sspi.Negotiate, spn, true, false), "english!")
+		if !errors.Is(err, vfault.InvalidLocale) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -186,7 +140,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	}
 
 	t.Run("replayed-token", func(t *testing.T) {
-		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", true)
+		in := k.Initiator(t, sspi.Kerberos, spn, true, true)
 		tok, _, err := in.Step(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -202,7 +156,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	})
 
 	t.Run("tampered-token", func(t *testing.T) {
-		in := k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", true)
+		in := k.Initiator(t, sspi.Negotiate, spn, true, true)
 		tok, _, err := in.Step(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -215,7 +169,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 
 	t.Run("pending-session-is-not-authenticated", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		in := k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false)
+		in := k.Initiator(t, sspi.Negotiate, spn, true, false)
 		tok, _, err := in.Step(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -241,7 +195,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 			t.Fatalf("CurrentTime after failure: %v", err)
 		}
 		// The same client can then complete a login and make the call.
-		if _, err := sspi.Login(ctx, c, k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), ""); err != nil {
+		if _, err := sspi.Login(ctx, c, k.Initiator(t, sspi.Negotiate, spn, true, false), ""); err != nil {
 			t.Fatalf("login after failed conversation: %v", err)
 		}
 		if _, err := currentTime(c); err != nil {
@@ -250,14 +204,9 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	})
 
 	t.Run("wrong-spn", func(t *testing.T) {
-		cfg := sspi.Config{SPN: "host/other.test", Krb5Conf: k.realm.Krb5Conf(), Keytab: k.aliceKT, Principal: "alice"}
-		k.realm.AddPrincipal("host/other.test", "")
-		in, err := sspi.NewInitiator(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer in.Close()
-		if _, err := sspi.Login(ctx, simtest.Client(t, s), in, ""); !errors.Is(err, sspi.ErrInvalidLogin) {
+		k.AddPrincipal("host/other.test", "")
+		in := k.Initiator(t, sspi.Negotiate, "host/other.test", true, false)
+		if _, err := sspi.Login(ctx, simtest.Client(t, s), in, ""); !errors.Is(err, vfault.InvalidLogin) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -266,8 +215,8 @@ func TestLoginBySSPIFailures(t *testing.T) {
 		m2 := simulator.ESX()
 		s2 := simtest.Serve(t, m2, nil)
 		simsspi.Install(m2.Map(), acc, simsspi.Options{NotSupported: true})
-		_, err := sspi.Login(ctx, simtest.Client(t, s2), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
-		if !errors.Is(err, sspi.ErrNotSupported) {
+		_, err := sspi.Login(ctx, simtest.Client(t, s2), k.Initiator(t, sspi.Negotiate, spn, true, false), "")
+		if !errors.Is(err, vfault.NotSupported) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -275,7 +224,7 @@ func TestLoginBySSPIFailures(t *testing.T) {
 	t.Run("uninstalled", func(t *testing.T) {
 		srv.Uninstall()
 		defer simsspi.Install(model.Map(), acc, simsspi.Options{})
-		_, err := sspi.Login(ctx, simtest.Client(t, s), k.initiator(t, sspi.Negotiate, k.aliceKT, "alice", false), "")
+		_, err := sspi.Login(ctx, simtest.Client(t, s), k.Initiator(t, sspi.Negotiate, spn, true, false), "")
 		if !fault.Is(err, &types.NotAuthenticated{}) {
 			t.Fatalf("without the hook: %v", err)
 		}
@@ -298,13 +247,10 @@ func TestDefaultUserName(t *testing.T) {
 // raw Kerberos) comes as an SSPIChallenge; only the initiator's empty
 // output completes the login.
 func TestChallengeFinalToken(t *testing.T) {
-	k := startKDC(t)
+	k := krbtest.NewFixture(t, spn, "bob")
 	model := simulator.VPX()
 	s := simtest.Serve(t, model, nil)
-	acc, err := krbaccept.New(krbaccept.Options{KeytabPath: k.svcKT, SPN: spn})
-	if err != nil {
-		t.Fatal(err)
-	}
+	acc := k.Acceptor(t, krbaccept.Options{})
 	simsspi.Install(model.Map(), acc, simsspi.Options{ChallengeFinalToken: true})
 	ctx := context.Background()
 	login := func(c *vim25.Client, tok []byte) (*types.LoginBySSPIResponse, error) {
@@ -322,7 +268,7 @@ func TestChallengeFinalToken(t *testing.T) {
 
 	t.Run("empty-answer-logs-in", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", false)
+		in := k.Initiator(t, sspi.Kerberos, spn, true, false)
 		tok, _, _ := in.Step(nil)
 		_, err := login(c, tok)
 		ans, done, err := in.Step(challenge(err))
@@ -336,7 +282,7 @@ func TestChallengeFinalToken(t *testing.T) {
 	})
 	t.Run("other-answer-is-refused", func(t *testing.T) {
 		c := simtest.Client(t, s)
-		in := k.initiator(t, sspi.Kerberos, k.aliceKT, "alice", false)
+		in := k.Initiator(t, sspi.Kerberos, spn, true, false)
 		tok, _, _ := in.Step(nil)
 		_, err := login(c, tok)
 		challenge(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/esxi-users/esxi-users/internal/gss"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 // krb5Initiator speaks SSPI's wire format with gokrb5 credentials.
@@ -48,15 +49,9 @@ const (
 
 // NewInitiator returns a Kerberos initiator using a credential cache or a keytab.
 func NewInitiator(cfg Config) (Initiator, error) {
-	pkg, err := cfg.pkg()
+	pkg, err := cfg.check()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.SPN == "" {
-		return nil, errors.New("sspi: no SPN")
-	}
-	if strings.Contains(cfg.SPN, "@") {
-		return nil, errors.New("sspi: SPN must not contain @REALM")
 	}
 	confPath := cfg.Krb5Conf
 	if confPath == "" {
@@ -238,9 +233,9 @@ func (k *krb5Initiator) verifyAPRep(tok []byte) error {
 	if id == gss.TokError {
 		var ke messages.KRBError
 		if err := ke.Unmarshal(msg); err == nil {
-			return fmt.Errorf("%w: server returned Kerberos error %d", ErrInvalidLogin, ke.ErrorCode)
+			return fmt.Errorf("%w: server returned Kerberos error %d", vfault.InvalidLogin, ke.ErrorCode)
 		}
-		return fmt.Errorf("%w: server returned a Kerberos error", ErrInvalidLogin)
+		return fmt.Errorf("%w: server returned a Kerberos error", vfault.InvalidLogin)
 	}
 	if id != gss.TokAPRep {
 		return fmt.Errorf("%w: reply is not an AP-REP", ErrMutualAuth)
@@ -262,7 +257,7 @@ func (k *krb5Initiator) negReply(challenge []byte) ([]byte, bool, error) {
 	}
 	state := spnego.NegState(resp.NegState)
 	if state == spnego.NegStateReject {
-		return nil, false, fmt.Errorf("%w: server rejected the SPNEGO negotiation", ErrInvalidLogin)
+		return nil, false, fmt.Errorf("%w: server rejected the SPNEGO negotiation", vfault.InvalidLogin)
 	}
 	if resp.NegState == gss.NegStateAbsent {
 		return nil, false, fmt.Errorf("%w: the server's first SPNEGO reply has no negState", ErrMutualAuth)
@@ -315,7 +310,7 @@ func (k *krb5Initiator) negMIC(challenge []byte) (bool, error) {
 		return false, fmt.Errorf("%w: %v", ErrMutualAuth, err)
 	}
 	if spnego.NegState(resp.NegState) == spnego.NegStateReject {
-		return false, fmt.Errorf("%w: server rejected the SPNEGO negotiation", ErrInvalidLogin)
+		return false, fmt.Errorf("%w: server rejected the SPNEGO negotiation", vfault.InvalidLogin)
 	}
 	if len(resp.MechListMIC) == 0 {
 		return false, fmt.Errorf("%w: SPNEGO reply without the acceptor's mechListMIC", ErrMutualAuth)

@@ -5,7 +5,6 @@ package sspi
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	winsspi "github.com/alexbrainman/sspi"
 	"github.com/alexbrainman/sspi/kerberos"
@@ -27,15 +26,9 @@ type winInitiator struct {
 // NewInitiator returns an SSPI initiator for the current Windows user.
 // CCache, Keytab, Principal and Krb5Conf do not apply on Windows.
 func NewInitiator(cfg Config) (Initiator, error) {
-	pkg, err := cfg.pkg()
+	pkg, err := cfg.check()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.SPN == "" {
-		return nil, errors.New("sspi: no SPN")
-	}
-	if strings.Contains(cfg.SPN, "@") {
-		return nil, errors.New("sspi: SPN must not contain @REALM")
 	}
 	if cfg.Keytab != "" || cfg.CCache != "" {
 		return nil, errors.New("sspi: keytabs and credential caches are not used on Windows (SSPI uses the logged-on user)")

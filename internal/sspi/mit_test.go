@@ -14,6 +14,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/simsspi"
 	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 // recorder remembers what the initiator did.
@@ -127,7 +128,7 @@ func TestLoginMITAcceptor(t *testing.T) {
 		}
 		defer in.Close()
 		_, err = sspi.Login(ctx, c, tamperFirst{in}, "")
-		if !errors.Is(err, sspi.ErrInvalidLogin) || !fault.Is(err, &types.InvalidLogin{}) {
+		if !errors.Is(err, vfault.InvalidLogin) || !fault.Is(err, &types.InvalidLogin{}) {
 			t.Fatalf("err = %v", err)
 		}
 	})

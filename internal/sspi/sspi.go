@@ -54,11 +54,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 // Package is the SSPI security package.
@@ -136,26 +139,36 @@ func (c Config) For(host string) Config {
 	return c
 }
 
-func (c Config) pkg() (Package, error) {
+// check is what every NewInitiator checks first: the package (Negotiate
+// when empty) and an SPN without @REALM.
+func (c Config) check() (Package, error) {
+	var pkg Package
 	switch c.Package {
 	case "", Negotiate:
-		return Negotiate, nil
+		pkg = Negotiate
 	case Kerberos:
-		return Kerberos, nil
+		pkg = Kerberos
+	default:
+		return "", fmt.Errorf("sspi: unsupported package %q (want Negotiate or Kerberos)", c.Package)
 	}
-	return "", fmt.Errorf("sspi: unsupported package %q (want Negotiate or Kerberos)", c.Package)
+	if c.SPN == "" {
+		return "", errors.New("sspi: no SPN")
+	}
+	if strings.Contains(c.SPN, "@") {
+		return "", errors.New("sspi: SPN must not contain @REALM")
+	}
+	return pkg, nil
 }
 
 // MaxLegs bounds the calls of one Exchange.
 const MaxLegs = 10
 
-// Errors returned by Login. Server faults are wrapped together with the
-// original error, so fault.Is/fault.As still work on the result.
+// Errors of Login and Exchange. A server fault comes back as a
+// *vfault.Error (the project's fault table): errors.Is matches its row
+// (vfault.InvalidLogin, vfault.NoPermission, vfault.InvalidLocale,
+// vfault.NotSupported: the faults LoginBySSPI's reference lists), and
+// fault.Is/fault.As still reach the fault.
 var (
-	ErrInvalidLogin        = errors.New("sspi: login rejected (InvalidLogin)")
-	ErrNoPermission        = errors.New("sspi: user is not permitted to log in (NoPermission)")
-	ErrInvalidLocale       = errors.New("sspi: invalid locale (InvalidLocale)")
-	ErrNotSupported        = errors.New("sspi: server does not support SSPI login (NotSupported)")
 	ErrTooManyLegs         = errors.New("sspi: too many SSPI challenge legs")
 	ErrUnexpectedChallenge = errors.New("sspi: server sent a challenge after the security context was complete")
 	ErrMutualAuth          = errors.New("sspi: server's mutual-authentication reply does not verify")
@@ -236,11 +249,11 @@ func Login(ctx context.Context, c *vim25.Client, in Initiator, locale string) (*
 		Challenge: func(err error) ([]byte, bool, error) {
 			var ch *types.SSPIChallenge
 			if _, ok := fault.As(err, &ch); !ok || ch == nil {
-				return nil, false, mapFault(err)
+				return nil, false, fmt.Errorf("sspi: LoginBySSPI: %w", vfault.Describe(err))
 			}
 			tok, derr := base64.StdEncoding.DecodeString(ch.Base64Token)
 			if derr != nil || len(tok) == 0 {
-				return nil, false, fmt.Errorf("%w: undecodable SSPIChallenge token", ErrInvalidLogin)
+				return nil, false, fmt.Errorf("%w: undecodable SSPIChallenge token", vfault.InvalidLogin)
 			}
 			return tok, true, nil
 		},
@@ -250,32 +263,3 @@ func Login(ctx context.Context, c *vim25.Client, in Initiator, locale string) (*
 	}
 	return us, nil
 }
-
-func mapFault(err error) error {
-	for _, k := range []struct {
-		fault types.BaseMethodFault
-		kind  error
-	}{
-		{&types.InvalidLogin{}, ErrInvalidLogin},
-		{&types.NoPermission{}, ErrNoPermission},
-		{&types.InvalidLocale{}, ErrInvalidLocale},
-		{&types.NotSupported{}, ErrNotSupported},
-	} {
-		if fault.Is(err, k.fault) {
-			return &LoginError{Kind: k.kind, Err: err}
-		}
-	}
-	return fmt.Errorf("sspi: LoginBySSPI: %w", err)
-}
-
-// LoginError is a LoginBySSPI fault. errors.Is matches its Kind (e.g.
-// ErrInvalidLogin); Unwrap returns the server's fault alone, so govmomi's
-// fault.Is and fault.As reach it.
-type LoginError struct {
-	Kind error
-	Err  error
-}
-
-func (e *LoginError) Error() string        { return e.Kind.Error() + ": " + e.Err.Error() }
-func (e *LoginError) Unwrap() error        { return e.Err }
-func (e *LoginError) Is(target error) bool { return target == e.Kind }

@@ -20,6 +20,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/simsspi"
 	"github.com/esxi-users/esxi-users/internal/simtest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 
 const spn = "host/esx.test"
@@ -52,9 +53,9 @@ func TestLoginRealKerberos(t *testing.T) {
 		{name: "keytab/negotiate/mechlistmic", cfg: sspi.Config{Keytab: aliceKT, Principal: "alice@ESXI.TEST"}, keytab: svcKT, mic: true, user: `ESXI.TEST\alice`, calls: 2},
 		{name: "keytab/negotiate/final-token", cfg: sspi.Config{Keytab: aliceKT, Principal: "alice@ESXI.TEST"}, keytab: svcKT, final: true, user: `ESXI.TEST\alice`, calls: 2},
 		{name: "keytab/kerberos/one-leg", cfg: sspi.Config{Package: sspi.Kerberos, Keytab: aliceKT, Principal: "alice", NoMutual: true}, keytab: svcKT, final: true, user: `ESXI.TEST\alice`, calls: 1},
-		{name: "stale-service-keytab", cfg: sspi.Config{CCache: cc}, keytab: staleKT, wantErr: sspi.ErrInvalidLogin},
-		{name: "stale-service-keytab/kerberos", cfg: sspi.Config{Package: sspi.Kerberos, CCache: cc}, keytab: staleKT, wantErr: sspi.ErrInvalidLogin},
-		{name: "not-allowed", cfg: sspi.Config{CCache: ccCarol}, keytab: svcKT, allowed: []string{"alice@ESXI.TEST"}, wantErr: sspi.ErrNoPermission},
+		{name: "stale-service-keytab", cfg: sspi.Config{CCache: cc}, keytab: staleKT, wantErr: vfault.InvalidLogin},
+		{name: "stale-service-keytab/kerberos", cfg: sspi.Config{Package: sspi.Kerberos, CCache: cc}, keytab: staleKT, wantErr: vfault.InvalidLogin},
+		{name: "not-allowed", cfg: sspi.Config{CCache: ccCarol}, keytab: svcKT, allowed: []string{"alice@ESXI.TEST"}, wantErr: vfault.NoPermission},
 		{name: "allowed-by-user-name", cfg: sspi.Config{CCache: ccCarol}, keytab: svcKT, allowed: []string{`ESXI.TEST\carol`}, user: `ESXI.TEST\carol`, calls: 1},
 	}
 	for _, tc := range cases {
@@ -207,10 +208,10 @@ func TestLoginLoop(t *testing.T) {
 		{name: "server-completes-first", succeedAt: 1, wantCalls: 1},
 		{name: "three-legs", succeedAt: 3, wantCalls: 3, wantSent: []string{"AQ==", "Ag==", "Aw=="}},
 		{name: "no-first-token", in: scripted{noFirst: true}, wantErr: sspi.ErrNoToken, wantCalls: 0},
-		{name: "invalid-login", fault: &types.InvalidLogin{}, wantErr: sspi.ErrInvalidLogin, wantCalls: 1},
-		{name: "no-permission", fault: &types.NoPermission{}, wantErr: sspi.ErrNoPermission, wantCalls: 1},
-		{name: "invalid-locale", fault: &types.InvalidLocale{}, wantErr: sspi.ErrInvalidLocale, wantCalls: 1},
-		{name: "not-supported", fault: &types.NotSupported{}, wantErr: sspi.ErrNotSupported, wantCalls: 1},
+		{name: "invalid-login", fault: &types.InvalidLogin{}, wantErr: vfault.InvalidLogin, wantCalls: 1},
+		{name: "no-permission", fault: &types.NoPermission{}, wantErr: vfault.NoPermission, wantCalls: 1},
+		{name: "invalid-locale", fault: &types.InvalidLocale{}, wantErr: vfault.InvalidLocale, wantCalls: 1},
+		{name: "not-supported", fault: &types.NotSupported{}, wantErr: vfault.NotSupported, wantCalls: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package content
+package pack
 
 import "github.com/digitalrebar/provision/v4/models"
 

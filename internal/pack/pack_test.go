@@ -1,10 +1,11 @@
-package content
+package pack
 
 import (
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"slices"
@@ -18,17 +19,18 @@ import (
 	"github.com/xeipuuv/gojsonschema"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/params"
 )
 
 func TestConstantsNameParamsInThePack(t *testing.T) {
 	names := ParamNames()
-	own := slices.Clone(OwnParams)
+	own := slices.Clone(content.OwnParams)
 	sort.Strings(own)
 	if !slices.Equal(names, own) {
 		t.Fatalf("Params in the pack = %v\nOwnParams          = %v", names, own)
 	}
-	for _, n := range OwnParams {
+	for _, n := range content.OwnParams {
 		p, err := Param(n)
 		if err != nil {
 			t.Fatal(err)
@@ -44,20 +46,20 @@ func TestConstantsNameParamsInThePack(t *testing.T) {
 			t.Errorf("%s: models.Param.Validate: %v", n, err)
 		}
 	}
-	if slices.Contains(names, ParamInsecurePassword) {
-		t.Errorf("%s is RackN's Param and must not be redefined here", ParamInsecurePassword)
+	if slices.Contains(names, content.ParamInsecurePassword) {
+		t.Errorf("%s is RackN's Param and must not be redefined here", content.ParamInsecurePassword)
 	}
 }
 
 func TestTaskParamListsAreTheConstants(t *testing.T) {
-	agent, err := Task(AgentTaskName)
+	agent, err := Task(content.AgentTaskName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantReq := []string{ParamUsers}
-	wantOpt := []string{ParamIgnoreList, ParamServer, ParamUsername, ParamPassword, ParamThumbprint,
-		ParamInsecure, ParamPasswordPolicy, ParamSkipPasswordCheck, ParamPassThrough, ParamPassThroughPkg,
-		ParamSPN, ParamViHost, ParamAllowSelfLockout, ParamInsecurePassword}
+	wantReq := []string{content.ParamUsers}
+	wantOpt := []string{content.ParamIgnoreList, content.ParamServer, content.ParamUsername, content.ParamPassword, content.ParamThumbprint,
+		content.ParamInsecure, content.ParamPasswordPolicy, content.ParamSkipPasswordCheck, content.ParamPassThrough, content.ParamPassThroughPkg,
+		content.ParamSPN, content.ParamViHost, content.ParamAllowSelfLockout, content.ParamInsecurePassword}
 	if !slices.Equal(agent.RequiredParams, wantReq) {
 		t.Errorf("RequiredParams = %v, want %v", agent.RequiredParams, wantReq)
 	}
@@ -66,17 +68,17 @@ func TestTaskParamListsAreTheConstants(t *testing.T) {
 	}
 	// The default task lists the same inputs (the action reads them) and
 	// the DRP certificate pin its ESXi template renders.
-	def, err := Task(TaskName)
+	def, err := Task(content.TaskName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(def.RequiredParams, wantReq) || !slices.Equal(def.OptionalParams, append(slices.Clone(wantOpt), ParamDRPCertSHA256)) {
-		t.Errorf("%s: Required %v Optional %v", TaskName, def.RequiredParams, def.OptionalParams)
+	if !slices.Equal(def.RequiredParams, wantReq) || !slices.Equal(def.OptionalParams, append(slices.Clone(wantOpt), content.ParamDRPCertSHA256)) {
+		t.Errorf("%s: Required %v Optional %v", content.TaskName, def.RequiredParams, def.OptionalParams)
 	}
 	// Every Param but the report (an output) and the pin is an input of a run.
 	all := append(slices.Clone(agent.RequiredParams), agent.OptionalParams...)
-	for _, n := range OwnParams {
-		if n == ParamReport || n == ParamDRPCertSHA256 {
+	for _, n := range content.OwnParams {
+		if n == content.ParamReport || n == content.ParamDRPCertSHA256 {
 			if slices.Contains(all, n) {
 				t.Errorf("%s is not an input of a run", n)
 			}
@@ -86,7 +88,7 @@ func TestTaskParamListsAreTheConstants(t *testing.T) {
 			t.Errorf("task does not list %s", n)
 		}
 	}
-	if !slices.Equal(RequiredParams(), wantReq) || !slices.Equal(OptionalParams(), wantOpt) {
+	if !slices.Equal(content.RequiredParams(), wantReq) || !slices.Equal(content.OptionalParams(), wantOpt) {
 		t.Errorf("RequiredParams()/OptionalParams() disagree with the task")
 	}
 }
@@ -97,7 +99,7 @@ func TestTaskParamListsAreTheConstants(t *testing.T) {
 const runBound = 30 * 60
 
 func TestTaskShape(t *testing.T) {
-	for _, name := range []string{TaskName, AgentTaskName} {
+	for _, name := range []string{content.TaskName, content.AgentTaskName} {
 		task, err := Task(name)
 		if err != nil {
 			t.Fatal(err)
@@ -119,17 +121,17 @@ func TestTaskShape(t *testing.T) {
 		}
 	}
 	c, _ := Bundle()
-	for _, k := range []string{StageName, AgentStageName} {
+	for _, k := range []string{content.StageName, content.AgentStageName} {
 		if _, ok := c.Sections["stages"][k]; !ok {
 			t.Errorf("no stage %s", k)
 		}
 	}
-	for _, k := range []string{WorkflowName, AgentWorkflowName} {
+	for _, k := range []string{content.WorkflowName, content.AgentWorkflowName} {
 		if _, ok := c.Sections["workflows"][k]; !ok {
 			t.Errorf("no workflow %s", k)
 		}
 	}
-	if c.Meta.Name != PackName {
+	if c.Meta.Name != content.PackName {
 		t.Errorf("meta Name %q", c.Meta.Name)
 	}
 }
@@ -140,11 +142,11 @@ func TestTaskShape(t *testing.T) {
 // wildcard scope or action; every token's lifetime is bounded; each claim is
 // explained in the task's Documentation.
 func TestTokenClaims(t *testing.T) {
-	def, err := Task(TaskName)
+	def, err := Task(content.TaskName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent, err := Task(AgentTaskName)
+	agent, err := Task(content.AgentTaskName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +158,11 @@ func TestTokenClaims(t *testing.T) {
 		}
 		return out
 	}
-	if got, want := claims(def), []claim{{"machines", "action:" + ActionName, "*"}}; !slices.Equal(got, want) {
-		t.Errorf("%s ExtraClaims = %v, want exactly %v", TaskName, got, want)
+	if got, want := claims(def), []claim{{"machines", "action:" + content.ActionName, "*"}}; !slices.Equal(got, want) {
+		t.Errorf("%s ExtraClaims = %v, want exactly %v", content.TaskName, got, want)
 	}
 	if got, want := claims(agent), []claim{{"machines", "getSecure", "*"}}; !slices.Equal(got, want) {
-		t.Errorf("%s ExtraClaims = %v, want exactly %v", AgentTaskName, got, want)
+		t.Errorf("%s ExtraClaims = %v, want exactly %v", content.AgentTaskName, got, want)
 	}
 	for _, ts := range []*TaskSpec{def, agent} {
 		if len(ts.ExtraRoles) != 0 {
@@ -199,17 +201,17 @@ func TestTokenClaims(t *testing.T) {
 		}
 		return m
 	}
-	if got := oses(def); got["esxi"] != ESXiTemplate || got["linux"] != ActionTemplate || len(got) != 2 {
-		t.Errorf("%s templates by OS = %v", TaskName, got)
+	if got := oses(def); got["esxi"] != content.ESXiTemplate || got["linux"] != content.ActionTemplate || len(got) != 2 {
+		t.Errorf("%s templates by OS = %v", content.TaskName, got)
 	}
-	if got := oses(agent); got["linux"] != AgentTemplate || len(got) != 1 {
-		t.Errorf("%s templates by OS = %v", AgentTaskName, got)
+	if got := oses(agent); got["linux"] != content.AgentTemplate || len(got) != 1 {
+		t.Errorf("%s templates by OS = %v", content.AgentTaskName, got)
 	}
 	// The scripts that run under the default task post the action and
 	// nothing else: no decode=true, no Param read, no secret rendered.
-	for _, id := range []string{ESXiTemplate, ActionTemplate} {
+	for _, id := range []string{content.ESXiTemplate, content.ActionTemplate} {
 		body, _ := Template(id)
-		if !strings.Contains(body, "/actions/"+ActionName+"?plugin="+PluginName) {
+		if !strings.Contains(body, "/actions/"+content.ActionName+"?plugin="+content.PluginName) {
 			t.Errorf("%s does not post the action", id)
 		}
 		for _, bad := range []string{"decode=true", "/params", `.Param "esxi/manage-users"`, `.Param "esxi/manage-users-password"`, "GenerateInfiniteToken"} {
@@ -222,7 +224,7 @@ func TestTokenClaims(t *testing.T) {
 	// agent runs the job, so the getSecure task must not share a stage (and
 	// thus an ESXi machine's task list) with the default task.
 	c, _ := Bundle()
-	for name, want := range map[string][]string{StageName: {TaskName}, AgentStageName: {AgentTaskName}} {
+	for name, want := range map[string][]string{content.StageName: {content.TaskName}, content.AgentStageName: {content.AgentTaskName}} {
 		st := c.Sections["stages"][name].(*models.Stage)
 		if !slices.Equal(st.Tasks, want) {
 			t.Errorf("stage %s Tasks = %v, want %v", name, st.Tasks, want)
@@ -234,7 +236,7 @@ func TestTokenClaims(t *testing.T) {
 // answer than a run may last, so a run in progress is never abandoned.
 func TestTimeoutsExceedTheRunLimit(t *testing.T) {
 	re := regexp.MustCompile(`(?m)^(?:TIMEOUT|timeout)=\s*(\d+)`)
-	for _, id := range []string{ESXiTemplate, ActionTemplate} {
+	for _, id := range []string{content.ESXiTemplate, content.ActionTemplate} {
 		body, _ := Template(id)
 		m := re.FindStringSubmatch(strings.ReplaceAll(body, "TIMEOUT = ", "TIMEOUT="))
 		if m == nil {
@@ -244,7 +246,7 @@ func TestTimeoutsExceedTheRunLimit(t *testing.T) {
 		if n <= runBound {
 			t.Errorf("%s: timeout %d s does not exceed the run limit %d s", id, n, runBound)
 		}
-		for _, ts := range []string{TaskName} {
+		for _, ts := range []string{content.TaskName} {
 			task, _ := Task(ts)
 			if task.ExtraDuration <= n {
 				t.Errorf("%s: the job token (%d s) expires before the script stops waiting (%d s)", id, task.ExtraDuration, n)
@@ -257,16 +259,16 @@ func TestTimeoutsExceedTheRunLimit(t *testing.T) {
 // then refuses to run); Digests pins what it is given; the bundle the plugin
 // publishes carries them.
 func TestDigestTemplate(t *testing.T) {
-	src, err := Template(DigestTemplate)
+	src, err := Template(content.DigestTemplate)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(src, `sha256_amd64=""`) || !strings.Contains(src, `sha256_arm64=""`) {
 		t.Errorf("the pack's digest template pins something:\n%s", src)
 	}
-	agent, _ := Template(AgentTemplate)
-	if !strings.Contains(agent, `{{template "`+DigestTemplate+`" .}}`) {
-		t.Errorf("%s does not include %s", AgentTemplate, DigestTemplate)
+	agent, _ := Template(content.AgentTemplate)
+	if !strings.Contains(agent, `{{template "`+content.DigestTemplate+`" .}}`) {
+		t.Errorf("%s does not include %s", content.AgentTemplate, content.DigestTemplate)
 	}
 	d := map[string]string{"amd64": strings.Repeat("ab", 32), "arm64": strings.Repeat("cd", 32)}
 	b, err := BundleJSONWithDigests("v9.9.9", d)
@@ -278,7 +280,7 @@ func TestDigestTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tmpl models.Template
-	if err := models.Remarshal(got.Sections["templates"][DigestTemplate], &tmpl); err != nil {
+	if err := models.Remarshal(got.Sections["templates"][content.DigestTemplate], &tmpl); err != nil {
 		t.Fatal(err)
 	}
 	for a, h := range d {
@@ -287,7 +289,7 @@ func TestDigestTemplate(t *testing.T) {
 		}
 	}
 	// The embedded pack itself is unchanged.
-	if again, _ := Template(DigestTemplate); again != src {
+	if again, _ := Template(content.DigestTemplate); again != src {
 		t.Error("BundleJSONWithDigests changed the loaded pack")
 	}
 	if _, err := BundleJSONWithDigests("v1", map[string]string{"amd64": "not-hex"}); err == nil {
@@ -296,7 +298,7 @@ func TestDigestTemplate(t *testing.T) {
 	// ExtraDuration survives into the published bundle (models.Task of the
 	// SDK in go.mod would drop it).
 	var task map[string]any
-	if err := models.Remarshal(got.Sections["tasks"][TaskName], &task); err != nil {
+	if err := models.Remarshal(got.Sections["tasks"][content.TaskName], &task); err != nil {
 		t.Fatal(err)
 	}
 	if task["ExtraDuration"] != float64(2700) {
@@ -309,16 +311,16 @@ func TestDefaults(t *testing.T) {
 		name string
 		want string
 	}{
-		{ParamUsers, "[]"},
-		{ParamIgnoreList, "[root dcui]"},
-		{ParamUsername, "root"},
-		{ParamInsecure, "false"},
-		{ParamSkipPasswordCheck, "false"},
-		{ParamPassThrough, "false"},
-		{ParamPassThroughPkg, "Negotiate"},
-		{ParamAllowSelfLockout, "false"},
+		{content.ParamUsers, "[]"},
+		{content.ParamIgnoreList, "[root dcui]"},
+		{content.ParamUsername, "root"},
+		{content.ParamInsecure, "false"},
+		{content.ParamSkipPasswordCheck, "false"},
+		{content.ParamPassThrough, "false"},
+		{content.ParamPassThroughPkg, "Negotiate"},
+		{content.ParamAllowSelfLockout, "false"},
 	} {
-		v, ok := Default(tc.name)
+		v, ok := content.Default(tc.name)
 		if !ok {
 			t.Errorf("%s: no default", tc.name)
 			continue
@@ -327,12 +329,25 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s default = %s, want %s", tc.name, got, tc.want)
 		}
 	}
-	for _, n := range []string{ParamServer, ParamPassword, ParamThumbprint, ParamPasswordPolicy, ParamReport, ParamDRPCertSHA256} {
-		if _, ok := Default(n); ok {
+	for _, n := range []string{content.ParamServer, content.ParamPassword, content.ParamThumbprint, content.ParamPasswordPolicy, content.ParamReport, content.ParamDRPCertSHA256} {
+		if _, ok := content.Default(n); ok {
 			t.Errorf("%s should have no default", n)
 		}
 	}
-	if !IsSecure(ParamUsers) || !IsSecure(ParamPassword) || IsSecure(ParamServer) {
+	// content reads the defaults without the SDK: they are what the SDK's
+	// models.Param.DefaultValue reads, for every Param of the pack.
+	for _, n := range ParamNames() {
+		p, err := Param(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantOK := p.DefaultValue()
+		got, ok := content.Default(n)
+		if ok != wantOK || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: content.Default = %v, %v; models.Param.DefaultValue = %v, %v", n, got, ok, want, wantOK)
+		}
+	}
+	if !IsSecure(content.ParamUsers) || !IsSecure(content.ParamPassword) || IsSecure(content.ParamServer) {
 		t.Error("Secure flags wrong")
 	}
 }
@@ -360,7 +375,7 @@ func sprint(v any) string {
 // JSON Schema (gojsonschema, draft 4, what DRP's models use) and through
 // params.Parse, and requires the same verdict.
 func TestSchemaAgreesWithGoValidator(t *testing.T) {
-	schema, ok := Schema(ParamUsers)
+	schema, ok := Schema(content.ParamUsers)
 	if !ok {
 		t.Fatal("no schema")
 	}
@@ -369,7 +384,7 @@ func TestSchemaAgreesWithGoValidator(t *testing.T) {
 		t.Fatalf("compile schema: %v", err)
 	}
 	for _, dir := range []string{"valid", "invalid"} {
-		paths, _ := filepath.Glob(filepath.Join("testdata", dir, "*"))
+		paths, _ := filepath.Glob(filepath.Join("..", "..", "content", "testdata", dir, "*"))
 		if len(paths) < 10 {
 			t.Fatalf("only %d fixtures in %s", len(paths), dir)
 		}
@@ -399,7 +414,7 @@ func TestSchemaAgreesWithGoValidator(t *testing.T) {
 		}
 	}
 	// The default must satisfy the schema (DRP checks it too).
-	def, _ := Default(ParamUsers)
+	def, _ := content.Default(content.ParamUsers)
 	if res, _ := compiled.Validate(gojsonschema.NewGoLoader(def)); !res.Valid() {
 		t.Errorf("default invalid: %v", res.Errors())
 	}
@@ -414,7 +429,7 @@ func TestDrpcliBundle(t *testing.T) {
 	drpcli := drpcliBinary(t)
 	out := filepath.Join(t.TempDir(), "esxi-users.yaml")
 	cmd := exec.Command(drpcli, "contents", "bundle", out)
-	cmd.Dir = "."
+	cmd.Dir = "../../content"
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("drpcli contents bundle: %v\n%s", err, b)
 	}
@@ -433,7 +448,7 @@ func TestDrpcliBundle(t *testing.T) {
 	if got.Meta.Name != "esxi-users" || got.Meta.Version != mine.Meta.Version || got.Meta.Prerequisites != mine.Meta.Prerequisites {
 		t.Errorf("meta = %+v", got.Meta)
 	}
-	for _, s := range Sections {
+	for _, s := range content.Sections {
 		var gk, mk []string
 		for k := range got.Sections[s] {
 			gk = append(gk, k)
@@ -447,18 +462,18 @@ func TestDrpcliBundle(t *testing.T) {
 			t.Errorf("section %s: drpcli %v, content.Bundle %v", s, gk, mk)
 		}
 	}
-	if len(got.Sections) != len(Sections) {
-		t.Errorf("drpcli bundled sections %d, want %d (testdata must not be bundled)", len(got.Sections), len(Sections))
+	if len(got.Sections) != len(content.Sections) {
+		t.Errorf("drpcli bundled sections %d, want %d (testdata must not be bundled)", len(got.Sections), len(content.Sections))
 	}
 	// Objects decode into their models and validate.
 	var p models.Param
-	if err := models.Remarshal(got.Sections["params"][ParamUsers], &p); err != nil {
+	if err := models.Remarshal(got.Sections["params"][content.ParamUsers], &p); err != nil {
 		t.Fatal(err)
 	}
 	if !p.Secure || p.Schema == nil {
-		t.Errorf("bundled %s: Secure=%v Schema=%v", ParamUsers, p.Secure, p.Schema)
+		t.Errorf("bundled %s: Secure=%v Schema=%v", content.ParamUsers, p.Secure, p.Schema)
 	}
-	for name, n := range map[string]int{TaskName: 2, AgentTaskName: 1} {
+	for name, n := range map[string]int{content.TaskName: 2, content.AgentTaskName: 1} {
 		var task models.Task
 		if err := models.Remarshal(got.Sections["tasks"][name], &task); err != nil {
 			t.Fatal(err)
@@ -473,7 +488,7 @@ func TestDrpcliBundle(t *testing.T) {
 func drpcliBinary(t *testing.T) string {
 	t.Helper()
 	if runtime.GOOS != "windows" {
-		if p, err := filepath.Abs("../bin/drpcli"); err == nil {
+		if p, err := filepath.Abs("../../bin/drpcli"); err == nil {
 			if _, err := os.Stat(p); err == nil {
 				return p
 			}

@@ -1,0 +1,134 @@
+package main
+
+// What ships contains no test double: the plugin and the task binaries it
+// embeds (built as mk/drp.mk builds them, with -tags $(DRP_TASK_TAGS)) link
+// none of the simulators, fakes and test fixtures below; and a task binary
+// built that way says it has no simulator instead of starting one.
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/esxi-users/esxi-users"
+
+// testDoubles are the packages what ships must not link (each with the
+// packages below it).
+var testDoubles = []string{
+	"github.com/vmware/govmomi/simulator", // vcsim
+	"github.com/Shopify/toxiproxy",
+	module + "/internal/esxsim",
+	module + "/internal/simguest",
+	module + "/internal/simsspi",
+	module + "/internal/drpfake",
+	module + "/internal/krbtest",
+	module + "/internal/krbaccept", // the Kerberos acceptor of the simulators
+	module + "/internal/simtest",
+	module + "/internal/netfault",
+}
+
+// taskTags are the build tags mk/drp.mk builds the embedded task binaries
+// with (DRP_TASK_TAGS): the tests build and check what `make plugin` ships.
+var taskTags = func() string {
+	b, err := os.ReadFile("../../mk/drp.mk")
+	if err != nil {
+		panic(err)
+	}
+	m := regexp.MustCompile(`(?m)^DRP_TASK_TAGS\s*:?=\s*(\S+)\s*$`).FindSubmatch(b)
+	if m == nil {
+		panic("mk/drp.mk sets no DRP_TASK_TAGS")
+	}
+	return string(m[1])
+}()
+
+// deps lists the packages pkg links when built for linux/goarch with tags.
+func deps(t *testing.T, pkg, goarch, tags string) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-tags", tags, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// linkedDoubles lists the test doubles among pkg's dependencies.
+func linkedDoubles(t *testing.T, pkg, goarch, tags string) []string {
+	var bad []string
+	for _, dep := range deps(t, pkg, goarch, tags) {
+		if slices.ContainsFunc(testDoubles, func(d string) bool { return dep == d || strings.HasPrefix(dep, d+"/") }) {
+			bad = append(bad, dep)
+		}
+	}
+	return bad
+}
+
+func TestShippedBinariesLinkNoTestDouble(t *testing.T) {
+	shipped := []struct{ pkg, tags string }{
+		{module + "/cmds/esxi-users", ""},
+		{module + "/cmds/esxi-manage-users", taskTags},
+	}
+	for _, s := range shipped {
+		for _, arch := range Arches {
+			if bad := linkedDoubles(t, s.pkg, arch, s.tags); len(bad) > 0 {
+				t.Errorf("%s (linux/%s, tags %q) links test doubles:\n  %s", s.pkg, arch, s.tags, strings.Join(bad, "\n  "))
+			}
+		}
+	}
+	// The check finds them where they are: the default (development) build
+	// of esxi-manage-users keeps the simulator for --simulate.
+	bad := linkedDoubles(t, module+"/cmds/esxi-manage-users", runtime.GOARCH, "")
+	if !slices.Contains(bad, module+"/internal/esxsim") || !slices.Contains(bad, "github.com/vmware/govmomi/simulator") {
+		t.Errorf("the default build of esxi-manage-users should link the simulator; found %q", bad)
+	}
+}
+
+// The task binary talks to the DRP API with internal/drp's own client and
+// reads the pack without the SDK (content): the DRP SDK, a third of its
+// size, stays in the plugin.
+func TestTaskBinaryLinksNoDRPSDK(t *testing.T) {
+	for _, dep := range deps(t, module+"/cmds/esxi-manage-users", "amd64", taskTags) {
+		if strings.HasPrefix(dep, "github.com/digitalrebar/") {
+			t.Errorf("the task binary links %s", dep)
+		}
+	}
+}
+
+// The task binary the plugin ships refuses simulate and --simulate with
+// exit 2 and says why; nothing is started.
+func TestShippedTaskBinaryHasNoSimulator(t *testing.T) {
+	build(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("the task binary is a linux binary")
+	}
+	for _, args := range [][]string{
+		{"simulate"},
+		{"simulate", "--vcenter", "--listen", "127.0.0.1:0"},
+		{"apply", "--simulate", "--file", "../../params/testdata/seed.yaml"},
+		{"plan", "--simulate", "--vihost", "h1", "--file", "../../params/testdata/seed.yaml"},
+		{"check-password", "--simulate"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			cmd := exec.Command(taskBin, args...)
+			cmd.Stdin = strings.NewReader("S3cr3tP455!\n")
+			out, err := cmd.Output()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want 2\nstdout: %s", err, out)
+			}
+			if len(out) != 0 {
+				t.Errorf("stdout = %q, want nothing", out)
+			}
+			if msg := string(ee.Stderr); !strings.Contains(msg, "this build of esxi-manage-users has no simulator: it was built with -tags nosim") {
+				t.Errorf("stderr = %q", msg)
+			}
+		})
+	}
+}
