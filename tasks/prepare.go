@@ -40,9 +40,6 @@ func Prepare(ctx context.Context, h Host, entries []params.Entry, opt Options) (
 	return &Prepared{r: r}, report, nil
 }
 
-// Report is the run's report: every entry not-run until Apply.
-func (p *Prepared) Report() *Report { return p.r.report }
-
 // Apply is the second phase of Run: it applies the entries in order,
 // stopping at the first failure, with Run's recovery, signals (ctx) and
 // errors (ErrApply, ErrInterrupted). It may be called once.

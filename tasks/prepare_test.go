@@ -20,7 +20,7 @@ func TestPrepareThenApply(t *testing.T) {
 	if len(h.writes) != 0 {
 		t.Fatalf("Prepare wrote %v", h.writes)
 	}
-	if got := outcomes(rep); !reflect.DeepEqual(got, []Outcome{NotRun, NotRun, NotRun}) || rep.OK || rep.Host != "mem" || p.Report() != rep {
+	if got := outcomes(rep); !reflect.DeepEqual(got, []Outcome{NotRun, NotRun, NotRun}) || rep.OK || rep.Host != "mem" {
 		t.Fatalf("prepared report = %+v", rep)
 	}
 	rep, err = p.Apply(context.Background())

@@ -440,7 +440,9 @@ func TestFleetOneTargetUnchanged(t *testing.T) {
 // and all are done.
 func TestFleetSharedSessionRecovers(t *testing.T) {
 	vc := startFleet(t, esxsim.VCenterOptions{Hosts: 8, Clusters: 2})
-	vc.ExpireSessionsWhen(func(n int, method string) bool { return method == "ChangeAccessMode" && vc.Writes() >= 12 && vc.ExpiredSessions() == 0 })
+	vc.ExpireSessionsWhen(func(n int, method string) bool {
+		return method == "ChangeAccessMode" && vc.Writes() >= 12 && vc.ExpiredSessions() == 0
+	})
 	code, out, errb := fleetRun(context.Background(), fixture(t, "seed.yaml"), vcVars(vc), vcArgs(vc, "apply", "--output", "json", "--vihost", "*", "--parallel", "8")...)
 	if code != 0 || !decodeFleet(t, out).OK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errb)

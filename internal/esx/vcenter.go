@@ -45,9 +45,6 @@ func DialVCenter(ctx context.Context, cfg Config) (*VCenter, error) {
 // Close logs the session out.
 func (v *VCenter) Close() error { return v.s.Close() }
 
-// Server is the vCenter's host[:port].
-func (v *VCenter) Server() string { return v.s.Server }
-
 // User is the session's user name.
 func (v *VCenter) User() string { return v.s.User }
 

@@ -241,4 +241,3 @@ func (h noReadOnly) Read(ctx context.Context) (*tasks.Snapshot, error) {
 	}
 	return s, err
 }
-
