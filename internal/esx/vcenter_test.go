@@ -30,6 +30,24 @@ func dialVCenter(t *testing.T, v *esxsim.VCenter, user, pw string) *esx.VCenter 
 	return vc
 }
 
+// viHosts are every host of vc.
+func viHosts(t *testing.T, vc *esx.VCenter) []*esx.ViHost {
+	t.Helper()
+	listed, err := vc.Hosts(vctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts []*esx.ViHost
+	for _, mh := range listed {
+		h, err := vc.ViHost(mh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
 // Hosts lists every host with the name, inventory path and address the
 // simulator gives it, in three requests whatever the number of hosts.
 func TestVCenterHosts(t *testing.T) {
@@ -118,18 +136,7 @@ func TestVCenterCheckPrivileges(t *testing.T) {
 		t.Fatal(err)
 	}
 	vc := dialVCenter(t, v, svc, svcPW)
-	listed, err := vc.Hosts(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hosts []*esx.ViHost
-	for _, mh := range listed {
-		h, err := vc.ViHost(mh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hosts = append(hosts, h)
-	}
+	hosts := viHosts(t, vc)
 	r := v.Requests()
 	if err := vc.CheckPrivileges(ctx, hosts); err != nil {
 		t.Fatal(err)
@@ -168,18 +175,7 @@ func TestVCenterSharedSessionLogsInOnce(t *testing.T) {
 	pw, _ := v.URL.User.Password()
 	vc := dialVCenter(t, v, v.URL.User.Username(), pw)
 	ctx := vctx(t)
-	listed, err := vc.Hosts(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hosts []*esx.ViHost
-	for _, mh := range listed {
-		h, err := vc.ViHost(mh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hosts = append(hosts, h)
-	}
+	hosts := viHosts(t, vc)
 	// Host B's first request (RetrieveManagedMethodExecuter, reading its
 	// users) is held at the server until host A's call has met the ended
 	// session and logged in again; then it is answered NotAuthenticated, as
