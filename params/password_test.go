@@ -72,6 +72,7 @@ var revealCallers = []string{
 	"internal/esx/host.go",
 	"internal/esx/recover.go",
 	"internal/esx/vihost.go",
+	"internal/job/fleet.go",
 	"internal/job/job.go",
 	"params/validate.go",
 	"tasks/apply.go",

@@ -170,11 +170,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !cfg.SkipPasswordCheck {
 		r.opt.Checker = job.Passwdqc{}
 	}
-	if r.ecfg, err = job.ESXConfig(cfg.Config, r.log); err != nil {
+	if r.ecfg, err = job.ESXConfig(cfg.Config, entries, r.log); err != nil {
 		return fail(err)
-	}
-	for _, e := range entries {
-		r.ecfg.TraceSecrets = append(r.ecfg.TraceSecrets, e.Password.Reveal())
 	}
 	if r.ecfg.Trace != nil {
 		r.ecfg.Trace = &lockedWriter{w: r.ecfg.Trace} // hosts write it at the same time

@@ -35,10 +35,14 @@ func Inputs(cfg Config) ([]params.Entry, params.IgnoreList, error) {
 
 // ESXConfig is the esx.Config cfg connects with: server, credentials (a
 // password, or SSPI pass-through), certificate checks, timeouts, retries,
-// trace and log. cfg must not ask for the simulator: a fleet's hosts are
-// real servers (the CLI refuses --simulate for a fleet).
-func ESXConfig(cfg Config, log *slog.Logger) (esx.Config, error) {
+// trace and log, with the passwords of entries among the strings the trace
+// and the log scrub. cfg must not ask for the simulator: a fleet's hosts
+// are real servers (the CLI refuses --simulate for a fleet).
+func ESXConfig(cfg Config, entries []params.Entry, log *slog.Logger) (esx.Config, error) {
 	ecfg, _, err := connection(cfg, log)
+	for _, e := range entries {
+		ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
+	}
 	return ecfg, err
 }
 
