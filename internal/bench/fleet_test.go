@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/netfault"
 )
 
 // The fleet of `make bench`: fleetHosts hosts through one simulated vCenter,
@@ -36,17 +35,8 @@ func startFleet(b *testing.B) (vc *esxsim.VCenter, u *url.URL, stop func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := netfault.Start(vc.URL.Host)
-	if err != nil {
-		vc.Close()
-		b.Fatal(err)
-	}
-	if err := p.Latency("latency", "downstream", fleetLatency); err != nil {
-		b.Fatal(err)
-	}
-	pu := *vc.URL
-	pu.Host = p.Addr
-	return vc, &pu, func() { p.Close(); vc.Close() }
+	u, stop = delayed(b, vc.URL, fleetLatency, vc.Close)
+	return vc, u, stop
 }
 
 // rotation sets a new password on each of the batch's users, keeping their
