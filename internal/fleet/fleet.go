@@ -292,14 +292,15 @@ func (r *run) standalone(server string) *host {
 // that the host is not in the known-hosts file.
 func (r *run) certHint(h *host, err error) error {
 	var (
-		thumb *esx.ThumbprintError
-		mm    *tlspin.MismatchError
-		cve   *tls.CertificateVerificationError
-		ua    x509.UnknownAuthorityError
-		hn    x509.HostnameError
+		mm  *tlspin.MismatchError
+		cve *tls.CertificateVerificationError
+		ua  x509.UnknownAuthorityError
+		hn  x509.HostnameError
 	)
 	switch {
-	case h.pin != "" && (errors.As(err, &thumb) || errors.As(err, &mm)):
+	// A pin's mismatch: tlspin's error, or esx's own ("… does not match the
+	// pinned thumbprint") where esx does not pin with tlspin.
+	case h.pin != "" && (errors.As(err, &mm) || strings.Contains(err.Error(), "pinned")):
 		return fmt.Errorf("%w (the fingerprint pinned for %s in known-hosts %s)", err, h.name, h.pin)
 	case r.cfg.KnownHosts != nil && h.pin == "" && (errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &hn)):
 		return fmt.Errorf("%w (%s is not in the known-hosts file, so its certificate was verified against the system's roots; add a line \"%s FINGERPRINT\", e.g. from govc about.cert -k -thumbprint)", err, h.name, h.name)
