@@ -80,6 +80,30 @@ func TestVCenterHosts(t *testing.T) {
 	}
 }
 
+// Reading a host through vCenter costs four requests: its esxcli executer,
+// the account list (one ExecuteSoap: a command without options needs no
+// command information), its access entries and its password policy; then
+// three, the executer being known. The users read are the host's.
+func TestViHostReadRequests(t *testing.T) {
+	v := startVC(t, esxsim.VCenterOptions{Hosts: 2})
+	pw, _ := v.URL.User.Password()
+	vc := dialVCenter(t, v, v.URL.User.Username(), pw)
+	h := viHosts(t, vc)[0]
+	for i, want := range []int{4, 3} {
+		r := v.Requests()
+		snap, err := h.Read(vctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := v.Requests() - r; n != want {
+			t.Errorf("read %d: %d requests, want %d", i+1, n, want)
+		}
+		if got := snap.Users["vpxuser"].Description; got != "VMware VirtualCenter administration account" || len(snap.Users) != 3 {
+			t.Errorf("users %v", snap.Users)
+		}
+	}
+}
+
 // DialVCenter refuses an ESXi host, naming what to do instead.
 func TestDialVCenterRefusesESXi(t *testing.T) {
 	sim, err := esxsim.Start(esxsim.Options{})

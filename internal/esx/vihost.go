@@ -60,6 +60,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -99,6 +100,7 @@ type ViHost struct {
 
 	cliMu sync.Mutex // esxcli.Executor caches command info in a plain map
 	cli   *esxcli.Executor
+	mme   *types.ManagedObjectReference // the host's executer (plainCLI)
 
 	// granted, when set, answers MissingPrivileges: the session's
 	// privileges on the host as VCenter.CheckPrivileges read them for a
@@ -456,6 +458,11 @@ func (h *ViHost) esxcli(ctx context.Context, args ...string) (*esxcli.Response, 
 	cmd := "esxcli " + strings.Join(args, " ")
 	var res *esxcli.Response
 	err := h.s.read(ctx, "ExecuteSoap "+cmd, func(ctx context.Context) error {
+		if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-") }) {
+			var err error
+			res, err = h.plainCLI(ctx, args) // no options: no command info needed
+			return err
+		}
 		if h.cli == nil {
 			e, err := esxcli.NewExecutor(ctx, h.s.Client, h.ref)
 			if err != nil {
