@@ -25,7 +25,8 @@ const (
 
 type fleetMeasure struct {
 	measure
-	rssKB int64 // the process's peak resident set (0: unknown)
+	rssKB int64         // the process's peak resident set (0: unknown)
+	cpu   time.Duration // the process's user and system CPU time
 }
 
 // startFleet starts a vCenter managing fleetHosts hosts behind a Toxiproxy
@@ -63,6 +64,7 @@ func runFleet(b *testing.B, prog string, vc *esxsim.VCenter, u *url.URL, doc str
 	}
 	m := fleetMeasure{measure: measure{wall: time.Since(t0), requests: vc.Requests() - r0, logins: vc.Logins() - l0}}
 	m.rssKB, _ = maxRSSKB(cmd.ProcessState)
+	m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	var rep struct {
 		OK    bool              `json:"ok"`
 		Hosts []json.RawMessage `json:"hosts"`
@@ -156,10 +158,10 @@ func BenchmarkFleet(b *testing.B) {
 	b.ReportMetric(float64(g.wall.Milliseconds()), "ms-govc")
 	b.ReportMetric(float64(g.wall)/float64(p8.wall), "x-vs-govc")
 	b.Logf("%d hosts x %d entries (add with a role), %v latency, through one vCenter:", fleetHosts, fleetEntries, fleetLatency)
-	b.Logf("  esxi-manage-users --parallel 8: %v, %d SOAP requests (%.2f per host-entry), %d vCenter login(s), peak RSS %.1f MB",
-		p8.wall.Round(time.Millisecond), p8.requests, per(p8), p8.logins, float64(p8.rssKB)/1024)
-	b.Logf("  esxi-manage-users --parallel 1: %v, %d SOAP requests, %d login(s), peak RSS %.1f MB -> --parallel 8 is %.1fx faster",
-		p1.wall.Round(time.Millisecond), p1.requests, p1.logins, float64(p1.rssKB)/1024, float64(p1.wall)/float64(p8.wall))
+	b.Logf("  esxi-manage-users --parallel 8: %v, %d SOAP requests (%.2f per host-entry), %d vCenter login(s), peak RSS %.1f MB, CPU %v",
+		p8.wall.Round(time.Millisecond), p8.requests, per(p8), p8.logins, float64(p8.rssKB)/1024, p8.cpu.Round(time.Millisecond))
+	b.Logf("  esxi-manage-users --parallel 1: %v, %d SOAP requests, %d login(s), peak RSS %.1f MB, CPU %v -> --parallel 8 is %.1fx faster",
+		p1.wall.Round(time.Millisecond), p1.requests, p1.logins, float64(p1.rssKB)/1024, p1.cpu.Round(time.Millisecond), float64(p1.wall)/float64(p8.wall))
 	b.Logf("  password rotation of those users (set, role kept), --parallel 8: %v, %d SOAP requests (%.2f per host-entry), %d login(s)",
 		rot.wall.Round(time.Millisecond), rot.requests, per(rot), rot.logins)
 	b.Logf("  govc per call (host.account.create, host.esxcli system permission set), saved session: %v, %d SOAP requests (%.1f per host-entry), %d logins -> %.1fx",
