@@ -30,6 +30,13 @@ type Options struct {
 	// Progress, if set, is called with each entry's result as soon as it is
 	// known, in list order.
 	Progress func(Result)
+	// Halt, if set, is asked before each entry is applied (Prepared.Apply);
+	// an error ends the run there, as if stopped: that entry and the ones
+	// after it are not run, the entries before it keep their outcomes, and
+	// the run's error wraps ErrInterrupted and Halt's error. A fleet stops
+	// its other hosts this way after one fails (--fail-fast): each finishes
+	// the entry it is applying and no more.
+	Halt func() error
 	// Now stamps the report (time.Now when nil).
 	Now func() time.Time
 	// AllowSelfLockout lets a list demote (a role other than Admin) or
@@ -81,8 +88,11 @@ const DefaultPasswordPolicy = "retry=3 min=disabled,disabled,disabled,7,7"
 // ErrUncertain, ErrNotApplied, ErrUserExists, ErrNoSuchUser and
 // ErrNoSuchPermission so that the engine can tell them apart.
 func Run(ctx context.Context, h Host, entries []params.Entry, opt Options) (*Report, error) {
-	r := &run{host: h, entries: entries, opt: opt}
-	return r.do(ctx)
+	p, report, err := Prepare(ctx, h, entries, opt)
+	if err != nil {
+		return report, err
+	}
+	return p.Apply(ctx)
 }
 
 type run struct {
@@ -119,6 +129,8 @@ func (r *run) digest(p params.Password) [sha256.Size]byte {
 	return d
 }
 
+// do is the prepare phase (Prepare): it reads the host and checks every
+// entry, writing nothing. On success the report's entries are all not-run.
 func (r *run) do(ctx context.Context) (*Report, error) {
 	now := time.Now
 	if r.opt.Now != nil {
@@ -156,12 +168,7 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 	if err := r.check(privErr); err != nil {
 		return r.finish(err)
 	}
-	for i, e := range r.entries {
-		if err := r.apply(ctx, i, e); err != nil {
-			return r.finish(err)
-		}
-	}
-	return r.finish(nil)
+	return r.report, nil
 }
 
 func (r *run) finish(err error) (*Report, error) {

@@ -71,8 +71,12 @@ func TestSelfLockout(t *testing.T) {
 // password: the run keeps no copy of any password.
 func TestWrittenKeepsNoPassword(t *testing.T) {
 	doc := `[{id: u1, operation: add, password: "` + canary + `", role: Admin}, {id: u1, operation: set, password: "` + canary + `", role: Admin}, {id: u1, operation: set, password: "` + canary + `2", role: Admin}]`
-	r := &run{host: newMemHost(), entries: entries(t, doc), opt: Options{Checker: &lenChecker{}}}
-	rep, err := r.do(context.Background())
+	p, _, err := Prepare(context.Background(), newMemHost(), entries(t, doc), Options{Checker: &lenChecker{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.r
+	rep, err := p.Apply(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,11 +93,14 @@ func TestWrittenKeepsNoPassword(t *testing.T) {
 	}
 	// A digest depends on the run's key: the same password digests
 	// differently in another run.
-	r2 := &run{host: newMemHost(), entries: entries(t, doc), opt: Options{Checker: &lenChecker{}}}
-	if _, err := r2.do(context.Background()); err != nil {
+	p2, _, err := Prepare(context.Background(), newMemHost(), entries(t, doc), Options{Checker: &lenChecker{}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if r.written["u1"].password == r2.written["u1"].password {
+	if _, err := p2.Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.written["u1"].password == p2.r.written["u1"].password {
 		t.Error("two runs share a digest key")
 	}
 }

@@ -64,17 +64,27 @@ func start(b *testing.B, lat time.Duration) (sim *esxsim.Server, u *url.URL, sto
 	if lat <= 0 {
 		return sim, sim.URL, sim.Close
 	}
-	p, err := netfault.Start(sim.URL.Host)
+	u, stop = delayed(b, sim.URL, lat, sim.Close)
+	return sim, u, stop
+}
+
+// delayed puts a Toxiproxy in front of the server at u that delays every
+// answer by lat, and returns the URL clients use and a func that stops the
+// proxy, then the server (stopServer; also called if the proxy fails).
+func delayed(b *testing.B, u *url.URL, lat time.Duration, stopServer func()) (*url.URL, func()) {
+	p, err := netfault.Start(u.Host)
 	if err != nil {
-		sim.Close()
+		stopServer()
 		b.Fatal(err)
 	}
 	if err := p.Latency("latency", "downstream", lat); err != nil {
+		p.Close()
+		stopServer()
 		b.Fatal(err)
 	}
-	pu := *sim.URL
+	pu := *u
 	pu.Host = p.Addr
-	return sim, &pu, func() { p.Close(); sim.Close() }
+	return &pu, func() { p.Close(); stopServer() }
 }
 
 // runProgram applies the batch with one esxi-manage-users process.

@@ -30,6 +30,10 @@ import (
 // DefaultTimeout bounds every vSphere call when Config.Timeout is zero.
 const DefaultTimeout = 60 * time.Second
 
+// maxIdleConns is the most idle connections a session keeps to its server:
+// at least a fleet's largest sensible --parallel.
+const maxIdleConns = 64
+
 // Config says how to reach and log in to a host.
 type Config struct {
 	// Server is a host name, an IP address or a URL
@@ -102,6 +106,10 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 			return nil, err
 		}
 	}
+	// The hosts of a fleet share a vCenter session and call it at the same
+	// time: keep a connection for each (net/http keeps 2 by default, and
+	// each one more would be a new TCP and TLS handshake per call).
+	sc.DefaultTransport().MaxIdleConnsPerHost = maxIdleConns
 	if cfg.RootCAs != nil {
 		sc.DefaultTransport().TLSClientConfig.RootCAs = cfg.RootCAs
 	}
@@ -183,6 +191,7 @@ func (s *Session) logIn(ctx context.Context) error {
 	s.User = us.UserName
 	s.rec.mu.Lock()
 	s.rec.key = us.Key
+	s.rec.gen++
 	s.rec.mu.Unlock()
 	return nil
 }

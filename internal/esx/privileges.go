@@ -63,39 +63,54 @@ func (s *Session) missing(ctx context.Context, entity types.ManagedObjectReferen
 	if len(needs) == 0 {
 		return nil, nil
 	}
+	var privs []string
+	for _, n := range needs {
+		if !contains(privs, n.priv) {
+			privs = append(privs, n.priv)
+		}
+	}
+	granted, err := s.privileges(ctx, []types.ManagedObjectReference{entity}, privs)
+	if err != nil {
+		return nil, err
+	}
+	return describeMissing(needs, granted[entity], entityName), nil
+}
+
+// privileges asks the server which of privs the session holds on each of
+// entities, in one request.
+func (s *Session) privileges(ctx context.Context, entities []types.ManagedObjectReference, privs []string) (map[types.ManagedObjectReference]map[string]bool, error) {
 	key, err := s.sessionKey(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the current session: %w", vfault.Describe(err))
 	}
-	ids := map[string]bool{}
-	var privs []string
-	for _, n := range needs {
-		if !ids[n.priv] {
-			ids[n.priv] = true
-			privs = append(privs, n.priv)
-		}
-	}
-	granted := map[string]bool{}
+	granted := map[types.ManagedObjectReference]map[string]bool{}
 	err = s.read(ctx, "HasPrivilegeOnEntities", func(ctx context.Context) error {
 		// After a re-login the key is the new session's.
 		res, err := methods.HasPrivilegeOnEntities(ctx, s.Client, &types.HasPrivilegeOnEntities{
-			This: *s.Client.ServiceContent.AuthorizationManager, Entity: []types.ManagedObjectReference{entity},
+			This: *s.Client.ServiceContent.AuthorizationManager, Entity: entities,
 			SessionId: s.keyOr(key), PrivId: privs,
 		})
 		if err != nil {
 			return err
 		}
 		for _, ep := range res.Returnval {
+			m := map[string]bool{}
 			for _, pa := range ep.PrivAvailability {
-				granted[pa.PrivId] = pa.IsGranted
+				m[pa.PrivId] = pa.IsGranted
 			}
+			granted[ep.Entity] = m
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("HasPrivilegeOnEntities: %w", vfault.Describe(err))
 	}
-	// Group the missing privileges by reason, keeping the order of needs.
+	return granted, nil
+}
+
+// describeMissing describes the needs that granted does not hold on
+// entityName, grouped by reason in the order of needs.
+func describeMissing(needs []need, granted map[string]bool, entityName string) []string {
 	var whys []string
 	byWhy := map[string][]string{}
 	for _, n := range needs {
@@ -118,7 +133,7 @@ func (s *Session) missing(ctx context.Context, entity types.ManagedObjectReferen
 		}
 		out = append(out, fmt.Sprintf("%s on %s (%s)", list, entityName, why))
 	}
-	return out, nil
+	return out
 }
 
 func contains(xs []string, x string) bool {
@@ -184,8 +199,14 @@ func (h *ViHost) MissingPrivileges(ctx context.Context, a tasks.Access) ([]strin
 	if len(a.GrantRoles) > 0 || len(a.RevokeRoles) > 0 {
 		needs = append(needs, need{privGlobalSettings, "to change the host's access modes (HostAccessManager)"})
 	}
+	if h.granted != nil {
+		return describeMissing(needs, h.granted, "host "+h.name), nil
+	}
 	return h.s.missing(ctx, h.ref, "host "+h.name, needs)
 }
+
+// viHostPrivileges are every privilege ViHost.MissingPrivileges may need.
+var viHostPrivileges = []string{privManageUsers, privGlobalSettings}
 
 var (
 	_ tasks.PrivilegeChecker = (*Host)(nil)

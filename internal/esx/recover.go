@@ -156,6 +156,18 @@ type recovery struct {
 	key     string // the current session's key (UserSession.key)
 	lost    bool   // NotAuthenticated was seen: log in before the next call
 	refused error  // a login was refused: final
+	// gen counts the logins. Callers share a session (the hosts of a fleet
+	// through one vCenter): a NotAuthenticated answering a call sent before
+	// another caller logged in again is about the old session, and does
+	// not make the new one lost (which would log in once per caller).
+	gen uint64
+}
+
+// generation is the number of the current login.
+func (s *Session) generation() uint64 {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return s.rec.gen
 }
 
 func newRecovery(cfg Config) *recovery {
@@ -166,20 +178,25 @@ func newRecovery(cfg Config) *recovery {
 	return &recovery{retry: cfg.Retry.WithDefaults(), log: log, secrets: append([]string{cfg.Password.Reveal()}, cfg.TraceSecrets...)}
 }
 
-// once makes one attempt of f with the per-call timeout.
-func (s *Session) once(ctx context.Context, f func(context.Context) error) error {
+// once makes one attempt of f with the per-call timeout; gen is the login
+// it was made with.
+func (s *Session) once(ctx context.Context, f func(context.Context) error) (gen uint64, err error) {
+	gen = s.generation()
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return f(cctx)
+	return gen, f(cctx)
 }
 
-// failed notes what err means for the session and returns its kind.
-func (s *Session) failed(err error) errKind {
+// failed notes what err, the answer to a call made with login gen, means
+// for the session and returns its kind.
+func (s *Session) failed(err error, gen uint64) errKind {
 	k := classify(err)
 	switch k {
 	case kindSession:
 		s.rec.mu.Lock()
-		s.rec.lost = true
+		if s.rec.gen == gen {
+			s.rec.lost = true
+		}
 		s.rec.mu.Unlock()
 	case kindTransport:
 		if s.Client != nil {
@@ -212,6 +229,7 @@ func (s *Session) renew(ctx context.Context) error {
 	}
 	s.rec.lost = false
 	s.rec.key = us.Key
+	s.rec.gen++
 	s.rec.log.Info("logged in again", "server", s.Server, "user", us.UserName)
 	return nil
 }
@@ -222,15 +240,16 @@ func (s *Session) retrying(ctx context.Context, what string, relogin bool, f fun
 	first := time.Now()
 	for failures := 0; ; {
 		var err error
+		gen := s.generation()
 		if relogin {
 			err = s.renew(ctx)
 		}
 		if err == nil {
-			if err = s.once(ctx, f); err == nil {
+			if gen, err = s.once(ctx, f); err == nil {
 				return nil
 			}
 		}
-		k := s.failed(err)
+		k := s.failed(err, gen)
 		if k == kindSession && !relogin {
 			k = kindFinal // nothing to renew (logging in, logging out)
 		}
@@ -266,11 +285,11 @@ func (s *Session) write(ctx context.Context, what string, f func(context.Context
 		}
 		return err
 	}
-	err := s.once(ctx, f)
+	gen, err := s.once(ctx, f)
 	if err == nil {
 		return nil
 	}
-	switch s.failed(err) {
+	switch s.failed(err, gen) {
 	case kindSession:
 		return fmt.Errorf("%w: %w", tasks.ErrNotApplied, err)
 	case kindTransport:

@@ -60,6 +60,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -99,6 +100,12 @@ type ViHost struct {
 
 	cliMu sync.Mutex // esxcli.Executor caches command info in a plain map
 	cli   *esxcli.Executor
+	mme   *types.ManagedObjectReference // the host's executer (plainCLI)
+
+	// granted, when set, answers MissingPrivileges: the session's
+	// privileges on the host as VCenter.CheckPrivileges read them for a
+	// fleet, in one request for every host.
+	granted map[string]bool
 }
 
 var (
@@ -139,21 +146,8 @@ func NewViHost(ctx context.Context, s *Session, host string) (*ViHost, error) {
 	var cands []viCandidate
 	for _, h := range hosts {
 		c := viCandidate{name: h.Name, host: h}
-		if h.Config != nil && h.Config.Network != nil {
-			for _, vnic := range h.Config.Network.Vnic {
-				if ipc := vnic.Spec.Ip; ipc != nil {
-					if ip := net.ParseIP(ipc.IpAddress); ip != nil {
-						c.ips = append(c.ips, ip)
-					}
-					if ipc.IpV6Config != nil {
-						for _, a := range ipc.IpV6Config.IpV6Address {
-							if ip := net.ParseIP(a.IpAddress); ip != nil {
-								c.ips = append(c.ips, ip)
-							}
-						}
-					}
-				}
-			}
+		for _, a := range vnicAddresses(h) {
+			c.ips = append(c.ips, net.ParseIP(a))
 		}
 		cands = append(cands, c)
 	}
@@ -161,7 +155,12 @@ func NewViHost(ctx context.Context, s *Session, host string) (*ViHost, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vCenter %s: %w", s.Server, err)
 	}
-	hs := found.host
+	return newViHost(s, found.host)
+}
+
+// newViHost is the host hs (name, configManager, runtime.connectionState)
+// of the vCenter s is connected to, if its local users can be managed.
+func newViHost(s *Session, hs mo.HostSystem) (*ViHost, error) {
 	if st := hs.Runtime.ConnectionState; st != "" && st != types.HostSystemConnectionStateConnected {
 		return nil, fmt.Errorf("host %s is %s in vCenter %s: its local users cannot be managed until it is connected", hs.Name, st, s.Server)
 	}
@@ -384,6 +383,11 @@ func (h *ViHost) esxcli(ctx context.Context, args ...string) (*esxcli.Response, 
 	cmd := "esxcli " + strings.Join(args, " ")
 	var res *esxcli.Response
 	err := h.s.read(ctx, "ExecuteSoap "+cmd, func(ctx context.Context) error {
+		if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-") }) {
+			var err error
+			res, err = h.plainCLI(ctx, args) // no options: no command info needed
+			return err
+		}
 		if h.cli == nil {
 			e, err := esxcli.NewExecutor(ctx, h.s.Client, h.ref)
 			if err != nil {

@@ -34,7 +34,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -59,19 +58,6 @@ func (k KnownHost) Source() string { return fmt.Sprintf("%s:%d", k.File, k.Line)
 // value knows no host.
 type KnownHosts struct {
 	byServer map[string]KnownHost
-}
-
-// Len is the number of servers pinned.
-func (k KnownHosts) Len() int { return len(k.byServer) }
-
-// Servers returns the pinned servers (host:port), sorted.
-func (k KnownHosts) Servers() []string {
-	out := make([]string, 0, len(k.byServer))
-	for s := range k.byServer {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Lookup returns the entry for server: host[:port] (port 443 when none is
@@ -113,13 +99,6 @@ func LoadKnownHostsList(list string) (KnownHosts, error) {
 		}
 	}
 	return k, nil
-}
-
-// ParseKnownHosts reads known-hosts entries from r; name is the file name
-// errors and KnownHost.File give.
-func ParseKnownHosts(r io.Reader, name string) (KnownHosts, error) {
-	var k KnownHosts
-	return k, k.parse(r, name)
 }
 
 func (k *KnownHosts) load(path string) error {

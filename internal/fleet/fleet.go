@@ -1,0 +1,637 @@
+// Package fleet applies one esxi/manage-users list to many ESXi hosts in one
+// run: the hosts a vCenter manages, selected with patterns (one vCenter
+// session serves them all), or standalone hosts, each with its own session.
+//
+// A run has two phases. First every host is read and every entry checked
+// against that host's own roles, password policy, self-lockout rules and the
+// session's privileges (tasks.Prepare), Config.Parallel hosts at a time;
+// nothing is written. If an entry is invalid for any host, nothing is
+// written anywhere (exit 2). Then the hosts are applied to (tasks.Prepared
+// Apply), Config.Parallel at a time, each in list order, each stopping at
+// its own first failure; with Config.FailFast no host starts after one has
+// failed, and the running ones stop after their current entry.
+//
+// A host that cannot be reached or logged in to is reported as unreachable
+// and not written; the others go on.
+package fleet
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/internal/hostmatch"
+	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/internal/tlspin"
+	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/tasks"
+)
+
+// DefaultParallel is how many hosts are read, checked and applied to at a
+// time when Config.Parallel is zero.
+const DefaultParallel = 8
+
+// Config is one fleet run.
+type Config struct {
+	// Config is the list, the run's options and the connection settings,
+	// as for one host (job.Config): credentials (one source for every
+	// host), Insecure, Timeout, Retry, Grace, Input, Ignore,
+	// PasswordPolicy, SkipPasswordCheck, Plan, AllowSelfLockout, Log,
+	// Trace. Server is the vCenter of ViHosts; Thumbprint pins it (or the
+	// one server of Servers). ViHost, Progress and Simulate are not used;
+	// Dial, if set, replaces the dialling of each of Servers (tests).
+	job.Config
+	// Servers are standalone ESXi hosts (host name, address or URL;
+	// https only), each with its own session.
+	Servers []string
+	// ViHosts are host patterns (internal/hostmatch: globs on names,
+	// short names and addresses, or on inventory paths) selecting hosts of
+	// the vCenter Server; one session serves them all.
+	ViHosts []string
+	// KnownHosts pins each server's certificate by its fingerprint (govc's
+	// known-hosts file, internal/tlspin). A server it does not list is
+	// verified against the system's roots.
+	KnownHosts *tlspin.KnownHosts
+	// Parallel is how many hosts are read and applied to at a time
+	// (DefaultParallel when zero; negative is invalid).
+	Parallel int
+	// FailFast: after a host fails (or cannot be reached or checked), no
+	// host starts; running ones finish their current entry and stop.
+	FailFast bool
+	// HostProgress, if set, is called with each entry's result as soon as
+	// it is known, with the host's name (calls for different hosts come
+	// from different goroutines).
+	HostProgress func(host string, r tasks.Result)
+	// HostDone, if set, is called once per host with its final report.
+	HostDone func(*HostReport)
+}
+
+// Report is a fleet run's report: the CLI's --output json document for more
+// than one target.
+type Report struct {
+	OK   bool      `json:"ok"`
+	Plan bool      `json:"plan,omitempty"`
+	Time time.Time `json:"time"`
+	// Error says why the run did not succeed: the invalid entries of each
+	// host, or which hosts are failed, unreachable or not run.
+	Error string `json:"error,omitempty"`
+	// Hosts are the hosts' reports: the standalone hosts in the order
+	// given, a vCenter's sorted by name.
+	Hosts []*HostReport `json:"hosts"`
+}
+
+// HostReport is one host's report, as a run on that host alone reports it,
+// plus "unreachable": true for a host that could not be reached or logged
+// in to (its entries are not-run).
+type HostReport struct {
+	*tasks.Report
+	Unreachable bool `json:"unreachable,omitempty"`
+	status      string
+}
+
+// Status is the host's final state in a word: "done"; "failed" (an entry
+// failed, or the run was stopped, after the entries before it were
+// applied; or the host could not be read or the session lacks privileges:
+// nothing changed); "invalid" (an entry is invalid for this host: nothing
+// changed anywhere); "unreachable"; "not-run" (checked, but not applied to:
+// see its error).
+func (h *HostReport) Status() string { return h.status }
+
+// state is where a host's run ended.
+type state int
+
+const (
+	pending     state = iota
+	unreachable       // not reached or not logged in to
+	unchecked         // reached, but could not be read or lacks privileges
+	invalid           // an entry is invalid for this host
+	prepared          // read and checked: ready to apply
+	applied           // Apply returned (done or failed)
+	notApplied        // checked but not applied to (see its error)
+)
+
+// host is one target of the run.
+type host struct {
+	name string
+	// open reaches and logs in to the host (a close func: its logout).
+	open  func(ctx context.Context) (tasks.Host, func() error, error)
+	pin   string // where its certificate is pinned (known-hosts FILE:LINE)
+	state state
+	err   error
+	rep   *HostReport
+	prep  *tasks.Prepared
+	close func() error
+}
+
+// run is one fleet run.
+type run struct {
+	cfg     Config
+	entries []params.Entry
+	opt     tasks.Options
+	log     *slog.Logger
+	ecfg    esx.Config
+
+	mu     sync.Mutex
+	failed string // the first host that failed (FailFast)
+}
+
+// Run reads and checks every host, then, if every entry is valid for every
+// host, applies the list to them (see the package comment). The report is
+// never nil. The error classifies with tasks.ExitCode: it wraps ErrInvalid
+// when the list or the flags are invalid, or an entry is invalid for any
+// host (nothing was written anywhere); ErrConnect when no host could be
+// reached, logged in to, read or checked (nothing was written); any other
+// error when some host is not done (exit 1: the report says which hosts
+// are done, failed, unreachable or not run).
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	rep := &Report{Plan: cfg.Plan, Time: time.Now().UTC(), Hosts: []*HostReport{}}
+	fail := func(err error) (*Report, error) {
+		rep.Error = err.Error()
+		return rep, err
+	}
+	entries, ignore, err := job.Inputs(cfg.Config)
+	if err == nil {
+		err = cfg.check()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	r := &run{cfg: cfg, entries: entries, log: job.Logger(cfg.Log)}
+	r.opt = tasks.Options{Ignore: ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan,
+		AllowSelfLockout: cfg.AllowSelfLockout, Retry: cfg.Retry, Grace: cfg.Grace}
+	if !cfg.SkipPasswordCheck {
+		r.opt.Checker = job.Passwdqc{}
+	}
+	if r.ecfg, err = job.ESXConfig(cfg.Config, entries, r.log); err != nil {
+		return fail(err)
+	}
+	if r.ecfg.Trace != nil {
+		r.ecfg.Trace = &lockedWriter{w: r.ecfg.Trace} // hosts write it at the same time
+	}
+
+	hosts, closeAll, err := r.targets(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err)
+		}
+		return fail(err)
+	}
+	defer closeAll()
+	r.prepareAll(ctx, hosts)
+	r.applyAll(ctx, hosts)
+	for _, h := range hosts {
+		rep.Hosts = append(rep.Hosts, h.rep)
+	}
+	err = r.verdict(ctx, hosts)
+	rep.OK = err == nil
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	return rep, err
+}
+
+// check refuses targets that cannot be used, before anything is contacted
+// (params.ErrInvalid).
+func (cfg Config) check() error {
+	switch {
+	case cfg.Parallel < 0:
+		return params.Invalidf("--parallel %d: give a number of hosts of 1 or more", cfg.Parallel)
+	case len(cfg.ViHosts) > 0 && len(cfg.Servers) > 0:
+		return params.Invalidf("--vihost selects hosts of the vCenter given with one --server; give standalone hosts with --server and no --vihost")
+	case len(cfg.ViHosts) == 0 && len(cfg.Servers) == 0:
+		return params.Invalidf("no host: give --server (repeatable), or --server VCENTER with --vihost PATTERN (repeatable)")
+	case len(cfg.Servers) > 1 && cfg.Thumbprint != "":
+		return params.Invalidf("a thumbprint pins one certificate: with several --server give their fingerprints in a known-hosts file (--known-hosts FILE, GOVC_TLS_KNOWN_HOSTS)")
+	}
+	if len(cfg.ViHosts) > 0 {
+		if err := hostmatch.Validate(cfg.ViHosts); err != nil {
+			return err
+		}
+		_, err := esx.ServerURL(cfg.Server)
+		return err
+	}
+	seen := map[string]string{}
+	var errs []error
+	for _, s := range cfg.Servers {
+		u, err := esx.ServerURL(s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		key, err := tlspin.ServerKey(u.Host)
+		if err != nil {
+			errs = append(errs, params.Invalidf("server %q: %v", esx.DisplayServer(s), err))
+			continue
+		}
+		if first, dup := seen[key]; dup {
+			errs = append(errs, params.Invalidf("server %q is given twice (as %q too)", esx.DisplayServer(s), first))
+		}
+		seen[key] = esx.DisplayServer(s)
+	}
+	return errors.Join(errs...)
+}
+
+// parallel is the number of hosts worked on at a time.
+func (cfg Config) parallel() int {
+	if cfg.Parallel <= 0 {
+		return DefaultParallel
+	}
+	return cfg.Parallel
+}
+
+// targets are the run's hosts, sorted by name; closeAll logs out of the
+// vCenter. Its errors: the vCenter could not be reached (ErrConnect), a
+// pattern selects nothing (ErrInvalid).
+func (r *run) targets(ctx context.Context) ([]*host, func(), error) {
+	if len(r.cfg.ViHosts) > 0 {
+		return r.vcenterTargets(ctx)
+	}
+	var hosts []*host
+	for _, s := range r.cfg.Servers {
+		hosts = append(hosts, r.standalone(s))
+	}
+	return hosts, func() {}, nil
+}
+
+// standalone is a host of its own session: its certificate pinned by the
+// known-hosts file if listed there.
+func (r *run) standalone(server string) *host {
+	ecfg := r.ecfg
+	ecfg.Server = server
+	u, _ := esx.ServerURL(server) // checked
+	h := &host{name: u.Host}
+	if r.cfg.KnownHosts != nil && ecfg.Thumbprint == "" {
+		if k, ok := r.cfg.KnownHosts.Lookup(u.Host); ok {
+			ecfg.Thumbprint, h.pin = k.Fingerprint.String(), k.Source()
+		}
+	}
+	dial := r.cfg.Dial
+	if dial == nil {
+		dial = job.DialHost
+	}
+	h.open = func(ctx context.Context) (tasks.Host, func() error, error) {
+		r.log.Info("connecting", "server", h.name, "user", ecfg.Username)
+		th, closeFn, err := dial(ctx, ecfg)
+		if err != nil {
+			return nil, nil, r.certHint(h, err)
+		}
+		return th, closeFn, nil
+	}
+	return h
+}
+
+// certHint adds to a certificate error where the host's pin comes from, or
+// that the host is not in the known-hosts file.
+func (r *run) certHint(h *host, err error) error {
+	var (
+		mm  *tlspin.MismatchError
+		cve *tls.CertificateVerificationError
+		ua  x509.UnknownAuthorityError
+		hn  x509.HostnameError
+	)
+	switch {
+	// A pin's mismatch: tlspin's error, or esx's own ("… does not match the
+	// pinned thumbprint") where esx does not pin with tlspin.
+	case h.pin != "" && (errors.As(err, &mm) || strings.Contains(err.Error(), "pinned")):
+		return fmt.Errorf("%w (the fingerprint pinned for %s in known-hosts %s)", err, h.name, h.pin)
+	case r.cfg.KnownHosts != nil && h.pin == "" && (errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &hn)):
+		return fmt.Errorf("%w (%s is not in the known-hosts file, so its certificate was verified against the system's roots; add a line \"%s FINGERPRINT\", e.g. from govc about.cert -k -thumbprint)", err, h.name, h.name)
+	}
+	return err
+}
+
+// vcenterTargets logs in to the vCenter, lists its hosts once and selects
+// them with the patterns; every selected host shares the session.
+func (r *run) vcenterTargets(ctx context.Context) ([]*host, func(), error) {
+	ecfg := r.ecfg
+	vcHost := &host{name: esx.DisplayServer(ecfg.Server)}
+	if u, err := esx.ServerURL(ecfg.Server); err == nil {
+		vcHost.name = u.Host
+	}
+	if r.cfg.KnownHosts != nil && ecfg.Thumbprint == "" {
+		if k, ok := r.cfg.KnownHosts.Lookup(vcHost.name); ok {
+			ecfg.Thumbprint, vcHost.pin = k.Fingerprint.String(), k.Source()
+		}
+	}
+	r.log.Info("connecting", "server", vcHost.name, "user", ecfg.Username)
+	vc, err := esx.DialVCenter(ctx, ecfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: vCenter %s: %w", tasks.ErrConnect, vcHost.name, r.certHint(vcHost, err))
+	}
+	closeVC := func() { job.Logout(ctx, r.cfg.Grace, vc.Close, r.log) }
+	listed, err := vc.Hosts(ctx)
+	if err != nil {
+		closeVC()
+		return nil, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+	}
+	byKey := map[string]esx.ManagedHost{}
+	cands := make([]hostmatch.Host, len(listed))
+	for i, mh := range listed {
+		cands[i] = hostmatch.Host{Name: mh.Name, Path: mh.Path, Addresses: mh.Addresses}
+		byKey[mh.Name+"\x00"+mh.Path] = mh
+	}
+	selected, err := hostmatch.Match(cands, r.cfg.ViHosts)
+	if err != nil {
+		closeVC()
+		return nil, nil, fmt.Errorf("vCenter %s: %w", vcHost.name, err)
+	}
+	var hosts []*host
+	var vihosts []*esx.ViHost
+	for _, c := range selected {
+		vh, err := vc.ViHost(byKey[c.Name+"\x00"+c.Path])
+		if err == nil {
+			vihosts = append(vihosts, vh)
+		}
+		hosts = append(hosts, &host{name: c.Name, open: func(context.Context) (tasks.Host, func() error, error) {
+			if err != nil {
+				return nil, nil, err
+			}
+			return vh, func() error { return nil }, nil // the session is the vCenter's
+		}})
+	}
+	r.log.Info("hosts selected", "vcenter", vcHost.name, "user", vc.User(), "hosts", len(hosts), "of", len(listed))
+	if err := vc.CheckPrivileges(ctx, vihosts); err != nil {
+		// Each host then asks for itself.
+		r.log.Warn("could not read the session's privileges on the hosts at once", "error", err.Error())
+	}
+	return hosts, closeVC, nil
+}
+
+// pool runs f on each host, at most n at a time, in order; it starts no
+// host once stop says so (f is then not called for it).
+func pool(hosts []*host, n int, stop func() bool, f func(*host)) {
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		sem <- struct{}{}
+		if stop() {
+			<-sem
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(h)
+		}()
+	}
+	wg.Wait()
+}
+
+// options are the engine's options for host h.
+func (r *run) options(h *host) tasks.Options {
+	opt := r.opt
+	opt.Log = r.log.With("host", h.name)
+	if r.cfg.HostProgress != nil {
+		opt.Progress = func(res tasks.Result) { r.cfg.HostProgress(h.name, res) }
+	}
+	if r.cfg.FailFast {
+		opt.Halt = func() error {
+			if f := r.firstFailure(); f != "" {
+				return fmt.Errorf("host %s failed (--fail-fast)", f)
+			}
+			return nil
+		}
+	}
+	return opt
+}
+
+// failure records that host h failed (the first one is named by Halt).
+func (r *run) failure(h *host) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failed == "" {
+		r.failed = h.name
+	}
+}
+
+func (r *run) firstFailure() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+// prepareAll reads and checks every host, Parallel at a time.
+func (r *run) prepareAll(ctx context.Context, hosts []*host) {
+	pool(hosts, r.cfg.parallel(), func() bool { return ctx.Err() != nil }, func(h *host) { r.prepare(ctx, h) })
+	for _, h := range hosts {
+		if h.state == pending { // not started: stopped by a signal
+			r.end(h, notApplied, fmt.Errorf("%w before this host was read: nothing was changed on it", tasks.ErrInterrupted), nil)
+		}
+	}
+}
+
+// prepare reaches host h, reads it and checks every entry against it.
+func (r *run) prepare(ctx context.Context, h *host) {
+	th, closeFn, err := h.open(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			r.end(h, notApplied, fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err), nil)
+			return
+		}
+		r.end(h, unreachable, fmt.Errorf("%w: %w", tasks.ErrConnect, err), nil)
+		return
+	}
+	h.close = closeFn
+	p, rep, err := tasks.Prepare(ctx, th, r.entries, r.options(h))
+	if rep.Host == "" {
+		rep.Host = h.name
+	}
+	switch {
+	case err == nil:
+		h.state, h.prep, h.rep = prepared, p, &HostReport{Report: rep}
+		return
+	case errors.Is(err, tasks.ErrInvalid):
+		r.end(h, invalid, err, rep)
+	case errors.Is(err, tasks.ErrConnect):
+		r.end(h, unchecked, err, rep)
+	default: // interrupted
+		r.end(h, notApplied, err, rep)
+	}
+	r.logout(ctx, h)
+}
+
+// applyAll applies the list to every prepared host, Parallel at a time —
+// unless an entry is invalid for some host, the run was stopped, or, with
+// FailFast, a host could not be reached or checked: then none is applied
+// to.
+func (r *run) applyAll(ctx context.Context, hosts []*host) {
+	var ready []*host
+	var bad, down []string
+	for _, h := range hosts {
+		switch h.state {
+		case prepared:
+			ready = append(ready, h)
+		case invalid:
+			bad = append(bad, h.name)
+		case unreachable, unchecked:
+			down = append(down, h.name)
+		}
+	}
+	var why error
+	switch {
+	case len(bad) > 0:
+		why = fmt.Errorf("not applied: the list is invalid for host %s: nothing was changed on any host", strings.Join(bad, ", "))
+	case ctx.Err() != nil:
+		why = fmt.Errorf("%w before anything was changed: not applied", tasks.ErrInterrupted)
+	case r.cfg.FailFast && len(down) > 0:
+		why = fmt.Errorf("not applied: host %s could not be reached or checked (--fail-fast): nothing was changed on any host", strings.Join(down, ", "))
+	}
+	if why != nil {
+		for _, h := range ready {
+			r.end(h, notApplied, why, h.rep.Report)
+			r.logout(ctx, h)
+		}
+		return
+	}
+	stop := func() bool { return ctx.Err() != nil || (r.cfg.FailFast && r.firstFailure() != "") }
+	pool(ready, r.cfg.parallel(), stop, func(h *host) {
+		rep, err := h.prep.Apply(ctx)
+		if err != nil && r.cfg.FailFast {
+			r.failure(h)
+		}
+		r.end(h, applied, err, rep)
+		r.logout(ctx, h)
+	})
+	for _, h := range ready {
+		if h.state != prepared {
+			continue
+		}
+		// Not started: stopped by a signal, or FailFast.
+		why := fmt.Errorf("%w before this host was applied to: nothing was changed on it", tasks.ErrInterrupted)
+		if ctx.Err() == nil {
+			why = fmt.Errorf("not applied: host %s failed (--fail-fast): nothing was changed on this host", r.firstFailure())
+		}
+		r.end(h, notApplied, why, h.rep.Report)
+		r.logout(ctx, h)
+	}
+}
+
+// end records host h's final state and report (rep nil: every entry
+// not-run) and tells HostDone.
+func (r *run) end(h *host, s state, err error, rep *tasks.Report) {
+	if rep == nil {
+		rep = &tasks.Report{Plan: r.cfg.Plan, Time: time.Now().UTC(), Host: h.name, Results: make([]tasks.Result, len(r.entries))}
+		for i, e := range r.entries {
+			rep.Results[i] = tasks.Result{Index: i, ID: e.ID, Operation: string(e.Operation), Outcome: tasks.NotRun}
+			if e.Operation != params.OpRemove {
+				rep.Results[i].Role = string(e.Role)
+			}
+		}
+	}
+	h.state, h.err = s, err
+	rep.OK = err == nil
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	status := map[state]string{unreachable: "unreachable", unchecked: "failed", invalid: "invalid", applied: "failed", notApplied: "not-run"}[s]
+	if err == nil {
+		status = "done"
+	}
+	h.rep = &HostReport{Report: rep, Unreachable: s == unreachable, status: status}
+	r.log.Info("host done", "host", h.name, "ok", rep.OK)
+	if r.cfg.HostDone != nil {
+		r.cfg.HostDone(h.rep)
+	}
+}
+
+// logout closes host h's session, if it has one of its own.
+func (r *run) logout(ctx context.Context, h *host) {
+	if h.close != nil {
+		job.Logout(ctx, r.cfg.Grace, h.close, r.log.With("host", h.name))
+		h.close = nil
+	}
+}
+
+// verdict is the run's error (see Run).
+func (r *run) verdict(ctx context.Context, hosts []*host) error {
+	by := map[state][]*host{}
+	done := 0
+	for _, h := range hosts {
+		by[h.state] = append(by[h.state], h)
+		if h.err == nil {
+			done++
+		}
+	}
+	lines := func(hs []*host) string {
+		var b strings.Builder
+		for _, h := range hs {
+			msgs := strings.Split(h.err.Error(), "\n")
+			if h.state == invalid {
+				// The entries, without the engine's heading.
+				var entries []string
+				for _, res := range h.rep.Results {
+					if res.Outcome == tasks.Invalid {
+						entries = append(entries, params.EntryLabel(res.Index, res.ID, params.Operation(res.Operation))+": "+res.Error)
+					}
+				}
+				if len(entries) > 0 {
+					msgs = entries
+				}
+			}
+			for _, l := range msgs {
+				fmt.Fprintf(&b, "\nhost %s: %s", h.name, l)
+			}
+		}
+		return b.String()
+	}
+	switch {
+	case len(by[invalid]) > 0:
+		return fmt.Errorf("%w: nothing was changed on any host: the list is invalid for %d of %d hosts:%s", params.ErrInvalid, len(by[invalid]), len(hosts), lines(by[invalid]))
+	case len(by[unreachable])+len(by[unchecked]) == len(hosts):
+		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked: nothing was changed:%s", tasks.ErrConnect, lines(hosts))
+	case done == len(hosts):
+		return nil
+	}
+	groups := []struct {
+		what string
+		hs   []*host
+	}{{what: "failed"}, {what: "unreachable"}, {what: "could not be read or checked"}, {what: "not run"}}
+	var listed []*host
+	for _, h := range hosts {
+		g := 0
+		switch {
+		case h.err == nil:
+			continue
+		case h.state == unreachable:
+			g = 1
+		case h.state == unchecked:
+			g = 2
+		case h.state == notApplied:
+			g = 3
+		}
+		groups[g].hs = append(groups[g].hs, h)
+	}
+	msg := fmt.Sprintf("%d of %d hosts done", done, len(hosts))
+	for _, g := range groups {
+		if len(g.hs) > 0 {
+			msg += fmt.Sprintf("; %d %s", len(g.hs), g.what)
+			listed = append(listed, g.hs...)
+		}
+	}
+	err := errors.New(msg + ":" + lines(listed))
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", tasks.ErrInterrupted, err)
+	}
+	return err
+}
+
+// lockedWriter serialises the hosts' writes to one trace.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
