@@ -146,7 +146,7 @@ func TestValidate(t *testing.T) {
 		{"id non-ascii", `[{id: "üser", operation: remove}]`, []string{`id has U+00FC LATIN SMALL LETTER U WITH DIAERESIS (character 1): ESXi user names are ASCII`}},
 		{"id with a tab", `[{id: "u\t1", operation: remove}]`, []string{`id has a tab (character 2): ESXi user names have no blanks`}},
 		{"id with a no-break space", `[{id: "u\u00a01", operation: remove}]`, []string{`id has U+00A0 NO-BREAK SPACE (character 2)`}},
-		{"id with a bell", `[{id: "u\a", operation: remove}]`, []string{`id has a control character, U+0007 (a control character) (character 2)`}},
+		{"id with a bell", `[{id: "u\a", operation: remove}]`, []string{`id has a control character, U+0007 (character 2)`}},
 		{"role look-alike", `[{id: u1, operation: add, password: x, role: "\u0391dmin"}]`,
 			[]string{`role "Αdmin" is not one of Admin, ReadOnly, NoAccess (did you mean "Admin"? "Αdmin" contains U+0391 GREEK CAPITAL LETTER ALPHA, not "A")`}},
 		{"role of three look-alikes", `[{id: u1, operation: add, password: x, role: "R\u0435\u0430dOnl\u0443"}]`,

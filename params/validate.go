@@ -43,7 +43,7 @@ func ValidateID(id string) error {
 		case r == ' ' || r == '\t':
 			return fmt.Errorf("has %s (character %d): ESXi user names have no blanks", RuneName(r), i+1)
 		case r < 0x20 || r == 0x7f:
-			return fmt.Errorf("has a control character, %s (character %d)", RuneName(r), i+1)
+			return fmt.Errorf("has a control character, U+%04X (character %d)", r, i+1)
 		case r == ':' || r == ';':
 			return fmt.Errorf("has %q (character %d), which ESXi user names cannot contain", r, i+1)
 		}
