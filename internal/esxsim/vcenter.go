@@ -525,9 +525,7 @@ func (v *VCenter) CheckHostLogin(host, user, password string) (valid, access boo
 }
 
 func (v *VCenter) tracef(format string, args ...any) {
-	if v.trace != nil {
-		fmt.Fprintf(v.trace, "esxsim vcenter: "+format+"\n", args...)
-	}
+	tracef(v.trace, "esxsim vcenter: ", format, args...)
 }
 
 // handler sees every request before dispatch: it counts requests and writes

@@ -21,7 +21,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -268,9 +267,6 @@ func start(cfg Config, in job.Inputs) (*run, error) {
 	var err error
 	if r.ecfg, err = job.ESXConfig(cfg.Config, in.Entries, r.log); err != nil {
 		return nil, err
-	}
-	if r.ecfg.Trace != nil {
-		r.ecfg.Trace = &lockedWriter{w: r.ecfg.Trace} // hosts write it at the same time
 	}
 	return r, nil
 }
@@ -739,16 +735,4 @@ func (r *run) listVerdict(hosts []*host, by map[state][]*host, lines func([]*hos
 		fmt.Fprintf(&b, "\n%d of %d hosts could not be read, so the other entries were not checked against them:%s", len(down), len(hosts), lines(down))
 	}
 	return fmt.Errorf("%w: nothing was changed on any host:\n%w%s", params.ErrInvalid, r.in.ListErr, b.String())
-}
-
-// lockedWriter serialises the hosts' writes to one trace.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
