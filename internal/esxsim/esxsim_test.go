@@ -787,7 +787,6 @@ func TestCanaryPasswordNeverLeaks(t *testing.T) {
 	}
 }
 
-
 // Concurrent clients (run with -race): creates, updates, grants, logins and
 // removals of distinct users interleave without losing anyone's permission.
 func TestConcurrentUse(t *testing.T) {
