@@ -69,13 +69,20 @@ func startFleet(t *testing.T, opt esxsim.VCenterOptions) *esxsim.VCenter {
 
 func decodeFleet(t *testing.T, out string) fleetReport {
 	t.Helper()
-	var r fleetReport
+	return decodeStrict[fleetReport](t, out)
+}
+
+// decodeStrict reads a JSON document of the CLI as a T, refusing fields T
+// does not have.
+func decodeStrict[T any](t *testing.T, out string) T {
+	t.Helper()
+	var v T
 	dec := json.NewDecoder(strings.NewReader(out))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		t.Fatalf("not a fleet report: %v\n%s", err, out)
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("not a %T: %v\n%s", v, err, out)
 	}
-	return r
+	return v
 }
 
 // hostWrites maps each host to its writes.

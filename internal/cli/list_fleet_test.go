@@ -2,26 +2,12 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 )
-
-// decodeFleetListing reads list's JSON for several targets, refusing
-// unknown fields.
-func decodeFleetListing(t *testing.T, out string) FleetListing {
-	t.Helper()
-	var l FleetListing
-	dec := json.NewDecoder(strings.NewReader(out))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l); err != nil {
-		t.Fatalf("not a fleet listing: %v\n%s", err, out)
-	}
-	return l
-}
 
 // list takes apply's targets: --vihost patterns through one vCenter
 // session, every host read --parallel at a time and none written (the
@@ -41,7 +27,7 @@ func TestListFleetThroughVCenter(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("list: exit %d\n%s\n%s", code, out, errb)
 	}
-	l := decodeFleetListing(t, out)
+	l := decodeStrict[FleetListing](t, out)
 	var hosts []string
 	for _, h := range l.Hosts {
 		hosts = append(hosts, h.Host)
@@ -108,7 +94,7 @@ func TestListFleetStandalone(t *testing.T) {
 	if code != 1 || !strings.Contains(errb, "2 of 3 hosts done; 1 unreachable") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errb)
 	}
-	l := decodeFleetListing(t, out)
+	l := decodeStrict[FleetListing](t, out)
 	if len(l.Hosts) != 3 || l.Hosts[0].Host != a.URL.Host || l.Hosts[2].Host != b.URL.Host || len(l.Hosts[0].Users) != 3 || len(l.Hosts[2].Users) != 3 {
 		t.Fatalf("listing %+v", l)
 	}
@@ -131,7 +117,7 @@ func TestListFleetStandalone(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("mismatch: exit %d\n%s\n%s", code, out, errb)
 	}
-	if u := decodeFleetListing(t, out).Hosts[1]; !u.Unreachable || !strings.Contains(u.Error, "does not match") || strings.Count(u.Error, mismatch+":3") != 1 {
+	if u := decodeStrict[FleetListing](t, out).Hosts[1]; !u.Unreachable || !strings.Contains(u.Error, "does not match") || strings.Count(u.Error, mismatch+":3") != 1 {
 		t.Errorf("mismatch: %+v", u)
 	}
 
