@@ -11,8 +11,15 @@
 // its own first failure; with Config.FailFast no host starts after one has
 // failed, and the running ones stop after their current entry.
 //
+// A list with structural problems (tasks.Options.Invalid) is still checked
+// against every host for its well-formed entries, as for one host (job.Run):
+// the run reports the list's problems once and each host's own findings,
+// and writes nothing anywhere.
+//
 // A host that cannot be reached or logged in to is reported as unreachable
 // and not written; the others go on.
+//
+// Read reads the same targets and writes nothing: the CLI's list.
 package fleet
 
 import (
@@ -46,7 +53,8 @@ type Config struct {
 	// host), Insecure, Timeout, Retry, Grace, Input, Ignore,
 	// PasswordPolicy, SkipPasswordCheck, Plan, AllowSelfLockout, Log,
 	// Trace. Server is the vCenter of ViHosts; Thumbprint pins it (or the
-	// one server of Servers). ViHost, Progress and Simulate are not used;
+	// one server of Servers), else the known-hosts file if it lists it.
+	// ViHost, ThumbprintSource, Progress and Simulator are not used;
 	// Dial, if set, replaces the dialling of each of Servers (tests).
 	job.Config
 	// Servers are standalone ESXi hosts (host name, address or URL;

@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 	opt := in.Options(cfg)
 	opt.Progress, opt.Log = cfg.Progress, log
 	report, err := tasks.Run(ctx, host, in.Entries, opt)
-	report, err = in.Checked(report, err)
+	report, err = in.checked(report, err)
 	if report.Host == "" {
 		report.Host = ReportHost(cfg, ecfg.Server) // the host could not be read
 	}
@@ -198,13 +198,13 @@ func (in Inputs) Options(cfg Config) tasks.Options {
 	return opt
 }
 
-// Checked is the outcome of the engine on one host (tasks.Run or
+// checked is the outcome of the engine on one host (tasks.Run or
 // tasks.Prepare) for a list with structural problems: if the engine
 // stopped before its checks (the host could not be read, a signal), the
 // list's problems and that, exit 2 (the report already has the entries
 // with structural problems invalid: tasks.Options.Invalid). Otherwise, and
 // for a list without them, report and err are returned as they are.
-func (in Inputs) Checked(report *tasks.Report, err error) (*tasks.Report, error) {
+func (in Inputs) checked(report *tasks.Report, err error) (*tasks.Report, error) {
 	if in.ListErr == nil || errors.Is(err, params.ErrInvalid) {
 		return report, err
 	}
@@ -218,18 +218,18 @@ func (in Inputs) Checked(report *tasks.Report, err error) (*tasks.Report, error)
 
 // Unchecked is err, why the host could not be read, for a run whose list
 // has structural problems: those problems, then that the other entries
-// were not checked against the host (NotChecked) — exit 2. For a list
+// were not checked against the host (notChecked) — exit 2. For a list
 // without them it is err.
 func (in Inputs) Unchecked(err error) error {
 	if in.ListErr == nil {
 		return err
 	}
-	return in.WithList(NotChecked(err))
+	return in.WithList(notChecked(err))
 }
 
-// NotChecked is why a host's entries were not checked against it: err, the
+// notChecked is why a host's entries were not checked against it: err, the
 // reason it could not be read.
-func NotChecked(err error) error {
+func notChecked(err error) error {
 	return fmt.Errorf("the host could not be read, so the other entries were not checked against it (roles, password policy, self-lockout, privileges): %w", err)
 }
 
