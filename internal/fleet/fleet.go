@@ -52,9 +52,10 @@ type Config struct {
 	// as for one host (job.Config): credentials (one source for every
 	// host), Insecure, Timeout, Retry, Grace, Input, Ignore,
 	// PasswordPolicy, SkipPasswordCheck, Plan, AllowSelfLockout, Log,
-	// Trace. Server is the vCenter of ViHosts; Thumbprint pins it (or the
-	// one server of Servers), else the known-hosts file if it lists it.
-	// ViHost, ThumbprintSource, Progress and Simulator are not used;
+	// Trace. Server is the vCenter of ViHosts; Thumbprint (from
+	// ThumbprintSource) pins it (or the one server of Servers), else the
+	// known-hosts file if it lists it. ViHost, Progress and Simulator are
+	// not used;
 	// Dial, if set, replaces the dialling of each of Servers (tests).
 	job.Config
 	// Servers are standalone ESXi hosts (host name, address or URL;
