@@ -176,4 +176,13 @@ func TestAllErrorsInOneRunFleet(t *testing.T) {
 	if vc.Writes() != 0 {
 		t.Errorf("%d writes", vc.Writes())
 	}
+
+	// No host reachable: still exit 2 (the list is invalid), each host
+	// saying why it was not checked.
+	down := closedPort(t)
+	code, out, errb := fleetRun(context.Background(), doc, vcVars(vc), "plan", "--insecure", "--timeout", "5s", "--server", down, "--server", closedPort(t))
+	if code != 2 || strings.Count(errb, structural) != 1 || !strings.Contains(errb, "2 of 2 hosts could not be read, so the other entries were not checked against them:\nhost "+down+": ") ||
+		!strings.Contains(out, "UNREACHABLE: could not connect to, log in to or read the host: connect to "+down) {
+		t.Errorf("unreachable: exit %d\n%s\n%s", code, out, errb)
+	}
 }

@@ -230,7 +230,9 @@ func (p *fleetPrinter) hostDone(r *fleet.HostReport) {
 		hp.mu.Unlock()
 	}
 	hp.finish(r.Report, nil)
-	if none && r.Error != "" {
+	// Why, for a host without rows, or unreachable (its rows are then the
+	// list's invalid entries).
+	if (none || r.Unreachable) && r.Error != "" {
 		first, _, _ := strings.Cut(r.Error, "\n")
 		fmt.Fprintf(hp.w, "%s: %s\n", strings.ToUpper(r.Status()), textsafe.Escape(first))
 	}
