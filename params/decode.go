@@ -100,21 +100,61 @@ func Decode(data []byte) ([]Entry, error) {
 }
 
 func decodeEntry(i int, n *yaml.Node) (Entry, []*EntryError) {
-	e := Entry{Index: i, Line: n.Line}
 	if n.Kind != yaml.MappingNode {
-		return e, []*EntryError{{Index: i, Line: n.Line, Msg: fmt.Sprintf("line %d: an entry must be a mapping of fields, got %s", n.Line, kindName(n))}}
+		return notMapping(i, n.Line, kindName(n))
 	}
-	// Read id and operation first, so every message can name the entry.
+	members := make([]member, 0, len(n.Content)/2)
 	for k := 0; k+1 < len(n.Content); k += 2 {
 		key, val := n.Content[k], resolveAlias(n.Content[k+1])
-		if !isStringScalar(val) {
+		m := member{name: key.Value, keyLine: key.Line, valLine: val.Line, value: val.Value}
+		if key.Kind != yaml.ScalarNode {
+			m.keyErr = fmt.Sprintf("a key must be a field name, got %s", kindName(key))
+		}
+		switch {
+		case val.Kind == yaml.ScalarNode && val.Tag == "!!null":
+			m.null = true
+		case !isStringScalar(val):
+			m.valErr = fmt.Sprintf("must be a string, got %s%s", kindName(val), quoteHint(val))
+		}
+		members = append(members, m)
+	}
+	return entryOf(i, n.Line, members)
+}
+
+// member is one key and value of an entry as a decoder (YAML or JSON) read
+// them: entryOf makes the entry with the checks and messages both share.
+type member struct {
+	name    string // the key's text
+	keyLine int
+	keyErr  string // why the key cannot be a field name ("" when it can)
+	valLine int
+	null    bool   // an empty value: the same as an absent one
+	value   string // the value, when it is a string
+	valErr  string // why the value is not a string ("must be a string, …")
+}
+
+// notMapping is entry i that is not a mapping (an object) of fields.
+func notMapping(i, line int, kind string) (Entry, []*EntryError) {
+	return Entry{Index: i, Line: line}, []*EntryError{{Index: i, Line: line, Msg: fmt.Sprintf("line %d: an entry must be a mapping of fields, got %s", line, kind)}}
+}
+
+// entryOf makes entry i (on line) of its members: id and operation read
+// first, so that every message names the entry; then each member checked
+// in order — a key that cannot be a field name, an unknown field (shown
+// only when it is a near miss of a field name: anything else could be a
+// misplaced secret), a field given twice, a value that is not a string —
+// and its field set.
+func entryOf(i, line int, members []member) (Entry, []*EntryError) {
+	e := Entry{Index: i, Line: line}
+	for _, m := range members {
+		if m.keyErr != "" || m.null || m.valErr != "" {
 			continue
 		}
-		switch key.Value {
+		switch m.name {
 		case FieldID:
-			e.ID = val.Value
+			e.ID = m.value
 		case FieldOperation:
-			e.Operation = Operation(val.Value)
+			e.Operation = Operation(m.value)
 		}
 	}
 	var errs []*EntryError
@@ -123,42 +163,39 @@ func decodeEntry(i int, n *yaml.Node) (Entry, []*EntryError) {
 			Msg: fmt.Sprintf("line %d: ", line) + fmt.Sprintf(format, args...)})
 	}
 	seen := map[string]int{}
-	for k := 0; k+1 < len(n.Content); k += 2 {
-		key, val := n.Content[k], resolveAlias(n.Content[k+1])
-		if key.Kind != yaml.ScalarNode {
-			fail(key.Line, "", "a key must be a field name, got %s", kindName(key))
+	for _, m := range members {
+		name := m.name
+		switch {
+		case m.keyErr != "":
+			fail(m.keyLine, "", "%s", m.keyErr)
 			continue
-		}
-		name := key.Value
-		if !isField(name) {
-			// An unknown key is shown only when it is a near miss of a field
-			// name: anything else could be a misplaced secret.
+		case !isField(name):
 			if h := hint(name, fieldNames); h != "" {
-				fail(key.Line, name, "unknown field %q%s; fields are %s", Clip(name), h, strings.Join(fieldNames, ", "))
+				fail(m.keyLine, name, "unknown field %q%s; fields are %s", Clip(name), h, strings.Join(fieldNames, ", "))
 			} else {
-				fail(key.Line, "", "unknown field (not shown); fields are %s", strings.Join(fieldNames, ", "))
+				fail(m.keyLine, "", "unknown field (not shown); fields are %s", strings.Join(fieldNames, ", "))
 			}
 			continue
 		}
 		if first, dup := seen[name]; dup {
-			fail(key.Line, name, "%s is given twice (first on line %d)", name, first)
+			fail(m.keyLine, name, "%s is given twice (first on line %d)", name, first)
 			continue
 		}
-		seen[name] = key.Line
-		if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
-			continue // an empty value is the same as an absent one
-		}
-		if !isStringScalar(val) {
-			fail(val.Line, name, "%s must be a string, got %s%s", name, kindName(val), quoteHint(val))
+		seen[name] = m.keyLine
+		switch {
+		case m.null:
+			continue // an empty value is the same as an absent one (the Param's schema allows null)
+		case m.valErr != "":
+			fail(m.valLine, name, "%s %s", name, m.valErr)
 			continue
 		}
 		switch name {
 		case FieldDescription:
-			e.Description = val.Value
+			e.Description = m.value
 		case FieldPassword:
-			e.Password = NewPassword(val.Value)
+			e.Password = NewPassword(m.value)
 		case FieldRole:
-			e.Role = Role(val.Value)
+			e.Role = Role(m.value)
 		}
 	}
 	return e, errs

@@ -124,77 +124,31 @@ func decodeJSON(data []byte) ([]Entry, error) {
 // entry turns one element of the array into an Entry, with the same checks
 // and messages as decodeEntry on the YAML path.
 func (p *jsonParser) entry(i int, v jsonValue) (Entry, []*EntryError) {
-	e := Entry{Index: i, Line: v.pos.line}
 	if v.kind != jsonObject {
-		return e, []*EntryError{{Index: i, Line: v.pos.line, Msg: fmt.Sprintf("line %d: an entry must be a mapping of fields, got %s", v.pos.line, v.kind)}}
+		return notMapping(i, v.pos.line, string(v.kind))
 	}
-	// Read id and operation first, so every message can name the entry.
-	for _, m := range v.members {
-		if m.key.surrogate != nil || m.val.kind != jsonString || m.val.surrogate != nil {
-			continue
-		}
-		switch m.key.str {
-		case FieldID:
-			e.ID = m.val.str
-		case FieldOperation:
-			e.Operation = Operation(m.val.str)
-		}
-	}
-	var errs []*EntryError
-	fail := func(line int, field, format string, args ...any) {
-		errs = append(errs, &EntryError{Index: i, Line: line, ID: e.ID, Operation: e.Operation, Field: field,
-			Msg: fmt.Sprintf("line %d: ", line) + fmt.Sprintf(format, args...)})
-	}
-	seen := map[string]int{}
-	for _, m := range v.members {
-		key, val := m.key, m.val
+	members := make([]member, 0, len(v.members))
+	for _, jm := range v.members {
+		key, val := jm.key, jm.val
+		m := member{name: key.str, keyLine: key.pos.line, valLine: val.pos.line, value: val.str}
 		if key.surrogate != nil {
-			fail(key.pos.line, "", "unknown field (not shown: it has an unpaired UTF-16 surrogate escape at column %d); fields are %s",
+			m.keyErr = fmt.Sprintf("unknown field (not shown: it has an unpaired UTF-16 surrogate escape at column %d); fields are %s",
 				p.column(*key.surrogate), strings.Join(fieldNames, ", "))
-			continue
 		}
-		name := key.str
-		if !isField(name) {
-			// An unknown key is shown only when it is a near miss of a field
-			// name: anything else could be a misplaced secret.
-			if h := hint(name, fieldNames); h != "" {
-				fail(key.pos.line, name, "unknown field %q%s; fields are %s", Clip(name), h, strings.Join(fieldNames, ", "))
-			} else {
-				fail(key.pos.line, "", "unknown field (not shown); fields are %s", strings.Join(fieldNames, ", "))
-			}
-			continue
+		switch {
+		case val.kind == jsonNull:
+			m.null = true
+		case val.kind == jsonNumber || val.kind == jsonBool:
+			m.valErr = fmt.Sprintf("must be a string, got %s (quote the value to make it a string)", val.kind)
+		case val.kind != jsonString:
+			m.valErr = fmt.Sprintf("must be a string, got %s", val.kind)
+		case val.surrogate != nil:
+			m.valErr = fmt.Sprintf("has an unpaired UTF-16 surrogate escape at column %d: a \\uD800–\\uDBFF escape must be followed by a \\uDC00–\\uDFFF escape "+
+				"(refused rather than decoded as U+FFFD, which would change the value)", p.column(*val.surrogate))
 		}
-		if first, dup := seen[name]; dup {
-			fail(key.pos.line, name, "%s is given twice (first on line %d)", name, first)
-			continue
-		}
-		seen[name] = key.pos.line
-		if val.kind == jsonNull {
-			continue // an empty value is the same as an absent one (the Param's schema allows null)
-		}
-		if val.kind != jsonString {
-			hint := ""
-			if val.kind == jsonNumber || val.kind == jsonBool {
-				hint = " (quote the value to make it a string)"
-			}
-			fail(val.pos.line, name, "%s must be a string, got %s%s", name, val.kind, hint)
-			continue
-		}
-		if val.surrogate != nil {
-			fail(val.pos.line, name, "%s has an unpaired UTF-16 surrogate escape at column %d: a \\uD800–\\uDBFF escape must be followed by a \\uDC00–\\uDFFF escape "+
-				"(refused rather than decoded as U+FFFD, which would change the value)", name, p.column(*val.surrogate))
-			continue
-		}
-		switch name {
-		case FieldDescription:
-			e.Description = val.str
-		case FieldPassword:
-			e.Password = NewPassword(val.str)
-		case FieldRole:
-			e.Role = Role(val.str)
-		}
+		members = append(members, m)
 	}
-	return e, errs
+	return entryOf(i, v.pos.line, members)
 }
 
 // jsonKind names a JSON value in messages, the way kindName does for YAML.

@@ -257,6 +257,24 @@ func TestIgnoreList(t *testing.T) {
 
 const messageAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,;:()\"?!.-"
 
+// checkRefusal checks the error of a refused input: it wraps ErrInvalid,
+// and no password that was decoded from data appears in it. Checked for
+// passwords that could not come from anywhere else: at least 8 bytes,
+// occurring once in the input, and not made only of the letters, spaces and
+// punctuation of the fixed messages.
+func checkRefusal(t *testing.T, data []byte, decoded []Entry, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("error does not wrap ErrInvalid: %v", err)
+	}
+	for _, e := range decoded {
+		p := e.Password.Reveal()
+		if len(p) >= 8 && strings.Count(string(data), p) == 1 && strings.Trim(p, messageAlphabet) != "" && strings.Contains(err.Error(), p) {
+			t.Fatalf("error leaks a password: %v", err)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"seed.yaml", "seed.json"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -273,19 +291,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		es, err := Parse(data)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error does not wrap ErrInvalid: %v", err)
-			}
-			// No password that was decoded may appear in the error. Checked
-			// for passwords that could not come from anywhere else: at least
-			// 8 bytes, occurring once in the input, and not made only of
-			// the letters, spaces and punctuation of the fixed messages.
-			for _, e := range es {
-				p := e.Password.Reveal()
-				if len(p) >= 8 && strings.Count(string(data), p) == 1 && strings.Trim(p, messageAlphabet) != "" && strings.Contains(err.Error(), p) {
-					t.Fatalf("error leaks a password: %v", err)
-				}
-			}
+			checkRefusal(t, data, es, err)
 			return
 		}
 		for i, e := range es {

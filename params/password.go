@@ -36,7 +36,7 @@ func NewPassword(s string) Password {
 //     strings the SOAP trace scrubs (connect.go) and the retry log lines
 //     scrub (recover.go);
 //   - internal/job: the password-policy check with passwdqc; the strings the
-//     SOAP trace scrubs, for one host (job.go) and for a fleet (fleet.go);
+//     SOAP trace scrubs, for one host and for a fleet alike (job.go);
 //   - tasks: the HMAC digest that recognises an unchanged entry, and the
 //     redaction of host errors that echo a password back;
 //   - params: the validation of its characters (validate.go).

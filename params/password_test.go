@@ -71,7 +71,6 @@ var revealCallers = []string{
 	"internal/esx/accounts.go",
 	"internal/esx/connect.go",
 	"internal/esx/recover.go",
-	"internal/job/fleet.go",
 	"internal/job/job.go",
 	"params/validate.go",
 	"tasks/apply.go",

@@ -59,7 +59,8 @@ type Options struct {
 	// nothing: it reads the host and checks the other entries as usual
 	// (roles, password policy, self-lockout, privileges), then reports every
 	// problem together (ErrInvalid); the entries listed here are invalid
-	// with their messages and are not checked against the host.
+	// with their messages (in the report even when the host cannot be
+	// read) and are not checked against the host.
 	Invalid map[int][]string
 }
 
@@ -139,6 +140,10 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 	r.report = &Report{Plan: r.opt.Plan, Time: now().UTC(), Results: make([]Result, len(r.entries))}
 	for i, e := range r.entries {
 		r.report.Results[i] = Result{Index: i, ID: e.ID, Operation: string(e.Operation), Outcome: NotRun, Role: roleOf(e)}
+		// Invalid whatever the host holds: so even if it cannot be read.
+		if msgs := r.opt.Invalid[i]; len(msgs) > 0 {
+			r.report.Results[i].Outcome, r.report.Results[i].Error = Invalid, strings.Join(msgs, "; ")
+		}
 	}
 	r.log = r.opt.Log
 	if r.log == nil {
@@ -190,13 +195,10 @@ func (r *run) check(privErr error) error {
 	if policy == "" {
 		policy = DefaultPasswordPolicy
 	}
-	var problems []string
+	var problems []Problem
 	for i, e := range r.entries {
-		if msgs := r.opt.Invalid[i]; len(msgs) > 0 {
-			msg := strings.Join(msgs, "; ")
-			r.report.Results[i].Outcome = Invalid
-			r.report.Results[i].Error = msg
-			problems = append(problems, params.EntryLabel(i, e.ID, e.Operation)+": "+msg)
+		if len(r.opt.Invalid[i]) > 0 { // marked invalid in do
+			problems = append(problems, Problem{Index: i, Msg: params.EntryLabel(i, e.ID, e.Operation) + ": " + r.report.Results[i].Error})
 			continue
 		}
 		if r.opt.Ignore.Contains(e.ID) {
@@ -230,16 +232,16 @@ func (r *run) check(privErr error) error {
 			msg := strings.Join(msgs, "; ")
 			r.report.Results[i].Outcome = Invalid
 			r.report.Results[i].Error = msg
-			problems = append(problems, params.EntryLabel(i, e.ID, e.Operation)+": "+msg)
+			problems = append(problems, Problem{Index: i, Msg: params.EntryLabel(i, e.ID, e.Operation) + ": " + msg})
 		}
 	}
 	if privErr != nil {
-		problems = append(problems, privErr.Error())
+		problems = append(problems, Problem{Index: -1, Msg: privErr.Error()})
 	}
 	if len(problems) > 0 {
 		// Report in list order, then nothing else runs.
 		r.progressAll()
-		return fmt.Errorf("%w: nothing was changed:\n%s", ErrInvalid, strings.Join(problems, "\n"))
+		return &CheckError{Problems: problems}
 	}
 	return nil
 }

@@ -3,7 +3,8 @@ package tasks
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/esxi-users/esxi-users/params"
@@ -67,17 +68,8 @@ func (r *run) access() Access {
 			}
 		}
 	}
-	a.GrantRoles, a.RevokeRoles = sortedKeys(grant), sortedKeys(revoke)
+	a.GrantRoles, a.RevokeRoles = slices.Sorted(maps.Keys(grant)), slices.Sorted(maps.Keys(revoke))
 	return a
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // checkPrivileges asks the host, if it can tell, whether the session holds

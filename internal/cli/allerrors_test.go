@@ -3,10 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // A list with structural errors is still checked against the host for its
@@ -118,5 +120,69 @@ func TestSyntaxErrorContactsNothing(t *testing.T) {
 	code := Run(context.Background(), []string{"apply", "--server", "127.0.0.1:1", "--insecure", "--timeout", "5s"}, env)
 	if code != 2 || strings.Contains(errb.String(), "connect") {
 		t.Fatalf("exit %d\n%s\n%s", code, &out, &errb)
+	}
+}
+
+// A fleet reports every problem in one run too: the list's structural
+// problems once, and what each host's own checks found for the other
+// entries (here a password too short for one host's policy), naming the
+// host; exit 2 and not one write on any host, for apply and plan, text and
+// JSON.
+func TestAllErrorsInOneRunFleet(t *testing.T) {
+	const strict = "retry=3 min=disabled,disabled,disabled,disabled,20"
+	vc := startFleet(t, esxsim.VCenterOptions{Hosts: 3, HostPasswordPolicies: map[string]string{"DC0_H1": strict}})
+	doc := "- id: user1\n  operation: add\n  passwrod: " + canary + "\n  role: Admin\n" + // structural
+		"- {id: user2, operation: remove}\n" + // fine
+		"- {id: user3, operation: add, password: 'Xy7#Short-pw', role: Admin}\n" // too short for DC0_H1 only
+	structural := `entry 1 (id "user1", add): line 3: unknown field "passwrod"`
+	weak := `host DC0_H1: entry 3 (id "user3", add): password does not meet the host's policy: too short`
+	for _, cmd := range []string{"apply", "plan"} {
+		for _, output := range []string{"text", "json"} {
+			code, out, errb := fleetRun(context.Background(), doc, vcVars(vc), vcArgs(vc, cmd, "--output", output, "--vihost", "DC0_*")...)
+			if code != 2 {
+				t.Fatalf("%s %s: exit %d, want 2\n%s\n%s", cmd, output, code, out, errb)
+			}
+			if strings.Count(errb, structural) != 1 || !strings.Contains(errb, "the other entries are invalid for 1 of 3 hosts:\n"+weak) {
+				t.Errorf("%s %s: stderr wants %q once and %q:\n%s", cmd, output, structural, weak, errb)
+			}
+			if strings.Contains(errb, "host DC0_H0: entry") || strings.Contains(errb, "host DC0_H1: entry 1") || strings.Contains(out+errb, canary) {
+				t.Errorf("%s %s: a problem reported for the wrong host, or the canary:\n%s", cmd, output, errb)
+			}
+			if output == "text" {
+				if !strings.Contains(out, "DC0_H1           3    user3") || !strings.Contains(out, "FAILED: 3 hosts: 3 invalid") {
+					t.Errorf("%s text:\n%s", cmd, out)
+				}
+				continue
+			}
+			r := decodeFleet(t, out)
+			if r.OK || len(r.Hosts) != 3 || !strings.Contains(r.Error, weak) {
+				t.Fatalf("%s: report %+v", cmd, r)
+			}
+			for _, h := range r.Hosts {
+				want := []tasks.Outcome{tasks.Invalid, tasks.NotRun, tasks.NotRun}
+				if h.Host == "DC0_H1" {
+					want[2] = tasks.Invalid
+				}
+				var got []tasks.Outcome
+				for _, res := range h.Results {
+					got = append(got, res.Outcome)
+				}
+				if h.OK || !reflect.DeepEqual(got, want) || !strings.Contains(h.Results[0].Error, `unknown field "passwrod"`) {
+					t.Errorf("%s %s: %v, want %v; %+v", cmd, h.Host, got, want, h)
+				}
+			}
+		}
+	}
+	if vc.Writes() != 0 {
+		t.Errorf("%d writes", vc.Writes())
+	}
+
+	// No host reachable: still exit 2 (the list is invalid), each host
+	// saying why it was not checked.
+	down := closedPort(t)
+	code, out, errb := fleetRun(context.Background(), doc, vcVars(vc), "plan", "--insecure", "--timeout", "5s", "--server", down, "--server", closedPort(t))
+	if code != 2 || strings.Count(errb, structural) != 1 || !strings.Contains(errb, "2 of 2 hosts could not be read, so the other entries were not checked against them:\nhost "+down+": ") ||
+		!strings.Contains(out, "UNREACHABLE: could not connect to, log in to or read the host: connect to "+down) {
+		t.Errorf("unreachable: exit %d\n%s\n%s", code, out, errb)
 	}
 }

@@ -39,7 +39,7 @@ func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
 	fs.BoolVar(&o.allowSelfLockout, "allow-self-lockout", false, "let the list demote or remove the user this run logs in as (and, with --vihost, vpxuser); refused by default")
 	fs.BoolVar(&o.fromDRP, "from-drp", false, "inside a DRP task: read Params from RS_ENDPOINT/RS_TOKEN/RS_UUID and write the report Param")
 	o.conn.register(fs)
-	o.fleet.register(fs)
+	o.fleet.register(fs, true)
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "Usage: esxi-manage-users %s [flags]\n\n", name)
 		fs.PrintDefaults()
@@ -150,8 +150,13 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		cfg.Trace = w
 	}
 
-	if code, handled := o.fleet.dispatch(ctx, name, fs, env, &o, &cfg); handled {
-		return code
+	fc, err := o.fleet.resolve(fs, env, o.conn, &cfg)
+	if err != nil {
+		printError(env.Stderr, name, err)
+		return connectExit(err)
+	}
+	if fc != nil {
+		return runFleet(ctx, name, env, o.output, *fc)
 	}
 	report, err := job.Run(ctx, cfg)
 	pr.finish(report, err)

@@ -85,16 +85,17 @@ Apply and plan:
   --password-policy P    check passwords against P instead of the host's policy
                          (not with --skip-password-check)
 
-Many hosts in one run (every host read and checked before the first write):
+Many hosts in one run (apply, plan: every host read and checked before the first
+write; list: one table per host):
   --server VC --vihost PATTERN...   hosts of a vCenter: repeat --vihost; globs on
                          names and addresses ('esx-*') or inventory paths ('/DC0/host/C1/*')
   --server HOST --server HOST...    standalone hosts, one credential source
   --known-hosts FILE     pin each server's certificate (govc's known-hosts file;
                          env GOVC_TLS_KNOWN_HOSTS)
-  --parallel N           hosts at a time (default 8); --fail-fast: start no host after
-                         one fails, running ones stop after their current entry
-  exit 0 every host done; 1 some not done (the report says which); 2 invalid for
-  any host, nothing changed anywhere; 3 no host could be reached, nothing changed
+  --parallel N           hosts at a time (default 8); --fail-fast (apply, plan): start
+                         no host after one fails, running ones stop after their current entry
+  exit 0 every host done (listed); 1 some not done (the report says which); 2 invalid
+  for any host, nothing changed anywhere; 3 no host could be reached, nothing changed
 
 Output: ids, roles, host messages are printed with control and bidi characters
 escaped (\x1b, \u202e); --output json keeps values exact.

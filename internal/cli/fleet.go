@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -16,9 +15,9 @@ import (
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
-// fleetFlags are apply's and plan's flags for many hosts (internal/fleet):
-// --server and --vihost repeatable, --vihost patterns, --known-hosts,
-// --parallel, --fail-fast.
+// fleetFlags are the flags for many hosts (internal/fleet) of apply, plan
+// and list: --server and --vihost repeatable, --vihost patterns,
+// --known-hosts, --parallel, and apply's and plan's --fail-fast.
 type fleetFlags struct {
 	servers, vihosts []string
 	knownHosts       string
@@ -26,14 +25,18 @@ type fleetFlags struct {
 	failFast         bool
 }
 
-func (f *fleetFlags) register(fs *flag.FlagSet) {
+// register adds the flags to fs, after connFlags (--server, --vihost);
+// failFast: --fail-fast too.
+func (f *fleetFlags) register(fs *flag.FlagSet, failFast bool) {
 	// --server and --vihost are registered by connFlags, which keeps the
 	// last value; every value is kept here too.
 	repeatable(fs, "server", &f.servers, "; repeat it for several standalone hosts (one credential source for all)")
 	repeatable(fs, "vihost", &f.vihosts, "; repeatable, and a glob pattern on names and addresses ('esx-*') or on inventory paths ('/DC0/host/Cluster1/*') selects every host it matches")
 	fs.StringVar(&f.knownHosts, "known-hosts", "", "pin each server's certificate from this govc known-hosts `FILE` (\"host[:port] fingerprint\" lines; env GOVC_TLS_KNOWN_HOSTS); a server not in it is verified against the system's roots")
 	fs.IntVar(&f.parallel, "parallel", fleet.DefaultParallel, "with several hosts: how many are read, checked and applied to at a time (`N` >= 1)")
-	fs.BoolVar(&f.failFast, "fail-fast", false, "with several hosts: after one fails (or cannot be reached or checked), start no other; running ones stop after their current entry")
+	if failFast {
+		fs.BoolVar(&f.failFast, "fail-fast", false, "with several hosts: after one fails (or cannot be reached or checked), start no other; running ones stop after their current entry")
+	}
 }
 
 // collect wraps a registered flag so that every occurrence is kept, the flag
@@ -91,62 +94,65 @@ func (f *fleetFlags) knownHostsFile(env Env) (*tlspin.KnownHosts, error) {
 	return &k, nil
 }
 
-// dispatch runs apply or plan on a fleet (handled: true), or prepares the
-// single-host run (cfg's thumbprint from the known-hosts file) and leaves
-// it to runApply. cfg has been resolved from the connection flags, and its
-// input read.
-func (f *fleetFlags) dispatch(ctx context.Context, name string, fs *flag.FlagSet, env Env, o *applyOptions, cfg *job.Config) (code int, handled bool) {
-	fail := func(err error) (int, bool) {
-		printError(env.Stderr, name, err)
-		return connectExit(err), true
-	}
+// resolve reads the targets: for one host it returns nil, having pinned
+// cfg's certificate from the known-hosts file if that lists the server; for
+// many, the fleet's configuration. cfg has been resolved from conn (the
+// last --server and --vihost). Its errors are usage errors.
+func (f *fleetFlags) resolve(fs *flag.FlagSet, env Env, conn connFlags, cfg *job.Config) (*fleet.Config, error) {
 	if f.parallel < 1 {
-		return fail(usageError("--parallel %d: give a number of hosts of 1 or more", f.parallel))
+		return nil, usageError("--parallel %d: give a number of hosts of 1 or more", f.parallel)
 	}
 	known, err := f.knownHostsFile(env)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if !f.many() {
-		if known != nil && cfg.Thumbprint == "" && !o.conn.simulate {
+		if known != nil && cfg.Thumbprint == "" && !conn.simulate {
 			if k, ok := known.Lookup(cfg.Server); ok {
-				cfg.Thumbprint = k.Fingerprint.String()
+				cfg.Thumbprint, cfg.ThumbprintSource = k.Fingerprint.String(), fleet.KnownHostsSource(k)
 			}
 		}
-		return 0, false
+		return nil, nil
 	}
-	if o.conn.simulate {
-		return fail(usageError("--simulate serves one host: for several, start `esxi-manage-users simulate --vcenter --hosts N` and give its address with --server and the hosts with --vihost"))
+	if conn.simulate {
+		return nil, usageError("--simulate serves one host: for several, start `esxi-manage-users simulate --vcenter --hosts N` and give its address with --server and the hosts with --vihost")
 	}
-	fc := fleet.Config{Config: *cfg, KnownHosts: known, Parallel: f.parallel, FailFast: f.failFast}
+	fc := &fleet.Config{Config: *cfg, KnownHosts: known, Parallel: f.parallel, FailFast: f.failFast}
 	fc.Progress = nil
 	if len(f.vihosts) > 0 {
 		if len(f.servers) > 1 {
-			return fail(usageError("--vihost selects hosts of one vCenter: give it with one --server"))
+			return nil, usageError("--vihost selects hosts of one vCenter: give it with one --server")
 		}
 		for _, v := range f.vihosts {
 			fc.ViHosts = append(fc.ViHosts, strings.TrimSpace(v))
 		}
-	} else {
-		// Each server as --server alone would be read: user@host allowed,
-		// a password refused; one user for all.
-		for _, s := range f.servers {
-			c := o.conn
-			c.server = s
-			var one job.Config
-			if err := c.resolve(fs, env, &one); err != nil {
-				return fail(err)
-			}
-			if one.Username != cfg.Username {
-				return fail(usageError("the servers name different users (%q, %q): every host of a run logs in with one user and password; give it with --username", cfg.Username, one.Username))
-			}
-			fc.Servers = append(fc.Servers, one.Server)
-		}
-		fc.Server = ""
+		return fc, nil
 	}
-	pr, err := newFleetPrinter(env.Stdout, o.output, cfg.Plan)
+	// Each server as --server alone would be read: user@host allowed, a
+	// password refused; one user for all.
+	for _, s := range f.servers {
+		c := conn
+		c.server = s
+		var one job.Config
+		if err := c.resolve(fs, env, &one); err != nil {
+			return nil, err
+		}
+		if one.Username != cfg.Username {
+			return nil, usageError("the servers name different users (%q, %q): every host of a run logs in with one user and password; give it with --username", cfg.Username, one.Username)
+		}
+		fc.Servers = append(fc.Servers, one.Server)
+	}
+	fc.Server = ""
+	return fc, nil
+}
+
+// runFleet runs apply or plan (name) on the fleet fc, showing it in format
+// (text or json), and returns the exit code.
+func runFleet(ctx context.Context, name string, env Env, format string, fc fleet.Config) int {
+	pr, err := newFleetPrinter(env.Stdout, format, fc.Plan)
 	if err != nil {
-		return fail(err)
+		printError(env.Stderr, name, err)
+		return tasks.ExitInvalid
 	}
 	fc.HostProgress, fc.HostDone = pr.progress, pr.hostDone
 	rep, err := fleet.Run(ctx, fc)
@@ -154,7 +160,7 @@ func (f *fleetFlags) dispatch(ctx context.Context, name string, fs *flag.FlagSet
 	if err != nil {
 		printError(env.Stderr, name, rep.Error)
 	}
-	return tasks.ExitCode(err), true
+	return tasks.ExitCode(err)
 }
 
 // fleetPrinter shows a fleet run: in text, one line per entry as it is
@@ -224,7 +230,9 @@ func (p *fleetPrinter) hostDone(r *fleet.HostReport) {
 		hp.mu.Unlock()
 	}
 	hp.finish(r.Report, nil)
-	if none && r.Error != "" {
+	// Why, for a host without rows, or unreachable (its rows are then the
+	// list's invalid entries).
+	if (none || r.Unreachable) && r.Error != "" {
 		first, _, _ := strings.Cut(r.Error, "\n")
 		fmt.Fprintf(hp.w, "%s: %s\n", strings.ToUpper(r.Status()), textsafe.Escape(first))
 	}
@@ -233,11 +241,7 @@ func (p *fleetPrinter) hostDone(r *fleet.HostReport) {
 // finish prints the run's last line (text) or the report (json).
 func (p *fleetPrinter) finish(rep *fleet.Report) {
 	if p.json {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			b, _ = json.Marshal(map[string]any{"ok": false, "error": "encode the report: " + err.Error()})
-		}
-		p.w.Write(append(textsafe.JSON(b), '\n'))
+		writeJSON(p.w, rep)
 		return
 	}
 	counts := map[string]int{}

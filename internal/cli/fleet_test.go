@@ -69,13 +69,20 @@ func startFleet(t *testing.T, opt esxsim.VCenterOptions) *esxsim.VCenter {
 
 func decodeFleet(t *testing.T, out string) fleetReport {
 	t.Helper()
-	var r fleetReport
+	return decodeStrict[fleetReport](t, out)
+}
+
+// decodeStrict reads a JSON document of the CLI as a T, refusing fields T
+// does not have.
+func decodeStrict[T any](t *testing.T, out string) T {
+	t.Helper()
+	var v T
 	dec := json.NewDecoder(strings.NewReader(out))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		t.Fatalf("not a fleet report: %v\n%s", err, out)
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("not a %T: %v\n%s", v, err, out)
 	}
-	return r
+	return v
 }
 
 // hostWrites maps each host to its writes.
@@ -346,7 +353,7 @@ func TestFleetStandaloneUnreachable(t *testing.T) {
 }
 
 // Known-hosts: a host whose certificate is not the pinned one is
-// unreachable, the message naming the file and line; a host missing from
+// unreachable, the message naming the file and line once (alone too); a host missing from
 // the file is verified against the system's roots (the simulator's
 // self-signed certificate is not trusted) and the message says so; the
 // others proceed. A malformed file is a usage error (exit 2) before any
@@ -359,8 +366,8 @@ func TestFleetKnownHosts(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errb)
 	}
 	r := decodeFleet(t, out)
-	if !r.Hosts[0].OK || !r.Hosts[1].Unreachable || !strings.Contains(r.Hosts[1].Error, "does not match") || !strings.Contains(r.Hosts[1].Error, "known-hosts "+kh+":3") {
-		t.Errorf("mismatch: %+v", r.Hosts)
+	if !r.Hosts[0].OK || !r.Hosts[1].Unreachable || !strings.Contains(r.Hosts[1].Error, "does not match") || strings.Count(r.Hosts[1].Error, kh+":3") != 1 {
+		t.Errorf("mismatch: want the known-hosts line named once: %+v", r.Hosts)
 	}
 	if b.Writes() != 0 || a.Writes() != 4 {
 		t.Errorf("writes %d, %d", a.Writes(), b.Writes())
@@ -384,6 +391,12 @@ func TestFleetKnownHosts(t *testing.T) {
 	code, _, errb = fleetRun(context.Background(), twoEntries(t), vars, "apply", "--known-hosts", bad, "--server", a.URL.Host, "--server", b.URL.Host)
 	if code != 2 || !strings.Contains(errb, "line 1") || a.Requests() != r0 {
 		t.Errorf("bad file: exit %d, %d requests, %s", code, a.Requests()-r0, errb)
+	}
+	// One host whose pin in the file does not match: exit 3, the line named
+	// once.
+	code, out, errb = fleetRun(context.Background(), twoEntries(t), vars, "plan", "--known-hosts", kh, "--server", b.URL.Host)
+	if code != 3 || !strings.Contains(errb, "does not match the pinned SHA-1 thumbprint (known-hosts "+kh+":3)") || strings.Count(errb, kh+":3") != 1 {
+		t.Errorf("single host mismatch: exit %d\n%s\n%s", code, out, errb)
 	}
 	// One host, pinned by the file: today's single-host run and report.
 	code, out, errb = fleetRun(context.Background(), twoEntries(t), vars, "plan", "--output", "json", "--known-hosts", only, "--server", a.URL.Host)

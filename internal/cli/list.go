@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/esxi-users/esxi-users/internal/fleet"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/params"
@@ -33,11 +33,24 @@ type ListedUser struct {
 	Ignored bool `json:"ignored,omitempty"`
 }
 
-// Listing is list's --output json document.
+// Listing is list's --output json document for one host, and one host's
+// listing in FleetListing.
 type Listing struct {
-	Host  string       `json:"host"`
-	User  string       `json:"user,omitempty"` // the session's user name
-	Users []ListedUser `json:"users"`
+	Host string `json:"host"`
+	User string `json:"user,omitempty"` // the session's user name
+	// Users are the host's local users, sorted by id; absent for a host of
+	// a fleet that could not be read.
+	Users []ListedUser `json:"users,omitzero"`
+	// Unreachable: in a fleet, the host could not be reached or logged in
+	// to.
+	Unreachable bool `json:"unreachable,omitempty"`
+	// Error: in a fleet, why the host could not be read.
+	Error string `json:"error,omitempty"`
+}
+
+// FleetListing is list's --output json document for more than one target.
+type FleetListing struct {
+	Hosts []Listing `json:"hosts"`
 }
 
 // runList shows the host's local users, their roles and which ids apply
@@ -50,10 +63,14 @@ func runList(ctx context.Context, args []string, env Env) int {
 	verbose := fs.Bool("verbose", false, "log progress to stderr")
 	var conn connFlags
 	conn.register(fs)
+	var targets fleetFlags
+	targets.register(fs, false)
 	fs.Usage = func() {
-		fmt.Fprint(env.Stderr, "Usage: esxi-manage-users list [--output text|json] [--ignore-list a,b] [connection flags] [--vihost HOST]\n\nShows the host's local users with their description and role on the host's root folder, and marks the protected (root, dcui) and ignored ids. Read-only: nothing is written.\n\n")
+		fmt.Fprint(env.Stderr, "Usage: esxi-manage-users list [--output text|json] [--ignore-list a,b] [connection flags] [--vihost HOST]\n"+
+			"       esxi-manage-users list --server VC --vihost PATTERN… | --server HOST --server HOST… [--known-hosts FILE] [--parallel N]\n\n"+
+			"Shows the host's local users with their description and role on the host's root folder, and marks the protected (root, dcui) and ignored ids; with several hosts, one table per host. Read-only: nothing is written.\n\n")
 		fs.PrintDefaults()
-		fmt.Fprint(env.Stderr, "\nExit codes: 0 listed; 2 invalid flags, nothing contacted; 3 could not connect, log in or read the host.\n")
+		fmt.Fprint(env.Stderr, "\nExit codes: 0 listed (every host); 1 some hosts could not be read; 2 invalid flags, nothing contacted; 3 could not connect, log in or read the host (no host).\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -86,21 +103,76 @@ func runList(ctx context.Context, args []string, env Env) int {
 	if err := conn.resolve(fs, env, &cfg); err != nil {
 		return fail(err)
 	}
+	fc, err := targets.resolve(fs, env, conn, &cfg)
+	if err != nil {
+		return fail(err)
+	}
+	if fc != nil {
+		return listFleet(ctx, env, *output, ignore, *fc)
+	}
 	snap, err := job.ReadHost(ctx, cfg)
 	if err != nil {
 		return fail(err)
 	}
 	l := listing(snap, ignore)
 	if *output == "json" {
-		b, err := json.MarshalIndent(l, "", "  ")
-		if err != nil {
-			return fail(fmt.Errorf("encode the list: %w", err))
-		}
-		env.Stdout.Write(append(textsafe.JSON(b), '\n'))
+		writeJSON(env.Stdout, l)
 		return 0
 	}
 	printListing(env.Stdout, l)
 	return 0
+}
+
+// listFleet lists every host of fc, Parallel at a time, writing nothing:
+// in text one table per host, each under its heading line, and a last line
+// for the run; in json a FleetListing. Exit codes as for plan: 0 every
+// host listed, 1 some could not be read, 2 usage (nothing contacted, or a
+// pattern that selects nothing), 3 none could be read.
+func listFleet(ctx context.Context, env Env, format string, ignore params.IgnoreList, fc fleet.Config) int {
+	reads, err := fleet.Read(ctx, fc)
+	if reads == nil && err != nil {
+		printError(env.Stderr, "list", err)
+		return connectExit(err)
+	}
+	doc := FleetListing{Hosts: make([]Listing, len(reads))}
+	counts := map[string]int{}
+	for i, h := range reads {
+		if h.Snapshot == nil {
+			doc.Hosts[i] = Listing{Host: h.Host, Unreachable: h.Unreachable, Error: h.Err.Error()}
+			counts[map[bool]string{true: "unreachable", false: "not read"}[h.Unreachable]]++
+			continue
+		}
+		counts["listed"]++
+		doc.Hosts[i] = listing(h.Snapshot, ignore)
+		if doc.Hosts[i].Host == "" {
+			doc.Hosts[i].Host = h.Host
+		}
+	}
+	if format == "json" {
+		writeJSON(env.Stdout, doc)
+	} else {
+		for i, l := range doc.Hosts {
+			if i > 0 {
+				fmt.Fprintln(env.Stdout)
+			}
+			printListing(env.Stdout, l)
+		}
+		status := "ok"
+		if err != nil {
+			status = "FAILED"
+		}
+		var parts []string
+		for _, what := range []string{"listed", "unreachable", "not read"} {
+			if counts[what] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[what], what))
+			}
+		}
+		fmt.Fprintf(env.Stdout, "\n%s: %d hosts: %s\n", status, len(reads), strings.Join(parts, ", "))
+	}
+	if err != nil {
+		printError(env.Stderr, "list", err)
+	}
+	return tasks.ExitCode(err)
 }
 
 // listing is what a snapshot shows of the host's users, sorted by id.
@@ -119,7 +191,19 @@ func listing(snap *tasks.Snapshot, ignore params.IgnoreList) Listing {
 // printListing writes the listing as a table. Ids and descriptions come
 // from the host: they are clipped and escaped (textsafe), so they cannot
 // drive the terminal.
+//
+// A host of a fleet that could not be read gets its heading line only,
+// saying why.
 func printListing(w io.Writer, l Listing) {
+	if l.Error != "" {
+		what := "NOT READ"
+		if l.Unreachable {
+			what = "UNREACHABLE"
+		}
+		first, _, _ := strings.Cut(l.Error, "\n")
+		fmt.Fprintf(w, "host %s: %s: %s\n", textsafe.Escape(l.Host), what, textsafe.Escape(first))
+		return
+	}
 	who := ""
 	if l.User != "" {
 		who = " as " + l.User

@@ -62,13 +62,7 @@ func (p *printer) progress(r tasks.Result) {
 // report (json).
 func (p *printer) finish(rep *tasks.Report, err error) {
 	if p.json {
-		// Values stay exact; characters that could drive a terminal are
-		// written as \u escapes (textsafe.JSON).
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			b, _ = json.Marshal(map[string]any{"ok": false, "error": "encode the report: " + err.Error()})
-		}
-		p.w.Write(append(textsafe.JSON(b), '\n'))
+		writeJSON(p.w, rep)
 		return
 	}
 	// Rows: unless no entry was run at all because of a failure (the host
@@ -80,6 +74,18 @@ func (p *printer) finish(rep *tasks.Report, err error) {
 		}
 	}
 	fmt.Fprintln(p.w, summary(rep))
+}
+
+// writeJSON writes a report (or list's listing) as indented JSON and a
+// newline. Values stay exact; characters that could drive a terminal are
+// written as \u escapes (textsafe.JSON). A report that cannot be encoded
+// is replaced by one saying so.
+func writeJSON(w io.Writer, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		b, _ = json.Marshal(map[string]any{"ok": false, "error": "encode the report: " + err.Error()})
+	}
+	w.Write(append(textsafe.JSON(b), '\n'))
 }
 
 // allNotRun reports whether there are entries and none was run.

@@ -57,7 +57,8 @@ type Config struct {
 	// Timeout bounds each vSphere call (DefaultTimeout when zero).
 	Timeout time.Duration
 	// Trace, if set, receives every SOAP request and response with
-	// passwords and tokens removed.
+	// passwords and tokens removed. Sessions may share one: each request
+	// and response is written whole.
 	Trace io.Writer
 	// TraceSecrets are more strings the trace and the log must never show (the
 	// passwords being set), on top of secret SOAP elements.

@@ -5,8 +5,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
@@ -86,5 +90,59 @@ func TestRedact(t *testing.T) {
 	}
 	if !strings.Contains(out, "<userName>root</userName>") {
 		t.Errorf("too much removed: %s", out)
+	}
+}
+
+// overlapWriter counts the Writes that began while another was still
+// running; each Write takes a moment, so that writes not serialised would
+// overlap.
+type overlapWriter struct{ inFlight, overlaps, writes atomic.Int32 }
+
+func (w *overlapWriter) Write(p []byte) (int, error) {
+	if w.inFlight.Add(1) > 1 {
+		w.overlaps.Add(1)
+	}
+	time.Sleep(time.Millisecond)
+	w.inFlight.Add(-1)
+	w.writes.Add(1)
+	return len(p), nil
+}
+
+// Sessions that share one trace (a fleet's standalone hosts, each with its
+// own session, calling at the same time) write it one request or response
+// at a time: the trace needs no lock of its own.
+func TestTraceSharedBySessions(t *testing.T) {
+	sim, err := esxsim.Start(esxsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	pw, _ := sim.URL.User.Password()
+	var w overlapWriter
+	cfg := Config{Server: sim.URL.Host, Username: "root", Password: params.NewPassword(pw), Thumbprint: sim.Thumbprint, Trace: &w}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 2 {
+		s, err := Dial(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 3 {
+					if _, err := methods.GetCurrentTime(ctx, s.Client); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if w.writes.Load() < 48 || w.overlaps.Load() != 0 {
+		t.Errorf("%d trace writes, %d of them while another was being written", w.writes.Load(), w.overlaps.Load())
 	}
 }

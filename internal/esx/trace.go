@@ -58,10 +58,18 @@ func (t *traceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// traceWrites makes each request and response of a trace whole: sessions
+// that share one trace (a fleet's standalone hosts, each with its own
+// session; the hosts of one vCenter session) write it at the same time.
+var traceWrites sync.Mutex
+
 func (t *traceTransport) write(head string, body []byte) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	fmt.Fprintf(t.w, "%s\n%s\n", head, Redact(body, t.secrets...))
+	redacted := Redact(body, t.secrets...)
+	t.mu.Unlock()
+	traceWrites.Lock()
+	defer traceWrites.Unlock()
+	fmt.Fprintf(t.w, "%s\n%s\n", head, redacted)
 }
 
 // Redact removes secret SOAP elements and every given secret (also in its

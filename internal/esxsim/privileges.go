@@ -386,12 +386,7 @@ func (m *authorizationManager) HasPrivilegeOnEntities(ctx *simulator.Context, re
 	user, found := sessionUser(ctx, req.SessionId)
 	res := &types.HasPrivilegeOnEntitiesResponse{}
 	for _, e := range req.Entity {
-		held := m.held(ctx, user, found, e)
-		ep := types.EntityPrivilege{Entity: e}
-		for _, p := range req.PrivId {
-			ep.PrivAvailability = append(ep.PrivAvailability, types.PrivilegeAvailability{PrivId: p, IsGranted: held[p]})
-		}
-		res.Returnval = append(res.Returnval, ep)
+		res.Returnval = append(res.Returnval, entityPrivilege(e, req.PrivId, m.held(ctx, user, found, e)))
 	}
 	body.Res = res
 	return body
@@ -446,15 +441,20 @@ func (m *authorizationManager) HasUserPrivilegeOnEntities(ctx *simulator.Context
 		if _, ok := entityExists(ctx, e); !ok {
 			target = m.st.root
 		}
-		held := m.held(ctx, req.UserName, true, target)
-		ep := types.EntityPrivilege{Entity: e}
-		for _, p := range req.PrivId {
-			ep.PrivAvailability = append(ep.PrivAvailability, types.PrivilegeAvailability{PrivId: p, IsGranted: held[p]})
-		}
-		res.Returnval = append(res.Returnval, ep)
+		res.Returnval = append(res.Returnval, entityPrivilege(e, req.PrivId, m.held(ctx, req.UserName, true, target)))
 	}
 	body.Res = res
 	return body
+}
+
+// entityPrivilege is the answer for entity of HasPrivilegeOnEntities and
+// HasUserPrivilegeOnEntities: whether each of privIDs is among held.
+func entityPrivilege(entity types.ManagedObjectReference, privIDs []string, held map[string]bool) types.EntityPrivilege {
+	ep := types.EntityPrivilege{Entity: entity}
+	for _, p := range privIDs {
+		ep.PrivAvailability = append(ep.PrivAvailability, types.PrivilegeAvailability{PrivId: p, IsGranted: held[p]})
+	}
+	return ep
 }
 
 func (m *authorizationManager) held(ctx *simulator.Context, user string, found bool, entity types.ManagedObjectReference) map[string]bool {

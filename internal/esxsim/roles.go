@@ -110,27 +110,39 @@ func (st *state) userRole(id int32) (*roleDef, *soap.Fault) {
 	return r, nil
 }
 
+// roleSpecFault is the fault for giving role id the name and privileges
+// privIDs, as AddAuthorizationRole and UpdateAuthorizationRole check them
+// (see the top of this file): InvalidName for an empty name, AlreadyExists
+// for the name of another role, and unknownPriv for a privilege the host
+// does not know (the two calls document different faults). nil when they
+// are fine. st.mu must be held.
+func (st *state) roleSpecFault(id int32, name string, privIDs []string, unknownPriv func() *soap.Fault) *soap.Fault {
+	if strings.TrimSpace(name) == "" {
+		return invalidName(name)
+	}
+	for other, r := range st.roles {
+		if other != id && r.name == name {
+			return alreadyExists(name)
+		}
+	}
+	for _, p := range privIDs {
+		if !st.knownPrivs[p] {
+			return unknownPriv()
+		}
+	}
+	return nil
+}
+
 // AddAuthorizationRole adds a user-defined role.
 func (m *authorizationManager) AddAuthorizationRole(ctx *simulator.Context, req *types.AddAuthorizationRole) soap.HasFault {
 	body := new(methods.AddAuthorizationRoleBody)
 	st := m.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if strings.TrimSpace(req.Name) == "" {
-		body.Fault_ = invalidName(req.Name)
+	// The new role's id (st.nextRole) is no other role's.
+	if f := st.roleSpecFault(st.nextRole, req.Name, req.PrivIds, func() *soap.Fault { return invalidArgument("privIds") }); f != nil {
+		body.Fault_ = f
 		return body
-	}
-	for _, r := range st.roles {
-		if r.name == req.Name {
-			body.Fault_ = alreadyExists(req.Name)
-			return body
-		}
-	}
-	for _, p := range req.PrivIds {
-		if !st.knownPrivs[p] {
-			body.Fault_ = invalidArgument("privIds")
-			return body
-		}
 	}
 	id := st.nextRole
 	st.nextRole++
@@ -153,25 +165,12 @@ func (m *authorizationManager) UpdateAuthorizationRole(ctx *simulator.Context, r
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	r, f := st.userRole(req.RoleId)
-	switch {
-	case f != nil:
+	if f == nil {
+		f = st.roleSpecFault(req.RoleId, req.NewName, req.PrivIds, notFound)
+	}
+	if f != nil {
 		body.Fault_ = f
 		return body
-	case strings.TrimSpace(req.NewName) == "":
-		body.Fault_ = invalidName(req.NewName)
-		return body
-	}
-	for id, o := range st.roles {
-		if id != req.RoleId && o.name == req.NewName {
-			body.Fault_ = alreadyExists(req.NewName)
-			return body
-		}
-	}
-	for _, p := range req.PrivIds {
-		if !st.knownPrivs[p] {
-			body.Fault_ = notFound()
-			return body
-		}
 	}
 	r.name = req.NewName
 	if len(req.PrivIds) > 0 {

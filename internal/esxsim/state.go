@@ -5,6 +5,7 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -77,8 +78,6 @@ type state struct {
 	srv  *Server
 	root types.ManagedObjectReference // ServiceContent.rootFolder
 
-	traceMu sync.Mutex
-
 	mu         sync.Mutex
 	users      map[string]*account
 	nextSeq    int
@@ -129,12 +128,21 @@ func newState(opt Options, srv *Server) *state {
 }
 
 func (st *state) tracef(format string, args ...any) {
-	if st.opt.Trace == nil {
+	tracef(st.opt.Trace, "esxsim: ", format, args...)
+}
+
+// traceMu makes each trace line whole: the states of a simulated vCenter's
+// hosts and the vCenter itself write one trace at the same time.
+var traceMu sync.Mutex
+
+// tracef writes one line, prefix then format, to w (nil: none).
+func tracef(w io.Writer, prefix, format string, args ...any) {
+	if w == nil {
 		return
 	}
-	st.traceMu.Lock()
-	defer st.traceMu.Unlock()
-	fmt.Fprintf(st.opt.Trace, "esxsim: "+format+"\n", args...)
+	traceMu.Lock()
+	defer traceMu.Unlock()
+	fmt.Fprintf(w, prefix+format+"\n", args...)
 }
 
 // seedAccounts are the local users of a fresh ESXi host that is managed by

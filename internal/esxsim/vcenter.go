@@ -31,7 +31,9 @@ package esxsim
 import (
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -197,7 +199,7 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 	if err := defaults(&opt.Listen, &opt.PasswordQualityControl, &opt.CheckPassword); err != nil {
 		return nil, err
 	}
-	for _, name := range sortedKeys(opt.HostPasswordPolicies) {
+	for _, name := range slices.Sorted(maps.Keys(opt.HostPasswordPolicies)) {
 		if err := validPolicy(opt.CheckPassword, opt.HostPasswordPolicies[name]); err != nil {
 			return nil, &OptionError{"HostPasswordPolicies", fmt.Errorf("host %q: policy %q: %w", name, opt.HostPasswordPolicies[name], err)}
 		}
@@ -337,7 +339,7 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 	if len(v.byName) != len(hosts) {
 		return fmt.Errorf("esxsim: HostNames must be distinct")
 	}
-	for _, name := range sortedKeys(opt.HostPasswordPolicies) {
+	for _, name := range slices.Sorted(maps.Keys(opt.HostPasswordPolicies)) {
 		if _, ok := v.byName[name]; !ok {
 			return &OptionError{"HostPasswordPolicies", fmt.Errorf("no host %q (hosts: %s)", name, v.hostList())}
 		}
@@ -492,16 +494,6 @@ func renameHost(m *simulator.Registry, hs *simulator.HostSystem, name string) {
 	hs.Summary.Config.Name = name
 }
 
-// sortedKeys returns the keys of m, sorted.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // HostRef returns the HostSystem reference of the named host.
 func (v *VCenter) HostRef(name string) (types.ManagedObjectReference, bool) {
 	h, ok := v.byName[name]
@@ -525,9 +517,7 @@ func (v *VCenter) CheckHostLogin(host, user, password string) (valid, access boo
 }
 
 func (v *VCenter) tracef(format string, args ...any) {
-	if v.trace != nil {
-		fmt.Fprintf(v.trace, "esxsim vcenter: "+format+"\n", args...)
-	}
+	tracef(v.trace, "esxsim vcenter: ", format, args...)
 }
 
 // handler sees every request before dispatch: it counts requests and writes

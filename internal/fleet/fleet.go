@@ -11,8 +11,15 @@
 // its own first failure; with Config.FailFast no host starts after one has
 // failed, and the running ones stop after their current entry.
 //
+// A list with structural problems (tasks.Options.Invalid) is still checked
+// against every host for its well-formed entries, as for one host (job.Run):
+// the run reports the list's problems once and each host's own findings,
+// and writes nothing anywhere.
+//
 // A host that cannot be reached or logged in to is reported as unreachable
 // and not written; the others go on.
+//
+// Read reads the same targets and writes nothing: the CLI's list.
 package fleet
 
 import (
@@ -21,8 +28,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,8 +52,10 @@ type Config struct {
 	// as for one host (job.Config): credentials (one source for every
 	// host), Insecure, Timeout, Retry, Grace, Input, Ignore,
 	// PasswordPolicy, SkipPasswordCheck, Plan, AllowSelfLockout, Log,
-	// Trace. Server is the vCenter of ViHosts; Thumbprint pins it (or the
-	// one server of Servers). ViHost, Progress and Simulate are not used;
+	// Trace. Server is the vCenter of ViHosts; Thumbprint (from
+	// ThumbprintSource) pins it (or the one server of Servers), else the
+	// known-hosts file if it lists it. ViHost, Progress and Simulator are
+	// not used;
 	// Dial, if set, replaces the dialling of each of Servers (tests).
 	job.Config
 	// Servers are standalone ESXi hosts (host name, address or URL;
@@ -116,6 +125,7 @@ const (
 	prepared          // read and checked: ready to apply
 	applied           // Apply returned (done or failed)
 	notApplied        // checked but not applied to (see its error)
+	listed            // read by Read
 )
 
 // host is one target of the run.
@@ -123,21 +133,25 @@ type host struct {
 	name string
 	// open reaches and logs in to the host (a close func: its logout).
 	open  func(ctx context.Context) (tasks.Host, func() error, error)
-	pin   string // where its certificate is pinned (known-hosts FILE:LINE)
 	state state
 	err   error
 	rep   *HostReport
 	prep  *tasks.Prepared
+	snap  *tasks.Snapshot // Read's
 	close func() error
 }
 
 // run is one fleet run.
 type run struct {
-	cfg     Config
-	entries []params.Entry
-	opt     tasks.Options
-	log     *slog.Logger
-	ecfg    esx.Config
+	cfg  Config
+	in   job.Inputs
+	opt  tasks.Options
+	log  *slog.Logger
+	ecfg esx.Config
+	// vc is the vCenter session of ViHosts, shared its hosts: one
+	// privilege query for all of them.
+	vc     *esx.VCenter
+	shared []*esx.ViHost
 
 	mu     sync.Mutex
 	failed string // the first host that failed (FailFast)
@@ -157,34 +171,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Error = err.Error()
 		return rep, err
 	}
-	entries, ignore, err := job.Inputs(cfg.Config)
-	if err == nil {
-		err = cfg.check()
-	}
+	in, err := job.ReadInputs(cfg.Config)
 	if err != nil {
 		return fail(err)
 	}
-	r := &run{cfg: cfg, entries: entries, log: job.Logger(cfg.Log)}
-	r.opt = tasks.Options{Ignore: ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan,
-		AllowSelfLockout: cfg.AllowSelfLockout, Retry: cfg.Retry, Grace: cfg.Grace}
-	if !cfg.SkipPasswordCheck {
-		r.opt.Checker = job.Passwdqc{}
+	r, err := start(cfg, in)
+	if err != nil {
+		return fail(in.WithList(err))
 	}
-	if r.ecfg, err = job.ESXConfig(cfg.Config, entries, r.log); err != nil {
-		return fail(err)
-	}
-	if r.ecfg.Trace != nil {
-		r.ecfg.Trace = &lockedWriter{w: r.ecfg.Trace} // hosts write it at the same time
-	}
+	r.opt = in.Options(cfg.Config)
 
 	hosts, closeAll, err := r.targets(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err)
 		}
-		return fail(err)
+		if errors.Is(err, params.ErrInvalid) {
+			return fail(in.WithList(err))
+		}
+		return fail(in.Unchecked(err))
 	}
 	defer closeAll()
+	r.checkShared(ctx)
 	r.prepareAll(ctx, hosts)
 	r.applyAll(ctx, hosts)
 	for _, h := range hosts {
@@ -196,6 +204,80 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Error = err.Error()
 	}
 	return rep, err
+}
+
+// HostRead is what Read found on one host.
+type HostRead struct {
+	// Host is the host's name: as given with --server (host[:port]), or
+	// as its vCenter names it.
+	Host string
+	// Snapshot is the host as read; nil when it could not be read.
+	Snapshot *tasks.Snapshot
+	// Err says why the host could not be read; Unreachable that it could
+	// not be reached or logged in to.
+	Err         error
+	Unreachable bool
+}
+
+// Read reads every host of cfg once (tasks.Host.Read: its local users,
+// their roles, the roles and the password policy), Parallel at a time, and
+// writes nothing: the CLI's list for many hosts. cfg's list and its
+// options, FailFast, HostProgress and HostDone are not used.
+//
+// The hosts are in Run's order. The error classifies with tasks.ExitCode:
+// ErrInvalid when the targets cannot be used (nothing contacted, or a
+// pattern that selects nothing; no hosts are returned); ErrConnect when no
+// host could be reached, logged in to or read; another error when some
+// could not, or the run was stopped (the hosts say which).
+func Read(ctx context.Context, cfg Config) ([]*HostRead, error) {
+	r, err := start(cfg, job.Inputs{})
+	if err != nil {
+		return nil, err
+	}
+	hosts, closeAll, err := r.targets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
+	pool(hosts, cfg.parallel(), func() bool { return ctx.Err() != nil }, func(h *host) {
+		th, closeFn, err := h.open(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			h.state, h.err = notApplied, fmt.Errorf("%w: %w", tasks.ErrInterrupted, err)
+		case err != nil:
+			h.state, h.err = unreachable, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		default:
+			h.close = closeFn
+			if h.snap, err = th.Read(ctx); err != nil {
+				h.state, h.err = unchecked, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+			} else {
+				h.state = listed
+			}
+			r.logout(ctx, h)
+		}
+	})
+	reads := make([]*HostRead, len(hosts))
+	for i, h := range hosts {
+		if h.state == pending { // not started: stopped by a signal
+			h.state, h.err = notApplied, fmt.Errorf("%w before this host was read", tasks.ErrInterrupted)
+		}
+		reads[i] = &HostRead{Host: h.name, Snapshot: h.snap, Err: h.err, Unreachable: h.state == unreachable}
+	}
+	return reads, r.verdict(ctx, hosts)
+}
+
+// start checks cfg's targets and builds the run's connection settings
+// (the passwords of in's entries scrubbed from the trace and the log).
+func start(cfg Config, in job.Inputs) (*run, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, in: in, log: job.Logger(cfg.Log)}
+	var err error
+	if r.ecfg, err = job.ESXConfig(cfg.Config, in.Entries, r.log); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // check refuses targets that cannot be used, before anything is contacted
@@ -268,11 +350,7 @@ func (r *run) standalone(server string) *host {
 	ecfg.Server = server
 	u, _ := esx.ServerURL(server) // checked
 	h := &host{name: u.Host}
-	if r.cfg.KnownHosts != nil && ecfg.Thumbprint == "" {
-		if k, ok := r.cfg.KnownHosts.Lookup(u.Host); ok {
-			ecfg.Thumbprint, h.pin = k.Fingerprint.String(), k.Source()
-		}
-	}
+	r.pin(&ecfg, h.name)
 	dial := r.cfg.Dial
 	if dial == nil {
 		dial = job.DialHost
@@ -281,29 +359,40 @@ func (r *run) standalone(server string) *host {
 		r.log.Info("connecting", "server", h.name, "user", ecfg.Username)
 		th, closeFn, err := dial(ctx, ecfg)
 		if err != nil {
-			return nil, nil, r.certHint(h, err)
+			return nil, nil, r.certHint(ecfg, h.name, err)
 		}
 		return th, closeFn, nil
 	}
 	return h
 }
 
-// certHint adds to a certificate error where the host's pin comes from, or
-// that the host is not in the known-hosts file.
-func (r *run) certHint(h *host, err error) error {
+// pin pins the certificate of server name in ecfg by the known-hosts file,
+// if it lists the server and no thumbprint was given: a mismatch then
+// names the file and line (esx.Config.ThumbprintSource).
+func (r *run) pin(ecfg *esx.Config, name string) {
+	if r.cfg.KnownHosts == nil || ecfg.Thumbprint != "" {
+		return
+	}
+	if k, ok := r.cfg.KnownHosts.Lookup(name); ok {
+		ecfg.Thumbprint, ecfg.ThumbprintSource = k.Fingerprint.String(), KnownHostsSource(k)
+	}
+}
+
+// KnownHostsSource is how a mismatch names the known-hosts line that
+// pinned the certificate: "known-hosts FILE:LINE".
+func KnownHostsSource(k tlspin.KnownHost) string { return "known-hosts " + k.Source() }
+
+// certHint adds to a certificate error of server name, when a known-hosts
+// file is given but does not list it, that its certificate was verified
+// against the system's roots.
+func (r *run) certHint(ecfg esx.Config, name string, err error) error {
 	var (
-		mm  *tlspin.MismatchError
 		cve *tls.CertificateVerificationError
 		ua  x509.UnknownAuthorityError
 		hn  x509.HostnameError
 	)
-	switch {
-	// A pin's mismatch: tlspin's error, or esx's own ("… does not match the
-	// pinned thumbprint") where esx does not pin with tlspin.
-	case h.pin != "" && (errors.As(err, &mm) || strings.Contains(err.Error(), "pinned")):
-		return fmt.Errorf("%w (the fingerprint pinned for %s in known-hosts %s)", err, h.name, h.pin)
-	case r.cfg.KnownHosts != nil && h.pin == "" && (errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &hn)):
-		return fmt.Errorf("%w (%s is not in the known-hosts file, so its certificate was verified against the system's roots; add a line \"%s FINGERPRINT\", e.g. from govc about.cert -k -thumbprint)", err, h.name, h.name)
+	if r.cfg.KnownHosts != nil && ecfg.ThumbprintSource == "" && (errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &hn)) {
+		return fmt.Errorf("%w (%s is not in the known-hosts file, so its certificate was verified against the system's roots; add a line \"%s FINGERPRINT\", e.g. from govc about.cert -k -thumbprint)", err, name, name)
 	}
 	return err
 }
@@ -312,20 +401,17 @@ func (r *run) certHint(h *host, err error) error {
 // them with the patterns; every selected host shares the session.
 func (r *run) vcenterTargets(ctx context.Context) ([]*host, func(), error) {
 	ecfg := r.ecfg
-	vcHost := &host{name: esx.DisplayServer(ecfg.Server)}
+	name := esx.DisplayServer(ecfg.Server)
 	if u, err := esx.ServerURL(ecfg.Server); err == nil {
-		vcHost.name = u.Host
+		name = u.Host
 	}
-	if r.cfg.KnownHosts != nil && ecfg.Thumbprint == "" {
-		if k, ok := r.cfg.KnownHosts.Lookup(vcHost.name); ok {
-			ecfg.Thumbprint, vcHost.pin = k.Fingerprint.String(), k.Source()
-		}
-	}
-	r.log.Info("connecting", "server", vcHost.name, "user", ecfg.Username)
+	r.pin(&ecfg, name)
+	r.log.Info("connecting", "server", name, "user", ecfg.Username)
 	vc, err := esx.DialVCenter(ctx, ecfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: vCenter %s: %w", tasks.ErrConnect, vcHost.name, r.certHint(vcHost, err))
+		return nil, nil, fmt.Errorf("%w: vCenter %s: %w", tasks.ErrConnect, name, r.certHint(ecfg, name, err))
 	}
+	r.vc = vc
 	closeVC := func() { job.Logout(ctx, r.cfg.Grace, vc.Close, r.log) }
 	listed, err := vc.Hosts(ctx)
 	if err != nil {
@@ -341,14 +427,13 @@ func (r *run) vcenterTargets(ctx context.Context) ([]*host, func(), error) {
 	selected, err := hostmatch.Match(cands, r.cfg.ViHosts)
 	if err != nil {
 		closeVC()
-		return nil, nil, fmt.Errorf("vCenter %s: %w", vcHost.name, err)
+		return nil, nil, fmt.Errorf("vCenter %s: %w", name, err)
 	}
 	var hosts []*host
-	var vihosts []*esx.ViHost
 	for _, c := range selected {
 		vh, err := vc.ViHost(byKey[c.Name+"\x00"+c.Path])
 		if err == nil {
-			vihosts = append(vihosts, vh)
+			r.shared = append(r.shared, vh)
 		}
 		hosts = append(hosts, &host{name: c.Name, open: func(context.Context) (tasks.Host, func() error, error) {
 			if err != nil {
@@ -357,12 +442,20 @@ func (r *run) vcenterTargets(ctx context.Context) ([]*host, func(), error) {
 			return vh, func() error { return nil }, nil // the session is the vCenter's
 		}})
 	}
-	r.log.Info("hosts selected", "vcenter", vcHost.name, "user", vc.User(), "hosts", len(hosts), "of", len(listed))
-	if err := vc.CheckPrivileges(ctx, vihosts); err != nil {
+	r.log.Info("hosts selected", "vcenter", name, "user", vc.User(), "hosts", len(hosts), "of", len(listed))
+	return hosts, closeVC, nil
+}
+
+// checkShared asks vCenter once for the session's privileges on all its
+// hosts (esx.VCenter.CheckPrivileges), before they are checked.
+func (r *run) checkShared(ctx context.Context) {
+	if r.vc == nil {
+		return
+	}
+	if err := r.vc.CheckPrivileges(ctx, r.shared); err != nil {
 		// Each host then asks for itself.
 		r.log.Warn("could not read the session's privileges on the hosts at once", "error", err.Error())
 	}
-	return hosts, closeVC, nil
 }
 
 // pool runs f on each host, at most n at a time, in order; it starts no
@@ -441,7 +534,7 @@ func (r *run) prepare(ctx context.Context, h *host) {
 		return
 	}
 	h.close = closeFn
-	p, rep, err := tasks.Prepare(ctx, th, r.entries, r.options(h))
+	p, rep, err := tasks.Prepare(ctx, th, r.in.Entries, r.options(h))
 	if rep.Host == "" {
 		rep.Host = h.name
 	}
@@ -515,17 +608,12 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 	}
 }
 
-// end records host h's final state and report (rep nil: every entry
-// not-run) and tells HostDone.
+// end records host h's final state and report (rep nil: the entries with
+// structural problems invalid, the others not-run) and tells HostDone.
 func (r *run) end(h *host, s state, err error, rep *tasks.Report) {
 	if rep == nil {
-		rep = &tasks.Report{Plan: r.cfg.Plan, Time: time.Now().UTC(), Host: h.name, Results: make([]tasks.Result, len(r.entries))}
-		for i, e := range r.entries {
-			rep.Results[i] = tasks.Result{Index: i, ID: e.ID, Operation: string(e.Operation), Outcome: tasks.NotRun}
-			if e.Operation != params.OpRemove {
-				rep.Results[i].Role = string(e.Role)
-			}
-		}
+		rep = r.in.Report(err)
+		rep.Host = h.name
 	}
 	h.state, h.err = s, err
 	rep.OK = err == nil
@@ -564,24 +652,14 @@ func (r *run) verdict(ctx context.Context, hosts []*host) error {
 	lines := func(hs []*host) string {
 		var b strings.Builder
 		for _, h := range hs {
-			msgs := strings.Split(h.err.Error(), "\n")
-			if h.state == invalid {
-				// The entries, without the engine's heading.
-				var entries []string
-				for _, res := range h.rep.Results {
-					if res.Outcome == tasks.Invalid {
-						entries = append(entries, params.EntryLabel(res.Index, res.ID, params.Operation(res.Operation))+": "+res.Error)
-					}
-				}
-				if len(entries) > 0 {
-					msgs = entries
-				}
-			}
-			for _, l := range msgs {
+			for _, l := range r.problems(h) {
 				fmt.Fprintf(&b, "\nhost %s: %s", h.name, l)
 			}
 		}
 		return b.String()
+	}
+	if r.in.ListErr != nil {
+		return r.listVerdict(hosts, by, lines)
 	}
 	switch {
 	case len(by[invalid]) > 0:
@@ -624,14 +702,46 @@ func (r *run) verdict(ctx context.Context, hosts []*host) error {
 	return err
 }
 
-// lockedWriter serialises the hosts' writes to one trace.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// problems are host h's own findings, one a line: for a host the list is
+// invalid for, what its check found (tasks.CheckError) without the engine's
+// heading and without the list's structural problems, which the run
+// reports once; else its error's lines.
+func (r *run) problems(h *host) []string {
+	var ce *tasks.CheckError
+	if h.state != invalid || !errors.As(h.err, &ce) {
+		return strings.Split(h.err.Error(), "\n")
+	}
+	var own []string
+	for _, p := range ce.Problems {
+		if _, structural := r.opt.Invalid[p.Index]; !structural {
+			own = append(own, p.Msg)
+		}
+	}
+	return own
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+// listVerdict is the run's error when the list has structural problems:
+// they are reported once, then what each host read found wrong with the
+// other entries, then the hosts that could not be read; exit 2, nothing
+// was changed on any host.
+func (r *run) listVerdict(hosts []*host, by map[state][]*host, lines func([]*host) string) error {
+	var b strings.Builder
+	var own []*host
+	for _, h := range by[invalid] {
+		if len(r.problems(h)) > 0 {
+			own = append(own, h)
+		}
+	}
+	switch {
+	case len(own) > 0:
+		fmt.Fprintf(&b, "\nthe other entries are invalid for %d of %d hosts:%s", len(own), len(hosts), lines(own))
+	case len(by[invalid]) > 0:
+		fmt.Fprintf(&b, "\nthe other entries are valid for the %d of %d hosts read", len(by[invalid]), len(hosts))
+	}
+	// Every host read ends invalid (the list is); the others were not
+	// read: unreachable, unreadable, or not started (a signal).
+	if down := slices.Concat(by[unreachable], by[unchecked], by[notApplied]); len(down) > 0 {
+		fmt.Fprintf(&b, "\n%d of %d hosts could not be read, so the other entries were not checked against them:%s", len(down), len(hosts), lines(down))
+	}
+	return fmt.Errorf("%w: nothing was changed on any host:\n%w%s", params.ErrInvalid, r.in.ListErr, b.String())
 }

@@ -185,6 +185,9 @@ func TestVerdicts(t *testing.T) {
 		{"all unreachable", []string{"x.test", "y.test"}, list, "", 3, []string{"unreachable", "unreachable"}},
 		{"invalid on one", []string{"a.test", "b.test", "x.test"}, list, "b.test", 2, []string{"not-run", "invalid", "unreachable"}},
 		{"list invalid", []string{"a.test"}, `[{id: u1, operation: add, role: Admin}]`, "", 2, nil},
+		// Entry 1 has no password: every host is still read and checked
+		// for entry 2, and the one unreachable is reported so.
+		{"list partly invalid", []string{"a.test", "x.test", "b.test"}, `[{id: u1, operation: add, role: Admin}, {id: u2, operation: add, password: "Abcdef12!y7", role: ReadOnly}]`, "b.test", 2, []string{"invalid", "unreachable", "invalid"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var names []string
@@ -219,6 +222,20 @@ func TestVerdicts(t *testing.T) {
 			}
 			if tc.statuses == nil && dialled != 0 {
 				t.Errorf("dialled %d hosts for an invalid list", dialled)
+			}
+			if tc.name == "list partly invalid" {
+				// The structural problem once; b.test's own problem with
+				// entry 2; every host's entry 1 invalid, b.test's entry 2.
+				msg := err.Error()
+				if strings.Count(msg, `entry 1 (id "u1", add): password is required`) != 1 || !strings.Contains(msg, "\nthe other entries are invalid for 1 of 3 hosts:\nhost b.test: entry 2 (id \"u2\", add): role \"ReadOnly\" is not defined on the host") ||
+					!strings.Contains(msg, "1 of 3 hosts could not be read, so the other entries were not checked against them:\nhost x.test: ") {
+					t.Errorf("error:\n%s", msg)
+				}
+				for _, h := range rep.Hosts {
+					if h.Results[0].Outcome != tasks.Invalid || (h.Results[1].Outcome == tasks.Invalid) != (h.Host == "b.test") {
+						t.Errorf("%s: %+v", h.Host, h.Results)
+					}
+				}
 			}
 			if tc.code == 2 {
 				for _, h := range hosts {

@@ -2,36 +2,15 @@ package job
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/params"
 )
 
-// The parts of Run a fleet (internal/fleet) runs once for many hosts.
-
-// Inputs decodes and validates cfg's list, ignore list and password-policy
-// override, as Run does before contacting anything. Errors wrap
-// params.ErrInvalid; the entries are returned as far as they decoded.
-func Inputs(cfg Config) ([]params.Entry, params.IgnoreList, error) {
-	entries, err := params.Parse(cfg.Input)
-	if err != nil {
-		return entries, params.IgnoreList{}, err
-	}
-	ignore, err := params.NewIgnoreList(cfg.Ignore)
-	if err != nil {
-		return entries, params.IgnoreList{}, err
-	}
-	if cfg.PasswordPolicy != "" {
-		if _, err := passwdqc.ParseESXi(cfg.PasswordPolicy); err != nil {
-			return entries, params.IgnoreList{}, fmt.Errorf("%w: password policy override: %w", params.ErrInvalid, err)
-		}
-	}
-	return entries, ignore, nil
-}
+// The parts of Run a fleet (internal/fleet) runs once for many hosts; the
+// list, its options and its report are Inputs'.
 
 // ESXConfig is the esx.Config cfg connects with: server, credentials (a
 // password, or SSPI pass-through), certificate checks, timeouts, retries,
@@ -39,10 +18,7 @@ func Inputs(cfg Config) ([]params.Entry, params.IgnoreList, error) {
 // and the log scrub. cfg must not ask for the simulator: a fleet's hosts
 // are real servers (the CLI refuses --simulate for a fleet).
 func ESXConfig(cfg Config, entries []params.Entry, log *slog.Logger) (esx.Config, error) {
-	ecfg, _, err := connection(cfg, log)
-	for _, e := range entries {
-		ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
-	}
+	ecfg, _, err := connection(cfg, entries, log)
 	return ecfg, err
 }
 

@@ -32,6 +32,9 @@ type Config struct {
 	Server, Username string
 	Password         params.Password
 	Thumbprint       string
+	// ThumbprintSource, if set, says where Thumbprint came from (a
+	// known-hosts file and line), for the mismatch error.
+	ThumbprintSource string
 	Insecure         bool
 	// PassThrough, when set, logs in with SSPI pass-through
 	// (SessionManager.LoginBySSPI with Kerberos or SPNEGO tokens from the
@@ -100,86 +103,171 @@ type Simulator func(vcenter bool, log *slog.Logger) (u *url.URL, certPEM []byte,
 // tasks.ExitCode and tasks.HTTPStatus; the report is never nil.
 func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 	log := logger(cfg.Log)
-	entries, listErr, err := parse(cfg.Input)
+	in, err := ReadInputs(cfg)
 	if err != nil {
-		return invalidReport(entries, err), err
+		return in.Report(err), err
 	}
 	// invalid is the report of a run that stops before the engine: with the
 	// list's own problems, if any.
 	invalid := func(err error) (*tasks.Report, error) {
-		if listErr != nil {
-			err = fmt.Errorf("%w\n%w", listErr, err)
-		}
-		return invalidReport(entries, err), err
+		err = in.WithList(err)
+		return in.Report(err), err
 	}
-	ignore, err := params.NewIgnoreList(cfg.Ignore)
-	if err != nil {
-		return invalid(err)
-	}
-	if cfg.PasswordPolicy != "" {
-		if _, err := passwdqc.ParseESXi(cfg.PasswordPolicy); err != nil {
-			return invalid(fmt.Errorf("%w: password policy override: %w", params.ErrInvalid, err))
-		}
-	}
-
 	if err := checkServer(cfg); err != nil {
 		return invalid(err)
 	}
 
-	ecfg, stopSim, err := connection(cfg, log)
+	ecfg, stopSim, err := connection(cfg, in.Entries, log)
 	if err != nil {
 		return invalid(err)
 	}
 	defer stopSim()
-	// The passwords being set are removed from the SOAP trace and from
-	// the log's retry lines.
-	for _, e := range entries {
-		ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
-	}
 	host, closeHost, err := dial(ctx, cfg, ecfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err)
 		}
-		if listErr != nil {
-			err = fmt.Errorf("the host could not be read, so the other entries were not checked against it (roles, password policy, self-lockout, privileges): %w", err)
-		}
-		r, err := invalid(err)
+		err = in.Unchecked(err)
+		r := in.Report(err)
 		r.Host = ReportHost(cfg, ecfg.Server)
 		return r, err
 	}
 	defer logout(ctx, cfg.Grace, closeHost, log)
 
-	opt := tasks.Options{Ignore: ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan, Progress: cfg.Progress,
-		AllowSelfLockout: cfg.AllowSelfLockout, Retry: cfg.Retry, Grace: cfg.Grace, Log: log}
-	if listErr != nil {
+	opt := in.Options(cfg)
+	opt.Progress, opt.Log = cfg.Progress, log
+	report, err := tasks.Run(ctx, host, in.Entries, opt)
+	report, err = in.checked(report, err)
+	if report.Host == "" {
+		report.Host = ReportHost(cfg, ecfg.Server) // the host could not be read
+	}
+	log.Info("done", "host", report.Host, "ok", report.OK)
+	return report, err
+}
+
+// Inputs are what a run reads before it contacts anything: the list, the
+// ignore list and the run's options. A fleet (internal/fleet) reads them
+// once for all its hosts.
+type Inputs struct {
+	Entries []params.Entry
+	Ignore  params.IgnoreList
+	// ListErr holds the list's structural problems when at least one entry
+	// is well-formed: the run still reads the host and checks those
+	// entries against it (tasks.Options.Invalid), reports every problem
+	// together and writes nothing (exit 2).
+	ListErr *params.ListError
+	plan    bool
+}
+
+// ReadInputs decodes and validates cfg's list (see parse), ignore list and
+// password-policy override, as Run does before contacting anything. Its
+// errors wrap params.ErrInvalid and include the list's own problems; the
+// entries are returned as far as they decoded.
+func ReadInputs(cfg Config) (Inputs, error) {
+	in := Inputs{plan: cfg.Plan}
+	var err error
+	in.Entries, in.ListErr, err = parse(cfg.Input)
+	if err != nil {
+		return in, err
+	}
+	if in.Ignore, err = params.NewIgnoreList(cfg.Ignore); err != nil {
+		return in, in.WithList(err)
+	}
+	if cfg.PasswordPolicy != "" {
+		if _, err := passwdqc.ParseESXi(cfg.PasswordPolicy); err != nil {
+			return in, in.WithList(fmt.Errorf("%w: password policy override: %w", params.ErrInvalid, err))
+		}
+	}
+	return in, nil
+}
+
+// Options are the engine's options for cfg's run (Progress and Log are the
+// caller's): the entries with structural problems are in Invalid.
+func (in Inputs) Options(cfg Config) tasks.Options {
+	opt := tasks.Options{Ignore: in.Ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan,
+		AllowSelfLockout: cfg.AllowSelfLockout, Retry: cfg.Retry, Grace: cfg.Grace}
+	if in.ListErr != nil {
 		opt.Invalid = map[int][]string{}
-		for _, e := range listErr.Errs {
+		for _, e := range in.ListErr.Errs {
 			opt.Invalid[e.Index] = append(opt.Invalid[e.Index], e.Msg)
 		}
 	}
 	if !cfg.SkipPasswordCheck {
 		opt.Checker = Passwdqc{}
 	}
-	report, err := tasks.Run(ctx, host, entries, opt)
-	if listErr != nil && !errors.Is(err, params.ErrInvalid) {
-		// The engine stopped before its checks (the host could not be
-		// read, a signal): the list's problems and that, exit 2.
-		if err == nil {
-			err = errors.New("the list's other entries were not checked")
-		}
-		r, ierr := invalid(fmt.Errorf("the host could not be read, so the other entries were not checked against it (roles, password policy, self-lockout, privileges): %w", err))
-		r.Host, r.User = report.Host, report.User
-		if r.Host == "" {
-			r.Host = ReportHost(cfg, ecfg.Server)
-		}
-		report, err = r, ierr
+	return opt
+}
+
+// checked is the outcome of the engine on one host (tasks.Run or
+// tasks.Prepare) for a list with structural problems: if the engine
+// stopped before its checks (the host could not be read, a signal), the
+// list's problems and that, exit 2 (the report already has the entries
+// with structural problems invalid: tasks.Options.Invalid). Otherwise, and
+// for a list without them, report and err are returned as they are.
+func (in Inputs) checked(report *tasks.Report, err error) (*tasks.Report, error) {
+	if in.ListErr == nil || errors.Is(err, params.ErrInvalid) {
+		return report, err
 	}
-	if report.Host == "" {
-		report.Host = ReportHost(cfg, ecfg.Server) // the host could not be read
+	if err == nil {
+		err = errors.New("the list's other entries were not checked")
 	}
-	log.Info("done", "host", report.Host, "ok", report.OK)
+	err = in.Unchecked(err)
+	report.OK, report.Error = false, err.Error()
 	return report, err
+}
+
+// Unchecked is err, why the host could not be read, for a run whose list
+// has structural problems: those problems, then that the other entries
+// were not checked against the host (notChecked) — exit 2. For a list
+// without them it is err.
+func (in Inputs) Unchecked(err error) error {
+	if in.ListErr == nil {
+		return err
+	}
+	return in.WithList(notChecked(err))
+}
+
+// notChecked is why a host's entries were not checked against it: err, the
+// reason it could not be read.
+func notChecked(err error) error {
+	return fmt.Errorf("the host could not be read, so the other entries were not checked against it (roles, password policy, self-lockout, privileges): %w", err)
+}
+
+// WithList is err after the list's own problems, if any.
+func (in Inputs) WithList(err error) error {
+	if in.ListErr == nil {
+		return err
+	}
+	return fmt.Errorf("%w\n%w", in.ListErr, err)
+}
+
+// Report is the report of a run that stops before the engine (err says
+// why): each entry with a structural problem is invalid with its errors
+// (from ListErr, or a *params.ListError in err), the others are not run.
+func (in Inputs) Report(err error) *tasks.Report {
+	r := &tasks.Report{Plan: in.plan, Time: time.Now().UTC(), Error: err.Error(), Results: []tasks.Result{}}
+	le := in.ListErr
+	if le == nil {
+		errors.As(err, &le)
+	}
+	for i, e := range in.Entries {
+		res := tasks.Result{Index: i, ID: e.ID, Operation: string(e.Operation), Outcome: tasks.NotRun}
+		if e.Operation != params.OpRemove {
+			res.Role = string(e.Role)
+		}
+		if le != nil {
+			if errs := le.ByIndex(i); len(errs) > 0 {
+				res.Outcome = tasks.Invalid
+				msgs := make([]string, len(errs))
+				for k, ee := range errs {
+					msgs[k] = ee.Msg
+				}
+				res.Error = strings.Join(msgs, "; ")
+			}
+		}
+		r.Results = append(r.Results, res)
+	}
+	return r
 }
 
 // parse decodes and validates the list. A list whose entries are readable
@@ -273,12 +361,17 @@ func logout(ctx context.Context, grace time.Duration, closeHost func() error, lo
 }
 
 // connection builds the esx.Config of a run, starting the simulator when
-// asked (stop it with the returned func).
-func connection(cfg Config, log *slog.Logger) (esx.Config, func(), error) {
+// asked (stop it with the returned func). The passwords of entries (being
+// set) are among the strings the SOAP trace and the log's retry lines
+// scrub.
+func connection(cfg Config, entries []params.Entry, log *slog.Logger) (esx.Config, func(), error) {
 	ecfg := esx.Config{
 		Server: cfg.Server, Username: cfg.Username, Password: cfg.Password,
-		Thumbprint: cfg.Thumbprint, Insecure: cfg.Insecure, Timeout: cfg.Timeout, Trace: cfg.Trace,
-		Retry: cfg.Retry, Log: log,
+		Thumbprint: cfg.Thumbprint, ThumbprintSource: cfg.ThumbprintSource, Insecure: cfg.Insecure,
+		Timeout: cfg.Timeout, Trace: cfg.Trace, Retry: cfg.Retry, Log: log,
+	}
+	for _, e := range entries {
+		ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
 	}
 	if cfg.PassThrough != nil {
 		ecfg.Login = passThroughLogin(*cfg.PassThrough, log)
@@ -359,32 +452,6 @@ func DialHost(ctx context.Context, cfg esx.Config) (tasks.Host, func() error, er
 		return nil, nil, errors.Join(err, s.Close())
 	}
 	return h, s.Close, nil
-}
-
-// invalidReport is the report of a run that stopped before the engine: every
-// entry is invalid (with its errors) or not run.
-func invalidReport(entries []params.Entry, err error) *tasks.Report {
-	r := &tasks.Report{Time: time.Now().UTC(), Error: err.Error(), Results: []tasks.Result{}}
-	var le *params.ListError
-	errors.As(err, &le)
-	for i, e := range entries {
-		res := tasks.Result{Index: i, ID: e.ID, Operation: string(e.Operation), Outcome: tasks.NotRun}
-		if e.Operation != params.OpRemove {
-			res.Role = string(e.Role)
-		}
-		if le != nil {
-			if errs := le.ByIndex(i); len(errs) > 0 {
-				res.Outcome = tasks.Invalid
-				msgs := make([]string, len(errs))
-				for k, ee := range errs {
-					msgs[k] = ee.Msg
-				}
-				res.Error = strings.Join(msgs, "; ")
-			}
-		}
-		r.Results = append(r.Results, res)
-	}
-	return r
 }
 
 // Passwdqc checks passwords with the project's pam_passwdqc port, reading

@@ -17,7 +17,7 @@ func ReadHost(ctx context.Context, cfg Config) (*tasks.Snapshot, error) {
 	if err := checkServer(cfg); err != nil {
 		return nil, err
 	}
-	ecfg, stopSim, err := connection(cfg, log)
+	ecfg, stopSim, err := connection(cfg, nil, log)
 	if err != nil {
 		return nil, err
 	}
