@@ -258,7 +258,7 @@ func (p *fleetPrinter) finish(rep *fleet.Report) {
 	if !rep.OK {
 		status = "FAILED"
 	}
-	line := fmt.Sprintf("%s: %d hosts", status, len(rep.Hosts))
+	line := fmt.Sprintf("%s: %d %s", status, len(rep.Hosts), plural(len(rep.Hosts), "host", "hosts"))
 	if len(parts) > 0 {
 		line += ": " + strings.Join(parts, ", ")
 	} else {

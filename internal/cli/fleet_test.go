@@ -127,6 +127,21 @@ func TestFleetPatterns(t *testing.T) {
 	}
 }
 
+// A pattern that selects a single host is still a fleet run (the report's
+// shape follows the command line); its summary counts "1 host", in apply's
+// and in list's text.
+func TestFleetOneHostSummary(t *testing.T) {
+	vc := startFleet(t, esxsim.VCenterOptions{Hosts: 3})
+	code, out, errb := fleetRun(context.Background(), twoEntries(t), vcVars(vc), vcArgs(vc, "apply", "--vihost", "DC0_H[1]")...)
+	if code != 0 || !strings.Contains(out, "ok: 1 host: 1 done") {
+		t.Errorf("apply: exit %d, want the summary \"ok: 1 host: 1 done\"\n%s\n%s", code, out, errb)
+	}
+	code, out, errb = fleetRun(context.Background(), "", vcVars(vc), vcArgs(vc, "list", "--vihost", "DC0_H[1]")...)
+	if code != 0 || !strings.Contains(out, "ok: 1 host: 1 listed") {
+		t.Errorf("list: exit %d, want the summary \"ok: 1 host: 1 listed\"\n%s\n%s", code, out, errb)
+	}
+}
+
 // A pattern that selects nothing, or is not a glob, is invalid: exit 2,
 // nothing written, the pattern named.
 func TestFleetPatternErrors(t *testing.T) {

@@ -167,7 +167,7 @@ func listFleet(ctx context.Context, env Env, format string, ignore params.Ignore
 				parts = append(parts, fmt.Sprintf("%d %s", counts[what], what))
 			}
 		}
-		fmt.Fprintf(env.Stdout, "\n%s: %d hosts: %s\n", status, len(reads), strings.Join(parts, ", "))
+		fmt.Fprintf(env.Stdout, "\n%s: %d %s: %s\n", status, len(reads), plural(len(reads), "host", "hosts"), strings.Join(parts, ", "))
 	}
 	if err != nil {
 		printError(env.Stderr, "list", err)
