@@ -97,7 +97,7 @@ func TestCheck(t *testing.T) {
 		{name: "first use, a listed host on another port is another server", server: "esx02.example.com", st: destination.State{Policy: listed},
 			refused: &destination.NotRecordedError{}, msg: "does not list esx02.example.com:443"},
 		{name: "strict: a listed server still needs the machine's own record", server: "esx01.example.com",
-			st: destination.State{Policy: func() destination.Policy { p := listed; p.TrustOnFirstUse = false; return p }()},
+			st:      destination.State{Policy: func() destination.Policy { p := listed; p.TrustOnFirstUse = false; return p }()},
 			refused: &destination.NotRecordedError{}},
 		{name: "recorded: same server, pinned to the record", server: "esx01.example.com:443", st: destination.State{Record: rec, Policy: strict},
 			pin: sha256Of(good), pinFrom: "recorded for this machine"},
