@@ -210,9 +210,9 @@ func (p *Plugin) Action(l logger.Logger, ma *models.Action) (interface{}, *model
 
 func (p *Plugin) manageUsers(l logger.Logger, ma *models.Action) (interface{}, *models.Error) {
 	machine := &models.Machine{}
-	if err := models.Remarshal(ma.Model, machine); err != nil || machine.UUID() == "" {
+	if err := models.Remarshal(ma.Model, machine); err != nil || !drp.IsUUID(machine.UUID()) {
 		return nil, &models.Error{Model: "plugin", Key: content.PluginName, Type: "plugin", Code: http.StatusBadRequest,
-			Messages: []string{content.ActionName + " needs a machine (the action's Model)"}}
+			Messages: []string{content.ActionName + " needs a machine with a UUID (the action's Model)"}}
 	}
 	p.mu.Lock()
 	c := p.client

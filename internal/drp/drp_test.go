@@ -13,6 +13,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/drp"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/tcpcount"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -237,5 +238,49 @@ func TestConfigThumbprint(t *testing.T) {
 	if err == nil || tasks.ExitCode(err) != tasks.ExitInvalid || strings.Contains(err.Error(), canary) ||
 		!strings.Contains(err.Error(), "Param "+content.ParamThumbprint+" is not a certificate thumbprint") || !strings.Contains(err.Error(), "SHA-256 (64 hex digits)") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestRunTaskRefusesPlainEndpoint (issue 16 item 3): an RS_ENDPOINT that is
+// not https is refused before the token is sent: exit 3, and the server
+// named by it sees no connection at all.
+func TestRunTaskRefusesPlainEndpoint(t *testing.T) {
+	const token = "Tok#Canary-0042"
+	for _, scheme := range []string{"http", "HTTP", "ftp", "ws"} {
+		l := tcpcount.Start(t)
+		var out, errb bytes.Buffer
+		env := map[string]string{drp.EnvEndpoint: scheme + "://" + l.Addr(), drp.EnvToken: token, drp.EnvUUID: machineUUID}
+		code := drp.RunTaskWith(context.Background(), drp.TaskOptions{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+		if code != tasks.ExitConnect || !strings.Contains(errb.String(), "RS_ENDPOINT is not https") || !strings.Contains(errb.String(), "it was not sent") {
+			t.Errorf("%s: exit %d, stderr %q", scheme, code, errb.String())
+		}
+		if strings.Contains(out.String()+errb.String(), token) {
+			t.Errorf("%s: the token was printed", scheme)
+		}
+		if n := l.Opened(t); n != 0 {
+			t.Errorf("%s: %d connections were opened to the endpoint", scheme, n)
+		}
+	}
+}
+
+// TestRunTaskRefusesBadUUID (issue 16 item 3): RS_UUID goes into request
+// paths, so anything but a UUID ("../../profiles/global" would reach
+// another object) is invalid input, exit 2, before any request.
+func TestRunTaskRefusesBadUUID(t *testing.T) {
+	w := newWorld(t, true)
+	for _, uuid := range []string{"../../profiles/global", machineUUID + "/../x", "esx01", machineUUID[:35], " " + machineUUID, machineUUID + "?a=b", "3a1c2f4e5b6d4e7f8a9b0c1d2e3f4a5b"} {
+		w.env[drp.EnvUUID] = uuid
+		before := len(w.fake.Requests())
+		code, _, stderr := w.run(t)
+		if code != tasks.ExitInvalid || !strings.Contains(stderr, "RS_UUID is not a machine UUID") {
+			t.Errorf("%q: exit %d, stderr %q", uuid, code, stderr)
+		}
+		if got := w.fake.Requests()[before:]; len(got) != 0 {
+			t.Errorf("%q: requests were sent: %v", uuid, got)
+		}
+	}
+	w.env[drp.EnvUUID] = strings.ToUpper(machineUUID)
+	if !drp.IsUUID(w.env[drp.EnvUUID]) {
+		t.Error("an upper-case UUID is a UUID")
 	}
 }
