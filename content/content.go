@@ -84,7 +84,10 @@ const (
 	AgentStageName    = "esxi-manage-users-agent"
 	AgentWorkflowName = "esxi-manage-users-agent"
 	ActionName        = "esxiManageUsers" // the plugin's machine action
-	TaskBinary        = "esxi-manage-users"
+	// DestinationActionName is the plugin's machine action the task binary
+	// asks where a run may log in (internal/drp: DestinationAction).
+	DestinationActionName = "esxiManageUsersDestination"
+	TaskBinary            = "esxi-manage-users"
 )
 
 // Template IDs of the pack.

@@ -282,10 +282,15 @@ func recorded(rec *Record, fp tlspin.Fingerprint) bool {
 func (g *Guard) Pin() (tlspin.Fingerprint, string) { return g.pin, g.pinSource }
 
 // VerifyPeer checks each handshake's leaf certificate (esx.Config.
-// VerifyPeer), after the pin: the Params' thumbprint must match it when
-// the store pins, and every connection of the run must present the
-// certificate of the first one. Its errors wrap ErrRefused.
+// VerifyPeer): it must match the store's pin, if any, and the Params'
+// thumbprint when the store pins, and every connection of the run must
+// present the certificate of the first one. Its errors wrap ErrRefused.
 func (g *Guard) VerifyPeer(leaf *x509.Certificate) error {
+	if !g.pin.IsZero() && !g.pin.Matches(leaf) {
+		// The TLS pin (Pin) has refused it already; this serves a
+		// certificate that arrives otherwise (DestinationAction).
+		return g.changed(leaf, fmt.Sprintf("%s %s (%s)", g.pin.Algorithm, g.pin, g.pinSource))
+	}
 	if !g.param.IsZero() && !g.param.Matches(leaf) {
 		return g.changed(leaf, fmt.Sprintf("%s thumbprint %s of the machine's Params", g.param.Algorithm, g.param))
 	}
@@ -341,4 +346,64 @@ func (g *Guard) Observed(machine string, now time.Time) (Record, bool) {
 		SHA256: tlspin.Of(seen, tlspin.SHA256).String(), SHA1: tlspin.Of(seen, tlspin.SHA1).String(),
 		Machine: machine, Recorded: now.UTC(),
 	}, true
+}
+
+// Decision is a Guard's verdict in a form that crosses the DRP API: the
+// plugin, which holds the store, answers the Go agent's task binary
+// (apply --from-drp) with it, and the binary connects as it says.
+type Decision struct {
+	Server string `json:"server"`
+	ViHost string `json:"vihost,omitempty"`
+	// Recorded is the machine's record, if any.
+	Recorded *Record `json:"recorded,omitempty"`
+	// Pin is the certificate fingerprint to connect with ("" none) and
+	// PinSource where it comes from.
+	Pin       string `json:"pin,omitempty"`
+	PinSource string `json:"pinSource,omitempty"`
+	// Record says that the destination is recorded once logged in: the
+	// binary then sends the certificate the server presented.
+	Record bool   `json:"record"`
+	Accept string `json:"accept,omitempty"`
+}
+
+// Decision is g's verdict, to send.
+func (g *Guard) Decision() Decision {
+	d := Decision{Server: g.req.Server, ViHost: g.req.ViHost, Recorded: g.rec, PinSource: g.pinSource, Record: g.save, Accept: g.accept}
+	if !g.pin.IsZero() {
+		d.Pin = g.pin.String()
+	}
+	return d
+}
+
+// FromDecision is the Guard of a run to req that the store's holder
+// decided on (d): it refuses, as a *ChangedError, a decision made for
+// another destination than req (the Params changed in between).
+func FromDecision(req Requested, d Decision) (*Guard, error) {
+	g := &Guard{req: req, rec: d.Recorded, pinSource: d.PinSource, save: d.Record, accept: d.Accept}
+	if d.Server != req.Server || d.ViHost != req.ViHost {
+		rec := Record{Server: d.Server, ViHost: d.ViHost}
+		if d.Recorded != nil {
+			rec = *d.Recorded
+		}
+		return nil, &ChangedError{Recorded: rec, Requested: req, Accept: d.Accept}
+	}
+	if d.Pin != "" {
+		pin, err := tlspin.Parse(d.Pin)
+		if err != nil {
+			return nil, fmt.Errorf("the destination's pin: %w", err)
+		}
+		g.pin = pin
+		if req.Thumbprint != "" {
+			g.param, _ = tlspin.Parse(req.Thumbprint) // Request checked it
+		}
+	}
+	return g, nil
+}
+
+// Certificate is the certificate of the run's first handshake (nil before
+// one).
+func (g *Guard) Certificate() *x509.Certificate {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.seen
 }

@@ -13,6 +13,8 @@ package drp
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,45 +140,177 @@ func SaveDestination(ctx context.Context, c *Client, uuid string, rec destinatio
 	return nil
 }
 
-// guardRun checks cfg's destination against the store for machine m before
-// anything is contacted, and makes the run connect only as the store
-// allows: pinned to the recorded (or known-hosts) certificate, each
-// handshake checked, and the destination recorded once logged in and
-// before the host is read. The error wraps destination.ErrRefused (the
-// destination differs) or ErrDRP (the store could not be read).
-func guardRun(ctx context.Context, c *Client, m Machine, cfg *job.Config, log ActionLog) (*destination.Guard, error) {
-	if _, err := esx.ServerURL(cfg.Server); err != nil {
-		return nil, err // invalid input (exit 2), as job.Run would say
-	}
-	req, err := destination.Request(cfg.Server, cfg.ViHost, cfg.Thumbprint)
+// decide checks cfg's destination against the store for machine m,
+// before anything is contacted. The error wraps destination.ErrRefused
+// (the destination differs, or the policy wants a record), ErrDRP (the
+// store could not be read) or params.ErrInvalid (the server is not one).
+func decide(ctx context.Context, c *Client, m Machine, cfg job.Config) (*destination.Guard, error) {
+	req, err := requested(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", params.ErrInvalid, err)
+		return nil, err
 	}
 	st, err := LoadDestination(ctx, c, m.UUID)
 	if err != nil {
 		return nil, err
 	}
-	g, err := destination.Check(req, st)
-	if err != nil {
-		return nil, err
+	return destination.Check(req, st)
+}
+
+// requested is the destination cfg asks for.
+func requested(cfg job.Config) (destination.Requested, error) {
+	if _, err := esx.ServerURL(cfg.Server); err != nil {
+		return destination.Requested{}, err // invalid input (exit 2), as job.Run would say
 	}
+	req, err := destination.Request(cfg.Server, cfg.ViHost, cfg.Thumbprint)
+	if err != nil {
+		return destination.Requested{}, fmt.Errorf("%w: %w", params.ErrInvalid, err)
+	}
+	return req, nil
+}
+
+// arm makes cfg's run connect only as g allows: pinned to the store's
+// certificate (if it pins), each handshake checked (g.VerifyPeer), and,
+// once logged in and before the host is read, the destination recorded
+// with record when g says so (an error stops the run, nothing changed).
+func arm(g *destination.Guard, cfg *job.Config, machine string, record func(context.Context, destination.Record) error, log ActionLog) {
+	d := g.Decision()
+	where := destination.Requested{Server: d.Server, ViHost: d.ViHost}
 	if pin, source := g.Pin(); !pin.IsZero() {
 		cfg.Thumbprint, cfg.ThumbprintSource, cfg.Insecure = pin.String(), source, false
-		log("info", fmt.Sprintf("%s: destination %s: certificate pinned (%s)", content.ActionName, req, source))
-	} else if st.Record == nil {
-		log("info", fmt.Sprintf("%s: no destination recorded for this machine yet: this run records %s once logged in", content.ActionName, req))
+		log("info", fmt.Sprintf("destination %s: certificate pinned (%s)", where, source))
+	} else if d.Recorded == nil {
+		log("info", fmt.Sprintf("no destination is recorded for this machine yet: this run records %s once logged in", where))
 	}
 	cfg.VerifyPeer = g.VerifyPeer
 	cfg.Connected = func(ctx context.Context) error {
-		rec, ok := g.Observed(m.Name, time.Now())
+		rec, ok := g.Observed(machine, time.Now())
 		if !ok {
 			return nil
 		}
-		if err := SaveDestination(ctx, c, m.UUID, rec); err != nil {
+		if err := record(ctx, rec); err != nil {
 			return fmt.Errorf("%w; logged in, but nothing was changed", err)
 		}
-		log("info", fmt.Sprintf("%s: recorded destination %s in profile %s", content.ActionName, rec, content.DestinationsProfile))
+		log("info", fmt.Sprintf("recorded destination %s in profile %s", rec, content.DestinationsProfile))
 		return nil
 	}
+}
+
+// guardRun is the plugin action's check (see RunAction): decide, then arm
+// the run to record in the store itself.
+func guardRun(ctx context.Context, c *Client, m Machine, cfg *job.Config, log ActionLog) (*destination.Guard, error) {
+	g, err := decide(ctx, c, m, *cfg)
+	if err != nil {
+		return nil, err
+	}
+	arm(g, cfg, m.Name, func(ctx context.Context, rec destination.Record) error { return SaveDestination(ctx, c, m.UUID, rec) },
+		func(level, msg string) { log(level, content.ActionName+": "+msg) })
+	return g, nil
+}
+
+// CertificateArg is the argument of the destination action that carries
+// the certificate a run logged in to (base64 of its DER).
+const CertificateArg = "certificate"
+
+// DestinationAction is the body of the plugin's machine action
+// content.DestinationActionName, which the task binary (apply --from-drp on
+// a Go agent) calls: the store is readable and writable by the plugin
+// only. The destination is the one the machine's stored Params ask for
+// (read by the plugin, never taken from the arguments). Without arguments
+// it answers the Decision (403 when the run must not go there); with
+// CertificateArg, sent once the run has logged in, it records the
+// destination when the decision says so and the certificate passes its
+// pins, and answers the Decision.
+func DestinationAction(ctx context.Context, c *Client, m Machine, args map[string]any) (*destination.Decision, *Error) {
+	fail := func(code int, err error) *Error {
+		return &Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: code, Messages: safeLines([]string{err.Error()})}
+	}
+	stored, err := ReadParams(ctx, c, m.UUID)
+	if err != nil {
+		return nil, fail(http.StatusServiceUnavailable, err)
+	}
+	cfg, err := Config(m, stored)
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, err)
+	}
+	g, err := decide(ctx, c, m, cfg)
+	if err != nil {
+		return nil, fail(httpStatus(err), err)
+	}
+	raw, ok := args[CertificateArg]
+	if !ok {
+		d := g.Decision()
+		return &d, nil
+	}
+	der, err := decodeCertificate(raw)
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, err)
+	}
+	if err := g.VerifyPeer(der); err != nil {
+		return nil, fail(http.StatusForbidden, err)
+	}
+	if rec, ok := g.Observed(m.Name, time.Now()); ok {
+		if err := SaveDestination(ctx, c, m.UUID, rec); err != nil {
+			return nil, fail(http.StatusServiceUnavailable, err)
+		}
+	}
+	d := g.Decision()
+	return &d, nil
+}
+
+// decodeCertificate reads CertificateArg.
+func decodeCertificate(v any) (*x509.Certificate, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("%w: argument %s must be a string (base64 of a DER certificate)", params.ErrInvalid, CertificateArg)
+	}
+	der, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: argument %s is not base64", params.ErrInvalid, CertificateArg)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: argument %s is not a DER certificate", params.ErrInvalid, CertificateArg)
+	}
+	return cert, nil
+}
+
+// guardTask is the task binary's check (apply --from-drp): it asks the
+// plugin's destination action for the machine's Decision before anything
+// is contacted, and arms the run to send the certificate back for the
+// record once logged in. A refusal (403) wraps destination.ErrRefused; a
+// plugin that cannot be asked, ErrDRP: the run does not go on without the
+// store.
+func guardTask(ctx context.Context, s *Session, cfg *job.Config, log ActionLog) (*destination.Guard, error) {
+	req, err := requested(*cfg)
+	if err != nil {
+		return nil, err
+	}
+	post := func(ctx context.Context, args map[string]any) (*destination.Decision, error) {
+		var d destination.Decision
+		q := url.Values{"plugin": {content.PluginName}}
+		err := s.Client.call(ctx, http.MethodPost, q, args, &d, "machines", s.Machine.UUID, "actions", content.DestinationActionName)
+		var derr *Error
+		switch {
+		case errors.As(err, &derr) && derr.Code == http.StatusForbidden && derr.Type != "AUTH": // the plugin's answer (DRP sets its Type to INVOKE), not DRP's claim check (AUTH)
+			return nil, fmt.Errorf("%w: %s", destination.ErrRefused, strings.Join(derr.Messages, "; "))
+		case err != nil:
+			return nil, fmt.Errorf("%w: the %s plugin's destination check (POST machines/%s/actions/%s): %s; nothing was contacted",
+				ErrDRP, content.PluginName, s.Machine.UUID, content.DestinationActionName, errorText(err))
+		}
+		return &d, nil
+	}
+	d, err := post(ctx, map[string]any{})
+	if err != nil {
+		return nil, err
+	}
+	g, err := destination.FromDecision(req, *d)
+	if err != nil {
+		return nil, err
+	}
+	arm(g, cfg, s.Machine.Name, func(ctx context.Context, _ destination.Record) error {
+		cert := g.Certificate()
+		_, err := post(ctx, map[string]any{CertificateArg: base64.StdEncoding.EncodeToString(cert.Raw)})
+		return err
+	}, log)
 	return g, nil
 }

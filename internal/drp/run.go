@@ -62,6 +62,10 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 	defer cancel()
 	stdout, stderr := o.Stdout, o.Stderr
 	cfg, s, err := FromDRP(ctx, o.Getenv)
+	var guard *destination.Guard
+	if err == nil {
+		guard, err = guardTask(ctx, s, &cfg, func(_, msg string) { fmt.Fprintf(stdout, "esxi-manage-users: %s\n", textsafe.Lines(msg)) })
+	}
 	var report *tasks.Report
 	if err == nil {
 		cfg.Plan = o.Plan
@@ -69,6 +73,10 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 		cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		fmt.Fprintf(stdout, "esxi-manage-users: machine %s, host %s, user %s\n", textsafe.Escape(s.Machine.Name), textsafe.Escape(DisplayServer(cfg.Server)), textsafe.Escape(cfg.Username))
 		report, err = job.Run(ctx, cfg)
+		if rerr := guard.Refusal(err); rerr != err {
+			err = rerr
+			report.OK, report.Error = false, err.Error()
+		}
 	}
 	if report == nil {
 		report = failedReport(cfg.Server, cfg.Username, err)
