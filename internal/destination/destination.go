@@ -156,9 +156,10 @@ type Policy struct {
 	TrustOnFirstUse bool
 	// TrustOnFirstUseName names that setting, for messages.
 	TrustOnFirstUseName string
-	// Accept says how an admin accepts a new destination for the machine
-	// (a command), for the refusal message.
-	Accept string
+	// Accept says how an admin accepts a new destination for the machine,
+	// and Seed how an admin records one before its first run (commands,
+	// for the refusal messages).
+	Accept, Seed string
 }
 
 // State is what the store holds for one machine.
@@ -204,13 +205,13 @@ func (e *ChangedError) Unwrap() error { return ErrRefused }
 type NotRecordedError struct {
 	Requested Requested
 	Why       string
-	Accept    string
+	Seed      string
 }
 
 func (e *NotRecordedError) Error() string {
 	msg := fmt.Sprintf("refused before any password was sent: no destination is recorded for this machine and %s (this run asks for %s)", e.Why, e.Requested)
-	if e.Accept != "" {
-		msg += "; an admin records it with: " + e.Accept
+	if e.Seed != "" {
+		msg += "; an admin records it with: " + e.Seed
 	}
 	return msg
 }
@@ -254,12 +255,12 @@ func Check(req Requested, st State) (*Guard, error) {
 			g.save = true // pre-seeded without a certificate
 		}
 	case !st.TrustOnFirstUse:
-		return nil, &NotRecordedError{Requested: req, Accept: st.Accept,
+		return nil, &NotRecordedError{Requested: req, Seed: st.Seed,
 			Why: fmt.Sprintf("%s is false", st.TrustOnFirstUseName)}
 	case listed:
 		g.pin, g.pinSource, g.save = kh.Fingerprint, khSource(), true
 	case st.KnownHosts.Len() > 0:
-		return nil, &NotRecordedError{Requested: req, Accept: st.Accept,
+		return nil, &NotRecordedError{Requested: req, Seed: st.Seed,
 			Why: fmt.Sprintf("%s does not list %s", st.KnownHostsName, req.Server)}
 	default:
 		g.save = true // trust on first use

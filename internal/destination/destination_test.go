@@ -67,7 +67,8 @@ func TestCheck(t *testing.T) {
 	rec := &destination.Record{Server: "esx01.example.com:443", SHA256: sha256Of(good), SHA1: sha1Of(good), Recorded: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
 	viRec := &destination.Record{Server: "vc.example.com:443", ViHost: "esx01.example.com", SHA256: sha256Of(good)}
 	seeded := &destination.Record{Server: "esx01.example.com:443"} // an admin's record without a certificate
-	tofu := destination.Policy{TrustOnFirstUse: true, KnownHostsName: "esxi-users/known-hosts", TrustOnFirstUseName: "esxi-users/trust-on-first-use", Accept: "drpcli profiles remove …"}
+	tofu := destination.Policy{TrustOnFirstUse: true, KnownHostsName: "esxi-users/known-hosts", TrustOnFirstUseName: "esxi-users/trust-on-first-use",
+		Accept: "drpcli profiles remove …", Seed: "drpcli profiles set …"}
 	strict := tofu
 	strict.TrustOnFirstUse = false
 	listed := tofu
@@ -137,7 +138,8 @@ func TestCheck(t *testing.T) {
 				if fmt.Sprintf("%T", err) != fmt.Sprintf("%T", tc.refused) {
 					t.Errorf("error %T, want %T", err, tc.refused)
 				}
-				if !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), "refused before any password was sent") || !strings.Contains(err.Error(), "drpcli profiles remove") {
+				step := map[bool]string{true: "accepts it with: drpcli profiles remove", false: "records it with: drpcli profiles set"}[fmt.Sprintf("%T", err) == "*destination.ChangedError"]
+				if !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), "refused before any password was sent") || !strings.Contains(err.Error(), step) {
 					t.Errorf("message %q lacks %q, the refusal or the admin step", err, tc.msg)
 				}
 				return

@@ -58,6 +58,7 @@ func LoadDestination(ctx context.Context, c *Client, uuid string) (destination.S
 		KnownHostsName:      fmt.Sprintf("%s (profile %s)", content.ParamKnownHosts, content.DestinationsProfile),
 		TrustOnFirstUseName: fmt.Sprintf("%s (profile %s)", content.ParamTrustOnFirstUse, content.DestinationsProfile),
 		Accept:              AcceptCommand(uuid),
+		Seed:                RecordCommand(uuid),
 	}}
 	key := DestinationParam(uuid)
 	vals := map[string]json.RawMessage{}
