@@ -238,7 +238,7 @@ func TestDefine(t *testing.T) {
 	if def.Name != "esxi-users" || def.PluginVersion != 4 || !def.AutoStart || def.HasPublish {
 		t.Errorf("def = %+v", def)
 	}
-	if len(def.AvailableActions) != 1 {
+	if len(def.AvailableActions) != 2 {
 		t.Fatalf("actions = %+v", def.AvailableActions)
 	}
 	a := def.AvailableActions[0]
@@ -246,6 +246,11 @@ func TestDefine(t *testing.T) {
 		strings.Join(a.RequiredParams, ",") != strings.Join(content.RequiredParams(), ",") ||
 		strings.Join(a.OptionalParams, ",") != strings.Join(content.OptionalParams(), ",") {
 		t.Errorf("action = %+v", a)
+	}
+	// The destination check reads the machine's Params itself: DRP fills
+	// it none.
+	if d := def.AvailableActions[1]; d.Model != "machines" || d.Command != content.DestinationActionName || len(d.RequiredParams)+len(d.OptionalParams) != 0 {
+		t.Errorf("destination action = %+v", d)
 	}
 	// The bundle loads with models as DRP loads it.
 	st, err := def.Store()
