@@ -355,14 +355,12 @@ func TestRunsSerialisePerMachine(t *testing.T) {
 }
 
 // TestTemplateTimeoutsExceedRunTimeout: the scripts that post the action
-// wait longer than a run may last (so a run is never abandoned and retried
-// while it goes on), and the job token outlives their wait.
+// wait longer than a run may last, so a run is never abandoned and retried
+// while it goes on. (The token's lifetime does not bound the wait: DRP
+// checks a token once, when the request arrives - frontend/frontend.go
+// userAuth of the last public server code.)
 func TestTemplateTimeoutsExceedRunTimeout(t *testing.T) {
 	re := regexp.MustCompile(`(?m)^(?:TIMEOUT = |timeout=)(\d+)`)
-	task, err := pack.Task(content.TaskName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, id := range []string{content.ESXiTemplate, content.ActionTemplate} {
 		body, err := pack.Template(id)
 		if err != nil {
@@ -376,12 +374,5 @@ func TestTemplateTimeoutsExceedRunTimeout(t *testing.T) {
 		if time.Duration(n)*time.Second <= drp.RunTimeout {
 			t.Errorf("%s waits %d s, not more than drp.RunTimeout %v", id, n, drp.RunTimeout)
 		}
-		if task.ExtraDuration <= n {
-			t.Errorf("%s: the job token (%d s) expires before the wait ends (%d s)", id, task.ExtraDuration, n)
-		}
-	}
-	agent, _ := pack.Task(content.AgentTaskName)
-	if time.Duration(agent.ExtraDuration)*time.Second <= drp.RunTimeout {
-		t.Errorf("agent task token %d s does not outlive a run (%v)", agent.ExtraDuration, drp.RunTimeout)
 	}
 }
