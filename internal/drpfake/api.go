@@ -231,8 +231,10 @@ func (s *Server) pubkey(w http.ResponseWriter, r *http.Request, g *grant, prefix
 // mutate is frontend/params.go mutator: look the object up (404), change
 // its Params with fn, want "update:<path>" on the id as written for each
 // changed path (403), store if the object still validates (409 with the
-// reasons otherwise). faultKey names the Param a SetWriteFault applies to.
-// It returns the new Params, or nil when it answered.
+// reasons otherwise). The server is locked throughout, as the real one
+// applies the patch to the object under its lock. faultKey names the
+// Param a SetWriteFault applies to. It returns the new Params, or nil when
+// it answered.
 func (s *Server) mutate(w http.ResponseWriter, r *http.Request, g *grant, prefix, id, faultKey string,
 	fn func(map[string]any) (map[string]any, *models.Error)) map[string]any {
 	s.mu.Lock()
@@ -244,13 +246,9 @@ func (s *Server) mutate(w http.ResponseWriter, r *http.Request, g *grant, prefix
 	}
 	orig := models.Clone(o.model).(models.Paramer)
 	changed := models.Clone(o.model).(models.Paramer)
-	ps := map[string]any{}
-	for k, v := range orig.GetParams() {
-		ps[k] = v
-	}
-	s.mu.Unlock()
-	ps, merr := fn(ps)
+	ps, merr := fn(orig.GetParams())
 	if merr != nil {
+		s.mu.Unlock()
 		writeJSON(w, merr.Code, merr)
 		return nil
 	}
@@ -261,52 +259,51 @@ func (s *Server) mutate(w http.ResponseWriter, r *http.Request, g *grant, prefix
 	conflict := &models.Error{Code: http.StatusConflict, Type: r.Method, Model: prefix, Key: id}
 	patch, err := genPatch(orig, changed)
 	if err != nil {
+		s.mu.Unlock()
 		conflict.AddError(err)
 		writeJSON(w, conflict.Code, conflict)
 		return nil
 	}
 	if !assureUpdate(w, r, g, prefix, id, patch) {
+		s.mu.Unlock()
 		return nil
 	}
-	s.mu.Lock()
-	fault := s.writeFaults[faultKey]
-	s.mu.Unlock()
-	if faultKey != "" && fault != 0 {
+	if fault := s.writeFaults[faultKey]; faultKey != "" && fault != 0 {
+		s.mu.Unlock()
 		writeErr(w, fault, prefix, id, r.Method, "drpfake: injected fault: cannot store "+faultKey)
 		return nil
 	}
-	if verr := s.save(o, changed); verr != nil {
+	verr, restart := s.save(o, changed)
+	s.mu.Unlock()
+	if verr != nil {
 		conflict.AddError(verr)
 		writeJSON(w, conflict.Code, conflict)
 		return nil
+	}
+	if restart != nil {
+		restart.restart()
 	}
 	return ps
 }
 
 // save validates m as the new state of o (the backend's Validate and
-// BeforeSave; 422 ValidationError when unusable), stores it and, for a
-// plugin whose Params, Description or Provider changed, restarts it
-// (backend/plugin.go restartPlugin).
-func (s *Server) save(o *object, m models.Paramer) *models.Error {
-	s.mu.Lock()
+// BeforeSave; 422 ValidationError when unusable) and stores it. For a
+// plugin whose Params, Description or Provider changed it returns the
+// plugin, which the caller restarts once the server is unlocked
+// (backend/plugin.go restartPlugin). Caller locks.
+func (s *Server) save(o *object, m models.Paramer) (*models.Error, *Plugin) {
 	if err := s.validate(o, m); err != nil {
-		s.mu.Unlock()
-		return err
+		return err, nil
 	}
 	old := o.model
 	o.model = m
-	var restart *Plugin
 	if op, ok := old.(*models.Plugin); ok {
 		np := m.(*models.Plugin)
 		if op.Description != np.Description || op.Provider != np.Provider || !reflect.DeepEqual(op.Params, np.Params) {
-			restart = s.plugins[np.Name]
+			return nil, s.plugins[np.Name]
 		}
 	}
-	s.mu.Unlock()
-	if restart != nil {
-		restart.restart()
-	}
-	return nil
+	return nil, nil
 }
 
 // validate checks m as the backend's Validate does for its type. Caller
@@ -427,7 +424,7 @@ func validateDecoded(p *models.Param, v any) error {
 }
 
 // authKey is the key the claims of an object's "get" and "update" name:
-// models' AuthKey, the object's key for all the fake serves.
+// models' AuthKey, the object's key for all the fake serves. Caller locks.
 func authKey(o *object) string { return o.model.Key() }
 
 // fetch is frontend/frontend.go Fetch: lookup (404), "get" on the
@@ -436,12 +433,16 @@ func authKey(o *object) string { return o.model.Key() }
 func (s *Server) fetch(w http.ResponseWriter, r *http.Request, g *grant, prefix, id string) {
 	s.mu.Lock()
 	o := s.find(prefix, id)
+	var key string
+	if o != nil {
+		key = authKey(o)
+	}
 	s.mu.Unlock()
 	if o == nil {
 		notFound(w, r, prefix, id)
 		return
 	}
-	if !assureSimple(w, r, g, prefix, "get", authKey(o)) {
+	if !assureSimple(w, r, g, prefix, "get", key) {
 		return
 	}
 	if r.URL.Query().Get("decode") == "true" && !assureSimple(w, r, g, prefix, "getSecure", id) {
@@ -580,30 +581,34 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, g *grant, prefix
 	}
 	s.mu.Lock()
 	o := s.find(prefix, ref.Key())
-	var cur models.Model
-	if o != nil {
-		cur = models.Clone(o.model)
-	}
-	s.mu.Unlock()
 	if o == nil {
+		s.mu.Unlock()
 		notFound(w, r, prefix, ref.Key())
 		return
 	}
-	patch, err := genPatch(cur, ref)
+	patch, err := genPatch(o.model, ref)
 	if err != nil {
+		s.mu.Unlock()
 		writeErr(w, http.StatusBadRequest, prefix, id, r.Method, err.Error())
 		return
 	}
 	if !assureUpdate(w, r, g, prefix, authKey(o), patch) {
+		s.mu.Unlock()
 		return
 	}
 	if f := unmodeledChange(prefix, patch); f != "" {
+		s.mu.Unlock()
 		notModeled(w, r, "a change of "+f)
 		return
 	}
-	if verr := s.save(o, ref); verr != nil {
+	verr, restart := s.save(o, ref)
+	s.mu.Unlock()
+	if verr != nil {
 		writeJSON(w, verr.Code, verr)
 		return
+	}
+	if restart != nil {
+		restart.restart()
 	}
 	writeJSON(w, http.StatusOK, ref)
 }

@@ -71,11 +71,18 @@
 // start and config again (restartPlugin) — here before the write is
 // answered (the real server does it asynchronously just after).
 //
-// Not modeled (answered 501 naming the request, never silently): routes
-// the fake does not serve, list filters, machine fields other than Name,
-// Description, Address, Meta, Profiles and Params, nested profiles,
-// stages and their Params, users and roles over the API, tenants, token
-// revocation by a machine's or user's Secret.
+// Admin-side helpers (AddMachine, AddProfile, SetParam, SetProfileParam,
+// SetMachineProfiles, AddParam, AddTask, AddRole) set the stored state
+// directly, without the API's checks: a test can build states the API would
+// refuse (a value its Schema rejects, say).
+//
+// Answered 501 with a message naming the request, never with a made-up DRP
+// answer: routes the fake does not serve, list filters and paging, a
+// change of a machine field other than Name, Description, Address, Meta,
+// Profiles and Params, a profile's Profiles. Not modeled at all: stages (a
+// machine's Stage is "none", BootEnv "local"), users, roles and tenants
+// over the API, token revocation by a machine's or user's Secret, the
+// plugin's events.
 package drpfake
 
 import (
