@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,11 +26,13 @@ import (
 // JSON) and returns the status and body.
 func (w *world) call(t *testing.T, method, path, token string, body any) (int, []byte) {
 	t.Helper()
-	var rd bytes.Reader
-	req, _ := http.NewRequest(method, w.fake.Endpoint()+path, &rd)
+	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
-		req, _ = http.NewRequest(method, w.fake.Endpoint()+path, bytes.NewReader(b))
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, w.fake.Endpoint()+path, rd)
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+token)

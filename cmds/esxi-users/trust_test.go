@@ -5,7 +5,6 @@ package main
 // fake DRP API and the rendered templates.
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -34,18 +33,7 @@ const serverCanary = "Srv#Canary-5521-qq"
 // templates and drpcli do, and returns the status and body.
 func (w *world) postAction(t *testing.T, uuid, token string, body any) (int, []byte) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, w.fake.Endpoint()+"/api/v3/machines/"+uuid+"/actions/"+content.ActionName+"?plugin="+content.PluginName, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := w.fake.API.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out bytes.Buffer
-	out.ReadFrom(resp.Body)
-	return resp.StatusCode, out.Bytes()
+	return w.call(t, http.MethodPost, "/api/v3/machines/"+uuid+"/actions/"+content.ActionName+"?plugin="+content.PluginName, token, body)
 }
 
 func (w *world) everything(t *testing.T) string {

@@ -104,19 +104,10 @@ func (s *Server) serveParamer(w http.ResponseWriter, r *http.Request, g *grant, 
 func (s *Server) serveParam(w http.ResponseWriter, r *http.Request, g *grant, prefix, id, key string) {
 	switch r.Method {
 	case http.MethodGet:
-		if !viewAuth(w, r, g, prefix, id) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		o := s.find(prefix, id)
-		if o == nil {
-			notFound(w, r, prefix, id)
-			return
-		}
-		q := r.URL.Query()
-		v, _ := s.getParam(o, key, q.Get("aggregate") == "true", q.Get("decode") == "true")
-		writeJSON(w, http.StatusOK, v)
+		s.readParams(w, r, g, prefix, id, func(o *object, aggregate, decode bool) any {
+			v, _ := s.getParam(o, key, aggregate, decode)
+			return v
+		})
 	case http.MethodPost:
 		var v any
 		if !decodeBody(w, r, &v) {
@@ -185,8 +176,27 @@ func viewAuth(w http.ResponseWriter, r *http.Request, g *grant, prefix, id strin
 	return r.URL.Query().Get("decode") != "true" || assureSimple(w, r, g, prefix, "getSecure", id)
 }
 
-// getAllParams is frontend/params.go getAll.
+// getAllParams is frontend/params.go getAll: ?params=a,b selects.
 func (s *Server) getAllParams(w http.ResponseWriter, r *http.Request, g *grant, prefix, id string) {
+	s.readParams(w, r, g, prefix, id, func(o *object, aggregate, decode bool) any {
+		vals := s.getParams(o, aggregate, decode)
+		f := r.URL.Query().Get("params")
+		if f == "" {
+			return vals
+		}
+		sel := map[string]any{}
+		for _, k := range strings.Split(f, ",") {
+			if v, ok := vals[k]; ok {
+				sel[k] = v
+			}
+		}
+		return sel
+	})
+}
+
+// readParams is what frontend/params.go getAll and getOne share: viewAuth,
+// the lookup (404), then read's answer, read with the server locked.
+func (s *Server) readParams(w http.ResponseWriter, r *http.Request, g *grant, prefix, id string, read func(o *object, aggregate, decode bool) any) {
 	if !viewAuth(w, r, g, prefix, id) {
 		return
 	}
@@ -198,17 +208,7 @@ func (s *Server) getAllParams(w http.ResponseWriter, r *http.Request, g *grant, 
 		return
 	}
 	q := r.URL.Query()
-	vals := s.getParams(o, q.Get("aggregate") == "true", q.Get("decode") == "true")
-	if f := q.Get("params"); f != "" {
-		sel := map[string]any{}
-		for _, k := range strings.Split(f, ",") {
-			if v, ok := vals[k]; ok {
-				sel[k] = v
-			}
-		}
-		vals = sel
-	}
-	writeJSON(w, http.StatusOK, vals)
+	writeJSON(w, http.StatusOK, read(o, q.Get("aggregate") == "true", q.Get("decode") == "true"))
 }
 
 // pubkey is frontend/params.go getPubKey: "updateSecure" on the id as
