@@ -73,13 +73,12 @@ const (
 	PackName   = "esxi-users" // ._Name.meta
 	PluginName = "esxi-users" // plugin provider (and instance) name
 	// TaskName is the default task (stage and workflow of the same name):
-	// it runs the plugin's action, on ESXi and Go-agent machines alike, and
-	// has no getSecure claim.
+	// it runs the plugin's action, on ESXi and Go-agent machines alike.
 	TaskName     = "esxi-manage-users"
 	StageName    = "esxi-manage-users"
 	WorkflowName = "esxi-manage-users"
 	// AgentTaskName runs the task binary on a Go-agent machine (stage and
-	// workflow of the same name); it has the getSecure claim.
+	// workflow of the same name); it reads the Secure Params in clear.
 	AgentTaskName     = "esxi-manage-users-agent"
 	AgentStageName    = "esxi-manage-users-agent"
 	AgentWorkflowName = "esxi-manage-users-agent"

@@ -27,7 +27,10 @@ type world struct {
 	env  map[string]string
 }
 
-func newWorld(t *testing.T, getSecure bool) *world {
+// newWorld is a fake DRP with machineUUID and a simulated host; RS_TOKEN is
+// the job token of the agent task on that machine, as the Go agent passes
+// it.
+func newWorld(t *testing.T) *world {
 	t.Helper()
 	sim, err := esxsim.Start(esxsim.Options{})
 	if err != nil {
@@ -35,14 +38,15 @@ func newWorld(t *testing.T, getSecure bool) *world {
 	}
 	t.Cleanup(sim.Close)
 	fake := drpfake.NewForPack(t)
-	fake.AddToken("task-token", drpfake.Token{GetSecure: getSecure, Machine: machineUUID})
-	fake.AddMachine(machineUUID, "esx01", "")
+	must(t, fake.AddMachine(machineUUID, "esx01", ""))
+	token, err := fake.JobToken(machineUUID, content.AgentTaskName)
+	must(t, err)
 	pw, _ := sim.URL.User.Password()
 	must(t, fake.SetParam(machineUUID, content.ParamServer, sim.URL.Host))
 	must(t, fake.SetParam(machineUUID, content.ParamThumbprint, sim.Thumbprint))
 	must(t, fake.SetParam(machineUUID, content.ParamPassword, pw))
 	return &world{fake: fake, sim: sim, env: map[string]string{
-		drp.EnvEndpoint: fake.Endpoint(), drp.EnvToken: "task-token", drp.EnvUUID: machineUUID,
+		drp.EnvEndpoint: fake.Endpoint(), drp.EnvToken: token, drp.EnvUUID: machineUUID,
 	}}
 }
 
@@ -75,7 +79,7 @@ func (w *world) report(t *testing.T) tasks.Report {
 }
 
 func TestRunTaskAppliesAndReports(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	users := []map[string]any{
 		{"id": "user1", "operation": "add", "description": "User One", "password": canary, "role": "Admin"},
 		{"id": "user2", "operation": "set", "password": canary, "role": "ReadOnly"},
@@ -130,7 +134,7 @@ func TestRunTaskAppliesAndReports(t *testing.T) {
 }
 
 func TestRunTaskDefaultsAndFallbacks(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	// No esxi/manage-users at all: the default [] applies; the password
 	// comes from RackN's esxi/insecure-password; the ignore list default.
 	pw, _ := w.sim.URL.User.Password()
@@ -145,12 +149,19 @@ func TestRunTaskDefaultsAndFallbacks(t *testing.T) {
 	}
 }
 
+// TestRunTaskInvalidInputWritesReport: a list the run refuses exits 2 and
+// the report says why. The list sits on a profile: DRP's Schema refuses
+// role "Owner" on any write and re-validates all of an object's Params on
+// every write (backend/param.go ValidateParams), so stored on the machine
+// itself (as after a Schema change) it would block the report too.
 func TestRunTaskInvalidInputWritesReport(t *testing.T) {
-	w := newWorld(t, true)
-	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
+	w := newWorld(t)
+	must(t, w.fake.AddProfile("site"))
+	must(t, w.fake.SetProfileParam("site", content.ParamUsers, []any{
 		map[string]any{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},
 		map[string]any{"id": "user3", "operation": "set", "password": canary, "role": "Owner"},
 	}))
+	must(t, w.fake.SetMachineProfiles(machineUUID, "site"))
 	code, stdout, stderr := w.run(t)
 	if code != tasks.ExitInvalid {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitInvalid, stdout, stderr)
@@ -171,7 +182,7 @@ func TestRunTaskInvalidInputWritesReport(t *testing.T) {
 }
 
 func TestRunTaskConnectFailure(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	must(t, w.fake.SetParam(machineUUID, content.ParamPassword, "wrong-"+canary))
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{}))
 	code, stdout, stderr := w.run(t)
@@ -186,8 +197,12 @@ func TestRunTaskConnectFailure(t *testing.T) {
 	}
 }
 
+// TestRunTaskWithoutGetSecure: a token that may get the machine but not
+// decode its Params (DRP's unknown-machine token: machines create, get *)
+// gets 403, and the run fails.
 func TestRunTaskWithoutGetSecure(t *testing.T) {
-	w := newWorld(t, false)
+	w := newWorld(t)
+	w.env[drp.EnvToken] = w.fake.GenerateToken("")
 	code, _, stderr := w.run(t)
 	if code == 0 || !strings.Contains(stderr, "403") {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
