@@ -270,12 +270,12 @@ func TestActionTemplateEndToEnd(t *testing.T) {
 	// Refused before any request (issue 16 item 3): a plain endpoint (the
 	// token would cross the network in clear), a UUID that is not one.
 	plain := tcpcount.Start(t)
-	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=http://" + plain.Addr(), "RS_TOKEN=" + actionToken, "RS_UUID=" + machineUUID}, path); code != 3 ||
+	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=http://" + plain.Addr(), "RS_TOKEN=" + jobToken, "RS_UUID=" + machineUUID}, path); code != 3 ||
 		!strings.Contains(out, "RS_ENDPOINT is not https: the token was not sent") || plain.Opened(t) != 0 {
 		t.Errorf("http endpoint: exit %d, %d connections\n%s", code, plain.Opened(t), out)
 	}
 	before := len(w.fake.Requests())
-	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=" + actionToken, "RS_UUID=../../profiles/global"}, path); code != 2 ||
+	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=" + jobToken, "RS_UUID=../../profiles/global"}, path); code != 2 ||
 		!strings.Contains(out, "RS_UUID is not a machine UUID") || len(w.fake.Requests()) != before {
 		t.Errorf("bad RS_UUID: exit %d, requests %v\n%s", code, w.fake.Requests()[before:], out)
 	}

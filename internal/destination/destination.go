@@ -47,6 +47,15 @@ import (
 // Nothing was sent to the requested server.
 var ErrRefused = errors.New("refused: the destination is not the one recorded for this machine")
 
+// Refused is a refusal decided elsewhere (the plugin answering the task
+// binary), with its message: it wraps ErrRefused.
+func Refused(msg string) error { return &refusedError{msg} }
+
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+func (e *refusedError) Unwrap() error { return ErrRefused }
+
 // Requested is where a run is about to log in, from the machine's Params.
 type Requested struct {
 	// Server is the host's (or, with ViHost, the vCenter's) host:port, as

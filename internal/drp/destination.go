@@ -293,7 +293,7 @@ func guardTask(ctx context.Context, s *Session, cfg *job.Config, log ActionLog) 
 		var derr *Error
 		switch {
 		case errors.As(err, &derr) && derr.Code == http.StatusForbidden && derr.Type != "AUTH": // the plugin's answer (DRP sets its Type to INVOKE), not DRP's claim check (AUTH)
-			return nil, fmt.Errorf("%w: %s", destination.ErrRefused, strings.Join(derr.Messages, "; "))
+			return nil, destination.Refused(strings.Join(derr.Messages, "; "))
 		case err != nil:
 			return nil, fmt.Errorf("%w: the %s plugin's destination check (POST machines/%s/actions/%s): %s; nothing was contacted",
 				ErrDRP, content.PluginName, s.Machine.UUID, content.DestinationActionName, errorText(err))

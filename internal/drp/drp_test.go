@@ -45,6 +45,7 @@ func newWorld(t *testing.T) *world {
 	must(t, fake.SetParam(machineUUID, content.ParamServer, sim.URL.Host))
 	must(t, fake.SetParam(machineUUID, content.ParamThumbprint, sim.Thumbprint))
 	must(t, fake.SetParam(machineUUID, content.ParamPassword, pw))
+	attachPlugin(t, fake)
 	return &world{fake: fake, sim: sim, env: map[string]string{
 		drp.EnvEndpoint: fake.Endpoint(), drp.EnvToken: token, drp.EnvUUID: machineUUID,
 	}}
@@ -282,7 +283,7 @@ func TestRunTaskRefusesPlainEndpoint(t *testing.T) {
 // paths, so anything but a UUID ("../../profiles/global" would reach
 // another object) is invalid input, exit 2, before any request.
 func TestRunTaskRefusesBadUUID(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	for _, uuid := range []string{"../../profiles/global", machineUUID + "/../x", "esx01", machineUUID[:35], " " + machineUUID, machineUUID + "?a=b", "3a1c2f4e5b6d4e7f8a9b0c1d2e3f4a5b"} {
 		w.env[drp.EnvUUID] = uuid
 		before := len(w.fake.Requests())
