@@ -50,7 +50,7 @@ func RecordCommand(uuid string) string {
 
 // LoadDestination reads a machine's record and the policy from the
 // destinations profile, in one call. A profile that does not exist yet is
-// an empty store (trust on first use). Errors wrap ErrDRP: nothing may be
+// created, empty (trust on first use). Errors wrap ErrDRP: nothing may be
 // contacted without the store.
 func LoadDestination(ctx context.Context, c *Client, uuid string) (destination.State, error) {
 	st := destination.State{Policy: destination.Policy{
@@ -63,13 +63,20 @@ func LoadDestination(ctx context.Context, c *Client, uuid string) (destination.S
 	key := DestinationParam(uuid)
 	vals := map[string]json.RawMessage{}
 	q := url.Values{"params": {strings.Join([]string{key, content.ParamKnownHosts, content.ParamTrustOnFirstUse}, ",")}}
-	err := c.call(ctx, http.MethodGet, q, nil, &vals, "profiles", content.DestinationsProfile, "params")
-	var derr *Error
-	if errors.As(err, &derr) && derr.Code == http.StatusNotFound {
+	get := func() error { return c.call(ctx, http.MethodGet, q, nil, &vals, "profiles", content.DestinationsProfile, "params") }
+	err := get()
+	if isStatus(err, http.StatusNotFound) {
 		// DRP answers a read it does not allow with 404 too
 		// (frontend/frontend.go assureAuth): the store is empty only if
-		// the profile can be created now.
-		return st, createStore(ctx, c)
+		// the profile can be created now. If another run created it
+		// meanwhile (409), it is read again.
+		err = createStore(ctx, c)
+		if !isStatus(err, http.StatusConflict) {
+			return st, err
+		}
+		if err = get(); isStatus(err, http.StatusNotFound) {
+			return st, fmt.Errorf("%w: profile %s exists but cannot be read (GET answered 404): the destination store is unusable; nothing was contacted", ErrDRP, content.DestinationsProfile)
+		}
 	}
 	if err != nil {
 		return st, fmt.Errorf("%w: read the destination store (GET profiles/%s/params): %s", ErrDRP, content.DestinationsProfile, errorText(err))
@@ -109,8 +116,7 @@ func LoadDestination(ctx context.Context, c *Client, uuid string) (destination.S
 }
 
 // createStore creates the destinations profile, empty. A profile that
-// exists (409) but could not be read is an error: its records must not be
-// skipped.
+// exists already is the API's *Error with status 409.
 func createStore(ctx context.Context, c *Client) error {
 	profile := map[string]any{
 		"Name":        content.DestinationsProfile,
@@ -121,14 +127,19 @@ func createStore(ctx context.Context, c *Client) error {
 		"Params": map[string]any{},
 	}
 	err := c.call(ctx, http.MethodPost, nil, profile, nil, "profiles")
-	var derr *Error
-	if errors.As(err, &derr) && derr.Code == http.StatusConflict {
-		return fmt.Errorf("%w: profile %s exists but cannot be read (GET answered 404): the destination store is unusable; nothing was contacted", ErrDRP, content.DestinationsProfile)
+	if isStatus(err, http.StatusConflict) {
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("%w: create the destination store (POST profiles %s): %s; nothing was contacted", ErrDRP, content.DestinationsProfile, errorText(err))
 	}
 	return nil
+}
+
+// isStatus reports whether err is an API answer with status code.
+func isStatus(err error, code int) bool {
+	var derr *Error
+	return errors.As(err, &derr) && derr.Code == code
 }
 
 // SaveDestination writes a machine's record on the destinations profile.
