@@ -149,11 +149,11 @@ type ActionLog func(level, msg string)
 // Params are read through c and they alone are applied: an action whose
 // Params differ from them - a caller's override of any input, such as
 // another server or list - is refused with 400 naming the Params, and
-// nothing is contacted. The action claim a job's token needs cannot be
-// narrowed to one machine in DRP, so this is what keeps such a token from
-// redirecting a host's password or applying another list. The report is
-// written to the machine through c. (c nil: no API, vals are used as given;
-// tests only.)
+// nothing is contacted: whoever may post the action cannot redirect a
+// host's password or apply another list through its arguments. (A token
+// that may update the machine, as the machine's own does, can change the
+// stored Params themselves.) The report is written to the machine through
+// c. (c nil: no API, vals are used as given; tests only.)
 //
 // Errors (DRP's error body: Model "machines", Key the machine's UUID, Type
 // "plugin"): 400 invalid input or a refused override (nothing changed), 502
