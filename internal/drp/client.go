@@ -112,8 +112,9 @@ func GetMachine(ctx context.Context, c *Client, uuid string) (*Machine, error) {
 
 // ReadParams reads the input Params of a machine in one call, aggregated
 // (machine, profiles, stage, global) and decoded (Secure values in
-// plaintext: the token needs the machines getSecure claim, which the task
-// adds). Unset Params come back null; defaults are not applied here.
+// plaintext: the token needs machines getSecure on this machine, which DRP's
+// default machine token and a job's token carry). Unset Params come back
+// null; defaults are not applied here.
 func ReadParams(ctx context.Context, c *Client, uuid string) (map[string]any, error) {
 	vals := map[string]any{}
 	q := url.Values{"aggregate": {"true"}, "decode": {"true"}, "params": {strings.Join(InputParams(), ",")}}

@@ -462,7 +462,9 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, ma *models.Actio
 	}
 	s.mu.Unlock()
 	if p == nil {
-		writeJSON(w, http.StatusConflict, fmt.Errorf("Action no longer available: %s", ma.Command))
+		// run's fmt.Errorf("Action no longer available: ..."), which
+		// encodes as {}.
+		writeJSON(w, http.StatusConflict, struct{}{})
 		return
 	}
 	code, body, err := p.Post(r.Context(), "/api-plugin/v4/action", ma)
