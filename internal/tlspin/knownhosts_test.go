@@ -106,7 +106,7 @@ func TestKnownHostsErrors(t *testing.T) {
 		{"esx01 " + sha1AB + " extra", `line 1: host "esx01": not a certificate thumbprint`},
 		{"esx01 thumbprint:", "(it is empty)"},
 	} {
-		_, err := ParseKnownHosts(strings.NewReader(tc.in), "hosts.txt")
+		_, err := ParseKnownHosts(tc.in, "hosts.txt")
 		if err == nil || !strings.Contains(err.Error(), "known-hosts file hosts.txt") || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, params.ErrInvalid) {
 			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
 		}
