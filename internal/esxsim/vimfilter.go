@@ -211,7 +211,8 @@ func (f *vfilter) skip() error {
 // its returnval children.
 func (f *vfilter) element(se xml.StartElement, raw []byte, declared reflect.Type, rename string, returnval reflect.Type) error {
 	typ, name, attrs := declared, se.Name, se.Attr
-	rewrite, widened := rename != "", false
+	// Renamed: an array item of a type widened (ArrayOfX).
+	rewrite, widened := rename != "", rename != ""
 	if rename != "" {
 		name.Local = rename
 	}
