@@ -64,8 +64,8 @@ func TestNegotiate(t *testing.T) {
 		{host, "urn:vim25/10", "8.0.3.0"},
 		{old, "urn:vim25/8.0.3.0", "7.0.3.0"},
 		{old, "urn:vim25/7.0.3.1", "7.0.3.0"},
-		{host, "urn:vim25/6.6", ""},    // not a version of the API
-		{host, "urn:vim25/2.5", ""},    // not listed (version.go)
+		{host, "urn:vim25/6.6", ""}, // not a version of the API
+		{host, "urn:vim25/2.5", ""}, // not listed (version.go)
 		{host, "urn:vim25/", ""},
 		{host, "urn:vim25", ""},
 		{host, "", ""},
