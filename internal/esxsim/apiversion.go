@@ -47,6 +47,10 @@ package esxsim
 //     to one supported in a given version"). The versions come from
 //     vimversions.txt (tools/gen-vimversions.py).
 //
+// A request refused here (unknown version, method of a newer version) never
+// reaches the model: it is not counted in Requests or Writes, as a real
+// server refuses it before dispatch.
+//
 // Not modelled: request bodies are not checked against the version (a
 // property or type newer than the negotiated version in a request is
 // accepted), enum values newer than the version are sent as they are, and a
