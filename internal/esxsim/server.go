@@ -21,6 +21,9 @@
 //     custom roles work (roles.go);
 //   - the host is ESXi 8.0.3 or 7.0.3 (version.go), its advanced options
 //     are described in supportedOption (options.go);
+//   - /sdk/vimServiceVersions.xml lists the API versions ESXi lists, and
+//     each request is answered in the version its SOAPAction negotiates
+//     (apiversion.go, vimfilter.go);
 //   - write calls can be made to fail on purpose (this file).
 //
 // Each behaviour cites where ESXi's behaviour is documented, next to the code

@@ -215,6 +215,7 @@ func (st *state) install(model *simulator.Model) error {
 		return fmt.Errorf("esxsim: unexpected AuthorizationManager %T", m.Get(*content.AuthorizationManager))
 	}
 	st.loadRoles(am, nil)
+	am.PrivilegeList = privilegeList(st.knownPrivs)
 	m.Put(&authorizationManager{AuthorizationManager: am, st: st})
 
 	if err := st.installOptions(m); err != nil {

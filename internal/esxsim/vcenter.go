@@ -40,6 +40,7 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	simesx "github.com/vmware/govmomi/simulator/esx"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -122,7 +123,8 @@ type VCenterOptions struct {
 	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
 	SSPIOptions simsspi.Options
 	// ESXiVersion is the release of the managed hosts (ESXi803, the
-	// default, or ESXi703); vCenter's own about is vcsim's.
+	// default, or ESXi703); vCenter itself is vCenter Server 8.0.3
+	// (version.go).
 	ESXiVersion string
 	// WeakPasswordFault is the hosts' fault form for a rejected password.
 	WeakPasswordFault WeakPasswordForm
@@ -246,6 +248,11 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 	if err != nil {
 		return err
 	}
+	si, ok := m.Get(vim25.ServiceInstance).(*simulator.ServiceInstance)
+	if !ok {
+		return fmt.Errorf("esxsim: no ServiceInstance in model")
+	}
+	vcenter803.aboutVCenter(&si.Content.About)
 	var hosts []*simulator.HostSystem
 	for _, e := range m.All("HostSystem") {
 		hs, ok := e.(*simulator.HostSystem)

@@ -68,6 +68,7 @@ func (v *VCenter) installAuthz(m *simulator.Registry, user, password string) err
 	st.addUser(a)
 	st.perms[st.root] = []types.Permission{{Entity: &st.root, Principal: user, RoleId: roleAdmin, Propagate: true}}
 	st.loadRoles(am, nil)
+	am.PrivilegeList = privilegeList(st.knownPrivs)
 	m.Put(&authorizationManager{AuthorizationManager: am, st: st})
 	installDenier(m)
 	installPropertyCollector(m)
