@@ -14,6 +14,10 @@ import (
 type Account struct {
 	ID          string
 	Description string // the account's full name / GECOS
+	// Shell is the account's shell access (PosixUserSearchResult.
+	// shellAccess), nil when the host does not report it (through
+	// vCenter). See shell.go for what it changes.
+	Shell *bool
 }
 
 // Snapshot is what the engine reads from a host before it changes anything.

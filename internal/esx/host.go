@@ -109,9 +109,15 @@ func (h *Host) users(ctx context.Context) (map[string]tasks.Account, error) {
 		users = map[string]tasks.Account{}
 		for _, r := range res.Returnval {
 			u := r.GetUserSearchResult()
-			if !u.Group {
-				users[u.Principal] = tasks.Account{ID: u.Principal, Description: u.FullName}
+			if u.Group {
+				continue
 			}
+			a := tasks.Account{ID: u.Principal, Description: u.FullName}
+			if p, ok := r.(*types.PosixUserSearchResult); ok && p.ShellAccess != nil {
+				shell := *p.ShellAccess
+				a.Shell = &shell
+			}
+			users[u.Principal] = a
 		}
 		return nil
 	})

@@ -108,6 +108,11 @@ type state struct {
 	// domainUser tells domain users (who hold Admin, privileges.go) from
 	// local ones; nil: isDomainUser.
 	domainUser func(string) bool
+
+	// agent is the host account a managing vCenter acts as on the host
+	// (vcenterAgent) for a vCenter's managed host, "" on a standalone
+	// host, whose callers are the sessions' users.
+	agent string
 }
 
 func newState(opt Options, srv *Server) *state {

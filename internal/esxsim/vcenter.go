@@ -51,6 +51,12 @@ import (
 // DefaultVCenterUser is the vCenter administrator of StartVCenter.
 const DefaultVCenterUser = "administrator@vsphere.local"
 
+// vcenterAgent is the host account vCenter manages its hosts with ("The
+// vpxuser user is a vCenter Server entity with root rights on the ESXi
+// host, allowing it to manage activities for that host", vSphere CLI
+// "Managing Users"): a call that reaches a host through vCenter acts as it.
+const vcenterAgent = "vpxuser"
+
 // hostRootFolder is the moid of an ESXi host's own root folder, the entity
 // holding its local permissions (ServiceContent.rootFolder on the host).
 var hostRootFolder = types.ManagedObjectReference{Type: "Folder", Value: "ha-folder-root"}
@@ -287,6 +293,7 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 		hopt.Password = pw
 		st := newState(hopt, nil)
 		st.root = hostRootFolder
+		st.agent = vcenterAgent
 		if err := st.seed(); err != nil {
 			return err
 		}
