@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -414,7 +415,7 @@ func (r *run) write(e params.Entry, p *progress) (Outcome, error) {
 		a, ok := r.state.Users[e.ID]
 		if !ok { // created by this session: its shell access by default
 			if has, known := r.sessionShell(); known {
-				a.Shell = &has
+				a.Shell = ShellOf(&has)
 			}
 		}
 		a.ID, a.Description = e.ID, desc
@@ -679,6 +680,7 @@ func cloneSnapshot(s *Snapshot) *Snapshot {
 	c.Users = maps.Clone(s.Users)
 	c.Permissions = maps.Clone(s.Permissions)
 	c.Roles = maps.Clone(s.Roles)
+	c.LockdownExceptions = slices.Clone(s.LockdownExceptions)
 	if c.Users == nil {
 		c.Users = map[string]Account{}
 	}

@@ -17,9 +17,9 @@ type Observation struct {
 	Exists      bool
 	Role        string // "" when the id holds no permission on the root folder
 	Description string
-	// Shell is the account's shell access when the host reports it (not
-	// in the report's JSON: it explains a failure, see shellNote).
-	Shell *bool
+	// Shell is the account's shell access as the host reports it (not in
+	// the report's JSON: it explains a failure, see shellNote).
+	Shell ShellAccess
 }
 
 // observationJSON is the wire form of a readable Observation.

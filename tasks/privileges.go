@@ -43,6 +43,30 @@ type PrivilegeChecker interface {
 func (r *run) access() Access {
 	var a Access
 	grant, revoke := map[string]bool{}, map[string]bool{}
+	r.eachRoleWrite(func(_ int, e params.Entry, role string) {
+		if e.Operation == params.OpRemove {
+			revoke[role] = true
+		} else {
+			grant[role] = true
+		}
+	})
+	for i, e := range r.entries {
+		if r.opt.Ignore.Contains(e.ID) || len(r.opt.Invalid[i]) > 0 {
+			continue
+		}
+		_, hasUser := r.state.Users[e.ID]
+		a.ManageUsers = a.ManageUsers || e.Operation != params.OpRemove || hasUser
+	}
+	a.GrantRoles, a.RevokeRoles = slices.Sorted(maps.Keys(grant)), slices.Sorted(maps.Keys(revoke))
+	return a
+}
+
+// eachRoleWrite calls f for each (well-formed, not ignored) entry that
+// writes a permission, given the host as read, with the role granted (add,
+// set) or removed (remove). A role the user already holds is not granted
+// again (write keeps it), unless other entries for the id change it; a
+// remove removes the permission the user holds, if any.
+func (r *run) eachRoleWrite(f func(i int, e params.Entry, role string)) {
 	seen := map[string]int{}
 	for _, e := range r.entries {
 		seen[e.ID]++
@@ -51,25 +75,16 @@ func (r *run) access() Access {
 		if r.opt.Ignore.Contains(e.ID) || len(r.opt.Invalid[i]) > 0 {
 			continue
 		}
-		switch e.Operation {
-		case params.OpRemove:
-			_, hasUser := r.state.Users[e.ID]
-			role, hasRole := r.state.Permissions[e.ID]
-			a.ManageUsers = a.ManageUsers || hasUser
+		held, hasRole := r.state.Permissions[e.ID]
+		switch {
+		case e.Operation == params.OpRemove:
 			if hasRole {
-				revoke[role] = true
+				f(i, e, held)
 			}
-		default:
-			a.ManageUsers = true
-			// A role the user already holds is not granted again (write
-			// keeps it), unless other entries for the id change it.
-			if held, ok := r.state.Permissions[e.ID]; e.Role != "" && (!ok || held != string(e.Role) || seen[e.ID] > 1) {
-				grant[string(e.Role)] = true
-			}
+		case e.Role != "" && (!hasRole || held != string(e.Role) || seen[e.ID] > 1):
+			f(i, e, string(e.Role))
 		}
 	}
-	a.GrantRoles, a.RevokeRoles = slices.Sorted(maps.Keys(grant)), slices.Sorted(maps.Keys(revoke))
-	return a
 }
 
 // ErrRefused marks what the check before the first write found the host

@@ -36,13 +36,13 @@ func (r *run) sessionShell() (has, known bool) {
 		return false, false
 	}
 	if a, ok := r.state.Users[r.state.User]; ok {
-		if a.Shell == nil {
+		if a.Shell == ShellUnknown {
 			return false, false
 		}
-		return *a.Shell, true
+		return a.Shell == ShellGranted, true
 	}
 	for _, a := range r.state.Users {
-		if a.Shell != nil { // the host reports shell access: not a local account
+		if a.Shell != ShellUnknown { // the host reports shell access: not a local account
 			return false, true
 		}
 	}
@@ -57,7 +57,7 @@ func (r *run) shellRefusal() string {
 	}
 	shell := map[string]bool{}
 	for id, a := range r.state.Users {
-		shell[id] = a.Shell != nil && *a.Shell
+		shell[id] = a.Shell == ShellGranted
 	}
 	var refused []string
 	for i, e := range r.entries {
@@ -96,7 +96,7 @@ func (r *run) who() string {
 // session has not ("" otherwise). Whatever fault the host answered, this
 // is the reason a host of 7.0.3 Update 2 or later gives none for.
 func (r *run) shellNote(call string, o *Observation) string {
-	if call != "update user" || o == nil || o.Shell == nil || !*o.Shell {
+	if call != "update user" || o == nil || o.Shell != ShellGranted {
 		return ""
 	}
 	if has, known := r.sessionShell(); has || !known {

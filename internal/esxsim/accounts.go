@@ -356,6 +356,7 @@ func (st *state) removeUser(id string) *soap.Fault {
 			st.perms[ref] = kept
 		}
 	}
+	st.dropSuspended(id)
 	delete(st.users, id)
 	return nil
 }
