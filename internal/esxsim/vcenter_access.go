@@ -1,6 +1,7 @@
 package esxsim
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/vmware/govmomi/simulator"
@@ -63,20 +64,14 @@ func accessRole(mode string) (int32, bool) {
 // ChangeAccessMode sets or clears a principal's access to the host.
 func (a *hostAccessManager) ChangeAccessMode(ctx *simulator.Context, req *types.ChangeAccessMode) soap.HasFault {
 	body := new(methods.ChangeAccessModeBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
+	body.Fault_ = a.st.answer(ctx, "ChangeAccessMode", func() (string, *soap.Fault) {
+		a.st.mu.Lock()
+		defer a.st.mu.Unlock()
+		return fmt.Sprintf("%s %s %s", a.name, req.Principal, req.AccessMode), a.change(req.Principal, req.IsGroup, string(req.AccessMode))
+	})
+	if body.Fault_ == nil {
+		body.Res = new(types.ChangeAccessModeResponse)
 	}
-	st := a.st
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if f := a.change(req.Principal, req.IsGroup, string(req.AccessMode)); f != nil {
-		st.tracef("ChangeAccessMode %s %q %s: fault %s", a.name, req.Principal, req.AccessMode, f.String)
-		body.Fault_ = f
-		return body
-	}
-	st.tracef("ChangeAccessMode %s %q %s: ok", a.name, req.Principal, req.AccessMode)
-	body.Res = new(types.ChangeAccessModeResponse)
 	return body
 }
 
@@ -177,28 +172,25 @@ func (a *hostAccessManager) caller(ctx *simulator.Context) string {
 // AuthMinimumAdminPermission for a caller that is not an exception user.
 func (a *hostAccessManager) ChangeLockdownMode(ctx *simulator.Context, req *types.ChangeLockdownMode) soap.HasFault {
 	body := new(methods.ChangeLockdownModeBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
+	body.Fault_ = a.st.answer(ctx, "ChangeLockdownMode", func() (string, *soap.Fault) {
+		what := fmt.Sprintf("%s %s by %s", a.name, req.Mode, a.caller(ctx))
+		if !validLockdownMode(req.Mode) {
+			return what, invalidArgument("mode")
+		}
+		st := a.st
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if u := a.caller(ctx); u != "" && !st.exempt(u, false) {
+			return what, authMinimumAdmin()
+		}
+		st.setLockdown(req.Mode)
+		return what, nil
+	})
+	if body.Fault_ == nil {
+		a.LockdownMode = req.Mode
+		a.syncHostConfig(ctx, req.Mode)
+		body.Res = new(types.ChangeLockdownModeResponse)
 	}
-	if !validLockdownMode(req.Mode) {
-		body.Fault_ = invalidArgument("mode")
-		return body
-	}
-	st := a.st
-	st.mu.Lock()
-	if u := a.caller(ctx); u != "" && !st.exempt(u, false) {
-		st.mu.Unlock()
-		st.tracef("ChangeLockdownMode %s %s by %q: not an exception user", a.name, req.Mode, u)
-		body.Fault_ = authMinimumAdmin()
-		return body
-	}
-	st.setLockdown(req.Mode)
-	st.mu.Unlock()
-	a.LockdownMode = req.Mode
-	a.syncHostConfig(ctx, req.Mode)
-	st.tracef("ChangeLockdownMode %s %s: ok", a.name, req.Mode)
-	body.Res = new(types.ChangeLockdownModeResponse)
 	return body
 }
 
@@ -232,19 +224,13 @@ func (a *hostAccessManager) QuerySystemUsers(ctx *simulator.Context, req *types.
 // UpdateLockdownExceptions replaces the exception list (lockdown.go).
 func (a *hostAccessManager) UpdateLockdownExceptions(ctx *simulator.Context, req *types.UpdateLockdownExceptions) soap.HasFault {
 	body := new(methods.UpdateLockdownExceptionsBody)
-	if f := injectedFault(ctx); f != nil {
-		body.Fault_ = f
-		return body
+	body.Fault_ = a.st.answer(ctx, "UpdateLockdownExceptions", func() (string, *soap.Fault) {
+		a.st.mu.Lock()
+		defer a.st.mu.Unlock()
+		return fmt.Sprintf("%s %q", a.name, req.Users), a.st.setExceptions(req.Users, a.caller(ctx))
+	})
+	if body.Fault_ == nil {
+		body.Res = new(types.UpdateLockdownExceptionsResponse)
 	}
-	st := a.st
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if f := st.setExceptions(req.Users, a.caller(ctx)); f != nil {
-		st.tracef("UpdateLockdownExceptions %s %q: fault %s", a.name, req.Users, f.String)
-		body.Fault_ = f
-		return body
-	}
-	st.tracef("UpdateLockdownExceptions %s %q: ok", a.name, req.Users)
-	body.Res = new(types.UpdateLockdownExceptionsResponse)
 	return body
 }
