@@ -332,7 +332,7 @@ func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 		obs := r.observe(e.ID)
 		o, ok := r.settled(e, obs, p)
 		if !ok {
-			res.Error, res.Observed, res.Note = msg, obs, r.redact(p.text())
+			res.Error, res.Observed, res.Note = msg, reported(obs), r.redact(p.text())
 			r.done(i, Failed)
 			for j := i + 1; j < len(r.entries); j++ {
 				r.done(j, NotRun)
@@ -599,6 +599,17 @@ func (r *run) settled(e params.Entry, o *Observation, p *progress) (Outcome, boo
 	}
 	// The password was not (known to be) written.
 	return "", false
+}
+
+// reported is an observation as the report carries it: without the shell
+// access, which its JSON does not carry either.
+func reported(o *Observation) *Observation {
+	if o == nil {
+		return nil
+	}
+	c := *o
+	c.Shell = ShellUnknown
+	return &c
 }
 
 // observe reads what the host holds for id after its entry failed, on a

@@ -17,8 +17,9 @@ type Observation struct {
 	Exists      bool
 	Role        string // "" when the id holds no permission on the root folder
 	Description string
-	// Shell is the account's shell access as the host reports it (not in
-	// the report's JSON: it explains a failure, see shellNote).
+	// Shell is the account's shell access as the host reports it; it
+	// explains a failure (shellNote) and is not in the report (Result.
+	// Observed leaves it unknown, as its JSON does).
 	Shell ShellAccess
 }
 

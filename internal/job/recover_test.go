@@ -257,7 +257,7 @@ func TestSignalDuringUnansweredCall(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	r := rep.Results[0]
-	want := tasks.Observation{Exists: true, Description: "User One", Shell: tasks.ShellGranted}
+	want := tasks.Observation{Exists: true, Description: "User One"}
 	if r.Outcome != tasks.Failed || r.Observed == nil || *r.Observed != want {
 		t.Errorf("entry 1 = %+v, observed %+v, want %+v", r, r.Observed, want)
 	}
