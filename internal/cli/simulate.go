@@ -48,6 +48,9 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	spn := fs.String("spn", "", "with --sspi-keytab: the service principal to accept (default host/<listen host>)")
 	guestKeytab := fs.String("guest-keytab", "", "with --vcenter: the keytab of the VMs' guests (service principal host/<vm name>; default the --sspi-keytab)")
 	esxiVersion := fs.String("esxi-version", esxsim.ESXi803, "the simulated ESXi release: "+esxsim.ESXi803+" or "+esxsim.ESXi703)
+	lockdown := fs.String("lockdown", "", "without --vcenter: start the host in lockdown mode `MODE` (normal or strict), as vCenter leaves it: only exception users may log in directly (there are none)")
+	hostLockdown := hostLockdownFlag{}
+	fs.Var(hostLockdown, "host-lockdown", "with --vcenter: `NAME=MODE` starts host NAME in lockdown mode MODE (normal or strict; repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -69,6 +72,10 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		return 2
 	}
 	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy, ESXiVersion: *esxiVersion}
+	if err := lockdownFlags(*lockdown, hostLockdown, *vcenter, &opt); err != nil {
+		printError(env.Stderr, "simulate", err)
+		return 2
+	}
 	if *failWrite > 0 {
 		opt.FailWrite = *failWrite
 		opt.FailFault = &types.SystemError{Reason: fmt.Sprintf("injected fault at write %d", *failWrite)}
@@ -111,6 +118,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI, ESXiVersion: opt.ESXiVersion,
 			Clusters: *clusters, HostPasswordPolicies: hostPolicies, FailHost: *failHost,
 		}
+		vopt.HostLockdown = hostLockdown
 		if kt := *guestKeytab; kt != "" || *keytab != "" {
 			if kt == "" {
 				kt = *keytab
@@ -122,6 +130,9 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		if errors.As(err, &optErr) {
 			// A flag value the simulator cannot use: a mistake of usage.
 			flag := map[string]string{"Clusters": "--clusters", "HostPasswordPolicies": "--host-password-policy", "FailHost": "--fail-host"}[optErr.Option]
+			if optErr.Option == "HostLockdown" {
+				flag = "--host-lockdown"
+			}
 			if flag == "" {
 				flag = optErr.Option
 			}
@@ -200,6 +211,48 @@ func (f hostPolicyFlag) Set(v string) error {
 		return fmt.Errorf("host %q given twice", name)
 	}
 	f[name] = policy
+	return nil
+}
+
+// hostLockdownFlag collects --host-lockdown NAME=MODE values, the modes as
+// HostLockdownMode values.
+type hostLockdownFlag map[string]string
+
+func (f hostLockdownFlag) String() string { return "" }
+
+func (f hostLockdownFlag) Set(v string) error {
+	name, mode, ok := strings.Cut(v, "=")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=MODE, e.g. DC0_H0=normal")
+	}
+	if _, dup := f[name]; dup {
+		return fmt.Errorf("host %q given twice", name)
+	}
+	m, err := esxsim.ParseLockdownMode(strings.TrimSpace(mode))
+	if err != nil {
+		return err
+	}
+	f[name] = m
+	return nil
+}
+
+// lockdownFlags checks --lockdown (a standalone host's mode, into opt) and
+// --host-lockdown (with --vcenter).
+func lockdownFlags(lockdown string, hosts hostLockdownFlag, vcenter bool, opt *esxsim.Options) error {
+	switch {
+	case lockdown != "" && vcenter:
+		return errors.New("--lockdown is for a standalone host; with --vcenter use --host-lockdown NAME=MODE")
+	case len(hosts) > 0 && !vcenter:
+		return errors.New("--host-lockdown goes with --vcenter")
+	case lockdown == "":
+		return nil
+	}
+	m, err := esxsim.ParseLockdownMode(lockdown)
+	if err != nil {
+		return fmt.Errorf("--lockdown: %w", err)
+	}
+	opt.Lockdown = m
 	return nil
 }
 

@@ -168,6 +168,9 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	// Only a lost answer is retried: a refusal (InvalidLogin, NoPermission)
 	// is final, so a wrong password costs exactly one Login.
 	if err := s.retrying(ctx, "login", false, s.logIn); err != nil {
+		if IsFault(err, &types.NoPermission{}) {
+			err = &LoginRefusedError{User: user, Err: vfault.Describe(err)}
+		}
 		return nil, fmt.Errorf("log in to %s as %s: %w", u.Host, user, vfault.Describe(err))
 	}
 	return s, nil
@@ -189,6 +192,22 @@ func verifyPeer(tc *tls.Config, verify func(*x509.Certificate) error) {
 		return verify(cs.PeerCertificates[0])
 	}
 }
+
+// LoginRefusedError is a login the host refused with NoPermission: the
+// credentials are right, but the user holds no permission on the host,
+// which is also how ESXi refuses a user that is not an exception user while
+// the host is in lockdown mode (the two cannot be told apart; see
+// LockdownHint and internal/esxsim/lockdown.go).
+type LoginRefusedError struct {
+	User string
+	Err  error // the NoPermission fault, described
+}
+
+func (e *LoginRefusedError) Error() string {
+	return fmt.Sprintf("the host refused the login (NoPermission): %s holds no permission on it, or the %s", e.User, LockdownHint)
+}
+
+func (e *LoginRefusedError) Unwrap() error { return e.Err }
 
 // Close logs the session out. It uses its own timeout so that it also runs
 // after the caller's context is done. A session the host already ended

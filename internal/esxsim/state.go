@@ -108,6 +108,17 @@ type state struct {
 	// domainUser tells domain users (who hold Admin, privileges.go) from
 	// local ones; nil: isDomainUser.
 	domainUser func(string) bool
+
+	// Lockdown mode (lockdown.go): the mode, the exception list and the
+	// permissions lockdown mode took away, to restore when it ends.
+	lockdown   types.HostLockdownMode
+	exceptions []string
+	suspended  map[types.ManagedObjectReference][]types.Permission
+
+	// agent is the host account a managing vCenter acts as on the host
+	// (vcenterAgent) for a vCenter's managed host, "" on a standalone
+	// host, whose callers are the sessions' users.
+	agent string
 }
 
 func newState(opt Options, srv *Server) *state {
@@ -121,6 +132,7 @@ func newState(opt Options, srv *Server) *state {
 		perms:      make(map[types.ManagedObjectReference][]types.Permission),
 		policy:     opt.PasswordQualityControl,
 		dcuiAccess: "root",
+		lockdown:   types.HostLockdownModeLockdownDisabled,
 
 		lockFailures: DefaultAccountLockFailures,
 		unlockTime:   DefaultAccountUnlockTime,
@@ -216,9 +228,13 @@ func (st *state) install(model *simulator.Model) error {
 	}
 	st.loadRoles(am, nil)
 	am.PrivilegeList = privilegeList(st.knownPrivs)
-	m.Put(&authorizationManager{AuthorizationManager: am, st: st})
+	authz := &authorizationManager{AuthorizationManager: am, st: st}
+	m.Put(authz)
 
 	if err := st.installOptions(m); err != nil {
+		return err
+	}
+	if err := st.installLockdown(m, authz); err != nil {
 		return err
 	}
 	installDenier(m)

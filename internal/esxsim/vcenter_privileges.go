@@ -113,8 +113,10 @@ func (v *VCenter) vcAuthorize(ctx *simulator.Context, m *simulator.Method) *soap
 		switch m.Name {
 		case "CreateUser", "UpdateUser", "RemoveUser", "ChangePassword":
 			priv = PrivManageUserGroups
-		case "ChangeAccessMode", "RetrieveHostAccessControlEntries", "QuerySystemUsers", "QueryLockdownExceptions":
+		case "ChangeAccessMode", "RetrieveHostAccessControlEntries", "QuerySystemUsers", "QueryLockdownExceptions", "UpdateLockdownExceptions":
 			priv = PrivGlobalSettings
+		case "ChangeLockdownMode":
+			priv = PrivHostConfigSettings
 		case "QueryOptions":
 			priv = PrivSystemRead
 		case "UpdateOptions":
