@@ -94,6 +94,14 @@ const (
 	TaskBinary            = "esxi-manage-users"
 )
 
+// TaskArches are the Linux architectures the task binary is built for
+// (mk/drp.mk's DRP_ARCHES): the plugin embeds and publishes one per arch.
+var TaskArches = []string{"amd64", "arm64"}
+
+// TaskBinaryFile is the file name of the task binary for a Linux arch, as
+// the plugin publishes it and the Go-agent template downloads it.
+func TaskBinaryFile(arch string) string { return TaskBinary + "." + arch + ".linux" }
+
 // Template IDs of the pack.
 const (
 	// ESXiTemplate posts the action from an ESXi host (Python).

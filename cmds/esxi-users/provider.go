@@ -30,11 +30,11 @@ import (
 )
 
 // Arches are the Linux architectures the task binary is built for.
-var Arches = []string{"amd64", "arm64"}
+var Arches = content.TaskArches
 
 // BinaryName is the file name of the task binary for an architecture, as
 // the Go-agent template downloads it.
-func BinaryName(arch string) string { return content.TaskBinary + "." + arch + ".linux" }
+func BinaryName(arch string) string { return content.TaskBinaryFile(arch) }
 
 //go:embed embedded
 var embedded embed.FS

@@ -54,25 +54,6 @@ func (r rackMachine) params(w *world) map[string]any {
 	return vals
 }
 
-// holdLogin makes the host hold its first Login until release is called;
-// entered is closed when the Login arrives.
-func holdLogin(t *testing.T, sim *esxsim.Server) (entered <-chan struct{}, release func()) {
-	in, gate := make(chan struct{}), make(chan struct{})
-	var once, relOnce sync.Once
-	sim.OnRequest(func(_ int, method string) {
-		if method == "Login" {
-			first := false
-			once.Do(func() { first = true; close(in) })
-			if first {
-				<-gate
-			}
-		}
-	})
-	release = func() { relOnce.Do(func() { close(gate) }) }
-	t.Cleanup(release)
-	return in, release
-}
-
 type answer struct {
 	report *tasks.Report
 	err    *drp.Error
@@ -104,7 +85,8 @@ func TestQueuedRunWaitsInLine(t *testing.T) {
 	must(t, err)
 	a, b := addRackMachine(t, w, 1), addRackMachine(t, w, 2)
 	q := drp.NewQueue(1)
-	entered, release := holdLogin(t, a.sim)
+	entered, release := a.sim.HoldLogin()
+	t.Cleanup(release)
 	doneA := runQueued(q, c, a, w, nil)
 	<-entered // a holds the slot, its host's Login held
 	var mu sync.Mutex
@@ -163,7 +145,8 @@ func TestQueuedRunGivesUp(t *testing.T) {
 	a, b := addRackMachine(t, w, 1), addRackMachine(t, w, 2)
 	must(t, w.fake.SetJobState(b.m.Job, "finished")) // an operator's runaction after the task
 	q := drp.NewQueue(1)
-	entered, release := holdLogin(t, a.sim)
+	entered, release := a.sim.HoldLogin()
+	t.Cleanup(release)
 	doneA := runQueued(q, c, a, w, nil)
 	<-entered
 	var lines []string

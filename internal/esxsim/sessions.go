@@ -83,3 +83,24 @@ func (c *countedLogin) Login(ctx *simulator.Context, req *types.Login) soap.HasF
 	}
 	return res
 }
+
+// HoldLogin holds the first Login request the host receives from now on
+// until release is called (entered is closed when it arrives); other
+// requests, later Logins included, are served meanwhile. Tests use it to
+// keep a client's run in progress without timing. It replaces the
+// OnRequest hook; release may be called more than once.
+func (e *endpoint) HoldLogin() (entered <-chan struct{}, release func()) {
+	in, gate := make(chan struct{}), make(chan struct{})
+	var first, rel sync.Once
+	e.OnRequest(func(_ int, method string) {
+		if method != "Login" {
+			return
+		}
+		held := false
+		first.Do(func() { held = true; close(in) })
+		if held {
+			<-gate
+		}
+	})
+	return in, func() { rel.Do(func() { close(gate) }) }
+}
