@@ -40,7 +40,17 @@ type Queue struct {
 	limit   int
 	running int
 	line    []*waiter // in order of arrival
+
+	// writers bounds the job-log writes of waiting runs (a rack arrives at
+	// once: hundreds of DRP calls at the same moment would cost more
+	// memory than the runs the queue holds back).
+	writersOnce sync.Once
+	writers     chan struct{}
 }
+
+// jobLogWriters is how many waiting runs write their line to their job's
+// log at once.
+const jobLogWriters = 4
 
 type waiter struct {
 	ready   chan struct{} // closed when the waiter is given a slot
@@ -176,7 +186,7 @@ func (q *Queue) RunAction(ctx context.Context, c *Client, m Machine, vals map[st
 		waited = true
 		line := textsafe.Lines(waitLine(m, w))
 		log("info", line)
-		if werr := appendJobLog(wctx, c, m, line); werr != nil {
+		if werr := q.appendJobLog(wctx, c, m, line); werr != nil {
 			log("warn", textsafe.Lines(fmt.Sprintf("%s: machine %s: the line above is not in the job's log: %v", content.ActionName, m.UUID, werr)))
 		}
 	})
@@ -215,10 +225,17 @@ func waitLine(m Machine, w Waiting) string {
 // esxi-manage-users job (read through c: DRP's Job has Machine, Task and
 // State), so that whoever watches the job sees why it waits. An action not
 // posted by that task (an operator's runaction, with the machine's last job
-// finished) writes nothing.
-func appendJobLog(ctx context.Context, c *Client, m Machine, line string) error {
+// finished) writes nothing. At most jobLogWriters write at once.
+func (q *Queue) appendJobLog(ctx context.Context, c *Client, m Machine, line string) error {
 	if c == nil || !IsUUID(m.Job) {
 		return nil
+	}
+	q.writersOnce.Do(func() { q.writers = make(chan struct{}, jobLogWriters) })
+	select {
+	case q.writers <- struct{}{}:
+		defer func() { <-q.writers }()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	var j struct{ Machine, Task, State string }
 	if err := c.call(ctx, http.MethodGet, nil, nil, &j, "jobs", m.Job); err != nil {
