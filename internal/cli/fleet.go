@@ -46,14 +46,24 @@ type collect struct {
 	all *[]string
 }
 
-func (c collect) Set(s string) error {
+func (c *collect) Set(s string) error {
 	*c.all = append(*c.all, s)
 	return c.Value.Set(s)
 }
 
+// String is the wrapped flag's value. flag.PrintDefaults (--help, a flag
+// error) calls it on a zero collect, to tell a default from none: that one
+// has no flag and no value.
+func (c *collect) String() string {
+	if c == nil || c.Value == nil {
+		return ""
+	}
+	return c.Value.String()
+}
+
 func repeatable(fs *flag.FlagSet, name string, all *[]string, usage string) {
 	f := fs.Lookup(name)
-	f.Value = collect{Value: f.Value, all: all}
+	f.Value = &collect{Value: f.Value, all: all}
 	f.Usage += usage
 }
 
