@@ -62,7 +62,8 @@ Connection flags:
   --username NAME        default root (env GOVC_USERNAME)
   --password-file PATH   the password; or env ESXI_PASSWORD, then GOVC_PASSWORD
                          (a password is never taken as a flag value: one in
-                         --server, user:password@host, is refused)
+                         --server, user:password@host, is refused); one of them
+                         is required unless --passthroughauth or --simulate
   --thumbprint FP        pin the host's certificate (env GOVC_THUMBPRINT): its SHA-1
                          or SHA-256 fingerprint, any case, with colons (AB:CD:…) or
                          none, optionally after "thumbprint:" as simulate prints it

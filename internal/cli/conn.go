@@ -143,7 +143,8 @@ func hasPassword(server string) bool {
 
 // resolve fills the connection part of cfg from flags, then ESXI_PASSWORD,
 // then govc's environment. Its errors are usage errors (params.ErrInvalid,
-// exit 2): nothing has been contacted.
+// exit 2): nothing has been contacted. A login without a password source
+// (and without --passthroughauth) is one: the host would refuse it.
 //
 // A password in --server is refused (never echoed): a flag value can be
 // read by every user of the machine (ps, /proc/PID/cmdline). A user name
@@ -218,6 +219,9 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 			return usageError("read --password-file: %w", err)
 		}
 		cfg.Password = params.NewPassword(strings.TrimRight(string(b), "\r\n"))
+		if cfg.Password.IsZero() {
+			return usageError("--password-file %s is empty: it holds the login password", c.passwordFile)
+		}
 	case env.Getenv("ESXI_PASSWORD") != "":
 		cfg.Password = params.NewPassword(env.Getenv("ESXI_PASSWORD"))
 	case env.Getenv("GOVC_PASSWORD") != "":
@@ -247,6 +251,10 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 			}
 			cfg.Insecure = b
 		}
+	}
+	if cfg.PassThrough == nil && cfg.Password.IsZero() {
+		// Logging in would be refused: say so before contacting anything.
+		return usageError("no password: give it in the environment variable ESXI_PASSWORD or with --password-file FILE (GOVC_PASSWORD and a user:password@ in GOVC_URL are read too), or log in with --passthroughauth (Kerberos)")
 	}
 	return nil
 }

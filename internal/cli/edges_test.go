@@ -3,7 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -38,5 +42,90 @@ func TestUsageHasNoPanic(t *testing.T) {
 				t.Errorf("%s %s: no usage:\n%s", cmd, arg, errb)
 			}
 		}
+	}
+}
+
+// countingListener accepts TCP connections on 127.0.0.1 and counts them
+// (and closes them): a command that contacts it shows in Accepted.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func listenCounting(t *testing.T) *countingListener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &countingListener{Listener: l}
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.n.Add(1)
+			conn.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	return c
+}
+
+// Accepted is the number of connections so far.
+func (c *countingListener) Accepted() int { return int(c.n.Load()) }
+
+// No password source at all (no --password-file, ESXI_PASSWORD,
+// GOVC_PASSWORD or password in GOVC_URL, no --passthroughauth) is a
+// mistake of usage: exit 2, nothing contacted — for one host and for a
+// fleet alike (before: exit 3 "could not connect" after contacting the
+// host, every fleet host UNREACHABLE). Pass-through and the simulator need
+// no password.
+func TestNoPasswordSourceIsUsage(t *testing.T) {
+	l := listenCounting(t)
+	addr := l.Addr().String()
+	l2 := listenCounting(t)
+	tp := "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01"
+	const want = "no password: give it in the environment variable ESXI_PASSWORD or with --password-file FILE"
+	tests := [][]string{
+		{"apply", "--server", addr, "--thumbprint", tp},
+		{"plan", "--server", addr, "--thumbprint", tp, "--output", "json"},
+		{"list", "--server", addr, "--thumbprint", tp},
+		{"check-password", "--server", addr, "--thumbprint", tp},
+		{"guest-auth", "--vm", "vm1", "--server", addr, "--thumbprint", tp},
+		{"apply", "--server", addr, "--server", l2.Addr().String()},
+		{"list", "--server", addr, "--server", l2.Addr().String()},
+		{"plan", "--server", addr, "--vihost", "esx-*", "--username", "administrator@vsphere.local", "--thumbprint", tp},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args[:1], " "), func(t *testing.T) {
+			code, out, errb := runCLI(context.Background(), "[]", map[string]string{"GOVC_URL": ""}, args...)
+			if code != 2 || !strings.Contains(errb, want) {
+				t.Errorf("%v: exit %d, want 2 and %q:\n%s\n%s", args, code, want, out, errb)
+			}
+			if strings.Contains(out, "UNREACHABLE") {
+				t.Errorf("%v: a host is reported unreachable:\n%s", args, out)
+			}
+		})
+	}
+	if n := l.Accepted() + l2.Accepted(); n != 0 {
+		t.Errorf("%d connections to the hosts, want none", n)
+	}
+	// An empty password file is no password either.
+	empty := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errb := runCLI(context.Background(), "[]", nil, "list", "--server", addr, "--thumbprint", tp, "--password-file", empty)
+	if code != 2 || !strings.Contains(errb, "--password-file "+empty+" is empty") {
+		t.Errorf("empty --password-file: exit %d:\n%s", code, errb)
+	}
+	// The simulator needs none.
+	if code, out, errb := runCLI(context.Background(), "[]", nil, "list", "--simulate"); code != 0 {
+		t.Errorf("list --simulate: exit %d\n%s\n%s", code, out, errb)
+	}
+	if n := l.Accepted() + l2.Accepted(); n != 0 {
+		t.Errorf("%d connections to the hosts, want none", n)
 	}
 }
