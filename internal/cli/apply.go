@@ -19,7 +19,7 @@ import (
 
 // applyOptions are the inputs of apply and plan.
 type applyOptions struct {
-	file, ignoreList, output, policy, trace string
+	file, ignoreList, output, policy string
 	skipCheck, verbose, fromDRP             bool
 	allowSelfLockout                        bool
 	conn                                    connFlags
@@ -35,7 +35,6 @@ func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
 	fs.StringVar(&o.policy, "password-policy", "", "use this Security.PasswordQualityControl instead of the host's")
 	fs.BoolVar(&o.skipCheck, "skip-password-check", false, "do not pre-check passwords; let the host decide per entry")
 	fs.BoolVar(&o.verbose, "verbose", false, "log progress to stderr")
-	fs.StringVar(&o.trace, "trace-soap", "", "write the SOAP conversation (secrets removed) to this file; - is stderr")
 	fs.BoolVar(&o.allowSelfLockout, "allow-self-lockout", false, "let the list demote or remove the user this run logs in as (and, with --vihost, vpxuser); refused by default")
 	fs.BoolVar(&o.fromDRP, "from-drp", false, "inside a DRP task: read Params from RS_ENDPOINT/RS_TOKEN/RS_UUID and write the report Param")
 	o.conn.register(fs)
@@ -140,15 +139,12 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		printError(env.Stderr, name, err)
 		return tasks.ExitInvalid
 	}
-	if o.trace != "" {
-		w, closeTrace, err := openTrace(o.trace, env)
-		if err != nil {
-			printError(env.Stderr, name, err)
-			return tasks.ExitInvalid
-		}
-		defer closeTrace()
-		cfg.Trace = w
+	closeTrace, err := o.conn.openTrace(env, &cfg.Trace)
+	if err != nil {
+		printError(env.Stderr, name, err)
+		return tasks.ExitInvalid
 	}
+	defer closeTrace()
 
 	fc, err := o.fleet.resolve(fs, env, o.conn, &cfg)
 	if err != nil {
@@ -188,13 +184,20 @@ func readInput(file string, stdin io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-func openTrace(path string, env Env) (io.Writer, func(), error) {
-	if path == "-" {
-		return env.Stderr, func() {}, nil
+// openTrace opens --trace-soap, if given, into *w (nil otherwise); the
+// func closes it. Its error is a usage error.
+func (c *connFlags) openTrace(env Env, w *io.Writer) (func(), error) {
+	switch c.trace {
+	case "":
+		return func() {}, nil
+	case "-":
+		*w = env.Stderr
+		return func() {}, nil
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(c.trace, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open --trace-soap file: %w", err)
+		return nil, usageError("open --trace-soap file: %w", err)
 	}
-	return f, func() { f.Close() }, nil
+	*w = f
+	return func() { f.Close() }, nil
 }

@@ -70,6 +70,8 @@ Connection flags:
   --insecure             skip certificate verification (env GOVC_INSECURE); not
                          together with --thumbprint
   --timeout DURATION     time limit of each vSphere call, positive (default 60s)
+  --trace-soap FILE|-    write the SOAP conversation (passwords, tokens and tickets
+                         removed) to FILE, or - for stderr
   --simulate             use a fresh built-in ESXi simulator instead of a host
                          (not with --server, --username, --password-file,
                          --thumbprint, --insecure, --passthroughauth)

@@ -16,8 +16,8 @@ import (
 	"github.com/esxi-users/esxi-users/params"
 )
 
-// connFlags are the connection flags shared by apply, plan and
-// check-password.
+// connFlags are the connection flags shared by apply, plan, list,
+// check-password and guest-auth (--trace-soap included).
 type connFlags struct {
 	server, username, passwordFile, thumbprint string
 	insecure, simulate                         bool
@@ -28,6 +28,8 @@ type connFlags struct {
 	passThrough       bool
 	authPackage, spn  string
 	keytab, principal string
+	// trace is --trace-soap: a file, or - for stderr.
+	trace string
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
@@ -44,6 +46,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.spn, "spn", "", "service principal of the server for --passthroughauth (default host/<server>)")
 	fs.StringVar(&c.keytab, "keytab", "", "with --passthroughauth: log in from this keytab instead of the credential cache")
 	fs.StringVar(&c.principal, "principal", "", "with --keytab: the client principal (user@REALM)")
+	fs.StringVar(&c.trace, "trace-soap", "", "write the SOAP conversation (passwords, tokens and tickets removed) to this `FILE`; - is stderr")
 }
 
 // noSimulator is what --simulate and simulate say in a build without the

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/esxi-users/esxi-users/internal/esxsim"
 )
 
 // Tests of the edges issue 17 (item 3) lists: each failed before its fix.
@@ -127,5 +129,47 @@ func TestNoPasswordSourceIsUsage(t *testing.T) {
 	}
 	if n := l.Accepted() + l2.Accepted(); n != 0 {
 		t.Errorf("%d connections to the hosts, want none", n)
+	}
+}
+
+// --trace-soap is a connection flag: list, check-password and guest-auth
+// talk SOAP too and trace it (before: "flag provided but not defined:
+// -trace-soap"), passwords, tokens and tickets removed.
+func TestTraceSOAPOnEveryCommand(t *testing.T) {
+	sim := startSim(t, esxsim.Options{Password: canary})
+	vars := map[string]string{"ESXI_PASSWORD": canary}
+	for _, tt := range []struct {
+		cmd, stdin string
+		want       string // a request the command makes
+	}{
+		{"list", "", "<RetrieveUserGroups"},
+		{"check-password", "S3cr3tP455!\n", "<QueryOptions"},
+		{"plan", "[]", "<RetrieveUserGroups"},
+	} {
+		file := filepath.Join(t.TempDir(), "trace")
+		code, out, errb := runCLI(context.Background(), tt.stdin, vars, simArgs(sim, tt.cmd, "--trace-soap", file)...)
+		if code != 0 {
+			t.Errorf("%s: exit %d\n%s\n%s", tt.cmd, code, out, errb)
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tt.want) || !strings.Contains(string(b), "<password>********</password>") {
+			t.Errorf("%s: the trace lacks %s or the masked login:\n%.2000s", tt.cmd, tt.want, b)
+		}
+		if strings.Contains(string(b)+out+errb, canary) {
+			t.Errorf("%s: the password is in the trace", tt.cmd)
+		}
+	}
+
+	g := startGuestSim(t)
+	code, out, errb := g.run(t, true, g.conn("--vm", g.vm, "--trace-soap", "-")...) // g.run checks for tokens and tickets
+	if code != 0 || !strings.Contains(errb, "<AcquireCredentialsInGuest") || !strings.Contains(errb, "<ReleaseCredentialsInGuest") {
+		t.Errorf("guest-auth: exit %d, or the trace on stderr lacks the guest calls:\n%s\n%.3000s", code, out, errb)
+	}
+	if strings.Contains(errb, g.pass) {
+		t.Error("guest-auth: the vCenter password is in the trace")
 	}
 }

@@ -103,6 +103,11 @@ func runList(ctx context.Context, args []string, env Env) int {
 	if err := conn.resolve(fs, env, &cfg); err != nil {
 		return fail(err)
 	}
+	closeTrace, err := conn.openTrace(env, &cfg.Trace)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeTrace()
 	fc, err := targets.resolve(fs, env, conn, &cfg)
 	if err != nil {
 		return fail(err)
