@@ -173,3 +173,38 @@ func TestTraceSOAPOnEveryCommand(t *testing.T) {
 		t.Error("guest-auth: the vCenter password is in the trace")
 	}
 }
+
+// A known-hosts file's errors name where it came from: --known-hosts or
+// GOVC_TLS_KNOWN_HOSTS (before: always "--known-hosts"); conflicting lines
+// and an over-long line are named clearly (internal/tlspin's tests).
+func TestKnownHostsErrorsNameTheirSource(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(bad, []byte("127.0.0.1:1 AB:CD\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conflict := filepath.Join(dir, "conflict")
+	sha1 := "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01"
+	if err := os.WriteFile(conflict, []byte("127.0.0.1:1 "+sha1+"\n127.0.0.1:1 "+strings.ReplaceAll(sha1, "AB", "BA")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"ESXI_PASSWORD": canary}
+	for _, tt := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--known-hosts", bad}, "", "--known-hosts: known-hosts file " + bad + ", line 1"},
+		{nil, bad, "GOVC_TLS_KNOWN_HOSTS: known-hosts file " + bad + ", line 1"},
+		{nil, conflict, "GOVC_TLS_KNOWN_HOSTS: known-hosts file " + conflict + `, line 2: host "127.0.0.1:1" is pinned with another fingerprint by ` + conflict + ":1"},
+	} {
+		v := map[string]string{"GOVC_TLS_KNOWN_HOSTS": tt.env}
+		for k, x := range vars {
+			v[k] = x
+		}
+		code, _, errb := runCLI(context.Background(), "", v, append([]string{"list", "--server", "127.0.0.1:1"}, tt.args...)...)
+		if code != 2 || !strings.Contains(errb, tt.want) {
+			t.Errorf("%v %s: exit %d, want 2 and %q:\n%s", tt.args, tt.env, code, tt.want, errb)
+		}
+	}
+}

@@ -84,22 +84,25 @@ func (f *fleetFlags) many() bool {
 }
 
 // knownHostsFile loads --known-hosts, else GOVC_TLS_KNOWN_HOSTS (nil when
-// neither is given). Its errors are usage errors.
+// neither is given). Its errors are usage errors naming the flag or the
+// variable.
 func (f *fleetFlags) knownHostsFile(env Env) (*tlspin.KnownHosts, error) {
 	var (
-		k   tlspin.KnownHosts
-		err error
+		k      tlspin.KnownHosts
+		err    error
+		source = "--known-hosts"
 	)
 	switch {
 	case f.knownHosts != "":
 		k, err = tlspin.LoadKnownHosts(f.knownHosts)
 	case env.Getenv("GOVC_TLS_KNOWN_HOSTS") != "":
+		source = "GOVC_TLS_KNOWN_HOSTS"
 		k, err = tlspin.LoadKnownHostsList(env.Getenv("GOVC_TLS_KNOWN_HOSTS"))
 	default:
 		return nil, nil
 	}
 	if err != nil {
-		return nil, usageError("--known-hosts: %w", err)
+		return nil, usageError("%s: %w", source, err)
 	}
 	return &k, nil
 }
