@@ -370,3 +370,39 @@ func invalidUTF8Line(data []byte) int {
 	}
 	return line
 }
+
+// NoList reports whether data holds no list at all — nothing but white
+// space, a byte order mark or YAML comments, or a null document (null, ~)
+// — and says which ("empty", "null"). Decode reads such input as an empty
+// list, as DRP gives an unset Param; the CLI refuses it from --file or
+// standard input, where it is more likely a mistake (a truncated file, a
+// command before the pipe that failed) than a list: a list with no entries
+// is written [].
+func NoList(data []byte) (what string, ok bool) {
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "empty", true
+	}
+	if len(data) > MaxInputBytes || !utf8.Valid(data) || isJSONDocument(data) {
+		return "", false
+	}
+	var doc yaml.Node
+	err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc)
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty", true // comments only
+	case err != nil:
+		return "", false
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root = resolveAlias(root); root.Kind == yaml.ScalarNode && root.Tag == "!!null" && len(bytes.TrimSpace(data)) > 0 {
+		if root.Value == "" {
+			return "empty", true // "---" alone
+		}
+		return "null", true
+	}
+	return "", false
+}

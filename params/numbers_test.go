@@ -37,3 +37,23 @@ func TestOverflowingNumbersAreNotStrings(t *testing.T) {
 		}
 	}
 }
+
+// NoList tells input that holds no list (Decode's empty list) from [].
+func TestNoList(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "empty", " \n\t": "empty", "\uFEFF\n": "empty", "# nothing yet\n": "empty", "---\n": "empty",
+		"null": "null", "~\n": "null", "--- null\n": "null", "Null": "null",
+	} {
+		if got, ok := NoList([]byte(in)); !ok || got != want {
+			t.Errorf("NoList(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+		if es, err := Parse([]byte(in)); err != nil || len(es) != 0 {
+			t.Errorf("Parse(%q) = %v, %v; want no entries", in, es, err)
+		}
+	}
+	for _, in := range []string{"[]", "---\n[]\n", "[ ]", "- id: u1\n  operation: remove\n", "[{\"id\": \"u1\"}]", "nul", "{}", "[", "'null'"} {
+		if got, ok := NoList([]byte(in)); ok {
+			t.Errorf("NoList(%q) = %q, want a list", in, got)
+		}
+	}
+}

@@ -135,6 +135,9 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		return connectExit(err)
 	}
 	cfg.Input, err = readInput(o.file, env.Stdin)
+	if err == nil {
+		err = noList(o.file, cfg.Input)
+	}
 	if err != nil {
 		printError(env.Stderr, name, err)
 		return tasks.ExitInvalid
@@ -160,6 +163,30 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		printError(env.Stderr, name, report.Error)
 	}
 	return tasks.ExitCode(err)
+}
+
+// noList refuses a document from --file (or standard input, "-") that
+// holds no list at all: empty, comments only, or null (params.NoList).
+// Decode would read it as a list with no entries, as DRP gives an unset
+// Param; from a file or a pipe it is more likely a mistake — a truncated or
+// wrong file, a command before the pipe that failed — than a list. A list
+// with no entries is written [] and succeeds.
+func noList(file string, input []byte) error {
+	what, ok := params.NoList(input)
+	if !ok {
+		return nil
+	}
+	source := "--file " + quoteClip(file)
+	if file == "-" {
+		source = "standard input (--file -)"
+	}
+	if what == "null" {
+		return usageError("%s holds null, not a list: nothing to apply (a list with no entries is written [])", source)
+	}
+	if file == "-" {
+		return usageError("%s is empty: nothing to apply (did the command before the pipe fail? a list with no entries is written [])", source)
+	}
+	return usageError("%s is empty: nothing to apply (a list with no entries is written [])", source)
 }
 
 // readInput reads the document from a file or stdin ("-"), refusing more

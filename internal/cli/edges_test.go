@@ -208,3 +208,53 @@ func TestKnownHostsErrorsNameTheirSource(t *testing.T) {
 		}
 	}
 }
+
+// A document from --file or standard input that holds no list — empty,
+// comments only, null — is refused, exit 2, nothing contacted: from a file
+// or a pipe it is likely a mistake (a truncated or wrong file, a command
+// before the pipe that failed). [] is a list with no entries: exit 0, and
+// the summary says the list is empty (before: all of them "ok: … no
+// entries", exit 0). DRP's unset Param is [] (internal/drp).
+func TestEmptyDocument(t *testing.T) {
+	l := listenCounting(t)
+	dir := t.TempDir()
+	vars := map[string]string{"ESXI_PASSWORD": canary}
+	srv := []string{"--server", l.Addr().String(), "--thumbprint", "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01"}
+	for _, tt := range []struct {
+		doc  string
+		file bool
+		want string
+	}{
+		{"", true, "is empty: nothing to apply (a list with no entries is written [])"},
+		{"# users go here\n\n", true, "is empty: nothing to apply"},
+		{"null\n", true, "holds null, not a list: nothing to apply"},
+		{"~", true, "holds null, not a list"},
+		{"", false, "standard input (--file -) is empty: nothing to apply (did the command before the pipe fail? a list with no entries is written [])"},
+		{"---\n", false, "standard input (--file -) is empty"},
+	} {
+		for _, cmd := range []string{"apply", "plan"} {
+			args := append([]string{cmd}, srv...)
+			stdin := tt.doc
+			if tt.file {
+				f := filepath.Join(dir, "users.yaml")
+				if err := os.WriteFile(f, []byte(tt.doc), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args, stdin = append(args, "--file", f), ""
+			}
+			code, out, errb := runCLI(context.Background(), stdin, vars, args...)
+			if code != 2 || !strings.Contains(errb, tt.want) {
+				t.Errorf("%s %q (file %v): exit %d, want 2 and %q\n%s\n%s", cmd, tt.doc, tt.file, code, tt.want, out, errb)
+			}
+		}
+	}
+	if n := l.Accepted(); n != 0 {
+		t.Errorf("%d connections, want none", n)
+	}
+	for _, doc := range []string{"[]", "---\n[]\n# none yet\n"} {
+		code, out, errb := runCLI(context.Background(), doc, nil, "apply", "--simulate")
+		if code != 0 || !strings.Contains(out, "as root: no entries: the list is empty") {
+			t.Errorf("%q: exit %d\n%s\n%s", doc, code, out, errb)
+		}
+	}
+}

@@ -122,7 +122,7 @@ func summary(rep *tasks.Report) string {
 	var what string
 	switch {
 	case n == 0 && rep.OK:
-		what = "no entries"
+		what = "no entries: the list is empty"
 	case n == 0:
 		// the list could not be read: the error says why
 	case !rep.OK && allNotRun(rep.Results) && n == 1:
