@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/esxi-users/esxi-users/internal/fleet"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
@@ -78,15 +80,23 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 	}
 	var o applyOptions
 	fs := o.flags(name, env)
+	// stop ends a run that fails before it starts — a mistake of usage,
+	// settings that do not resolve — with its error on stderr and, with
+	// --output json, a report saying so: JSON output is always a document.
+	stop := func(err any) int {
+		printError(env.Stderr, name, err)
+		o.failedReport(env, plan, fmt.Sprint(err))
+		return connectExit(asError(err))
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		o.failedReport(env, plan, err.Error()) // the flag package printed it
 		return tasks.ExitInvalid
 	}
 	if fs.NArg() > 0 {
-		printError(env.Stderr, name, fmt.Sprintf("unexpected argument %s (give the document with --file)", quoteClip(fs.Arg(0))))
-		return tasks.ExitInvalid
+		return stop(usageError("unexpected argument %s (give the document with --file)", quoteClip(fs.Arg(0))))
 	}
 	explicit := explicitFlags(fs)
 	if o.fromDRP {
@@ -97,20 +107,18 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 			}
 		})
 		if len(others) > 0 {
-			printError(env.Stderr, name, fmt.Sprintf("--from-drp takes every setting from the machine's Params: %s cannot be used with it", strings.Join(others, ", ")))
-			return tasks.ExitInvalid
+			return stop(usageError("--from-drp takes every setting from the machine's Params: %s cannot be used with it", strings.Join(others, ", ")))
 		}
 		return runFromDRP(ctx, env, plan)
 	}
 	if err := o.check(explicit); err != nil {
-		printError(env.Stderr, name, err)
-		return tasks.ExitInvalid
+		return stop(err)
 	}
 	if !explicit["file"] && env.StdinIsTerminal != nil && env.StdinIsTerminal() {
-		printError(env.Stderr, name, "no --file given and standard input is a terminal: give --file PATH, or pipe the document in (--file - reads standard input)")
+		code := stop(usageError("no --file given and standard input is a terminal: give --file PATH, or pipe the document in (--file - reads standard input)"))
 		fmt.Fprintln(env.Stderr)
 		fs.Usage()
-		return tasks.ExitInvalid
+		return code
 	}
 	pr, err := newPrinter(env.Stdout, o.output, plan)
 	if err != nil {
@@ -131,28 +139,24 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if err := o.conn.resolve(fs, env, &cfg); err != nil {
-		printError(env.Stderr, name, err)
-		return connectExit(err)
+		return stop(err)
 	}
 	cfg.Input, err = readInput(o.file, env.Stdin)
 	if err == nil {
 		err = noList(o.file, cfg.Input)
 	}
 	if err != nil {
-		printError(env.Stderr, name, err)
-		return tasks.ExitInvalid
+		return stop(usageError("%w", err))
 	}
 	closeTrace, err := o.conn.openTrace(env, &cfg.Trace)
 	if err != nil {
-		printError(env.Stderr, name, err)
-		return tasks.ExitInvalid
+		return stop(err)
 	}
 	defer closeTrace()
 
 	fc, err := o.fleet.resolve(fs, env, o.conn, &cfg)
 	if err != nil {
-		printError(env.Stderr, name, err)
-		return connectExit(err)
+		return stop(err)
 	}
 	if fc != nil {
 		return runFleet(ctx, name, env, o.output, *fc)
@@ -163,6 +167,21 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		printError(env.Stderr, name, report.Error)
 	}
 	return tasks.ExitCode(err)
+}
+
+// failedReport writes, with --output json, the report of a run that failed
+// before it started (msg says why): a fleet's for several targets, else one
+// host's, with no results.
+func (o *applyOptions) failedReport(env Env, plan bool, msg string) {
+	if o.output != "json" {
+		return
+	}
+	now := time.Now().UTC()
+	if o.fleet.many() {
+		writeJSON(env.Stdout, &fleet.Report{Plan: plan, Time: now, Error: msg, Hosts: []*fleet.HostReport{}})
+		return
+	}
+	writeJSON(env.Stdout, &tasks.Report{Plan: plan, Time: now, Host: o.conn.displayHost(env), Error: msg, Results: []tasks.Result{}})
 }
 
 // noList refuses a document from --file (or standard input, "-") that

@@ -132,6 +132,24 @@ func (c *connFlags) given(env Env) bool {
 	return c.simulate || c.server != "" || env.Getenv("GOVC_URL") != ""
 }
 
+// displayHost is the host a report names for a run that did not start:
+// the --vihost host, else the server (--server, else GOVC_URL) as
+// host[:port], without scheme, user information or path; "" when none is
+// given or it is not a server.
+func (c *connFlags) displayHost(env Env) string {
+	if v := strings.TrimSpace(c.vihost); v != "" {
+		return v
+	}
+	server := c.server
+	if server == "" && !c.simulate {
+		server = env.Getenv("GOVC_URL")
+	}
+	if u, err := esx.ServerURL(server); err == nil {
+		return u.Host
+	}
+	return ""
+}
+
 // hasPassword reports whether a server value carries a password:
 // "user:password@host", with or without a scheme. The user information is
 // everything before the last "@" (a password may hold "@", "/" or "#").

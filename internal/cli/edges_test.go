@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -256,5 +257,59 @@ func TestEmptyDocument(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "as root: no entries: the list is empty") {
 			t.Errorf("%q: exit %d\n%s\n%s", doc, code, out, errb)
 		}
+	}
+}
+
+// --output json always prints one JSON document, also when the run fails as
+// a whole — a mistake of usage, a host or vCenter that cannot be reached —
+// with an "error" saying why (before: list printed nothing; apply and plan
+// printed a report only once the run had started).
+func TestJSONOutputIsAlwaysADocument(t *testing.T) {
+	l := listenCounting(t) // accepts and closes: every call fails
+	addr := l.Addr().String()
+	tp := "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01"
+	pw := map[string]string{"ESXI_PASSWORD": canary}
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		vars  map[string]string
+		stdin string
+		code  int
+		fleet bool // a fleet's document: {"error", "hosts": []}
+		want  string
+	}{
+		{"list usage", []string{"list", "--output", "json", "--timeout", "0", "--server", addr}, pw, "", 2, false, "--timeout 0s"},
+		{"list flag error", []string{"list", "--output", "json", "--bogus"}, pw, "", 2, false, "flag provided but not defined: -bogus"},
+		{"list no password", []string{"list", "--output", "json", "--server", addr, "--thumbprint", tp}, nil, "", 2, false, "no password"},
+		{"list unreachable", []string{"list", "--output", "json", "--server", addr, "--thumbprint", tp}, pw, "", 3, false, "could not connect"},
+		{"list fleet vCenter unreachable", []string{"list", "--output", "json", "--server", addr, "--thumbprint", tp, "--username", "u", "--vihost", "esx-*"}, pw, "", 3, true, "could not connect"},
+		{"list fleet usage", []string{"list", "--output", "json", "--server", addr, "--server", addr, "--parallel", "0"}, pw, "", 2, true, "--parallel 0"},
+		{"apply usage", []string{"apply", "--output", "json", "--timeout", "0", "--server", addr}, pw, "[]", 2, false, "--timeout 0s"},
+		{"plan flag error", []string{"plan", "--output", "json", "--bogus"}, pw, "[]", 2, false, "-bogus"},
+		{"apply no password", []string{"apply", "--output", "json", "--server", addr, "--thumbprint", tp}, nil, "[]", 2, false, "no password"},
+		{"plan empty input", []string{"plan", "--output", "json", "--server", addr, "--thumbprint", tp}, pw, "", 2, false, "standard input (--file -) is empty"},
+		{"apply fleet usage", []string{"apply", "--output", "json", "--server", addr, "--server", "127.0.0.1:2", "--thumbprint", tp}, pw, "[]", 2, true, "a thumbprint pins one certificate"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errb := runCLI(context.Background(), tt.stdin, tt.vars, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s\n%s", code, tt.code, out, errb)
+			}
+			var doc struct {
+				Error   *string
+				Hosts   []json.RawMessage
+				Results []json.RawMessage
+			}
+			dec := json.NewDecoder(strings.NewReader(out))
+			if err := dec.Decode(&doc); err != nil || dec.More() {
+				t.Fatalf("stdout is not one JSON document (%v):\n%s\nstderr:\n%s", err, out, errb)
+			}
+			if doc.Error == nil || !strings.Contains(*doc.Error, tt.want) {
+				t.Errorf("the document's error lacks %q:\n%s", tt.want, out)
+			}
+			if tt.fleet != (doc.Hosts != nil) {
+				t.Errorf("fleet %v, but the document is:\n%s", tt.fleet, out)
+			}
+		})
 	}
 }

@@ -169,5 +169,13 @@ func connectExit(err error) int {
 	return tasks.ExitConnect
 }
 
+// asError is msg as an error (a usage error if it is a plain message).
+func asError(msg any) error {
+	if err, ok := msg.(error); ok {
+		return err
+	}
+	return usageError("%v", msg)
+}
+
 // quoteClip quotes an echoed input value, clipped (params.Clip).
 func quoteClip(s string) string { return fmt.Sprintf("%q", params.Clip(s)) }
