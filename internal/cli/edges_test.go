@@ -313,3 +313,34 @@ func TestJSONOutputIsAlwaysADocument(t *testing.T) {
 		})
 	}
 }
+
+// An unknown --vihost name is one rule and one wording, alone and in a
+// fleet: exit 2 (input vCenter refuted, like a role the host does not
+// define: nothing changed, and no retry helps — exit 3 is for a target
+// that could not be reached or read), "host pattern … matches no host"
+// (before: alone exit 3, "could not connect …: no managed host is named or
+// addressed …"; in a fleet exit 2). Names match alike too: in any case.
+func TestUnknownViHostIsOneRule(t *testing.T) {
+	vc := startFleet(t, esxsim.VCenterOptions{Hosts: 2})
+	const want = `vCenter ` + "%s" + `: host pattern "nosuch" matches no host (2 hosts; matched against names, short names and management addresses, in any case)`
+	for _, args := range [][]string{
+		{"apply", "--vihost", "nosuch"},
+		{"plan", "--vihost", "nosuch"},
+		{"list", "--vihost", "nosuch"},
+		{"plan", "--vihost", "nosuch", "--vihost", "DC0_H0"},
+		{"list", "--vihost", "nosuch", "--vihost", "DC0_H0"},
+	} {
+		code, out, errb := runCLI(context.Background(), fixture(t, "seed.yaml"), vcVars(vc), vcArgs(vc, args...)...)
+		w := strings.Replace(want, "%s", vc.URL.Host, 1)
+		if code != 2 || !strings.Contains(errb, w) || strings.Contains(errb, "could not connect") {
+			t.Errorf("%v: exit %d, want 2 and %q:\n%s\n%s", args, code, w, out, errb)
+		}
+	}
+	if n := vc.Writes(); n != 0 {
+		t.Errorf("%d writes", n)
+	}
+	// The same name in another case finds the host, alone as in a fleet.
+	if code, out, errb := runCLI(context.Background(), "", vcVars(vc), vcArgs(vc, "list", "--vihost", "dc0_h0")...); code != 0 || !strings.Contains(out, "host DC0_H0 as ") {
+		t.Errorf("dc0_h0: exit %d\n%s\n%s", code, out, errb)
+	}
+}
