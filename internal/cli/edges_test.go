@@ -344,3 +344,28 @@ func TestUnknownViHostIsOneRule(t *testing.T) {
 		t.Errorf("dc0_h0: exit %d\n%s\n%s", code, out, errb)
 	}
 }
+
+// The same standalone host under two names (127.0.0.1:P and localhost:P)
+// is refused before anything is contacted, exit 2, for apply, plan and
+// list (before: both were read and written at once, and counted as two
+// hosts).
+func TestOneHostUnderTwoNames(t *testing.T) {
+	sim := startSim(t, esxsim.Options{Password: canary})
+	_, port, _ := net.SplitHostPort(sim.URL.Host)
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	lines := "127.0.0.1:" + port + " " + sim.Thumbprint + "\nlocalhost:" + port + " " + sim.Thumbprint + "\n"
+	if err := os.WriteFile(kh, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := `servers "127.0.0.1:` + port + `" and "localhost:` + port + `" are one host: both are 127.0.0.1:` + port + `; give each host once`
+	for _, cmd := range []string{"apply", "plan", "list"} {
+		code, out, errb := runCLI(context.Background(), firstEntries(fixture(t, "seed.yaml"), 1), map[string]string{"ESXI_PASSWORD": canary},
+			cmd, "--server", "127.0.0.1:"+port, "--server", "localhost:"+port, "--known-hosts", kh)
+		if code != 2 || !strings.Contains(errb, want) {
+			t.Errorf("%s: exit %d, want 2 and %q\n%s\n%s", cmd, code, want, out, errb)
+		}
+	}
+	if n := sim.Requests(); n != 0 {
+		t.Errorf("%d requests to the host, want none", n)
+	}
+}

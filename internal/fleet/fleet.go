@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -334,16 +335,66 @@ func (cfg Config) parallel() int {
 
 // targets are the run's hosts, sorted by name; closeAll logs out of the
 // vCenter. Its errors: the vCenter could not be reached (ErrConnect), a
-// pattern selects nothing (ErrInvalid).
+// pattern selects nothing, two servers are one host (ErrInvalid).
 func (r *run) targets(ctx context.Context) ([]*host, func(), error) {
 	if len(r.cfg.ViHosts) > 0 {
 		return r.vcenterTargets(ctx)
+	}
+	if err := r.oneHostTwice(ctx); err != nil {
+		return nil, nil, err
 	}
 	var hosts []*host
 	for _, s := range r.cfg.Servers {
 		hosts = append(hosts, r.standalone(s))
 	}
 	return hosts, func() {}, nil
+}
+
+// oneHostTwice refuses, before any host is contacted, standalone servers
+// that are one host under two names: names that resolve to the same
+// address, with the same port (127.0.0.1:19001 and localhost:19001; a name
+// and its address). Each would be read, checked and written as a host of
+// its own, at the same time, and counted twice. A name that does not
+// resolve is left to its dial to report. The check is by address only: a
+// certificate is no proof of identity here, since hosts may share one (a
+// wildcard certificate), and a host that is reached through two addresses
+// (two VMkernel interfaces, a NAT) is not caught. With Config.Dial set
+// (tests) the servers are not dialled, nor resolved.
+func (r *run) oneHostTwice(ctx context.Context) error {
+	if r.cfg.Dial != nil {
+		return nil
+	}
+	timeout := r.cfg.Timeout
+	if timeout <= 0 {
+		timeout = esx.DefaultTimeout
+	}
+	first := map[string]string{} // address:port -> the first server there
+	var errs []error
+	for _, s := range r.cfg.Servers {
+		u, err := esx.ServerURL(s)
+		if err != nil {
+			continue // check refused it
+		}
+		port := u.Port()
+		if port == "" {
+			port = "443"
+		}
+		lctx, cancel := context.WithTimeout(ctx, timeout)
+		addrs, err := net.DefaultResolver.LookupIPAddr(lctx, u.Hostname())
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			at := net.JoinHostPort(a.IP.String(), port)
+			if f, ok := first[at]; ok && f != u.Host {
+				errs = append(errs, params.Invalidf("servers %q and %q are one host: both are %s; give each host once (it would be written twice at once, and counted twice)", f, u.Host, at))
+				break
+			}
+			first[at] = u.Host
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // standalone is a host of its own session: its certificate pinned by the
