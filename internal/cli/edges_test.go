@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 )
 
 // Tests of the edges issue 17 (item 3) lists: each failed before its fix.
@@ -367,5 +369,40 @@ func TestOneHostUnderTwoNames(t *testing.T) {
 	}
 	if n := sim.Requests(); n != 0 {
 		t.Errorf("%d requests to the host, want none", n)
+	}
+}
+
+// simulate starts with a policy whose minimum is above 20 characters (a
+// passphrase minimum of 24, a four-class minimum of 32): root's generated
+// password is as long as the policy asks (before: exit 3 "cannot generate
+// a password accepted by PasswordQualityControl; set Options.Password", an
+// internal field). A policy no password meets is a mistake of usage, exit
+// 2, naming the flag.
+func TestSimulatePolicyAboveTwenty(t *testing.T) {
+	for _, policy := range []string{"retry=3 min=disabled,disabled,24,24,24", "min=disabled,disabled,disabled,disabled,32 max=64"} {
+		sim := startSimulateCmd(t, false, "--password-policy", policy)
+		u, err := url.Parse(sim.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw, _ := u.User.Password()
+		if reason, err := passwdqc.CheckESXi(policy, "root", "", pw); err != nil || reason != "" {
+			t.Errorf("%s: root's password does not meet it: %q %v", policy, reason, err)
+		}
+	}
+	vc := startSimulateUntil(t, func(s simulated) bool { return len(s.hosts) == 2 }, "--vcenter", "--hosts", "2",
+		"--password-policy", "min=disabled,disabled,disabled,disabled,28", "--host-password-policy", "DC0_H0=min=disabled,disabled,disabled,disabled,36")
+	if vc.thumbprint == "" {
+		t.Fatal("no thumbprint line")
+	}
+	for _, args := range [][]string{
+		{"simulate", "--password-policy", "min=disabled,disabled,disabled,disabled,45"},
+		{"simulate", "--vcenter", "--password-policy", "min=disabled,disabled,disabled,disabled,45"},
+		{"simulate", "--vcenter", "--host-password-policy", "DC0_H0=min=disabled,disabled,disabled,disabled,41"},
+	} {
+		code, _, errb := runCLI(context.Background(), "", nil, append(args, "--listen", "127.0.0.1:0")...)
+		if code != 2 || !strings.Contains(errb, "no password meets the policy") || !strings.Contains(errb, "ESXi's passwdqc allows at most 40 characters") || strings.Contains(errb, "Options.") {
+			t.Errorf("%v: exit %d:\n%s", args, code, errb)
+		}
 	}
 }

@@ -121,11 +121,11 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		var optErr *esxsim.OptionError
 		if errors.As(err, &optErr) {
 			// A flag value the simulator cannot use: a mistake of usage.
-			flag := map[string]string{"Clusters": "--clusters", "HostPasswordPolicies": "--host-password-policy", "FailHost": "--fail-host"}[optErr.Option]
+			flag := map[string]string{"Clusters": "--clusters", "HostPasswordPolicies": "--host-password-policy", "FailHost": "--fail-host", "PasswordQualityControl": "--password-policy"}[optErr.Option]
 			if flag == "" {
 				flag = optErr.Option
 			}
-			printError(env.Stderr, "simulate", fmt.Errorf("%s: %w", flag, optErr.Err))
+			printError(env.Stderr, "simulate", fmt.Errorf("%s: %w%s", flag, optErr.Err, noPasswordHint(optErr.Err)))
 			return 2
 		}
 		if err != nil {
@@ -146,6 +146,10 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		return 0
 	}
 	sim, err := esxsim.Start(opt)
+	if errors.Is(err, esxsim.ErrNoPassword) {
+		printError(env.Stderr, "simulate", fmt.Errorf("--password-policy: %w%s", err, noPasswordHint(err)))
+		return 2
+	}
 	if err != nil {
 		printError(env.Stderr, "simulate", err)
 		return 3
@@ -182,6 +186,14 @@ func guestAcceptor(path string) func(vm string) (simguest.Acceptor, error) {
 		}
 		return krbaccept.New(krbaccept.Options{Keytab: kt, SPN: spn})
 	}
+}
+
+// noPasswordHint is what to check in a policy no password meets.
+func noPasswordHint(err error) string {
+	if !errors.Is(err, esxsim.ErrNoPassword) {
+		return ""
+	}
+	return " — check its min= against its max= (without max=, ESXi's passwdqc allows at most 40 characters) and that four-character-class passwords are not disabled"
 }
 
 // hostPolicyFlag collects --host-password-policy NAME=POLICY values.

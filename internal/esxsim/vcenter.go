@@ -58,7 +58,7 @@ var hostRootFolder = types.ManagedObjectReference{Type: "Folder", Value: "ha-fol
 // OptionError is a VCenterOptions field StartVCenter cannot use, such as a
 // host name that is not one of the hosts.
 type OptionError struct {
-	Option string // the field: "Clusters", "HostPasswordPolicies", "FailHost"
+	Option string // the field: "Clusters", "HostPasswordPolicies", "FailHost", "PasswordQualityControl"
 	Err    error
 }
 
@@ -202,6 +202,16 @@ func StartVCenter(opt VCenterOptions) (v *VCenter, err error) {
 	for _, name := range slices.Sorted(maps.Keys(opt.HostPasswordPolicies)) {
 		if err := validPolicy(opt.CheckPassword, opt.HostPasswordPolicies[name]); err != nil {
 			return nil, &OptionError{"HostPasswordPolicies", fmt.Errorf("host %q: policy %q: %w", name, opt.HostPasswordPolicies[name], err)}
+		}
+	}
+	// Every host's root gets a password its policy accepts: a policy no
+	// password meets is the option's fault (ErrNoPassword).
+	if _, err := generatePassword(Options{Username: "root", PasswordQualityControl: opt.PasswordQualityControl, CheckPassword: opt.CheckPassword}); err != nil {
+		return nil, &OptionError{"PasswordQualityControl", err}
+	}
+	for _, name := range slices.Sorted(maps.Keys(opt.HostPasswordPolicies)) {
+		if _, err := generatePassword(Options{Username: "root", PasswordQualityControl: opt.HostPasswordPolicies[name], CheckPassword: opt.CheckPassword}); err != nil {
+			return nil, &OptionError{"HostPasswordPolicies", fmt.Errorf("host %q: %w", name, err)}
 		}
 	}
 	if opt.FailHost != "" && opt.FailWrite <= 0 {
