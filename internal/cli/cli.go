@@ -51,6 +51,7 @@ Usage:
                          (the host's local users, their roles, protected and ignored ids; writes nothing)
   esxi-manage-users apply --from-drp      (inside a DRP task: Params from RS_ENDPOINT/RS_TOKEN/RS_UUID)
   esxi-manage-users simulate [--listen 127.0.0.1:8989] [--fail-write K] [--expire-session-at K]
+                         [--password-file FILE] (else env ESXI_PASSWORD, else a random password)
   esxi-manage-users check-password [--policy STRING] [--user ID] [--jsonl] < passwords
   esxi-manage-users guest-auth --vm NAME [--operation list-processes|validate] [connection flags]
                          (SSPI ticket in a VM's guest: acquire, use once, release)

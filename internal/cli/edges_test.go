@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -404,5 +405,61 @@ func TestSimulatePolicyAboveTwenty(t *testing.T) {
 		if code != 2 || !strings.Contains(errb, "no password meets the policy") || !strings.Contains(errb, "ESXi's passwdqc allows at most 40 characters") || strings.Contains(errb, "Options.") {
 			t.Errorf("%v: exit %d:\n%s", args, code, errb)
 		}
+	}
+}
+
+// A local fleet of standalone simulators with one shared credential, as
+// the README shows it: each `simulate` takes root's password from
+// ESXI_PASSWORD (or --password-file; never a flag value) and does not
+// print it; their thumbprint lines make the known-hosts file; one apply
+// reaches them all (before: each simulator had a random password, so no
+// fleet run could log in to all of them).
+func TestLocalFleetOfSimulators(t *testing.T) {
+	vars := map[string]string{"ESXI_PASSWORD": canary}
+	var servers []string
+	var known strings.Builder
+	for range 2 {
+		s := startSimulateEnv(t, vars, func(s simulated) bool { return s.thumbprint != "" })
+		u, err := url.Parse(s.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, has := u.User.Password(); has || strings.Contains(s.url, canary) {
+			t.Errorf("line 1 shows the password: %s", s.url)
+		}
+		servers = append(servers, "--server", u.Host)
+		fmt.Fprintf(&known, "%s thumbprint: %s\n", u.Host, s.thumbprint)
+	}
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(known.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"apply", "--known-hosts", kh, "--output", "json"}, servers...)
+	code, out, errb := runCLI(context.Background(), fixture(t, "seed.yaml"), vars, args...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errb)
+	}
+	if rep := decodeFleet(t, out); len(rep.Hosts) != 2 || !rep.OK {
+		t.Errorf("report: %s", out)
+	}
+	if strings.Contains(out+errb, canary) {
+		t.Error("the password is in the output")
+	}
+
+	// --password-file too; an empty one is refused.
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte(canary+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startSimulateEnv(t, nil, func(s simulated) bool { return s.thumbprint != "" }, "--password-file", pwFile)
+	u, _ := url.Parse(s.url)
+	if code, out, errb := runCLI(context.Background(), "", vars, "list", "--server", u.Host, "--thumbprint", s.thumbprint); code != 0 {
+		t.Errorf("list with the file's password: exit %d\n%s\n%s", code, out, errb)
+	}
+	if err := os.WriteFile(pwFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errb := runCLI(context.Background(), "", nil, "simulate", "--listen", "127.0.0.1:0", "--password-file", pwFile); code != 2 || !strings.Contains(errb, "is empty") {
+		t.Errorf("empty --password-file: exit %d\n%s", code, errb)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 
@@ -48,6 +49,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	spn := fs.String("spn", "", "with --sspi-keytab: the service principal to accept (default host/<listen host>)")
 	guestKeytab := fs.String("guest-keytab", "", "with --vcenter: the keytab of the VMs' guests (service principal host/<vm name>; default the --sspi-keytab)")
 	esxiVersion := fs.String("esxi-version", esxsim.ESXi803, "the simulated ESXi release: "+esxsim.ESXi803+" or "+esxsim.ESXi703)
+	passwordFile := fs.String("password-file", "", "root's password (with --vcenter: the administrator's) from this `FILE`; else env ESXI_PASSWORD; else a random one, printed in line 1")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -68,7 +70,12 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: --esxi-version %q: use %s or %s\n", *esxiVersion, esxsim.ESXi803, esxsim.ESXi703)
 		return 2
 	}
-	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy, ESXiVersion: *esxiVersion}
+	password, err := simulatorPassword(*passwordFile, env)
+	if err != nil {
+		printError(env.Stderr, "simulate", err)
+		return 2
+	}
+	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy, ESXiVersion: *esxiVersion, Password: password}
 	if *failWrite > 0 {
 		opt.FailWrite = *failWrite
 		opt.FailFault = &types.SystemError{Reason: fmt.Sprintf("injected fault at write %d", *failWrite)}
@@ -109,7 +116,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		vopt := esxsim.VCenterOptions{
 			Listen: opt.Listen, Hosts: *hosts, PasswordQualityControl: opt.PasswordQualityControl,
 			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI, ESXiVersion: opt.ESXiVersion,
-			Clusters: *clusters, HostPasswordPolicies: hostPolicies, FailHost: *failHost,
+			Clusters: *clusters, HostPasswordPolicies: hostPolicies, FailHost: *failHost, Password: password,
 		}
 		if kt := *guestKeytab; kt != "" || *keytab != "" {
 			if kt == "" {
@@ -134,7 +141,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		}
 		defer vc.Close()
 		vc.ExpireSessionAt(*expireAt)
-		fmt.Fprintln(env.Stdout, vc.URL.String())
+		fmt.Fprintln(env.Stdout, shownURL(vc.URL, password))
 		fmt.Fprintf(env.Stdout, "thumbprint: %s\n", vc.Thumbprint)
 		for _, h := range vc.Hosts {
 			fmt.Fprintf(env.Stdout, "host: %s\n", h)
@@ -156,10 +163,40 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	}
 	defer sim.Close()
 	sim.ExpireSessionAt(*expireAt)
-	fmt.Fprintln(env.Stdout, sim.URL.String())
+	fmt.Fprintln(env.Stdout, shownURL(sim.URL, password))
 	fmt.Fprintf(env.Stdout, "thumbprint: %s\n", sim.Thumbprint)
 	<-ctx.Done()
 	return 0
+}
+
+// simulatorPassword is the login password simulate serves: from
+// --password-file, else ESXI_PASSWORD (the CLI's own sources: never a flag
+// value), else "" (a random one). A shared one lets standalone simulators
+// form a local fleet that one credential logs in to.
+func simulatorPassword(file string, env Env) (string, error) {
+	if file == "" {
+		return env.Getenv("ESXI_PASSWORD"), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read --password-file: %w", err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("--password-file %s is empty: it holds the password to serve", file)
+	}
+	return pw, nil
+}
+
+// shownURL is line 1: the URL with the login in it (GOVC_URL's form) — the
+// password only when it was generated: one the caller gave is not printed.
+func shownURL(u *url.URL, given string) string {
+	if given == "" {
+		return u.String()
+	}
+	shown := *u
+	shown.User = url.User(u.User.Username())
+	return shown.String()
 }
 
 // guestAcceptor returns the acceptor of a VM's guest: Kerberos for the

@@ -36,12 +36,19 @@ func startSimulateCmd(t *testing.T, wantVM bool, args ...string) simulated {
 // background and reads its lines until done says it has read enough.
 func startSimulateUntil(t *testing.T, done func(simulated) bool, args ...string) simulated {
 	t.Helper()
+	return startSimulateEnv(t, nil, done, args...)
+}
+
+// startSimulateEnv is startSimulateUntil with the environment variables
+// vars.
+func startSimulateEnv(t *testing.T, vars map[string]string, done func(simulated) bool, args ...string) simulated {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var errb bytes.Buffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- Run(ctx, append([]string{"simulate", "--listen", "127.0.0.1:0"}, args...), Env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: &errb, Getenv: func(string) string { return "" }})
+		exited <- Run(ctx, append([]string{"simulate", "--listen", "127.0.0.1:0"}, args...), Env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: &errb, Getenv: func(k string) string { return vars[k] }})
 		pw.Close()
 	}()
 	t.Cleanup(func() {
