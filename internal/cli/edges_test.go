@@ -12,8 +12,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
 )
 
@@ -461,5 +463,47 @@ func TestLocalFleetOfSimulators(t *testing.T) {
 	}
 	if code, _, errb := runCLI(context.Background(), "", nil, "simulate", "--listen", "127.0.0.1:0", "--password-file", pwFile); code != 2 || !strings.Contains(errb, "is empty") {
 		t.Errorf("empty --password-file: exit %d\n%s", code, errb)
+	}
+}
+
+// `simulate --vcenter --sspi-keytab K --spn host/vcenter.example` with a
+// keytab holding only vCenter's key serves pass-through logins; the VMs,
+// without a guest key, refuse guest tokens (InvalidGuestLogin), no "vm:"
+// line names one, and stderr says so (before: exit 3 "no VM has a guest
+// SSPI acceptor"). An explicit --guest-keytab without any VM's key is a
+// mistake of usage.
+func TestSimulateVCenterPassThroughWithoutGuestKeys(t *testing.T) {
+	const spn, vm = "host/vcenter.example", "DC0_H0_VM0"
+	realm := krbtest.NewFixture(t, spn, "host/"+vm) // the VM's principal exists, but no keytab given holds its key
+	sim := startSimulateUntil(t, func(s simulated) bool { return len(s.hosts) == 2 },
+		"--vcenter", "--hosts", "2", "--sspi-keytab", realm.ServiceKeytab, "--spn", spn)
+	u, err := url.Parse(sim.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	krb := map[string]string{"KRB5CCNAME": realm.CCache, "KRB5_CONFIG": realm.Krb5Conf()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code, out, errb := runCLI(ctx, "", krb, "list", "--server", u.Host, "--thumbprint", sim.thumbprint, "--passthroughauth", "--spn", spn, "--vihost", "DC0_H0")
+	if code != 0 || !strings.Contains(out, "host DC0_H0 as "+realm.Name+`\alice`) {
+		t.Fatalf("pass-through list: exit %d\n%s\n%s", code, out, errb)
+	}
+	pw, _ := u.User.Password()
+	withPW := map[string]string{"ESXI_PASSWORD": pw}
+	for k, v := range krb {
+		withPW[k] = v
+	}
+	code, out, errb = runCLI(ctx, "", withPW, "guest-auth", "--vm", vm, "--server", u.Host, "--username", u.User.Username(), "--thumbprint", sim.thumbprint)
+	if code != 3 || !strings.Contains(out+errb, "InvalidGuestLogin") || strings.Contains(out, "acquired a guest ticket") {
+		t.Errorf("guest-auth to a VM without a guest key: exit %d\n%s\n%s", code, out, errb)
+	}
+	code, errs := sim.stop()
+	if len(sim.vms) != 0 || code != 0 || !strings.Contains(errs, "no VM accepts guest SSPI tokens") {
+		t.Errorf("vm lines %v, exit %d, stderr:\n%s", sim.vms, code, errs)
+	}
+
+	code, _, errb = runCLI(ctx, "", nil, "simulate", "--listen", "127.0.0.1:0", "--vcenter", "--sspi-keytab", realm.ServiceKeytab, "--spn", spn, "--guest-keytab", realm.ServiceKeytab)
+	if code != 2 || !strings.Contains(errb, "has no key for any VM's guest") {
+		t.Errorf("--guest-keytab without a VM's key: exit %d\n%s", code, errb)
 	}
 }

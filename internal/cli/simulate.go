@@ -146,6 +146,16 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		for _, h := range vc.Hosts {
 			fmt.Fprintf(env.Stdout, "host: %s\n", h)
 		}
+		if vopt.GuestAuth != nil && len(vc.VMs) == 0 {
+			if *guestKeytab != "" {
+				vc.Close()
+				printError(env.Stderr, "simulate", fmt.Sprintf("--guest-keytab %s has no key for any VM's guest (host/<vm name>, such as host/DC0_H0_VM0)", quoteClip(*guestKeytab)))
+				return 2
+			}
+			// A keytab with vCenter's key only: pass-through is served,
+			// every guest refuses guest tokens.
+			fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: no VM accepts guest SSPI tokens: %s has no key host/<vm name> for any VM (give the guests' keys with --guest-keytab); LoginBySSPI for %s is served\n", quoteClip(*keytab), *spn)
+		}
 		for _, vm := range vc.VMs {
 			fmt.Fprintf(env.Stdout, "vm: %s\n", vm)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 type simulated struct {
 	url, thumbprint string
 	hosts, vms      []string
+	// stop stops the command (as a signal would) and returns its exit code
+	// and what it wrote on stderr.
+	stop func() (int, string)
 }
 
 // startSimulateCmd starts `esxi-manage-users simulate args...` in the
@@ -51,12 +55,20 @@ func startSimulateEnv(t *testing.T, vars map[string]string, done func(simulated)
 		exited <- Run(ctx, append([]string{"simulate", "--listen", "127.0.0.1:0"}, args...), Env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: &errb, Getenv: func(k string) string { return vars[k] }})
 		pw.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		go io.Copy(io.Discard, pr)
-		<-exited
-	})
-	var s simulated
+	var (
+		once sync.Once
+		code int
+	)
+	stop := func() (int, string) {
+		once.Do(func() {
+			cancel()
+			go io.Copy(io.Discard, pr)
+			code = <-exited
+		})
+		return code, errb.String()
+	}
+	t.Cleanup(func() { stop() })
+	s := simulated{stop: stop}
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(pr)

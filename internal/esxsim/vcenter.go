@@ -129,8 +129,9 @@ type VCenterOptions struct {
 	// GuestAuth, when set, gives the inventory powered-on VMs whose guests
 	// accept SSPI authentication (internal/simguest): it returns the
 	// acceptor of a VM's guest (its own service principal, e.g.
-	// host/<vm name>), or an error to leave that VM without one. VCenter.VMs
-	// lists the VMs that have one.
+	// host/<vm name>), or an error to leave that VM without one: its guest
+	// refuses every token. VCenter.VMs lists the VMs that have one (maybe
+	// none).
 	GuestAuth func(vm string) (simguest.Acceptor, error)
 }
 
@@ -387,7 +388,8 @@ func (v *VCenter) install(model *simulator.Model, opt VCenterOptions) error {
 
 // installGuests gives the VMs guest SSPI authentication (simguest): each
 // VM for which guestAuth returns an acceptor authenticates with it; the
-// others refuse every token (InvalidGuestLogin).
+// others refuse every token (InvalidGuestLogin) — all of them when none has
+// one (a keytab with vCenter's key only: pass-through logins still work).
 func (v *VCenter) installGuests(m *simulator.Registry, guestAuth func(string) (simguest.Acceptor, error)) error {
 	if guestAuth == nil {
 		return nil
@@ -405,9 +407,6 @@ func (v *VCenter) installGuests(m *simulator.Registry, guestAuth func(string) (s
 		}
 		accs[vm.Name] = acc
 		v.VMs = append(v.VMs, vm.Name)
-	}
-	if len(v.VMs) == 0 {
-		return fmt.Errorf("esxsim: no VM has a guest SSPI acceptor")
 	}
 	sort.Strings(v.VMs)
 	simguest.Install(m, refuseAll{}, simguest.Options{Acceptors: accs})
