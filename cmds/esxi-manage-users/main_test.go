@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -202,5 +203,55 @@ func TestSimulateVCenter(t *testing.T) {
 	out, errb, code := run(t, seedFirst, []string{"GOVC_URL=" + u.String(), "GOVC_THUMBPRINT=" + tp}, "apply", "--vihost", hosts[2])
 	if code != 0 || !strings.Contains(out, "ok: host "+hosts[2]) {
 		t.Fatalf("exit %d\n%s%s", code, out, errb)
+	}
+}
+
+// simulate --vcenter stops within its next host when SIGTERM arrives while
+// it builds the inventory: it exits 1, says so, and serves nothing — no URL
+// line (before: it built all 2,500 hosts, printed them and exited 0,
+// 25 s after the signal). The signal is sent on an event, the line saying
+// the build started; the evidence is that the build did not finish, not a
+// clock. --hosts above 2,500 is refused at once (before: 100,000,000 hosts
+// took 15 GB).
+func TestSimulateVCenterStopsOnSignalWhileBuilding(t *testing.T) {
+	cmd := exec.Command(binary, "simulate", "--listen", "127.0.0.1:0", "--vcenter", "--hosts", "2500")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	var errLines []string
+	for sc.Scan() {
+		errLines = append(errLines, sc.Text())
+		if strings.Contains(sc.Text(), "building a vCenter with 2500 hosts") {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		errLines = append(errLines, sc.Text())
+	}
+	err = cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	stderrText := strings.Join(errLines, "\n")
+	if code != 1 || !strings.Contains(stderrText, "stopped by a signal while building the vCenter's 2500 hosts: nothing was served") {
+		t.Errorf("exit %d (%v), stderr:\n%s", code, err, stderrText)
+	}
+	if out.Len() != 0 {
+		t.Errorf("it served after the signal:\n%.300s", out.String())
+	}
+
+	for _, n := range []string{"2501", "100000000"} {
+		stdout, errb, code := run(t, "", nil, "simulate", "--listen", "127.0.0.1:0", "--vcenter", "--hosts", n)
+		if code != 2 || !strings.Contains(errb, "--hosts "+n+": a vCenter manages at most 2500 hosts") || stdout != "" {
+			t.Errorf("--hosts %s: exit %d\n%s%s", n, code, stdout, errb)
+		}
 	}
 }

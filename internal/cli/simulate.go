@@ -124,7 +124,10 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 			}
 			vopt.GuestAuth = guestAcceptor(kt)
 		}
-		vc, err := esxsim.StartVCenter(vopt)
+		vc, stopped, err := startVCenter(ctx, env, vopt)
+		if stopped {
+			return 1
+		}
 		var optErr *esxsim.OptionError
 		if errors.As(err, &optErr) {
 			// A flag value the simulator cannot use: a mistake of usage.
@@ -177,6 +180,40 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintf(env.Stdout, "thumbprint: %s\n", sim.Thumbprint)
 	<-ctx.Done()
 	return 0
+}
+
+// startVCenter builds and starts the simulated vCenter, saying on stderr
+// that it does when that takes a while. A signal (ctx done) stops it at
+// once: stopped is then true, the build is left to stop at its next host
+// (StartVCenterContext) and to close what it built, and nothing is served.
+func startVCenter(ctx context.Context, env Env, opt esxsim.VCenterOptions) (vc *esxsim.VCenter, stopped bool, err error) {
+	const slow = 200 // hosts: about a second to build
+	if opt.Hosts > slow {
+		fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: building a vCenter with %d hosts …\n", opt.Hosts)
+	}
+	type started struct {
+		vc  *esxsim.VCenter
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		vc, err := esxsim.StartVCenterContext(ctx, opt)
+		done <- started{vc, err}
+	}()
+	select {
+	case s := <-done:
+		if s.err == nil || ctx.Err() == nil {
+			return s.vc, false, s.err
+		}
+	case <-ctx.Done():
+		go func() {
+			if s := <-done; s.vc != nil {
+				s.vc.Close()
+			}
+		}()
+	}
+	printError(env.Stderr, "simulate", fmt.Sprintf("stopped by a signal while building the vCenter's %d hosts: nothing was served", opt.Hosts))
+	return nil, true, nil
 }
 
 // simulatorPassword is the login password simulate serves: from
@@ -264,7 +301,7 @@ func (f hostPolicyFlag) Set(v string) error {
 
 // checkSimulateFlags refuses simulate's malformed flags (exit 2, naming the
 // flag): arguments, a --listen that is not host:port, negative counts, and
-// --hosts without --vcenter or below 1.
+// --hosts without --vcenter, below 1 or above esxsim.MaxVCenterHosts.
 func checkSimulateFlags(fs *flag.FlagSet, listen string, failWrite, expireAt, hosts int, vcenter bool) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %s", quoteClip(fs.Arg(0)))
@@ -284,6 +321,9 @@ func checkSimulateFlags(fs *flag.FlagSet, listen string, failWrite, expireAt, ho
 	}
 	if hosts < 1 {
 		return fmt.Errorf("--hosts %d: a vCenter manages at least 1 host", hosts)
+	}
+	if hosts > esxsim.MaxVCenterHosts {
+		return fmt.Errorf("--hosts %d: a vCenter manages at most %d hosts (vSphere's configuration maximum; here about 0.2 MB and 6 ms each to build, 0.5 GB and 15 s for %d)", hosts, esxsim.MaxVCenterHosts, esxsim.MaxVCenterHosts)
 	}
 	return nil
 }
