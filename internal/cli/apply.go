@@ -22,10 +22,10 @@ import (
 // applyOptions are the inputs of apply and plan.
 type applyOptions struct {
 	file, ignoreList, output, policy string
-	skipCheck, verbose, fromDRP             bool
-	allowSelfLockout                        bool
-	conn                                    connFlags
-	fleet                                   fleetFlags
+	skipCheck, verbose, fromDRP      bool
+	allowSelfLockout                 bool
+	conn                             connFlags
+	fleet                            fleetFlags
 }
 
 func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {

@@ -156,7 +156,7 @@ type run struct {
 	vc     *esx.VCenter
 	shared []*esx.ViHost
 
-	mu     sync.Mutex
+	mu        sync.Mutex
 	failed    string // the first host that failed (FailFast)
 	failedHow string // what happened to it: "host esx01 could not be reached"
 }
