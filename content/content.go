@@ -45,6 +45,25 @@ const (
 	ParamDRPCertSHA256 = "esxi/manage-users-drp-cert-sha256"
 )
 
+// The destination store (internal/drp, destination.go): a profile that
+// only admins and the plugin write (DRP gives machine, job and
+// unknown-machine tokens no claim on profiles), holding one record per
+// machine and the operator's policy for machines without one. The plugin
+// reads it from the profile itself, never from a machine's Params.
+const (
+	// DestinationsProfile is the profile's name; the plugin creates it
+	// when it writes the first record.
+	DestinationsProfile = "esxi-users-destinations"
+	// ParamDestinationPrefix + a machine's UUID is that machine's record.
+	ParamDestinationPrefix = "esxi-users/destination/"
+	// ParamKnownHosts pins servers for machines without a record (govc's
+	// known-hosts lines).
+	ParamKnownHosts = "esxi-users/known-hosts"
+	// ParamTrustOnFirstUse lets a machine without a record record its
+	// first destination (default true).
+	ParamTrustOnFirstUse = "esxi-users/trust-on-first-use"
+)
+
 // ParamInsecurePassword is RackN's ESXi root password Param (defined by the
 // vmware content pack, not this one): the fallback for ParamPassword.
 const ParamInsecurePassword = "esxi/insecure-password"
@@ -54,18 +73,20 @@ const (
 	PackName   = "esxi-users" // ._Name.meta
 	PluginName = "esxi-users" // plugin provider (and instance) name
 	// TaskName is the default task (stage and workflow of the same name):
-	// it runs the plugin's action, on ESXi and Go-agent machines alike, and
-	// has no getSecure claim.
+	// it runs the plugin's action, on ESXi and Go-agent machines alike.
 	TaskName     = "esxi-manage-users"
 	StageName    = "esxi-manage-users"
 	WorkflowName = "esxi-manage-users"
 	// AgentTaskName runs the task binary on a Go-agent machine (stage and
-	// workflow of the same name); it has the getSecure claim.
+	// workflow of the same name); it reads the Secure Params in clear.
 	AgentTaskName     = "esxi-manage-users-agent"
 	AgentStageName    = "esxi-manage-users-agent"
 	AgentWorkflowName = "esxi-manage-users-agent"
 	ActionName        = "esxiManageUsers" // the plugin's machine action
-	TaskBinary        = "esxi-manage-users"
+	// DestinationActionName is the plugin's machine action the task binary
+	// asks where a run may log in (internal/drp: DestinationAction).
+	DestinationActionName = "esxiManageUsersDestination"
+	TaskBinary            = "esxi-manage-users"
 )
 
 // Template IDs of the pack.
@@ -86,8 +107,12 @@ var OwnParams = []string{
 	ParamUsers, ParamIgnoreList, ParamServer, ParamUsername, ParamPassword,
 	ParamThumbprint, ParamInsecure, ParamPasswordPolicy, ParamSkipPasswordCheck,
 	ParamPassThrough, ParamPassThroughPkg, ParamSPN, ParamViHost, ParamAllowSelfLockout,
-	ParamReport, ParamDRPCertSHA256,
+	ParamReport, ParamDRPCertSHA256, ParamKnownHosts, ParamTrustOnFirstUse,
 }
+
+// StoreParams are the Params of the destinations profile (not inputs of a
+// run: the plugin reads them from DestinationsProfile only).
+var StoreParams = []string{ParamKnownHosts, ParamTrustOnFirstUse}
 
 // Sections are the pack's folders that are bundled (testdata/ is not).
 var Sections = []string{"params", "tasks", "templates", "stages", "workflows"}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -166,7 +167,7 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 		return r.finish(fmt.Errorf("random key for password digests: %w", err))
 	}
 
-	privErr := r.checkPrivileges(ctx)
+	privErr := r.checkHost(ctx)
 	if privErr != nil && len(r.opt.Invalid) == 0 {
 		return r.finish(privErr)
 	}
@@ -331,7 +332,7 @@ func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 		obs := r.observe(e.ID)
 		o, ok := r.settled(e, obs, p)
 		if !ok {
-			res.Error, res.Observed, res.Note = msg, obs, r.redact(p.text())
+			res.Error, res.Observed, res.Note = msg, reported(obs), r.redact(p.text())
 			r.done(i, Failed)
 			for j := i + 1; j < len(r.entries); j++ {
 				r.done(j, NotRun)
@@ -342,6 +343,10 @@ func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 			}
 			if obs != nil {
 				msg += " — " + obs.Words(e.ID)
+			}
+			if note := r.shellNote(p.last, obs); note != "" {
+				msg += " — " + note
+				res.Error += " — " + note
 			}
 			return fmt.Errorf("%w: %s: %s", kind, label, msg)
 		}
@@ -360,6 +365,7 @@ type progress struct {
 	accountDone bool   // this entry wrote the account (password, description)
 	removed     bool   // this entry removed the user or its permission
 	called      bool   // a call was made for this entry
+	last        string // the name of the last call made (hostCall.name)
 	unsure      string // the call whose answer was lost, while unresolved
 	notes       []string
 }
@@ -406,7 +412,14 @@ func (r *run) write(e params.Entry, p *progress) (Outcome, error) {
 	}
 	accountWritten := func() {
 		p.accountDone = true
-		r.state.Users[e.ID] = Account{ID: e.ID, Description: desc}
+		a, ok := r.state.Users[e.ID]
+		if !ok { // created by this session: its shell access by default
+			if has, known := r.sessionShell(); known {
+				a.Shell = ShellOf(&has)
+			}
+		}
+		a.ID, a.Description = e.ID, desc
+		r.state.Users[e.ID] = a
 		r.written[e.ID] = writtenAccount{description: desc, password: pw}
 	}
 	tries := map[string]*attempts{}
@@ -502,7 +515,7 @@ func (r *run) step(id string, c hostCall, p *progress, tries map[string]*attempt
 	if r.sd.stopped() {
 		return fmt.Errorf("%w before %s", ErrInterrupted, c.name)
 	}
-	p.called = true
+	p.called, p.last = true, c.name
 	err := r.call(func() error { return c.do(r.sd.calls) })
 	if err == nil {
 		p.unsure = ""
@@ -588,6 +601,17 @@ func (r *run) settled(e params.Entry, o *Observation, p *progress) (Outcome, boo
 	return "", false
 }
 
+// reported is an observation as the report carries it: without the shell
+// access, which its JSON does not carry either.
+func reported(o *Observation) *Observation {
+	if o == nil {
+		return nil
+	}
+	c := *o
+	c.Shell = ShellUnknown
+	return &c
+}
+
 // observe reads what the host holds for id after its entry failed, on a
 // new connection and session if the old one is gone (the Host reconnects).
 func (r *run) observe(id string) *Observation {
@@ -615,13 +639,13 @@ func (r *run) lookup(ctx context.Context, id string) (Observation, error) {
 		return Observation{}, err
 	}
 	a, exists := snap.Users[id]
-	return Observation{Exists: exists, Role: snap.Permissions[id], Description: a.Description}, nil
+	return Observation{Exists: exists, Role: snap.Permissions[id], Description: a.Description, Shell: a.Shell}, nil
 }
 
 // refresh puts a fresh read of id into the run's view of the host.
 func (r *run) refresh(id string, o Observation) {
 	if o.Exists {
-		r.state.Users[id] = Account{ID: id, Description: o.Description}
+		r.state.Users[id] = Account{ID: id, Description: o.Description, Shell: o.Shell}
 	} else {
 		delete(r.state.Users, id)
 	}
@@ -667,6 +691,7 @@ func cloneSnapshot(s *Snapshot) *Snapshot {
 	c.Users = maps.Clone(s.Users)
 	c.Permissions = maps.Clone(s.Permissions)
 	c.Roles = maps.Clone(s.Roles)
+	c.LockdownExceptions = slices.Clone(s.LockdownExceptions)
 	if c.Users == nil {
 		c.Users = map[string]Account{}
 	}

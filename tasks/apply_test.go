@@ -30,7 +30,7 @@ type memHost struct {
 
 func newMemHost() *memHost {
 	return &memHost{
-		users:  map[string]Account{"root": {"root", "Administrator"}, "dcui": {"dcui", "DCUI User"}},
+		users:  map[string]Account{"root": {ID: "root", Description: "Administrator"}, "dcui": {ID: "dcui", Description: "DCUI User"}},
 		perms:  map[string]string{"root": "Admin", "dcui": "Admin"},
 		roles:  map[string]bool{"Admin": true, "ReadOnly": true, "NoAccess": true, "View": true},
 		policy: DefaultPasswordPolicy,
@@ -63,7 +63,7 @@ func (h *memHost) CreateUser(_ context.Context, id, d string, _ params.Password)
 	if err := h.write("create " + id); err != nil {
 		return err
 	}
-	h.users[id] = Account{id, d}
+	h.users[id] = Account{ID: id, Description: d}
 	return nil
 }
 
@@ -74,7 +74,7 @@ func (h *memHost) UpdateUser(_ context.Context, id, d string, _ params.Password)
 	if err := h.write("update " + id); err != nil {
 		return err
 	}
-	h.users[id] = Account{id, d}
+	h.users[id] = Account{ID: id, Description: d}
 	return nil
 }
 
@@ -190,7 +190,7 @@ func TestRunOutcomes(t *testing.T) {
 	}{
 		{
 			name:  "add of an existing user updates it",
-			setup: func(h *memHost) { h.users["u1"] = Account{"u1", "old"}; h.perms["u1"] = "ReadOnly" },
+			setup: func(h *memHost) { h.users["u1"] = Account{ID: "u1", Description: "old"}; h.perms["u1"] = "ReadOnly" },
 			doc:   `[{id: u1, operation: add, password: S3cr3tP455!, role: Admin}]`,
 			want:  []Outcome{Updated}, wantWrites: []string{"update u1", "grant u1 Admin"},
 			check: func(t *testing.T, h *memHost) {
@@ -211,7 +211,7 @@ func TestRunOutcomes(t *testing.T) {
 		},
 		{
 			name:  "a role already granted is not written again",
-			setup: func(h *memHost) { h.users["u1"] = Account{"u1", "x"}; h.perms["u1"] = "ReadOnly" },
+			setup: func(h *memHost) { h.users["u1"] = Account{ID: "u1", Description: "x"}; h.perms["u1"] = "ReadOnly" },
 			doc:   `[{id: u1, operation: set, password: S3cr3tP455!, role: ReadOnly}]`,
 			want:  []Outcome{Updated}, wantWrites: []string{"update u1"},
 		},
@@ -228,7 +228,7 @@ func TestRunOutcomes(t *testing.T) {
 		},
 		{
 			name:  "remove of a user without a permission removes the user",
-			setup: func(h *memHost) { h.users["u1"] = Account{"u1", "x"} },
+			setup: func(h *memHost) { h.users["u1"] = Account{ID: "u1", Description: "x"} },
 			doc:   `[{id: u1, operation: remove}]`,
 			want:  []Outcome{Removed}, wantWrites: []string{"remove u1"},
 		},

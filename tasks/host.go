@@ -14,6 +14,32 @@ import (
 type Account struct {
 	ID          string
 	Description string // the account's full name / GECOS
+	// Shell is the account's shell access (PosixUserSearchResult.
+	// shellAccess), ShellUnknown when the host does not report it
+	// (through vCenter). See shell.go for what it changes.
+	Shell ShellAccess
+}
+
+// ShellAccess is an account's shell access as the host reports it.
+type ShellAccess int8
+
+// Shell access values; the zero value is unknown.
+const (
+	ShellUnknown ShellAccess = iota
+	ShellNone
+	ShellGranted
+)
+
+// ShellOf is the shell access a host reports (PosixUserSearchResult.
+// shellAccess: nil unknown).
+func ShellOf(p *bool) ShellAccess {
+	switch {
+	case p == nil:
+		return ShellUnknown
+	case *p:
+		return ShellGranted
+	}
+	return ShellNone
 }
 
 // Snapshot is what the engine reads from a host before it changes anything.
@@ -36,6 +62,18 @@ type Snapshot struct {
 	// PasswordPolicy is the host's Security.PasswordQualityControl value
 	// ("" if it could not be read).
 	PasswordPolicy string
+	// Lockdown is the host's lockdown mode (HostLockdownMode:
+	// "lockdownDisabled", "lockdownNormal", "lockdownStrict"); "" when the
+	// host does not say (an API before 6.0). See lockdown.go.
+	Lockdown string
+	// LockdownExceptions are the users on the host's lockdown exception
+	// list (QueryLockdownExceptions), read when the host is in lockdown
+	// mode.
+	LockdownExceptions []string
+	// LockdownExceptionsPartial: the list could not be read (the session
+	// lacks Global.Settings); LockdownExceptions holds only the session's
+	// own user, who is on it since it logged in directly.
+	LockdownExceptionsPartial bool
 }
 
 // Host is the small surface of an ESXi host the engine needs. Implementations

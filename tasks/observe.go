@@ -17,6 +17,10 @@ type Observation struct {
 	Exists      bool
 	Role        string // "" when the id holds no permission on the root folder
 	Description string
+	// Shell is the account's shell access as the host reports it; it
+	// explains a failure (shellNote) and is not in the report (Result.
+	// Observed leaves it unknown, as its JSON does).
+	Shell ShellAccess
 }
 
 // observationJSON is the wire form of a readable Observation.

@@ -43,6 +43,30 @@ type PrivilegeChecker interface {
 func (r *run) access() Access {
 	var a Access
 	grant, revoke := map[string]bool{}, map[string]bool{}
+	r.eachRoleWrite(func(_ int, e params.Entry, role string) {
+		if e.Operation == params.OpRemove {
+			revoke[role] = true
+		} else {
+			grant[role] = true
+		}
+	})
+	for i, e := range r.entries {
+		if r.opt.Ignore.Contains(e.ID) || len(r.opt.Invalid[i]) > 0 {
+			continue
+		}
+		_, hasUser := r.state.Users[e.ID]
+		a.ManageUsers = a.ManageUsers || e.Operation != params.OpRemove || hasUser
+	}
+	a.GrantRoles, a.RevokeRoles = slices.Sorted(maps.Keys(grant)), slices.Sorted(maps.Keys(revoke))
+	return a
+}
+
+// eachRoleWrite calls f for each (well-formed, not ignored) entry that
+// writes a permission, given the host as read, with the role granted (add,
+// set) or removed (remove). A role the user already holds is not granted
+// again (write keeps it), unless other entries for the id change it; a
+// remove removes the permission the user holds, if any.
+func (r *run) eachRoleWrite(f func(i int, e params.Entry, role string)) {
 	seen := map[string]int{}
 	for _, e := range r.entries {
 		seen[e.ID]++
@@ -51,50 +75,71 @@ func (r *run) access() Access {
 		if r.opt.Ignore.Contains(e.ID) || len(r.opt.Invalid[i]) > 0 {
 			continue
 		}
-		switch e.Operation {
-		case params.OpRemove:
-			_, hasUser := r.state.Users[e.ID]
-			role, hasRole := r.state.Permissions[e.ID]
-			a.ManageUsers = a.ManageUsers || hasUser
+		held, hasRole := r.state.Permissions[e.ID]
+		switch {
+		case e.Operation == params.OpRemove:
 			if hasRole {
-				revoke[role] = true
+				f(i, e, held)
 			}
-		default:
-			a.ManageUsers = true
-			// A role the user already holds is not granted again (write
-			// keeps it), unless other entries for the id change it.
-			if held, ok := r.state.Permissions[e.ID]; e.Role != "" && (!ok || held != string(e.Role) || seen[e.ID] > 1) {
-				grant[string(e.Role)] = true
-			}
+		case e.Role != "" && (!hasRole || held != string(e.Role) || seen[e.ID] > 1):
+			f(i, e, string(e.Role))
 		}
 	}
-	a.GrantRoles, a.RevokeRoles = slices.Sorted(maps.Keys(grant)), slices.Sorted(maps.Keys(revoke))
-	return a
 }
 
-// checkPrivileges asks the host, if it can tell, whether the session holds
-// the privileges the list needs; if not, the run stops before any write
-// (ErrConnect: the account cannot do the job, nothing was changed). A plan
-// reports the same.
-func (r *run) checkPrivileges(ctx context.Context) error {
+// ErrRefused marks what the check before the first write found the host
+// would refuse whoever asked, whatever the session's privileges: the
+// shell-access rules (shell.go) and lockdown mode (lockdown.go). It wraps
+// ErrConnect (exit 3). A fleet writes to no host when one refuses.
+var ErrRefused = fmt.Errorf("%w: the host refuses the list", ErrConnect)
+
+// checkHost asks the host, if it can tell, whether the session holds the
+// privileges the list needs (missingPrivileges), and finds what the host
+// would refuse anyway (shellRefusal, lockdownRefusal); if anything, the
+// run stops before any write (ErrConnect: the account cannot do the job,
+// nothing was changed; ErrRefused when the host refuses). A plan reports
+// the same.
+func (r *run) checkHost(ctx context.Context) error {
+	missing, err := r.missingPrivileges(ctx)
+	if err != nil {
+		return err
+	}
+	var refusals []string
+	for _, s := range []string{r.shellRefusal(), r.lockdownRefusal()} {
+		if s != "" {
+			refusals = append(refusals, s)
+		}
+	}
+	findings := refusals
+	if missing != "" {
+		findings = append([]string{missing}, refusals...)
+	}
+	switch {
+	case len(refusals) > 0:
+		return fmt.Errorf("%w: %s; nothing was changed", ErrRefused, strings.Join(findings, "; "))
+	case missing != "":
+		return fmt.Errorf("%w: %s; nothing was changed", ErrConnect, missing)
+	}
+	return nil
+}
+
+// missingPrivileges says what the session lacks for the list, if the host
+// can tell ("" if nothing).
+func (r *run) missingPrivileges(ctx context.Context) (string, error) {
 	pc, ok := r.host.(PrivilegeChecker)
 	if !ok {
-		return nil
+		return "", nil
 	}
 	a := r.access()
 	if a.Empty() {
-		return nil
+		return "", nil
 	}
 	missing, err := pc.MissingPrivileges(ctx, a)
 	if err != nil {
-		return fmt.Errorf("%w: check the session's privileges: %w", ErrConnect, err)
+		return "", fmt.Errorf("%w: check the session's privileges: %w", ErrConnect, err)
 	}
 	if len(missing) == 0 {
-		return nil
+		return "", nil
 	}
-	who := "the session's user"
-	if r.state.User != "" {
-		who = fmt.Sprintf("user %q", r.state.User)
-	}
-	return fmt.Errorf("%w: %s lacks privileges the list needs: %s; nothing was changed", ErrConnect, who, strings.Join(missing, "; "))
+	return fmt.Sprintf("%s lacks privileges the list needs: %s", r.who(), strings.Join(missing, "; ")), nil
 }

@@ -149,7 +149,7 @@ func TestRecoverAtEveryWrite(t *testing.T) {
 // left the description as it was, the same values are written once more.
 func TestLostUpdateAnswerIsWrittenAgain(t *testing.T) {
 	h := &faultyHost{memHost: newMemHost(), faults: map[int]injected{1: {applied: true, err: errLost}}}
-	h.users["u1"] = Account{"u1", params.DefaultDescription}
+	h.users["u1"] = Account{ID: "u1", Description: params.DefaultDescription}
 	h.perms["u1"] = "Admin"
 	rep, err := Run(context.Background(), h, entries(t, `[{id: u1, operation: set, password: S3cr3tP455!, role: Admin}]`), Options{Checker: &lenChecker{}, Retry: fast})
 	if err != nil || rep.Results[0].Outcome != Updated {
@@ -228,13 +228,13 @@ func TestConvergesWithOtherWriters(t *testing.T) {
 		{
 			name:   "add meets AlreadyExists: update",
 			doc:    `[{id: u1, operation: add, password: S3cr3tP455!, role: Admin, description: Mine}]`,
-			before: func(h *memHost) { h.users["u1"] = Account{"u1", "Theirs"} },
+			before: func(h *memHost) { h.users["u1"] = Account{ID: "u1", Description: "Theirs"} },
 			want:   Updated, wantWrites: []string{"update u1", "grant u1 Admin"},
 			wantState: Observation{Exists: true, Role: "Admin", Description: "Mine"},
 		},
 		{
 			name:   "set meets UserNotFound: create",
-			setup:  func(h *memHost) { h.users["u1"] = Account{"u1", "x"}; h.perms["u1"] = "ReadOnly" },
+			setup:  func(h *memHost) { h.users["u1"] = Account{ID: "u1", Description: "x"}; h.perms["u1"] = "ReadOnly" },
 			doc:    `[{id: u1, operation: set, password: S3cr3tP455!, role: Admin}]`,
 			before: func(h *memHost) { delete(h.users, "u1"); delete(h.perms, "u1") },
 			want:   Created, wantWrites: []string{"create u1", "grant u1 Admin"},
@@ -242,14 +242,14 @@ func TestConvergesWithOtherWriters(t *testing.T) {
 		},
 		{
 			name:   "remove meets UserNotFound: absent",
-			setup:  func(h *memHost) { h.users["u1"] = Account{"u1", "x"} },
+			setup:  func(h *memHost) { h.users["u1"] = Account{ID: "u1", Description: "x"} },
 			doc:    `[{id: u1, operation: remove}]`,
 			before: func(h *memHost) { delete(h.users, "u1") },
 			want:   Absent,
 		},
 		{
 			name:   "remove meets no permission, then removes the user",
-			setup:  func(h *memHost) { h.users["u1"] = Account{"u1", "x"}; h.perms["u1"] = "ReadOnly" },
+			setup:  func(h *memHost) { h.users["u1"] = Account{ID: "u1", Description: "x"}; h.perms["u1"] = "ReadOnly" },
 			doc:    `[{id: u1, operation: remove}]`,
 			before: func(h *memHost) { delete(h.perms, "u1") },
 			want:   Removed, wantWrites: []string{"remove u1"},

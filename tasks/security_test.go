@@ -37,8 +37,8 @@ func TestSelfLockout(t *testing.T) {
 			for _, allow := range []bool{false, true} {
 				h := newMemHost()
 				h.user, h.viaVC = tt.user, tt.viaVC
-				h.users["alice"], h.perms["alice"] = Account{"alice", "x"}, "Admin"
-				h.users["vpxuser"], h.perms["vpxuser"] = Account{"vpxuser", "VMware VirtualCenter administration account"}, "Admin"
+				h.users["alice"], h.perms["alice"] = Account{ID: "alice", Description: "x"}, "Admin"
+				h.users["vpxuser"], h.perms["vpxuser"] = Account{ID: "vpxuser", Description: "VMware VirtualCenter administration account"}, "Admin"
 				rep, err := Run(context.Background(), h, entries(t, tt.doc), Options{Checker: &lenChecker{}, AllowSelfLockout: allow})
 				if tt.want == "" || allow {
 					if err != nil {

@@ -6,6 +6,8 @@
 #   python3-gssapi    MIT GSSAPI as a third-party initiator and acceptor (interop tests)
 #   python3-pyvmomi   VMware's pyVmomi as a third-party vSphere client (the
 #                     simulator's conformance suite, internal/esxsim)
+#   ansible           Ansible with community.vmware, whose lockdown modules are
+#                     run against the simulated vCenter (internal/esxsim)
 # downloads the Go modules, and installs the lint tools (tools/lint.sh install:
 # staticcheck, deadcode and govulncheck into bin/tools, the Go vulnerability
 # database into the user's cache). Safe to run again. apt waits (up to
@@ -20,6 +22,7 @@ command -v kadmin.local >/dev/null 2>&1 || [ -x /usr/sbin/kadmin.local ] || miss
 command -v kinit >/dev/null 2>&1 || missing+=(krb5-user)
 /usr/bin/python3 -c 'import gssapi' >/dev/null 2>&1 || missing+=(python3-gssapi)
 /usr/bin/python3 -c 'import pyVmomi, pyVim.connect' >/dev/null 2>&1 || missing+=(python3-pyvmomi)
+[ -x /usr/bin/ansible-playbook ] || missing+=(ansible)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-test-deps: installing ${missing[*]}"

@@ -147,6 +147,9 @@ type world struct {
 	sim    *esxsim.Server
 	plugin *drpfake.Plugin
 	dir    string
+	// token is what {{.GenerateToken}} renders for machineUUID: the ESXi
+	// script's token.
+	token string
 }
 
 func newWorld(t *testing.T) *world {
@@ -164,7 +167,9 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	fake.AddMachine(machineUUID, "esx01", "")
+	if err := fake.AddMachine(machineUUID, "esx01", ""); err != nil {
+		t.Fatal(err)
+	}
 	pw, _ := sim.URL.User.Password()
 	for k, v := range map[string]any{
 		content.ParamServer: sim.URL.Host, content.ParamThumbprint: sim.Thumbprint, content.ParamPassword: pw,
@@ -185,7 +190,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{fake: fake, sim: sim, plugin: p, dir: dir}
+	return &world{fake: fake, sim: sim, plugin: p, dir: dir, token: fake.GenerateToken(machineUUID)}
 }
 
 func (w *world) checkApplied(t *testing.T) tasks.Report {
@@ -238,7 +243,7 @@ func TestDefine(t *testing.T) {
 	if def.Name != "esxi-users" || def.PluginVersion != 4 || !def.AutoStart || def.HasPublish {
 		t.Errorf("def = %+v", def)
 	}
-	if len(def.AvailableActions) != 1 {
+	if len(def.AvailableActions) != 2 {
 		t.Fatalf("actions = %+v", def.AvailableActions)
 	}
 	a := def.AvailableActions[0]
@@ -246,6 +251,11 @@ func TestDefine(t *testing.T) {
 		strings.Join(a.RequiredParams, ",") != strings.Join(content.RequiredParams(), ",") ||
 		strings.Join(a.OptionalParams, ",") != strings.Join(content.OptionalParams(), ",") {
 		t.Errorf("action = %+v", a)
+	}
+	// The destination check reads the machine's Params itself: DRP fills
+	// it none.
+	if d := def.AvailableActions[1]; d.Model != "machines" || d.Command != content.DestinationActionName || len(d.RequiredParams)+len(d.OptionalParams) != 0 {
+		t.Errorf("destination action = %+v", d)
 	}
 	// The bundle loads with models as DRP loads it.
 	st, err := def.Store()
@@ -511,8 +521,7 @@ func TestESXiTemplateEndToEnd(t *testing.T) {
 		t.Skip("no /usr/bin/python3")
 	}
 	w := newWorld(t)
-	w.fake.AddToken("machine-token", drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
-	script := render(t, &w.plugin.Def, content.ESXiTemplate, w.data("machine-token"))
+	script := render(t, &w.plugin.Def, content.ESXiTemplate, w.data(w.token))
 	w.noCanary(t, "the rendered ESXi template", script)
 	path := filepath.Join(w.dir, "esxi-manage-users.py")
 	os.WriteFile(path, []byte(script), 0o755)
@@ -561,17 +570,20 @@ func agentWorld(t *testing.T) (*world, string) {
 
 func TestGoAgentTemplateEndToEnd(t *testing.T) {
 	w, taskDir := agentWorld(t)
-	w.fake.AddToken("task-token", drpfake.Token{GetSecure: true, Machine: machineUUID})
+	token, err := w.fake.JobToken(machineUUID, content.AgentTaskName)
+	if err != nil {
+		t.Fatal(err)
+	}
 	script := render(t, &w.plugin.Def, content.AgentTemplate, w.data("unused"))
 	w.noCanary(t, "the rendered Go-agent template", script)
 	path := filepath.Join(taskDir, "esxi-manage-users.sh")
 	os.WriteFile(path, []byte(script), 0o755)
 	cmd := exec.Command("bash", path)
-	cmd.Env = append(os.Environ(), "RS_ENDPOINT="+w.fake.Endpoint(), "RS_TOKEN=task-token",
+	cmd.Env = append(os.Environ(), "RS_ENDPOINT="+w.fake.Endpoint(), "RS_TOKEN="+token,
 		"RS_UUID="+machineUUID, "RS_TASK_DIR="+taskDir, "RS_RUNNER_DIR="+w.dir)
 	out, err := cmd.CombinedOutput()
 	// The agent streams the output into the job log.
-	jobLog(t, w, out)
+	jobLog(t, w, token, out)
 	if err != nil {
 		t.Fatalf("script: %v\n%s", err, out)
 	}
@@ -583,10 +595,12 @@ func TestGoAgentTemplateEndToEnd(t *testing.T) {
 	w.checkApplied(t)
 }
 
-func jobLog(t *testing.T, w *world, b []byte) {
+// jobLog PUTs b to the machine's job log with the job's token, as the Go
+// agent does.
+func jobLog(t *testing.T, w *world, token string, b []byte) {
 	req, _ := http.NewRequest(http.MethodPut, w.fake.Endpoint()+"/api/v3/jobs/"+w.fake.CurrentJob(machineUUID)+"/log", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("Authorization", "Bearer task-token")
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := w.fake.API.Client().Do(req)
 	if err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("job log PUT: %v %v", err, resp)

@@ -68,6 +68,11 @@ func Definition() (*models.PluginProvider, error) {
 			Command:        content.ActionName,
 			RequiredParams: content.RequiredParams(),
 			OptionalParams: content.OptionalParams(),
+		}, {
+			// The task binary's destination check (drp.DestinationAction):
+			// it reads the machine's Params itself, so it takes none.
+			Model:   "machines",
+			Command: content.DestinationActionName,
 		}},
 		Documentation: meta.Documentation,
 		Content:       string(bundle),
@@ -202,24 +207,52 @@ func (p *Plugin) Action(l logger.Logger, ma *models.Action) (interface{}, *model
 	switch ma.Command {
 	case content.ActionName:
 		return p.manageUsers(l, ma)
+	case content.DestinationActionName:
+		return p.destination(l, ma)
 	default:
 		return nil, &models.Error{Model: "plugin", Key: content.PluginName, Type: "plugin", Code: http.StatusNotFound,
-			Messages: []string{fmt.Sprintf("unknown action %q; esxi-users has %s", ma.Command, content.ActionName)}}
+			Messages: []string{fmt.Sprintf("unknown action %q; esxi-users has %s and %s", ma.Command, content.ActionName, content.DestinationActionName)}}
 	}
 }
 
-func (p *Plugin) manageUsers(l logger.Logger, ma *models.Action) (interface{}, *models.Error) {
+// session is the action's machine and the plugin's API client, or the
+// error to answer: a Model that is not a machine with a UUID (400), no API
+// session yet (503).
+func (p *Plugin) session(ma *models.Action) (*models.Machine, *drp.Client, *models.Error) {
 	machine := &models.Machine{}
-	if err := models.Remarshal(ma.Model, machine); err != nil || machine.UUID() == "" {
-		return nil, &models.Error{Model: "plugin", Key: content.PluginName, Type: "plugin", Code: http.StatusBadRequest,
-			Messages: []string{content.ActionName + " needs a machine (the action's Model)"}}
+	if err := models.Remarshal(ma.Model, machine); err != nil || !drp.IsUUID(machine.UUID()) {
+		return nil, nil, &models.Error{Model: "plugin", Key: content.PluginName, Type: "plugin", Code: http.StatusBadRequest,
+			Messages: []string{ma.Command + " needs a machine with a UUID (the action's Model)"}}
 	}
 	p.mu.Lock()
 	c := p.client
 	p.mu.Unlock()
 	if c == nil {
-		return nil, &models.Error{Model: "machines", Key: machine.UUID(), Type: "plugin", Code: http.StatusServiceUnavailable,
-			Messages: []string{content.ActionName + ": the plugin has no DRP API session yet (not configured); nothing was applied"}}
+		return nil, nil, &models.Error{Model: "machines", Key: machine.UUID(), Type: "plugin", Code: http.StatusServiceUnavailable,
+			Messages: []string{ma.Command + ": the plugin has no DRP API session yet (not configured); nothing was applied"}}
+	}
+	return machine, c, nil
+}
+
+// destination answers the task binary's destination check
+// (drp.DestinationAction).
+func (p *Plugin) destination(l logger.Logger, ma *models.Action) (interface{}, *models.Error) {
+	machine, c, merr := p.session(ma)
+	if merr != nil {
+		return nil, merr
+	}
+	d, derr := drp.DestinationAction(context.Background(), c, machineOf(machine), ma.Params)
+	if derr != nil {
+		l.Warnf("%s: machine %s: %s", content.DestinationActionName, machine.UUID(), strings.Join(derr.Messages, "; "))
+		return nil, &models.Error{Model: derr.Model, Key: derr.Key, Type: derr.Type, Code: derr.Code, Messages: derr.Messages}
+	}
+	return d, nil
+}
+
+func (p *Plugin) manageUsers(l logger.Logger, ma *models.Action) (interface{}, *models.Error) {
+	machine, c, merr := p.session(ma)
+	if merr != nil {
+		return nil, merr
 	}
 	// Serialise per machine: a second call for a machine whose run is in
 	// progress (a retried job, an operator's runaction) is refused at once,

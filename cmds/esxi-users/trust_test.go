@@ -5,7 +5,6 @@ package main
 // fake DRP API and the rendered templates.
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -20,10 +19,10 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/content"
-	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/netfault"
 	"github.com/esxi-users/esxi-users/internal/pack"
+	"github.com/esxi-users/esxi-users/internal/tcpcount"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -31,25 +30,11 @@ import (
 // serverCanary is a password put where it must never be: the server Param.
 const serverCanary = "Srv#Canary-5521-qq"
 
-// actionToken is a job token of the default task: the action claim only.
-const actionToken = "action-token"
-
 // postAction posts the machine action through the fake DRP API, as the
 // templates and drpcli do, and returns the status and body.
 func (w *world) postAction(t *testing.T, uuid, token string, body any) (int, []byte) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, w.fake.Endpoint()+"/api/v3/machines/"+uuid+"/actions/"+content.ActionName+"?plugin="+content.PluginName, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := w.fake.API.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out bytes.Buffer
-	out.ReadFrom(resp.Body)
-	return resp.StatusCode, out.Bytes()
+	return w.call(t, http.MethodPost, "/api/v3/machines/"+uuid+"/actions/"+content.ActionName+"?plugin="+content.PluginName, token, body)
 }
 
 func (w *world) everything(t *testing.T) string {
@@ -64,7 +49,6 @@ func (w *world) everything(t *testing.T) string {
 // output or the report; the host is not contacted.
 func TestServerParamCredentialsThroughPlugin(t *testing.T) {
 	w := newWorld(t)
-	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
 	for _, server := range []string{
 		"https://root:" + serverCanary + "@" + w.sim.URL.Host + "/sdk",
 		"root:" + serverCanary + "@" + w.sim.URL.Host,
@@ -72,7 +56,7 @@ func TestServerParamCredentialsThroughPlugin(t *testing.T) {
 	} {
 		w.setParams(t, machineUUID, map[string]any{content.ParamServer: server})
 		logins := w.sim.Logins()
-		code, body := w.postAction(t, machineUUID, actionToken, map[string]any{})
+		code, body := w.postAction(t, machineUUID, w.token, map[string]any{})
 		if code != http.StatusBadRequest || !strings.Contains(string(body), content.ParamServer) {
 			t.Errorf("server %d: %d %s", len(server), code, body)
 		}
@@ -99,12 +83,11 @@ func TestSpacedPasswordThroughPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
 	w.setParams(t, machineUUID, map[string]any{
 		content.ParamServer: sim.URL.Host, content.ParamThumbprint: sim.Thumbprint,
 		content.ParamUsername: "opsadmin", content.ParamPassword: "  Sp4ce#Admin-77  ",
 	})
-	code, body := w.postAction(t, machineUUID, actionToken, map[string]any{})
+	code, body := w.postAction(t, machineUUID, w.token, map[string]any{})
 	if code != http.StatusOK {
 		t.Fatalf("opsadmin with a spaced password: %d %s", code, body)
 	}
@@ -114,18 +97,17 @@ func TestSpacedPasswordThroughPlugin(t *testing.T) {
 	}
 }
 
-// TestActionOverridesRefusedThroughDRP: the action's token may post it on
-// any machine (DRP cannot narrow the claim to one), so arguments that would
-// redirect the host's password or apply another list are refused.
+// TestActionOverridesRefusedThroughDRP: the action applies the machine's
+// stored Params only, so arguments that would redirect the host's password
+// or apply another list are refused (400), whoever may post it.
 func TestActionOverridesRefusedThroughDRP(t *testing.T) {
 	w := newWorld(t)
-	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
 	logins := w.sim.Logins()
 	for _, args := range []map[string]any{
 		{content.ParamServer: "127.0.0.1:1", content.ParamInsecure: true},
 		{content.ParamUsers: []any{map[string]any{"id": "evil", "operation": "add", "password": canary, "role": "Admin"}}},
 	} {
-		code, body := w.postAction(t, machineUUID, actionToken, args)
+		code, body := w.postAction(t, machineUUID, w.token, args)
 		if code != http.StatusBadRequest || !strings.Contains(string(body), "differ from the machine's") {
 			t.Errorf("override %v: %d %s", args, code, body)
 		}
@@ -133,9 +115,9 @@ func TestActionOverridesRefusedThroughDRP(t *testing.T) {
 	if w.sim.Logins() != logins {
 		t.Error("the host was contacted")
 	}
-	// A token without the action claim cannot post it at all.
-	w.fake.AddToken("plain", drpfake.Token{Machine: machineUUID})
-	if code, body := w.postAction(t, machineUUID, "plain", map[string]any{}); code != http.StatusForbidden {
+	// A token without the action claim on this machine cannot post it at
+	// all: DRP's unknown-machine token (machines create, get *).
+	if code, body := w.postAction(t, machineUUID, w.fake.GenerateToken(""), map[string]any{}); code != http.StatusForbidden {
 		t.Errorf("no claim: %d %s", code, body)
 	}
 }
@@ -162,7 +144,6 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 		t.Skip("no /usr/bin/python3")
 	}
 	w := newWorld(t)
-	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
 	script := func(token, pin string) string {
 		d := w.data(token)
 		if pin != "" {
@@ -188,7 +169,7 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 	for i := 0; i < len(pin); i += 2 {
 		colons = append(colons, pin[i:i+2])
 	}
-	code, out := runScript(t, "/usr/bin/python3", nil, script(actionToken, strings.Join(colons, ":")))
+	code, out := runScript(t, "/usr/bin/python3", nil, script(w.token, strings.Join(colons, ":")))
 	if code != 0 || !strings.Contains(out, "DRP certificate verified") {
 		t.Fatalf("pinned run: exit %d\n%s", code, out)
 	}
@@ -197,7 +178,7 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 	// A wrong pin: the token is never sent, exit 3.
 	before := actions()
 	wrong := strings.Repeat("ab", 32)
-	code, out = runScript(t, "/usr/bin/python3", nil, script(actionToken, wrong))
+	code, out = runScript(t, "/usr/bin/python3", nil, script(w.token, wrong))
 	if code != 3 || !strings.Contains(out, "the token was not sent") {
 		t.Errorf("wrong pin: exit %d\n%s", code, out)
 	}
@@ -206,20 +187,20 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 	}
 
 	// No pin: it says the certificate is not verified.
-	code, out = runScript(t, "/usr/bin/python3", nil, script(actionToken, ""))
+	code, out = runScript(t, "/usr/bin/python3", nil, script(w.token, ""))
 	if code != 0 || !strings.Contains(out, "is not verified") {
 		t.Errorf("unpinned: exit %d\n%s", code, out)
 	}
 
-	// DRP refuses the token (unknown: 401; no action claim: 403): exit 3.
-	w.fake.AddToken("plain", drpfake.Token{Machine: machineUUID})
-	for _, tok := range []string{"expired-or-unknown", "plain"} {
+	// DRP refuses the token (not one it issued, or without the action claim
+	// on this machine: 403): exit 3.
+	for _, tok := range []string{"not-a-token", w.fake.GenerateToken("")} {
 		if code, out = runScript(t, "/usr/bin/python3", nil, script(tok, "")); code != 3 {
 			t.Errorf("token %s: exit %d\n%s", tok, code, out)
 		}
 	}
 	// DRP cannot be reached: exit 3.
-	d := w.data(actionToken)
+	d := w.data(w.token)
 	d.ApiURL = "https://127.0.0.1:1"
 	p := filepath.Join(w.dir, "unreachable.py")
 	os.WriteFile(p, []byte(render(t, &w.plugin.Def, content.ESXiTemplate, d)), 0o700)
@@ -231,7 +212,7 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 		map[string]any{"id": "user7", "operation": "add", "password": canary, "role": "ReadOnly"},
 	}})
 	w.fake.SetWriteFault(content.ParamReport, http.StatusInternalServerError)
-	code, out = runScript(t, "/usr/bin/python3", nil, script(actionToken, ""))
+	code, out = runScript(t, "/usr/bin/python3", nil, script(w.token, ""))
 	if code != 1 || !strings.Contains(out, "HTTP 500") || !strings.Contains(out, "the host was changed") {
 		t.Errorf("report not saved: exit %d\n%s", code, out)
 	}
@@ -239,10 +220,18 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 		t.Error("user7 not created")
 	}
 	w.noCanary(t, "the job log", out)
+
+	// The token has expired (knownTokenTimeout, 3600 s by default): exit 3.
+	w.fake.SetParam(machineUUID, content.ParamUsers, []any{})
+	w.fake.SetWriteFault(content.ParamReport, 0)
+	w.fake.Advance(time.Hour + time.Second)
+	if code, out = runScript(t, "/usr/bin/python3", nil, script(w.token, "")); code != 3 || !strings.Contains(out, "token is expired") {
+		t.Errorf("expired token: exit %d\n%s", code, out)
+	}
 }
 
 // TestActionTemplateEndToEnd: the default task's Go-agent template posts the
-// action with the job's token (no getSecure) and maps the answers.
+// action with the job's token (RS_TOKEN) and maps the answers.
 func TestActionTemplateEndToEnd(t *testing.T) {
 	for _, tool := range []string{"bash", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -250,14 +239,17 @@ func TestActionTemplateEndToEnd(t *testing.T) {
 		}
 	}
 	w := newWorld(t)
-	w.fake.AddToken(actionToken, drpfake.Token{Machine: machineUUID, Actions: []string{content.ActionName}})
+	jobToken, err := w.fake.JobToken(machineUUID, content.TaskName)
+	if err != nil {
+		t.Fatal(err)
+	}
 	script := render(t, &w.plugin.Def, content.ActionTemplate, w.data("unused"))
-	if strings.Contains(script, actionToken) {
+	if strings.Contains(script, jobToken) {
 		t.Fatal("the token is rendered into the script")
 	}
 	path := filepath.Join(w.dir, "action.sh")
 	os.WriteFile(path, []byte(script), 0o700)
-	env := []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=" + actionToken, "RS_UUID=" + machineUUID}
+	env := []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=" + jobToken, "RS_UUID=" + machineUUID}
 	code, out := runScript(t, "bash", env, path)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
@@ -272,8 +264,20 @@ func TestActionTemplateEndToEnd(t *testing.T) {
 	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=nope", "RS_UUID=" + machineUUID}, path); code != 3 {
 		t.Errorf("refused token: exit %d\n%s", code, out)
 	}
-	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=https://127.0.0.1:1", "RS_TOKEN=" + actionToken, "RS_UUID=" + machineUUID}, path); code != 3 {
+	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=https://127.0.0.1:1", "RS_TOKEN=" + jobToken, "RS_UUID=" + machineUUID}, path); code != 3 {
 		t.Errorf("unreachable: exit %d\n%s", code, out)
+	}
+	// Refused before any request (issue 16 item 3): a plain endpoint (the
+	// token would cross the network in clear), a UUID that is not one.
+	plain := tcpcount.Start(t)
+	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=http://" + plain.Addr(), "RS_TOKEN=" + jobToken, "RS_UUID=" + machineUUID}, path); code != 3 ||
+		!strings.Contains(out, "RS_ENDPOINT is not https: the token was not sent") || plain.Opened(t) != 0 {
+		t.Errorf("http endpoint: exit %d, %d connections\n%s", code, plain.Opened(t), out)
+	}
+	before := len(w.fake.Requests())
+	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=" + w.fake.Endpoint(), "RS_TOKEN=" + jobToken, "RS_UUID=../../profiles/global"}, path); code != 2 ||
+		!strings.Contains(out, "RS_UUID is not a machine UUID") || len(w.fake.Requests()) != before {
+		t.Errorf("bad RS_UUID: exit %d, requests %v\n%s", code, w.fake.Requests()[before:], out)
 	}
 }
 
@@ -392,7 +396,9 @@ func (w *world) addSlowMachines(t *testing.T, n, ms int) []slowHost {
 		}
 		t.Cleanup(sim.Close)
 		uuid := fmt.Sprintf("7f0e6a52-1b2c-4d3e-9f40-%012d", i+1)
-		w.fake.AddMachine(uuid, fmt.Sprintf("esx%02d", i+2), "")
+		if err := w.fake.AddMachine(uuid, fmt.Sprintf("esx%02d", i+2), ""); err != nil {
+			t.Fatal(err)
+		}
 		pw, _ := sim.URL.User.Password()
 		w.setParams(t, uuid, map[string]any{
 			content.ParamServer:     latencyProxy(t, sim.URL.Host, ms),
@@ -415,7 +421,7 @@ func (w *world) addSlowMachines(t *testing.T, n, ms int) []slowHost {
 func TestRunsParallelAcrossMachines(t *testing.T) {
 	w := newWorld(t)
 	hosts := w.addSlowMachines(t, 20, 100)
-	w.fake.AddToken("admin", drpfake.Token{Superuser: true})
+	admin := w.fake.SuperuserToken()
 	var wg sync.WaitGroup
 	codes := make([]int, len(hosts))
 	bodies := make([][]byte, len(hosts))
@@ -423,7 +429,7 @@ func TestRunsParallelAcrossMachines(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i], bodies[i] = w.postAction(t, h.uuid, "admin", map[string]any{})
+			codes[i], bodies[i] = w.postAction(t, h.uuid, admin, map[string]any{})
 		}()
 	}
 	wg.Wait()
@@ -459,10 +465,10 @@ func TestRunsParallelAcrossMachines(t *testing.T) {
 func TestSecondRunForAMachineIsRefused(t *testing.T) {
 	w := newWorld(t)
 	h := w.addSlowMachines(t, 1, 150)[0]
-	w.fake.AddToken("admin", drpfake.Token{Superuser: true})
+	admin := w.fake.SuperuserToken()
 	first := make(chan int, 1)
 	go func() {
-		code, _ := w.postAction(t, h.uuid, "admin", map[string]any{})
+		code, _ := w.postAction(t, h.uuid, admin, map[string]any{})
 		first <- code
 	}()
 	select {
@@ -470,7 +476,7 @@ func TestSecondRunForAMachineIsRefused(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the first run never reached its host")
 	}
-	code, body := w.postAction(t, h.uuid, "admin", map[string]any{})
+	code, body := w.postAction(t, h.uuid, admin, map[string]any{})
 	if code != http.StatusConflict || !strings.Contains(string(body), "a run for this machine is in progress") {
 		t.Fatalf("second call: %d %s", code, body)
 	}
@@ -481,7 +487,7 @@ func TestSecondRunForAMachineIsRefused(t *testing.T) {
 	if n := h.sim.Logins(); n != 1 {
 		t.Errorf("%d logins to the host for one run and one refused call", n)
 	}
-	if code, body = w.postAction(t, h.uuid, "admin", map[string]any{}); code != http.StatusOK {
+	if code, body = w.postAction(t, h.uuid, admin, map[string]any{}); code != http.StatusOK {
 		t.Errorf("after the first run: %d %s", code, body)
 	}
 }

@@ -31,6 +31,10 @@ type ListedUser struct {
 	// Ignored: in the ignore list (root and dcui always are), so apply
 	// skips its entries.
 	Ignored bool `json:"ignored,omitempty"`
+	// LockdownException: on the host's lockdown exception list (read when
+	// the host is in lockdown mode): it keeps its role while lockdown mode
+	// lasts, and only such users' roles can be changed then.
+	LockdownException bool `json:"lockdown_exception,omitempty"`
 }
 
 // Listing is list's --output json document for one host, and one host's
@@ -38,6 +42,10 @@ type ListedUser struct {
 type Listing struct {
 	Host string `json:"host"`
 	User string `json:"user,omitempty"` // the session's user name
+	// Lockdown is the host's lockdown mode (HostLockdownMode:
+	// "lockdownDisabled", "lockdownNormal", "lockdownStrict"), when the
+	// host reports it.
+	Lockdown string `json:"lockdown,omitempty"`
 	// Users are the host's local users, sorted by id; absent for a host of
 	// a fleet that could not be read.
 	Users []ListedUser `json:"users,omitzero"`
@@ -206,11 +214,12 @@ func listFleet(ctx context.Context, env Env, format string, ignore params.Ignore
 
 // listing is what a snapshot shows of the host's users, sorted by id.
 func listing(snap *tasks.Snapshot, ignore params.IgnoreList) Listing {
-	l := Listing{Host: snap.Host, User: snap.User, Users: []ListedUser{}}
+	l := Listing{Host: snap.Host, User: snap.User, Lockdown: snap.Lockdown, Users: []ListedUser{}}
 	for id, a := range snap.Users {
 		l.Users = append(l.Users, ListedUser{
 			ID: id, Description: a.Description, Role: snap.Permissions[id],
 			Protected: slices.Contains(params.Protected, id), Ignored: ignore.Contains(id),
+			LockdownException: slices.Contains(snap.LockdownExceptions, id),
 		})
 	}
 	slices.SortFunc(l.Users, func(a, b ListedUser) int { return strings.Compare(a.ID, b.ID) })
@@ -238,7 +247,11 @@ func printListing(w io.Writer, l Listing) {
 		who = " as " + l.User
 	}
 	n := len(l.Users)
-	fmt.Fprintf(w, "host %s%s: %d local %s\n", textsafe.Escape(l.Host), textsafe.Escape(who), n, plural(n, "user", "users"))
+	lockdown := ""
+	if m := tasks.LockdownModeName(l.Lockdown); m != "" && m != "disabled" {
+		lockdown = ", lockdown mode " + textsafe.Escape(m)
+	}
+	fmt.Fprintf(w, "host %s%s: %d local %s%s\n", textsafe.Escape(l.Host), textsafe.Escape(who), n, plural(n, "user", "users"), lockdown)
 	if n == 0 {
 		return
 	}
@@ -256,6 +269,9 @@ func printListing(w io.Writer, l Listing) {
 		}
 		if u.Ignored {
 			notes = append(notes, "ignored")
+		}
+		if u.LockdownException {
+			notes = append(notes, "lockdown exception")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(u.ID), cell(u.Description), cell(role), strings.Join(notes, ", "))
 	}

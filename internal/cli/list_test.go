@@ -63,7 +63,7 @@ func TestListShowsUsersAndWritesNothing(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	want := Listing{Host: sim.URL.Host, User: "root", Users: []ListedUser{
+	want := Listing{Host: sim.URL.Host, User: "root", Lockdown: "lockdownDisabled", Users: []ListedUser{
 		{ID: "dcui", Description: "DCUI User", Role: "Admin", Protected: true, Ignored: true},
 		{ID: "norole", Description: "No \u202erole\u009b user", Role: ""},
 		{ID: "root", Description: "Administrator", Role: "Admin", Protected: true, Ignored: true},

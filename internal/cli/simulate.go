@@ -50,6 +50,9 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	guestKeytab := fs.String("guest-keytab", "", "with --vcenter: the keytab of the VMs' guests (service principal host/<vm name>; default the --sspi-keytab)")
 	esxiVersion := fs.String("esxi-version", esxsim.ESXi803, "the simulated ESXi release: "+esxsim.ESXi803+" or "+esxsim.ESXi703)
 	passwordFile := fs.String("password-file", "", "root's password (with --vcenter: the administrator's) from this `FILE`; else env ESXI_PASSWORD; else a random one, printed in line 1")
+	lockdown := fs.String("lockdown", "", "without --vcenter: start the host in lockdown mode `MODE` (normal or strict), as vCenter leaves it: only exception users may log in directly (there are none)")
+	hostLockdown := hostLockdownFlag{}
+	fs.Var(hostLockdown, "host-lockdown", "with --vcenter: `NAME=MODE` starts host NAME in lockdown mode MODE (normal or strict; repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -76,6 +79,10 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		return 2
 	}
 	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy, ESXiVersion: *esxiVersion, Password: password}
+	if err := lockdownFlags(*lockdown, hostLockdown, *vcenter, &opt); err != nil {
+		printError(env.Stderr, "simulate", err)
+		return 2
+	}
 	if *failWrite > 0 {
 		opt.FailWrite = *failWrite
 		opt.FailFault = &types.SystemError{Reason: fmt.Sprintf("injected fault at write %d", *failWrite)}
@@ -118,6 +125,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI, ESXiVersion: opt.ESXiVersion,
 			Clusters: *clusters, HostPasswordPolicies: hostPolicies, FailHost: *failHost, Password: password,
 		}
+		vopt.HostLockdown = hostLockdown
 		if kt := *guestKeytab; kt != "" || *keytab != "" {
 			if kt == "" {
 				kt = *keytab
@@ -131,7 +139,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		var optErr *esxsim.OptionError
 		if errors.As(err, &optErr) {
 			// A flag value the simulator cannot use: a mistake of usage.
-			flag := map[string]string{"Clusters": "--clusters", "HostPasswordPolicies": "--host-password-policy", "FailHost": "--fail-host", "PasswordQualityControl": "--password-policy"}[optErr.Option]
+			flag := map[string]string{"Clusters": "--clusters", "HostPasswordPolicies": "--host-password-policy", "FailHost": "--fail-host", "PasswordQualityControl": "--password-policy", "HostLockdown": "--host-lockdown"}[optErr.Option]
 			if flag == "" {
 				flag = optErr.Option
 			}
@@ -296,6 +304,48 @@ func (f hostPolicyFlag) Set(v string) error {
 		return fmt.Errorf("host %q given twice", name)
 	}
 	f[name] = policy
+	return nil
+}
+
+// hostLockdownFlag collects --host-lockdown NAME=MODE values, the modes as
+// HostLockdownMode values.
+type hostLockdownFlag map[string]string
+
+func (f hostLockdownFlag) String() string { return "" }
+
+func (f hostLockdownFlag) Set(v string) error {
+	name, mode, ok := strings.Cut(v, "=")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=MODE, e.g. DC0_H0=normal")
+	}
+	if _, dup := f[name]; dup {
+		return fmt.Errorf("host %q given twice", name)
+	}
+	m, err := esxsim.ParseLockdownMode(strings.TrimSpace(mode))
+	if err != nil {
+		return err
+	}
+	f[name] = m
+	return nil
+}
+
+// lockdownFlags checks --lockdown (a standalone host's mode, into opt) and
+// --host-lockdown (with --vcenter).
+func lockdownFlags(lockdown string, hosts hostLockdownFlag, vcenter bool, opt *esxsim.Options) error {
+	switch {
+	case lockdown != "" && vcenter:
+		return errors.New("--lockdown is for a standalone host; with --vcenter use --host-lockdown NAME=MODE")
+	case len(hosts) > 0 && !vcenter:
+		return errors.New("--host-lockdown goes with --vcenter")
+	case lockdown == "":
+		return nil
+	}
+	m, err := esxsim.ParseLockdownMode(lockdown)
+	if err != nil {
+		return fmt.Errorf("--lockdown: %w", err)
+	}
+	opt.Lockdown = m
 	return nil
 }
 

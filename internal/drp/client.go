@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -49,15 +50,47 @@ func Connect(ctx context.Context, getenv func(string) string) (*Session, error) 
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%w: %s not set (run inside a DRP task)", tasks.ErrInvalid, strings.Join(missing, ", "))
 	}
+	// Checked before any request: the token must not cross the network in
+	// clear, and the UUID goes into request paths.
+	if !IsUUID(uuid) {
+		return nil, fmt.Errorf("%w: %s is not a machine UUID (8-4-4-4-12 hex digits); no request was sent", tasks.ErrInvalid, EnvUUID)
+	}
+	if err := httpsEndpoint(endpoint); err != nil {
+		return nil, err
+	}
 	c, err := NewClient(endpoint, token, getenv)
 	if err != nil {
-		return nil, fmt.Errorf("%w: open session to %s: %v", ErrDRP, endpoint, err)
+		return nil, fmt.Errorf("%w: open session to %s: %w", ErrDRP, endpoint, err)
 	}
 	m, err := GetMachine(ctx, c, uuid)
 	if err != nil {
 		return nil, err
 	}
 	return &Session{Client: c, Machine: *m}, nil
+}
+
+// uuidRe is a UUID as DRP writes machine UUIDs (RFC 4122 text form).
+var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// IsUUID reports whether s is a UUID in its text form. Machine UUIDs go
+// into API paths: anything else ("../../profiles/global") could make a
+// token reach another object.
+func IsUUID(s string) bool { return uuidRe.MatchString(s) }
+
+// httpsEndpoint refuses an RS_ENDPOINT that is not https before the token
+// is sent: over http:// the bearer token (which can read the machine's
+// Secure Params) would cross the network in clear. DRP serves its API only
+// over https. The error wraps ErrDRP (exit 3) and shows the scheme alone.
+func httpsEndpoint(endpoint string) error {
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	switch {
+	case err != nil || u.Host == "":
+		return fmt.Errorf("%w: %s is not an https URL; the token was not sent", ErrDRP, EnvEndpoint)
+	case !strings.EqualFold(u.Scheme, "https"):
+		return fmt.Errorf("%w: %s is not https (its scheme is %s): the token would cross the network in clear; it was not sent (DRP serves its API over https, port 8092 by default)",
+			ErrDRP, EnvEndpoint, sanitizeScheme(u.Scheme))
+	}
+	return nil
 }
 
 // GetMachine reads a machine's UUID, Name and Address.
@@ -79,8 +112,9 @@ func GetMachine(ctx context.Context, c *Client, uuid string) (*Machine, error) {
 
 // ReadParams reads the input Params of a machine in one call, aggregated
 // (machine, profiles, stage, global) and decoded (Secure values in
-// plaintext: the token needs the machines getSecure claim, which the task
-// adds). Unset Params come back null; defaults are not applied here.
+// plaintext: the token needs machines getSecure on this machine, which DRP's
+// default machine token and a job's token carry). Unset Params come back
+// null; defaults are not applied here.
 func ReadParams(ctx context.Context, c *Client, uuid string) (map[string]any, error) {
 	vals := map[string]any{}
 	q := url.Values{"aggregate": {"true"}, "decode": {"true"}, "params": {strings.Join(InputParams(), ",")}}

@@ -13,6 +13,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/drp"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/tcpcount"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -26,7 +27,10 @@ type world struct {
 	env  map[string]string
 }
 
-func newWorld(t *testing.T, getSecure bool) *world {
+// newWorld is a fake DRP with machineUUID and a simulated host; RS_TOKEN is
+// the job token of the agent task on that machine, as the Go agent passes
+// it.
+func newWorld(t *testing.T) *world {
 	t.Helper()
 	sim, err := esxsim.Start(esxsim.Options{})
 	if err != nil {
@@ -34,14 +38,16 @@ func newWorld(t *testing.T, getSecure bool) *world {
 	}
 	t.Cleanup(sim.Close)
 	fake := drpfake.NewForPack(t)
-	fake.AddToken("task-token", drpfake.Token{GetSecure: getSecure, Machine: machineUUID})
-	fake.AddMachine(machineUUID, "esx01", "")
+	must(t, fake.AddMachine(machineUUID, "esx01", ""))
+	token, err := fake.JobToken(machineUUID, content.AgentTaskName)
+	must(t, err)
 	pw, _ := sim.URL.User.Password()
 	must(t, fake.SetParam(machineUUID, content.ParamServer, sim.URL.Host))
 	must(t, fake.SetParam(machineUUID, content.ParamThumbprint, sim.Thumbprint))
 	must(t, fake.SetParam(machineUUID, content.ParamPassword, pw))
+	attachPlugin(t, fake)
 	return &world{fake: fake, sim: sim, env: map[string]string{
-		drp.EnvEndpoint: fake.Endpoint(), drp.EnvToken: "task-token", drp.EnvUUID: machineUUID,
+		drp.EnvEndpoint: fake.Endpoint(), drp.EnvToken: token, drp.EnvUUID: machineUUID,
 	}}
 }
 
@@ -74,7 +80,7 @@ func (w *world) report(t *testing.T) tasks.Report {
 }
 
 func TestRunTaskAppliesAndReports(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	users := []map[string]any{
 		{"id": "user1", "operation": "add", "description": "User One", "password": canary, "role": "Admin"},
 		{"id": "user2", "operation": "set", "password": canary, "role": "ReadOnly"},
@@ -129,7 +135,7 @@ func TestRunTaskAppliesAndReports(t *testing.T) {
 }
 
 func TestRunTaskDefaultsAndFallbacks(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	// No esxi/manage-users at all: the default [] applies; the password
 	// comes from RackN's esxi/insecure-password; the ignore list default.
 	pw, _ := w.sim.URL.User.Password()
@@ -144,12 +150,19 @@ func TestRunTaskDefaultsAndFallbacks(t *testing.T) {
 	}
 }
 
+// TestRunTaskInvalidInputWritesReport: a list the run refuses exits 2 and
+// the report says why. The list sits on a profile: DRP's Schema refuses
+// role "Owner" on any write and re-validates all of an object's Params on
+// every write (backend/param.go ValidateParams), so stored on the machine
+// itself (as after a Schema change) it would block the report too.
 func TestRunTaskInvalidInputWritesReport(t *testing.T) {
-	w := newWorld(t, true)
-	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
+	w := newWorld(t)
+	must(t, w.fake.AddProfile("site"))
+	must(t, w.fake.SetProfileParam("site", content.ParamUsers, []any{
 		map[string]any{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},
 		map[string]any{"id": "user3", "operation": "set", "password": canary, "role": "Owner"},
 	}))
+	must(t, w.fake.SetMachineProfiles(machineUUID, "site"))
 	code, stdout, stderr := w.run(t)
 	if code != tasks.ExitInvalid {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitInvalid, stdout, stderr)
@@ -170,7 +183,7 @@ func TestRunTaskInvalidInputWritesReport(t *testing.T) {
 }
 
 func TestRunTaskConnectFailure(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	must(t, w.fake.SetParam(machineUUID, content.ParamPassword, "wrong-"+canary))
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{}))
 	code, stdout, stderr := w.run(t)
@@ -185,8 +198,12 @@ func TestRunTaskConnectFailure(t *testing.T) {
 	}
 }
 
+// TestRunTaskWithoutGetSecure: a token that may get the machine but not
+// decode its Params (DRP's unknown-machine token: machines create, get *)
+// gets 403, and the run fails.
 func TestRunTaskWithoutGetSecure(t *testing.T) {
-	w := newWorld(t, false)
+	w := newWorld(t)
+	w.env[drp.EnvToken] = w.fake.GenerateToken("")
 	code, _, stderr := w.run(t)
 	if code == 0 || !strings.Contains(stderr, "403") {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
@@ -237,5 +254,49 @@ func TestConfigThumbprint(t *testing.T) {
 	if err == nil || tasks.ExitCode(err) != tasks.ExitInvalid || strings.Contains(err.Error(), canary) ||
 		!strings.Contains(err.Error(), "Param "+content.ParamThumbprint+" is not a certificate thumbprint") || !strings.Contains(err.Error(), "SHA-256 (64 hex digits)") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestRunTaskRefusesPlainEndpoint (issue 16 item 3): an RS_ENDPOINT that is
+// not https is refused before the token is sent: exit 3, and the server
+// named by it sees no connection at all.
+func TestRunTaskRefusesPlainEndpoint(t *testing.T) {
+	const token = "Tok#Canary-0042"
+	for _, scheme := range []string{"http", "HTTP", "ftp", "ws"} {
+		l := tcpcount.Start(t)
+		var out, errb bytes.Buffer
+		env := map[string]string{drp.EnvEndpoint: scheme + "://" + l.Addr(), drp.EnvToken: token, drp.EnvUUID: machineUUID}
+		code := drp.RunTaskWith(context.Background(), drp.TaskOptions{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+		if code != tasks.ExitConnect || !strings.Contains(errb.String(), "RS_ENDPOINT is not https") || !strings.Contains(errb.String(), "it was not sent") {
+			t.Errorf("%s: exit %d, stderr %q", scheme, code, errb.String())
+		}
+		if strings.Contains(out.String()+errb.String(), token) {
+			t.Errorf("%s: the token was printed", scheme)
+		}
+		if n := l.Opened(t); n != 0 {
+			t.Errorf("%s: %d connections were opened to the endpoint", scheme, n)
+		}
+	}
+}
+
+// TestRunTaskRefusesBadUUID (issue 16 item 3): RS_UUID goes into request
+// paths, so anything but a UUID ("../../profiles/global" would reach
+// another object) is invalid input, exit 2, before any request.
+func TestRunTaskRefusesBadUUID(t *testing.T) {
+	w := newWorld(t)
+	for _, uuid := range []string{"../../profiles/global", machineUUID + "/../x", "esx01", machineUUID[:35], " " + machineUUID, machineUUID + "?a=b", "3a1c2f4e5b6d4e7f8a9b0c1d2e3f4a5b"} {
+		w.env[drp.EnvUUID] = uuid
+		before := len(w.fake.Requests())
+		code, _, stderr := w.run(t)
+		if code != tasks.ExitInvalid || !strings.Contains(stderr, "RS_UUID is not a machine UUID") {
+			t.Errorf("%q: exit %d, stderr %q", uuid, code, stderr)
+		}
+		if got := w.fake.Requests()[before:]; len(got) != 0 {
+			t.Errorf("%q: requests were sent: %v", uuid, got)
+		}
+	}
+	w.env[drp.EnvUUID] = strings.ToUpper(machineUUID)
+	if !drp.IsUUID(w.env[drp.EnvUUID]) {
+		t.Error("an upper-case UUID is a UUID")
 	}
 }

@@ -16,7 +16,7 @@ import (
 // context) still writes esxi/manage-users-report, saying what the host now
 // holds for the entry in flight, and exits 1.
 func TestRunTaskInterruptedWritesReport(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []map[string]any{
 		{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},
 		{"id": "user2", "operation": "add", "password": canary, "role": "Admin"},

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/content"
+	"github.com/esxi-users/esxi-users/internal/destination"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/params"
@@ -61,6 +62,10 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 	defer cancel()
 	stdout, stderr := o.Stdout, o.Stderr
 	cfg, s, err := FromDRP(ctx, o.Getenv)
+	var guard *destination.Guard
+	if err == nil {
+		guard, err = guardTask(ctx, s, &cfg, func(_, msg string) { fmt.Fprintf(stdout, "esxi-manage-users: %s\n", textsafe.Lines(msg)) })
+	}
 	var report *tasks.Report
 	if err == nil {
 		cfg.Plan = o.Plan
@@ -68,6 +73,10 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 		cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		fmt.Fprintf(stdout, "esxi-manage-users: machine %s, host %s, user %s\n", textsafe.Escape(s.Machine.Name), textsafe.Escape(DisplayServer(cfg.Server)), textsafe.Escape(cfg.Username))
 		report, err = job.Run(ctx, cfg)
+		if rerr := guard.Refusal(err); rerr != err {
+			err = rerr
+			report.OK, report.Error = false, err.Error()
+		}
 	}
 	if report == nil {
 		report = failedReport(cfg.Server, cfg.Username, err)
@@ -94,12 +103,26 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 }
 
 // exitCode is tasks.ExitCode, with a failure to reach or authenticate to the
-// DRP API (nothing was applied) mapped to 3, like an unreachable host.
+// DRP API and a destination refused (nothing was applied) mapped to 3, like
+// an unreachable host.
 func exitCode(err error) int {
-	if errors.Is(err, ErrDRP) {
+	if errors.Is(err, ErrDRP) || errors.Is(err, destination.ErrRefused) {
 		return tasks.ExitConnect
 	}
 	return tasks.ExitCode(err)
+}
+
+// httpStatus is the action's status for a run's error: 403 for a
+// destination refused, 503 when the DRP API (the machine's Params, the
+// destination store) failed before the run, else tasks.HTTPStatus.
+func httpStatus(err error) int {
+	switch {
+	case errors.Is(err, destination.ErrRefused):
+		return http.StatusForbidden
+	case errors.Is(err, ErrDRP):
+		return http.StatusServiceUnavailable
+	}
+	return tasks.HTTPStatus(err)
 }
 
 // reportNotSaved says what the host went through when the report of a run
@@ -149,19 +172,25 @@ type ActionLog func(level, msg string)
 // Params are read through c and they alone are applied: an action whose
 // Params differ from them - a caller's override of any input, such as
 // another server or list - is refused with 400 naming the Params, and
-// nothing is contacted. The action claim a job's token needs cannot be
-// narrowed to one machine in DRP, so this is what keeps such a token from
-// redirecting a host's password or applying another list. The report is
-// written to the machine through c. (c nil: no API, vals are used as given;
-// tests only.)
+// nothing is contacted. The stored Params are no safer than the machine's
+// token, which can rewrite them (DRP gives it update and updateSecure on
+// its own machine), so the run may then go only to the destination recorded
+// for the machine in the destinations profile (guardRun; package
+// destination): a different server, managed host or certificate is refused
+// with 403 before any password is sent. The report is written to the
+// machine through c. (c nil: no API, no destination check, vals are used
+// as given; tests only.)
 //
 // Errors (DRP's error body: Model "machines", Key the machine's UUID, Type
-// "plugin"): 400 invalid input or a refused override (nothing changed), 502
-// host unreachable or login refused (nothing changed), 503 the machine's
-// Params could not be read through the API (nothing changed), 409 an entry
-// failed (the report JSON is the last message), 500 the run succeeded or
-// failed but its report could not be saved (the host may have been changed;
-// the report JSON is the last message).
+// "plugin"): 400 invalid input or a refused override (nothing changed), 403
+// the destination is not the recorded one, or none is recorded and the
+// policy wants one (nothing sent to it; the report JSON is the last
+// message), 502 host unreachable or login refused (nothing changed), 503
+// the machine's Params or the destination store could not be read or
+// written through the API (nothing changed), 409 an entry failed (the
+// report JSON is the last message), 500 the run succeeded or failed but
+// its report could not be saved (the host may have been changed; the
+// report JSON is the last message).
 func RunAction(ctx context.Context, c *Client, m Machine, vals map[string]any, log ActionLog) (*tasks.Report, *Error) {
 	if log == nil {
 		log = func(string, string) {}
@@ -190,12 +219,20 @@ func RunAction(ctx context.Context, c *Client, m Machine, vals map[string]any, l
 		vals = stored
 	}
 	cfg, err := Config(m, vals)
+	var guard *destination.Guard
+	if err == nil && c != nil {
+		guard, err = guardRun(ctx, c, m, &cfg, log)
+	}
 	var report *tasks.Report
 	if err == nil {
 		cfg.Progress = func(r tasks.Result) { log("info", ResultLine(r)) }
 		cfg.Log = slog.New(&actionHandler{log: log})
 		log("info", fmt.Sprintf("%s: machine %s (%s), host %s, user %s", content.ActionName, m.Name, m.UUID, DisplayServer(cfg.Server), cfg.Username))
 		report, err = job.Run(ctx, cfg)
+		if rerr := guard.Refusal(err); rerr != err {
+			err = rerr
+			report.OK, report.Error = false, err.Error()
+		}
 	}
 	if report == nil {
 		report = failedReport(cfg.Server, cfg.Username, err)
@@ -220,14 +257,14 @@ func RunAction(ctx context.Context, c *Client, m Machine, vals map[string]any, l
 		return report, fail(http.StatusInternalServerError, fmt.Sprintf("%s: %v", reportNotSaved(report), werr), reportJSON())
 	}
 	log("error", fmt.Sprintf("%s: %v", content.ActionName, err))
-	merr := &Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: tasks.HTTPStatus(err)}
+	merr := &Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: httpStatus(err)}
 	merr.Messages = append(merr.Messages, strings.Split(textsafe.Lines(err.Error()), "\n")...)
 	if werr != nil {
 		msg := textsafe.Lines(fmt.Sprintf("%s: %v", reportNotSaved(report), werr))
 		log("error", fmt.Sprintf("%s: %s", content.ActionName, msg))
 		merr.Messages = append(merr.Messages, msg)
 	}
-	if merr.Code == http.StatusConflict || merr.Code == http.StatusBadGateway || werr != nil {
+	if merr.Code == http.StatusConflict || merr.Code == http.StatusBadGateway || merr.Code == http.StatusForbidden || werr != nil {
 		merr.Messages = append(merr.Messages, reportJSON())
 	}
 	return report, merr

@@ -18,7 +18,6 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
-	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -42,7 +41,7 @@ func TestServerParamRefusesCredentials(t *testing.T) {
 		{"plain http", "http://HOST/sdk?" + serverCanary, "https"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, true)
+			w := newWorld(t)
 			server := strings.ReplaceAll(tc.server, "HOST", w.sim.URL.Host)
 			must(t, w.fake.SetParam(machineUUID, content.ParamServer, server))
 			must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
@@ -102,7 +101,7 @@ func TestSecretParamsByteForByte(t *testing.T) {
 	for _, param := range []string{content.ParamPassword, content.ParamInsecurePassword} {
 		t.Run(param, func(t *testing.T) {
 			sim := spacedSim(t)
-			w := newWorld(t, true)
+			w := newWorld(t)
 			must(t, w.fake.SetParam(machineUUID, content.ParamServer, sim.URL.Host))
 			must(t, w.fake.SetParam(machineUUID, content.ParamThumbprint, sim.Thumbprint))
 			must(t, w.fake.SetParam(machineUUID, content.ParamUsername, "opsadmin"))
@@ -150,11 +149,12 @@ func TestAllowSelfLockoutParam(t *testing.T) {
 // TestDRPUnreachableOrRefusedExits3 (issue 9 item 6): nothing was applied,
 // so the exit code is 3, not 1.
 func TestDRPUnreachableOrRefusedExits3(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
 		map[string]any{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},
 	}))
-	w.fake.AddToken("other-machine", drpfake.Token{GetSecure: true, Machine: "00000000-0000-4000-8000-000000000000"})
+	const other = "00000000-0000-4000-8000-000000000000"
+	must(t, w.fake.AddMachine(other, "esx99", ""))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -164,12 +164,11 @@ func TestDRPUnreachableOrRefusedExits3(t *testing.T) {
 	for name, env := range map[string]map[string]string{
 		"unreachable":        {drp.EnvEndpoint: closed},
 		"unknown token":      {drp.EnvToken: "not-a-token"},
-		"another machine's":  {drp.EnvToken: "other-machine"},
-		"no getSecure claim": {drp.EnvToken: "no-secure"},
+		"another machine's":  {drp.EnvToken: w.fake.GenerateToken(other)},
+		"no getSecure claim": {drp.EnvToken: w.fake.GenerateToken("")},
 		"not a DRP endpoint": {drp.EnvEndpoint: "https://127.0.0.1:1"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			w.fake.AddToken("no-secure", drpfake.Token{Machine: machineUUID})
 			saved := map[string]string{}
 			for k, v := range w.env {
 				saved[k] = v
@@ -192,7 +191,7 @@ func TestDRPUnreachableOrRefusedExits3(t *testing.T) {
 // TestReportNotSavedFailsTheJob (issue 9 item 6): the run changed the host
 // but the report cannot be stored: the job fails and says so.
 func TestReportNotSavedFailsTheJob(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
 		map[string]any{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},
 		map[string]any{"id": "user2", "operation": "remove"},
@@ -222,8 +221,7 @@ func TestReportNotSavedFailsTheJob(t *testing.T) {
 // pluginClient is the plugin's own API session to the fake (superuser).
 func pluginClient(t *testing.T, w *world) *drp.Client {
 	t.Helper()
-	w.fake.AddToken("plugin-token", drpfake.Token{GetSecure: true, Superuser: true})
-	c, err := drp.NewClient(w.fake.Endpoint(), "plugin-token", nil)
+	c, err := drp.NewClient(w.fake.Endpoint(), w.fake.SuperuserToken(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,10 +245,10 @@ func actionParams(t *testing.T, w *world, args map[string]any) map[string]any {
 }
 
 // TestActionRefusesOverrides: the action applies only the machine's stored
-// Params, so a token that may post it on any machine cannot send a host's
-// password elsewhere or apply another list.
+// Params, so its caller cannot, through the action's arguments, send a
+// host's password elsewhere or apply another list.
 func TestActionRefusesOverrides(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t)
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
 		map[string]any{"id": "user1", "operation": "add", "password": canary, "role": "Admin"},
 	}))
@@ -318,8 +316,9 @@ func TestActionRefusesOverrides(t *testing.T) {
 		t.Fatalf("report not saved: %+v", merr)
 	}
 	// The plugin cannot read the machine's Params: 503, nothing applied.
-	w.fake.AddToken("weak", drpfake.Token{Machine: machineUUID})
-	weak, _ := drp.NewClient(w.fake.Endpoint(), "weak", nil)
+	// (A token that may get any machine but decode none: DRP's
+	// unknown-machine token.)
+	weak, _ := drp.NewClient(w.fake.Endpoint(), w.fake.GenerateToken(""), nil)
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{
 		map[string]any{"id": "user4", "operation": "add", "password": canary, "role": "ReadOnly"},
 	}))
@@ -355,14 +354,12 @@ func TestRunsSerialisePerMachine(t *testing.T) {
 }
 
 // TestTemplateTimeoutsExceedRunTimeout: the scripts that post the action
-// wait longer than a run may last (so a run is never abandoned and retried
-// while it goes on), and the job token outlives their wait.
+// wait longer than a run may last, so a run is never abandoned and retried
+// while it goes on. (The token's lifetime does not bound the wait: DRP
+// checks a token once, when the request arrives - frontend/frontend.go
+// userAuth of the last public server code.)
 func TestTemplateTimeoutsExceedRunTimeout(t *testing.T) {
 	re := regexp.MustCompile(`(?m)^(?:TIMEOUT = |timeout=)(\d+)`)
-	task, err := pack.Task(content.TaskName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, id := range []string{content.ESXiTemplate, content.ActionTemplate} {
 		body, err := pack.Template(id)
 		if err != nil {
@@ -376,12 +373,5 @@ func TestTemplateTimeoutsExceedRunTimeout(t *testing.T) {
 		if time.Duration(n)*time.Second <= drp.RunTimeout {
 			t.Errorf("%s waits %d s, not more than drp.RunTimeout %v", id, n, drp.RunTimeout)
 		}
-		if task.ExtraDuration <= n {
-			t.Errorf("%s: the job token (%d s) expires before the wait ends (%d s)", id, task.ExtraDuration, n)
-		}
-	}
-	agent, _ := pack.Task(content.AgentTaskName)
-	if time.Duration(agent.ExtraDuration)*time.Second <= drp.RunTimeout {
-		t.Errorf("agent task token %d s does not outlive a run (%v)", agent.ExtraDuration, drp.RunTimeout)
 	}
 }

@@ -1,29 +1,88 @@
-// Package drpfake is a test double for dr-provision: its REST API (on
+// Package drpfake is a stand-in for dr-provision: its REST API (on
 // httptest, TLS with a self-signed certificate like DRP), its static file
-// server, and the dr-provision side of the plugin protocol (a from-socket
-// receiving log lines, and action calls forwarded to a plugin's to-socket).
-// It speaks the wire facts the project relies on:
+// server, and the dr-provision side of the plugin protocol. It is the
+// project's only hand-written fake (no DRP server runs in tests), so it
+// follows the real server's code, neither more forgiving nor stricter.
+// Sources, cited again where each behaviour is built: the last public
+// server code, github.com/hartsock/provision at 69af34ab (2019; files named
+// below are in it), the DRP SDK v4.7.0 (models/), and RackN's docs.
 //
-//   - Bearer tokens; error bodies are models.Error with Code = HTTP status;
-//   - a "/" in a param name is not escaped in paths;
-//   - GET .../params/<key>?aggregate=true[&decode=true] returns the bare
-//     value or null; the bulk form returns an object; aggregate merges the
-//     machine's and the global profile's Params but never applies Schema
-//     defaults;
-//   - Secure Param values are stored sealed and returned as the
-//     {Key,Nonce,Payload} envelope unless decode=true, which needs the
-//     getSecure claim;
-//   - POST .../params/<key> stores a value and returns it;
-//   - POST /machines/<uuid>/actions/<cmd>[?plugin=] forwards an Action to
-//     the plugin (Params = the body merged with the machine's aggregated,
-//     decoded values of the action's Required/OptionalParams); the token
-//     needs the machines action:<cmd> claim (403 otherwise);
-//   - a request without a known bearer token is 401; a machine token used
-//     on another machine is 403;
-//   - PUT /jobs/<uuid>/log appends raw bytes (204).
+// Tokens (auth.go). Tests get each kind from the constructor named after
+// the real one: GenerateToken (a machine's template token; "" for an
+// unknown machine), GenerateInfiniteToken, GenerateProfileToken, JobToken
+// (a job's RS_TOKEN: the machine's claims plus its Task's ExtraRoles' and
+// ExtraClaims' claims) and SuperuserToken ("* * *", what a plugin gets).
+// Their claims and lifetimes are backend/renderData.go's and
+// backend/plugin.go's; the clock moves with Advance, never by sleeping.
 //
-// It is the project's only hand-written fake: no DRP server is available in
-// tests.
+//   - No Authorization header: 401, no body; an unknown or expired Bearer
+//     token: 403 "Invalid Token :…" (frontend/frontend.go userAuth).
+//   - Claims are matched with the SDK's models.Role/ClaimsList
+//     (models/role.go); a failed "get" answers 404 Not Found, any other
+//     action 403 "Requires: <scope> <action> <specific>"
+//     (frontend/frontend.go assureAuth).
+//
+// Objects: machines, profiles (the global profile included) and plugin
+// instances, each with its own key pair for Secure Params
+// (backend/requestTracker.go PrivateKeyFor); Params (definitions), Tasks
+// (read through the SDK's models.Task, so fields it lacks, such as
+// ExtraDuration, are dropped), Roles, jobs.
+//
+//   - GET /machines, /profiles: the list needs the "list" claim; without
+//     it the answer is 200 [] (frontend/frontend.go list).
+//   - GET /<prefix>/<id>: looked up first (404), then "get" on the
+//     object's key (404), decode=true needs "getSecure" (403)
+//     (frontend/frontend.go Fetch); /params/<name> and /tasks/<name> too.
+//   - PUT /<prefix>/<id> (machines, profiles, plugins): the body replaces
+//     the object; the claims wanted are "update:<path>" per changed path
+//     (frontend/frontend.go Update, assureAuthUpdate); failed validation is
+//     422.
+//   - POST /profiles: "profiles create" (frontend/frontend.go create).
+//   - Params of machines, profiles and plugins (frontend/params.go
+//     makeParamEndpoints): reads check "get" then, for decode=true,
+//     "getSecure" on the id as written in the URL before the lookup;
+//     writes look the object up first, then want "update:/Params/…"; an
+//     invalid value is 409. A Secure value must be written sealed with the
+//     object's public key (GET …/pubkey, which needs "updateSecure"); a
+//     plain value for a Secure Param is refused (backend/param.go
+//     ValidateValue).
+//   - aggregate=true: the object's Params, then (machines) each of its
+//     Profiles in order, then the global profile; a single Param read
+//     with aggregate=true falls back to the Param's Schema default, the
+//     bulk read never does (backend/requestTracker.go getAggParams,
+//     GetParams, GetParam). decode=true opens each value with the key of
+//     the object it came from, checking the claim on the object asked for
+//     only (decryptParam).
+//   - POST /machines/<id>/actions/<cmd>[?plugin=]: "action:<cmd>" on the id
+//     as written, before the lookup (403); the action's Params are the
+//     body's (validated against their Schemas), then each Required and
+//     Optional Param the body lacks from the machine's aggregated, decoded
+//     Params, then the Schema default; a missing RequiredParam is 400
+//     before the plugin is called (frontend/actions.go,
+//     backend/requestTracker.go validateActionParameters).
+//   - PUT /jobs/<id>/log: Content-Type application/octet-stream (415),
+//     "jobs log <machine>" (frontend/jobs.go).
+//
+// Plugins (plugin.go): StartPlugin does define, unpack, listen and config
+// as dr-provision does; the plugin instance's Params (plus the global
+// profile and Schema defaults for the provider's Required/Optional Params)
+// are its config (backend/plugin.go configPlugin), and a change of its
+// Params, Description or Provider through the API restarts it: stop, then
+// start and config again (restartPlugin) — here before the write is
+// answered (the real server does it asynchronously just after).
+//
+// Admin-side helpers (AddMachine, AddProfile, SetParam, SetProfileParam,
+// SetMachineProfiles, AddParam, AddTask, AddRole) set the stored state
+// directly, without the API's checks: a test can build states the API would
+// refuse (a value its Schema rejects, say).
+//
+// Answered 501 with a message naming the request, never with a made-up DRP
+// answer: routes the fake does not serve, list filters and paging, a
+// change of a machine field other than Name, Description, Address, Meta,
+// Profiles and Params, a profile's Profiles. Not modeled at all: stages (a
+// machine's Stage is "none", BootEnv "local"), users, roles and tenants
+// over the API, token revocation by a machine's or user's Secret, the
+// plugin's events.
 package drpfake
 
 import (
@@ -34,7 +93,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -51,46 +109,50 @@ import (
 	"github.com/esxi-users/esxi-users/internal/pack"
 )
 
-// Token is an API token and what it may do.
-type Token struct {
-	GetSecure bool // the machines getSecure claim
-	// Machine, when set, limits the token to that machine (a machine's
-	// default token: read and update itself).
-	Machine string
-	// Actions are the machine actions the token may post (the machines
-	// "action:<command>" claims). A Superuser may post any.
-	Actions []string
-	// Superuser is a plugin's or an admin's token.
-	Superuser bool
-}
+// GlobalProfile is the profile every object's aggregated Params end with
+// (backend: dt.GlobalProfileName).
+const GlobalProfile = "global"
 
 // Server is a fake dr-provision.
 type Server struct {
 	API   *httptest.Server // https, RS_ENDPOINT
 	Files *httptest.Server // http, ProvisionerURL (/files/...)
 
-	mu        sync.Mutex
-	pub, priv *[32]byte
-	tokens    map[string]Token
-	machines  map[string]*machine
-	global    map[string]any
-	params    map[string]*models.Param
-	fileRoot  string // served as /files/plugin_providers/<plugin>/...
-	plugins   map[string]*Plugin
-	jobLogs   map[string]*bytes.Buffer
-	requests  []string
+	mu     sync.Mutex
+	skew   time.Duration // Advance
+	prefs  map[string]string
+	tokens map[string]*grant
+	// objs holds the objects with Params: "machines", "profiles",
+	// "plugins", by key.
+	objs     map[string]map[string]*object
+	params   map[string]*models.Param
+	tasks    map[string]*models.Task
+	roles    map[string]*models.Role
+	jobs     map[string]*jobRecord
+	fileRoot string // served as /files/plugin_providers/<plugin>/...
+	plugins  map[string]*Plugin
+	// configured are the running plugins whose actions are registered, in
+	// the order they were configured (backend/plugin_actions.go add).
+	configured []*Plugin
+	jobLogs    map[string]*bytes.Buffer
+	requests   []string
 	// writeFaults makes POST .../params/<name> fail with a status.
 	writeFaults map[string]int
 }
 
-type machine struct {
-	UUID, Name, Address, CurrentJob string
-	Params                          map[string]any // Secure ones sealed
+// object is a machine, profile or plugin instance and its key for Secure
+// Params (backend/requestTracker.go PrivateKeyFor: one per object).
+type object struct {
+	model      models.Paramer
+	pub, priv  *[32]byte
+	prefix, id string
 }
 
-// NewForPack is New with the Params of the esxi-users content pack
-// (internal/pack), as DRP has them once the plugin is installed; it stops
-// when the test ends.
+type jobRecord struct{ machine, task string }
+
+// NewForPack is New with the Params and Tasks of the esxi-users content
+// pack (internal/pack), as DRP has them once the plugin is installed; it
+// stops when the test ends.
 func NewForPack(tb testing.TB) *Server {
 	tb.Helper()
 	ps, err := pack.Params()
@@ -99,29 +161,42 @@ func NewForPack(tb testing.TB) *Server {
 	}
 	s := New(ps)
 	tb.Cleanup(s.Close)
+	for _, name := range pack.TaskNames() {
+		t, err := pack.Task(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b, _ := json.Marshal(t)
+		if err := s.AddTask(b); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	return s
 }
 
-// New starts a fake DRP. params are the Param definitions it knows (their
-// Secure flag decides what is sealed). Close it when done.
+// New starts a fake DRP with the global profile. params are the Param
+// definitions it knows (their Secure flag decides what is sealed, their
+// Schema what a write may store). Close it when done.
 func New(params []*models.Param) *Server {
-	pub, priv, err := box.GenerateKey(rand.Reader)
-	if err != nil {
-		panic(err)
-	}
 	s := &Server{
-		pub: pub, priv: priv,
-		tokens:   map[string]Token{},
-		machines: map[string]*machine{},
-		global:   map[string]any{},
+		prefs:    map[string]string{},
+		tokens:   map[string]*grant{},
+		objs:     map[string]map[string]*object{"machines": {}, "profiles": {}, "plugins": {}},
 		params:   map[string]*models.Param{},
+		tasks:    map[string]*models.Task{},
+		roles:    map[string]*models.Role{},
+		jobs:     map[string]*jobRecord{},
 		plugins:  map[string]*Plugin{},
 		jobLogs:  map[string]*bytes.Buffer{},
+		requests: nil,
 
 		writeFaults: map[string]int{},
 	}
 	for _, p := range params {
 		s.params[p.Name] = p
+	}
+	if err := s.AddProfile(GlobalProfile); err != nil {
+		panic(err)
 	}
 	s.API = httptest.NewTLSServer(http.HandlerFunc(s.serveAPI))
 	s.Files = httptest.NewServer(http.HandlerFunc(s.serveFiles))
@@ -150,8 +225,31 @@ func (s *Server) AddParam(p *models.Param) {
 	s.params[p.Name] = p
 }
 
-// SetWriteFault makes every later POST of the Param name on a machine fail
-// with status (an Error body, as DRP answers); 0 removes the fault.
+// AddTask adds a Task from its JSON, read through the SDK's models.Task
+// as a server that knows only those fields reads it: others (ExtraDuration,
+// which v4.7.0's Task lacks) are dropped without a word.
+func (s *Server) AddTask(taskJSON []byte) error {
+	t := &models.Task{}
+	if err := json.Unmarshal(taskJSON, t); err != nil {
+		return fmt.Errorf("drpfake: task: %w", err)
+	}
+	t.Fill()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tasks[t.Name] = t
+	return nil
+}
+
+// AddRole adds a Role (whose claims a Task's ExtraRoles give its jobs).
+func (s *Server) AddRole(r *models.Role) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roles[r.Name] = r
+}
+
+// SetWriteFault makes every later POST of the Param name on an object
+// fail with status (an Error body, as DRP answers) once the claims are
+// checked; 0 removes the fault.
 func (s *Server) SetWriteFault(name string, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -175,95 +273,146 @@ func (s *Server) Endpoint() string { return s.API.URL }
 // ProvisionerURL is the file server URL templates use.
 func (s *Server) ProvisionerURL() string { return s.Files.URL }
 
-// AddToken registers a bearer token.
-func (s *Server) AddToken(tok string, t Token) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tokens[tok] = t
+// newObject stores a new object under prefix with a fresh key pair.
+// Caller locks.
+func (s *Server) newObject(prefix string, m models.Paramer) error {
+	key := m.Key()
+	if _, ok := s.objs[prefix][key]; ok {
+		return fmt.Errorf("drpfake: %s %s exists", prefix, key)
+	}
+	pub, priv, err := box.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	s.objs[prefix][key] = &object{model: m, pub: pub, priv: priv, prefix: prefix, id: key}
+	return nil
 }
 
-// AddMachine creates a machine and a job for it (CurrentJob).
-func (s *Server) AddMachine(uuid, name, address string) {
+// AddMachine creates a machine as an admin would (Stage "none", BootEnv
+// "local": the real server's defaults).
+func (s *Server) AddMachine(uuid, name, address string) error {
+	m := &models.Machine{}
+	if err := models.Remarshal(map[string]any{"Uuid": uuid, "Name": name, "Address": address}, m); err != nil || m.Key() != uuid {
+		return fmt.Errorf("drpfake: machine %q: not a UUID (%v)", uuid, err)
+	}
+	m.Stage, m.BootEnv = "none", "local"
+	m.Fill()
+	m.Validated, m.Available = true, true
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.machines[uuid] = &machine{UUID: uuid, Name: name, Address: address, CurrentJob: newUUID(), Params: map[string]any{}}
+	return s.newObject("machines", m)
 }
 
-// CurrentJob returns the machine's job UUID.
+// AddProfile creates an empty profile as an admin would.
+func (s *Server) AddProfile(name string) error {
+	p := &models.Profile{Name: name}
+	p.Fill()
+	p.Validated, p.Available = true, true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newObject("profiles", p)
+}
+
+// SetMachineProfiles sets a machine's Profiles (each must exist).
+func (s *Server) SetMachineProfiles(uuid string, profiles ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objs["machines"][uuid]
+	if o == nil {
+		return fmt.Errorf("drpfake: no machine %s", uuid)
+	}
+	for _, p := range profiles {
+		if s.objs["profiles"][p] == nil {
+			return fmt.Errorf("drpfake: no profile %s", p)
+		}
+	}
+	o.model.(*models.Machine).Profiles = slices.Clone(profiles)
+	return nil
+}
+
+// CurrentJob returns the UUID of the machine's job (JobToken creates it),
+// or "".
 func (s *Server) CurrentJob(uuid string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if m := s.machines[uuid]; m != nil {
-		return m.CurrentJob
+	if o := s.objs["machines"][uuid]; o != nil {
+		if j := o.model.(*models.Machine).CurrentJob; j != nil {
+			return j.String()
+		}
 	}
 	return ""
 }
 
-// SetParam stores a value on a machine as the API would (sealed if Secure).
+// SetParam stores a value on a machine as it would sit in DRP's store
+// (sealed with the machine's key if the Param is Secure; nil deletes). It
+// does not apply the API's Schema validation: tests use it for states the
+// API refuses to create, too.
 func (s *Server) SetParam(uuid, name string, v any) error {
+	return s.setStored("machines", uuid, name, v)
+}
+
+// SetProfileParam is SetParam for a profile (GlobalProfile included).
+func (s *Server) SetProfileParam(profile, name string, v any) error {
+	return s.setStored("profiles", profile, name, v)
+}
+
+func (s *Server) setStored(prefix, id, name string, v any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.machines[uuid]
-	if m == nil {
-		return fmt.Errorf("no machine %s", uuid)
+	o := s.objs[prefix][id]
+	if o == nil {
+		return fmt.Errorf("drpfake: no %s %s", prefix, id)
 	}
-	return s.store(m.Params, name, v)
-}
-
-// SetGlobal stores a value on the global profile.
-func (s *Server) SetGlobal(name string, v any) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.store(s.global, name, v)
-}
-
-func (s *Server) store(dst map[string]any, name string, v any) error {
+	ps := o.model.GetParams() // a copy
+	defer func() { o.model.SetParams(ps) }()
 	if v == nil {
-		delete(dst, name)
+		delete(ps, name)
 		return nil
 	}
 	if p := s.params[name]; p != nil && p.Secure {
 		sd := &models.SecureData{}
-		if err := sd.Marshal(s.pub[:], v); err != nil {
+		if err := sd.Marshal(o.pub[:], v); err != nil {
 			return err
 		}
-		dst[name] = sd
-		return nil
+		v = sd
 	}
 	// Store a JSON round trip, as DRP stores JSON.
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
 	var cp any
-	if err := json.Unmarshal(b, &cp); err != nil {
+	if err := models.Remarshal(v, &cp); err != nil {
 		return err
 	}
-	dst[name] = cp
+	ps[name] = cp
 	return nil
 }
 
 // Param returns a machine's own stored value, decoded (nil if unset).
 func (s *Server) Param(uuid, name string) any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.machines[uuid]
-	if m == nil {
-		return nil
-	}
-	v, _ := s.value(m.Params[name], true)
-	return v
+	return s.storedParam("machines", uuid, name, true)
+}
+
+// ProfileParam returns a profile's stored value, decoded (nil if unset).
+func (s *Server) ProfileParam(profile, name string) any {
+	return s.storedParam("profiles", profile, name, true)
 }
 
 // RawParam returns a machine's stored value as the API returns it without
 // decode=true (Secure values sealed).
 func (s *Server) RawParam(uuid, name string) any {
+	return s.storedParam("machines", uuid, name, false)
+}
+
+func (s *Server) storedParam(prefix, id, name string, decode bool) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if m := s.machines[uuid]; m != nil {
-		return m.Params[name]
+	o := s.objs[prefix][id]
+	if o == nil {
+		return nil
 	}
-	return nil
+	v, ok := o.model.GetParams()[name]
+	if !ok {
+		return nil
+	}
+	return s.decrypt(o, name, v, decode)
 }
 
 // JobLog returns what was PUT to a job's log.
@@ -291,31 +440,106 @@ func (s *Server) SetFileRoot(dir string) {
 	s.fileRoot = dir
 }
 
-func (s *Server) value(v any, decode bool) (any, error) {
-	sd, ok := v.(*models.SecureData)
-	if !ok {
-		return v, nil
-	}
-	if !decode {
-		return sd, nil
-	}
-	var out any
-	if err := sd.Unmarshal(s.priv[:], &out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (s *Server) aggregate(m *machine, name string, aggregate bool) any {
-	if v, ok := m.Params[name]; ok {
-		return v
-	}
-	if aggregate {
-		if v, ok := s.global[name]; ok {
-			return v
+// find looks an object up by key, or by a unique index as "Name:<name>"
+// or "Uuid:<uuid>" (backend/requestTracker.go find; machines' Name and
+// Uuid indexes are unique, a profile's or plugin's key is its Name).
+// Caller locks.
+func (s *Server) find(prefix, id string) *object {
+	if idx, val, ok := strings.Cut(id, ":"); ok {
+		switch {
+		case prefix == "machines" && idx == "Uuid":
+			return s.objs[prefix][val]
+		case prefix == "machines" && idx == "Name":
+			for _, o := range s.objs[prefix] {
+				if o.model.(*models.Machine).Name == val {
+					return o
+				}
+			}
+			return nil
+		case idx == "Name":
+			return s.objs[prefix][val]
 		}
 	}
-	return nil
+	return s.objs[prefix][id]
+}
+
+// decrypt is backend/requestTracker.go decryptParam: a Secure Param's
+// value opened with the key of the object it is stored on (src); a value
+// that does not open is returned as stored. Caller locks.
+func (s *Server) decrypt(src *object, name string, v any, decode bool) any {
+	p := s.params[name]
+	if !decode || p == nil || !p.Secure {
+		return v
+	}
+	sd := &models.SecureData{}
+	if models.Remarshal(v, sd) != nil {
+		return v
+	}
+	var out any
+	if sd.Unmarshal(src.priv[:], &out) != nil {
+		return v
+	}
+	return out
+}
+
+// aggregate is backend/requestTracker.go getAggParams: a copy of the
+// object's Params and, with aggregate, what its Profiles (machines only,
+// in order; missing ones skipped) and then the global profile add, with
+// the object each value came from. A machine's Stage, whose Params and
+// Profiles the real server adds between the two, is always "none" here
+// (stages are not modeled). Caller locks.
+func (s *Server) aggregate(o *object, aggregate bool) (map[string]any, map[string]*object) {
+	vals, src := map[string]any{}, map[string]*object{}
+	for k, v := range o.model.GetParams() {
+		vals[k], src[k] = v, o
+	}
+	if !aggregate {
+		return vals, src
+	}
+	var subs []*object
+	if m, ok := o.model.(*models.Machine); ok {
+		for _, pn := range m.Profiles {
+			if p := s.objs["profiles"][pn]; p != nil {
+				subs = append(subs, p)
+			}
+		}
+	}
+	if g := s.objs["profiles"][GlobalProfile]; g != nil {
+		subs = append(subs, g)
+	}
+	for _, sub := range subs {
+		for k, v := range sub.model.GetParams() {
+			if _, ok := vals[k]; !ok {
+				vals[k], src[k] = v, sub
+			}
+		}
+	}
+	return vals, src
+}
+
+// getParams is backend/requestTracker.go GetParams: no Schema defaults.
+// Caller locks.
+func (s *Server) getParams(o *object, aggregate, decode bool) map[string]any {
+	vals, src := s.aggregate(o, aggregate)
+	for k, v := range vals {
+		vals[k] = s.decrypt(src[k], k, v, decode)
+	}
+	return vals
+}
+
+// getParam is backend/requestTracker.go GetParam: with aggregate, a Param
+// set nowhere falls back to its Schema default. Caller locks.
+func (s *Server) getParam(o *object, name string, aggregate, decode bool) (any, bool) {
+	vals, src := s.aggregate(o, aggregate)
+	if v, ok := vals[name]; ok {
+		return s.decrypt(src[name], name, v, decode), true
+	}
+	if aggregate {
+		if p := s.params[name]; p != nil {
+			return p.DefaultValue()
+		}
+	}
+	return nil, false
 }
 
 // ---- HTTP ----
@@ -326,162 +550,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func writeErr(w http.ResponseWriter, code int, model, key, format string, args ...any) {
-	writeJSON(w, code, &models.Error{Model: model, Key: key, Type: "API_ERROR", Code: code,
-		Messages: []string{fmt.Sprintf(format, args...)}})
+func writeErr(w http.ResponseWriter, code int, model, key, typ string, msgs ...string) {
+	writeJSON(w, code, &models.Error{Model: model, Key: key, Type: typ, Code: code, Messages: msgs})
 }
 
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
-	s.mu.Unlock()
-
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	s.mu.Lock()
-	t, known := s.tokens[tok]
-	s.mu.Unlock()
-	if !ok || !known {
-		writeErr(w, http.StatusUnauthorized, "", "", "Unauthorized")
-		return
-	}
-	p, ok := strings.CutPrefix(r.URL.Path, "/api/v3/")
-	if !ok {
-		writeErr(w, http.StatusNotFound, "", "", "no such API path %s", r.URL.Path)
-		return
-	}
-	parts := strings.SplitN(p, "/", 4)
-	switch {
-	case parts[0] == "params" && len(parts) >= 2 && r.Method == http.MethodGet:
-		name := strings.TrimPrefix(p, "params/")
-		s.mu.Lock()
-		prm := s.params[name]
-		s.mu.Unlock()
-		if prm == nil {
-			writeErr(w, http.StatusNotFound, "params", name, "Not Found")
-			return
-		}
-		writeJSON(w, http.StatusOK, prm)
-	case parts[0] == "machines" && len(parts) >= 2:
-		s.serveMachine(w, r, t, parts)
-	case parts[0] == "jobs" && len(parts) == 3 && parts[2] == "log" && r.Method == http.MethodPut:
-		b, _ := io.ReadAll(r.Body)
-		s.mu.Lock()
-		if s.jobLogs[parts[1]] == nil {
-			s.jobLogs[parts[1]] = &bytes.Buffer{}
-		}
-		s.jobLogs[parts[1]].Write(b)
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		writeErr(w, http.StatusNotFound, "", "", "no such API path %s", r.URL.Path)
-	}
-}
-
-func (s *Server) serveMachine(w http.ResponseWriter, r *http.Request, t Token, parts []string) {
-	uuid := parts[1]
-	s.mu.Lock()
-	m := s.machines[uuid]
-	s.mu.Unlock()
-	if m == nil {
-		writeErr(w, http.StatusNotFound, "machines", uuid, "Not Found")
-		return
-	}
-	if t.Machine != "" && t.Machine != uuid {
-		writeErr(w, http.StatusForbidden, "machines", uuid, "Forbidden")
-		return
-	}
-	q := r.URL.Query()
-	aggregate, decode := q.Get("aggregate") == "true", q.Get("decode") == "true"
-	if decode && !t.GetSecure {
-		writeErr(w, http.StatusForbidden, "machines", uuid, "Forbidden: decode=true needs the getSecure claim")
-		return
-	}
-	switch {
-	case len(parts) == 2 && r.Method == http.MethodGet:
-		s.mu.Lock()
-		obj := s.machineJSON(m)
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, obj)
-	case len(parts) == 3 && parts[2] == "params" && r.Method == http.MethodGet:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		out := map[string]any{}
-		var names []string
-		if f := q.Get("params"); f != "" {
-			names = strings.Split(f, ",")
-		} else {
-			for k := range m.Params {
-				names = append(names, k)
-			}
-			if aggregate {
-				for k := range s.global {
-					names = append(names, k)
-				}
-			}
-		}
-		for _, n := range names {
-			v, err := s.value(s.aggregate(m, n, aggregate), decode)
-			if err != nil {
-				writeErr(w, http.StatusInternalServerError, "machines", uuid, "cannot decode %s", n)
-				return
-			}
-			out[n] = v
-		}
-		writeJSON(w, http.StatusOK, out)
-	case len(parts) == 4 && parts[2] == "params":
-		name := parts[3]
-		switch r.Method {
-		case http.MethodGet:
-			s.mu.Lock()
-			v, err := s.value(s.aggregate(m, name, aggregate), decode)
-			s.mu.Unlock()
-			if err != nil {
-				writeErr(w, http.StatusInternalServerError, "machines", uuid, "cannot decode %s", name)
-				return
-			}
-			writeJSON(w, http.StatusOK, v)
-		case http.MethodPost:
-			s.mu.Lock()
-			fault := s.writeFaults[name]
-			s.mu.Unlock()
-			if fault != 0 {
-				writeErr(w, fault, "machines", uuid, "injected fault: cannot store %s", name)
-				return
-			}
-			var v any
-			if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
-				writeErr(w, http.StatusBadRequest, "machines", uuid, "bad JSON for %s", name)
-				return
-			}
-			s.mu.Lock()
-			err := s.store(m.Params, name, v)
-			stored := m.Params[name]
-			s.mu.Unlock()
-			if err != nil {
-				writeErr(w, http.StatusInternalServerError, "machines", uuid, "cannot store %s", name)
-				return
-			}
-			writeJSON(w, http.StatusOK, stored)
-		default:
-			writeErr(w, http.StatusMethodNotAllowed, "machines", uuid, "method not allowed")
-		}
-	case len(parts) == 4 && parts[2] == "actions" && r.Method == http.MethodPost:
-		if !t.Superuser && !slices.Contains(t.Actions, parts[3]) {
-			writeErr(w, http.StatusForbidden, "machines", uuid, "Forbidden: the token lacks the machines action:%s claim", parts[3])
-			return
-		}
-		s.runAction(w, r, m, parts[3])
-	default:
-		writeErr(w, http.StatusNotFound, "machines", uuid, "no such API path %s", r.URL.Path)
-	}
-}
-
-// machineJSON is the machine object (Secure params sealed). Caller locks.
-func (s *Server) machineJSON(m *machine) map[string]any {
-	return map[string]any{
-		"Uuid": m.UUID, "Name": m.Name, "Address": m.Address, "CurrentJob": m.CurrentJob,
-		"Params": m.Params, "Meta": map[string]string{}, "Validated": true, "Available": true,
-	}
+// notModeled answers a request the fake does not model: 501, saying so
+// (never a made-up DRP answer).
+func notModeled(w http.ResponseWriter, r *http.Request, what string) {
+	writeErr(w, http.StatusNotImplemented, "", "", "drpfake",
+		fmt.Sprintf("drpfake does not model %s %s: %s", r.Method, r.URL.Path, what))
 }
 
 func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request) {

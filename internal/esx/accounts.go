@@ -80,5 +80,5 @@ func lookup(ctx context.Context, id string, users func(context.Context) (map[str
 		return tasks.Observation{}, err
 	}
 	a, ok := us[id]
-	return tasks.Observation{Exists: ok, Role: rs[id], Description: a.Description}, nil
+	return tasks.Observation{Exists: ok, Role: rs[id], Description: a.Description, Shell: a.Shell}, nil
 }

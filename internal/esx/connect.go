@@ -5,6 +5,7 @@ package esx
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -52,6 +53,12 @@ type Config struct {
 	ThumbprintSource string
 	// Insecure skips certificate verification. It must be asked for.
 	Insecure bool
+	// VerifyPeer, if set, is called with the leaf certificate of every TLS
+	// handshake with the server, after the pin or chain check passed; an
+	// error fails the handshake, so nothing, not even the first request, is
+	// sent over that connection. The DRP plugin records with it which
+	// certificate a run logged in to (internal/destination).
+	VerifyPeer func(leaf *x509.Certificate) error
 	// RootCAs adds trusted roots (e.g. the simulator's certificate).
 	RootCAs *x509.CertPool
 	// Timeout bounds each vSphere call (DefaultTimeout when zero).
@@ -114,6 +121,9 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.RootCAs != nil {
 		sc.DefaultTransport().TLSClientConfig.RootCAs = cfg.RootCAs
 	}
+	if cfg.VerifyPeer != nil {
+		verifyPeer(sc.DefaultTransport().TLSClientConfig, cfg.VerifyPeer)
+	}
 	if cfg.Trace != nil {
 		sc.Client.Transport = &traceTransport{next: sc.Client.Transport, w: cfg.Trace, secrets: append([]string{cfg.Password.Reveal()}, cfg.TraceSecrets...)}
 	}
@@ -158,10 +168,46 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	// Only a lost answer is retried: a refusal (InvalidLogin, NoPermission)
 	// is final, so a wrong password costs exactly one Login.
 	if err := s.retrying(ctx, "login", false, s.logIn); err != nil {
+		if IsFault(err, &types.NoPermission{}) {
+			err = &LoginRefusedError{User: user, Err: vfault.Describe(err)}
+		}
 		return nil, fmt.Errorf("log in to %s as %s: %w", u.Host, user, vfault.Describe(err))
 	}
 	return s, nil
 }
+
+// verifyPeer makes tc call verify with the leaf certificate of every
+// handshake, after its own VerifyConnection (a pin), if any.
+func verifyPeer(tc *tls.Config, verify func(*x509.Certificate) error) {
+	before := tc.VerifyConnection
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if before != nil {
+			if err := before(cs); err != nil {
+				return err
+			}
+		}
+		if len(cs.PeerCertificates) == 0 {
+			return tlspin.ErrNoCertificate
+		}
+		return verify(cs.PeerCertificates[0])
+	}
+}
+
+// LoginRefusedError is a login the host refused with NoPermission: the
+// credentials are right, but the user holds no permission on the host,
+// which is also how ESXi refuses a user that is not an exception user while
+// the host is in lockdown mode (the two cannot be told apart; see
+// LockdownHint and internal/esxsim/lockdown.go).
+type LoginRefusedError struct {
+	User string
+	Err  error // the NoPermission fault, described
+}
+
+func (e *LoginRefusedError) Error() string {
+	return fmt.Sprintf("the host refused the login (NoPermission): %s holds no permission on it, or the %s", e.User, LockdownHint)
+}
+
+func (e *LoginRefusedError) Unwrap() error { return e.Err }
 
 // Close logs the session out. It uses its own timeout so that it also runs
 // after the caller's context is done. A session the host already ended

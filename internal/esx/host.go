@@ -76,15 +76,20 @@ func (h *Host) Read(ctx context.Context) (*tasks.Snapshot, error) {
 		return nil, err
 	}
 
-	options, err := h.optionManager(ctx)
+	hs, err := h.hostSystem(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", PasswordQualityOption, err)
 	}
-	policy, err := h.passwordPolicy(ctx, options)
+	policy, err := h.passwordPolicy(ctx, *hs.ConfigManager.AdvancedOption)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", PasswordQualityOption, err)
 	}
 	snap.PasswordPolicy = policy
+	if hs.Config != nil && hs.ConfigManager.HostAccessManager != nil {
+		if err := h.s.readLockdown(ctx, snap, *hs.ConfigManager.HostAccessManager, hs.Config.LockdownMode, h.s.User); err != nil {
+			return nil, fmt.Errorf("read the lockdown exceptions: %w", err)
+		}
+	}
 	return snap, nil
 }
 
@@ -109,9 +114,14 @@ func (h *Host) users(ctx context.Context) (map[string]tasks.Account, error) {
 		users = map[string]tasks.Account{}
 		for _, r := range res.Returnval {
 			u := r.GetUserSearchResult()
-			if !u.Group {
-				users[u.Principal] = tasks.Account{ID: u.Principal, Description: u.FullName}
+			if u.Group {
+				continue
 			}
+			a := tasks.Account{ID: u.Principal, Description: u.FullName}
+			if p, ok := r.(*types.PosixUserSearchResult); ok {
+				a.Shell = tasks.ShellOf(p.ShellAccess)
+			}
+			users[u.Principal] = a
 		}
 		return nil
 	})
@@ -144,9 +154,11 @@ func (h *Host) permissions(ctx context.Context) (map[string]string, error) {
 	return perms, nil
 }
 
-// optionManager finds the host's advanced-option manager (the one holding
-// Security.* options) through a container view: one host on ESXi.
-func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference, error) {
+// hostSystem reads, through a container view (one host on ESXi), the
+// host's advanced-option manager (the one holding Security.* options), its
+// HostAccessManager and its lockdown mode (HostConfigInfo.lockdownMode,
+// vSphere API 6.0), in one request.
+func (h *Host) hostSystem(ctx context.Context) (mo.HostSystem, error) {
 	var hosts []mo.HostSystem
 	err := h.s.read(ctx, "ContainerView", func(ctx context.Context) error {
 		m := view.NewManager(h.s.Client)
@@ -155,15 +167,15 @@ func (h *Host) optionManager(ctx context.Context) (types.ManagedObjectReference,
 			return err
 		}
 		defer v.Destroy(ctx)
-		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"configManager.advancedOption"}, &hosts)
+		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"configManager.advancedOption", "configManager.hostAccessManager", "config.lockdownMode"}, &hosts)
 	})
 	if err != nil {
-		return types.ManagedObjectReference{}, vfault.Describe(err)
+		return mo.HostSystem{}, vfault.Describe(err)
 	}
 	if len(hosts) != 1 || hosts[0].ConfigManager.AdvancedOption == nil {
-		return types.ManagedObjectReference{}, fmt.Errorf("expected one host with advanced options, found %d", len(hosts))
+		return mo.HostSystem{}, fmt.Errorf("expected one host with advanced options, found %d", len(hosts))
 	}
-	return *hosts[0].ConfigManager.AdvancedOption, nil
+	return hosts[0], nil
 }
 
 // SetRole implements tasks.Host: a propagating permission on the root

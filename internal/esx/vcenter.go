@@ -92,7 +92,7 @@ func (v *VCenter) Hosts(ctx context.Context) ([]ManagedHost, error) {
 			}},
 			PropSet: []types.PropertySpec{
 				{Type: "ManagedEntity", PathSet: []string{"name", "parent"}},
-				{Type: "HostSystem", PathSet: []string{"configManager", "runtime.connectionState", "config.network.vnic"}},
+				{Type: "HostSystem", PathSet: []string{"configManager", "runtime.connectionState", "config.network.vnic", "config.lockdownMode"}},
 			},
 		}}})
 		if err != nil {

@@ -107,6 +107,10 @@ type ViHost struct {
 	// privileges on the host as VCenter.CheckPrivileges read them for a
 	// fleet, in one request for every host.
 	granted map[string]bool
+
+	// lockdown is the host's HostConfigInfo.lockdownMode, read with the
+	// host's other properties when it was found.
+	lockdown types.HostLockdownMode
 }
 
 var (
@@ -139,7 +143,7 @@ func NewViHost(ctx context.Context, s *Session, host string) (*ViHost, error) {
 			return err
 		}
 		defer v.Destroy(ctx)
-		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"name", "configManager", "runtime.connectionState", "config.network.vnic"}, &hosts)
+		return v.Retrieve(ctx, []string{"HostSystem"}, []string{"name", "configManager", "runtime.connectionState", "config.network.vnic", "config.lockdownMode"}, &hosts)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list the hosts of %s: %w", s.Server, vfault.Describe(err))
@@ -179,13 +183,17 @@ func newViHost(s *Session, hs mo.HostSystem) (*ViHost, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("host %s: vCenter %s does not expose its %s (vSphere API 6.0 or later is needed)", hs.Name, s.Server, strings.Join(missing, ", "))
 	}
-	return &ViHost{
+	h := &ViHost{
 		localAccounts: localAccounts{s: s, accounts: object.NewHostAccountManager(s.Client, *cm.AccountManager)},
 		name:          hs.Name,
 		ref:           hs.Self,
 		access:        *cm.HostAccessManager,
 		options:       *cm.AdvancedOption,
-	}, nil
+	}
+	if hs.Config != nil {
+		h.lockdown = hs.Config.LockdownMode
+	}
+	return h, nil
 }
 
 // DialViHost logs in to the vCenter cfg names (cfg.Username is required:
@@ -262,6 +270,9 @@ func (h *ViHost) Read(ctx context.Context) (*tasks.Snapshot, error) {
 		return nil, fmt.Errorf("read %s of %s: %w", PasswordQualityOption, h.name, err)
 	}
 	snap.PasswordPolicy = policy
+	if err := h.s.readLockdown(ctx, snap, h.access, h.lockdown, ""); err != nil {
+		return nil, fmt.Errorf("read the lockdown exceptions of %s: %w", h.name, err)
+	}
 	return snap, nil
 }
 

@@ -143,6 +143,9 @@ func (m *authorizationManager) setOne(entity types.ManagedObjectReference, p typ
 	if _, ok := st.users[p.Principal]; !ok || p.Group {
 		return userNotFound(p.Principal)
 	}
+	if f := st.lockdownGuard(p.Principal, p.Group); f != nil {
+		return f
+	}
 	if !m.roleExists(p.RoleId) {
 		return notFound()
 	}
@@ -206,6 +209,9 @@ func (m *authorizationManager) RemoveEntityPermission(ctx *simulator.Context, re
 // if there is none, AuthMinimumAdminPermission if it is the last Admin
 // permission on the root folder. st.mu must be held.
 func (st *state) removePermission(entity types.ManagedObjectReference, principal string, group bool) *soap.Fault {
+	if f := st.lockdownGuard(principal, group); f != nil {
+		return f
+	}
 	perms := st.perms[entity]
 	i := indexPerm(perms, principal, group)
 	switch {

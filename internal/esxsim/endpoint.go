@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -93,6 +94,16 @@ func (e *endpoint) start(create func() (*simulator.Model, error), install func(*
 	if err := install(model); err != nil {
 		return err
 	}
+	// API versions (apiversion.go), routed before NewServer registers
+	// vcsim's handlers.
+	api, err := newAPIService(model)
+	if err != nil {
+		return err
+	}
+	if model.Service.ServeMux == nil {
+		model.Service.ServeMux = http.NewServeMux()
+	}
+	api.install(model.Service.ServeMux, model.Map().Path)
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{e.cert}}
 	model.Service.Listen = &url.URL{Host: listen, User: url.UserPassword(user, password)}
 	// simulator's NewServer panics when it cannot listen.

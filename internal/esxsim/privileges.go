@@ -85,14 +85,15 @@ import (
 
 // Privilege ids.
 const (
-	PrivManageUserGroups  = "Host.Local.ManageUserGroups"
-	PrivModifyPermissions = "Authorization.ModifyPermissions"
-	PrivModifyRoles       = "Authorization.ModifyRoles"
-	PrivAdvancedConfig    = "Host.Config.AdvancedConfig"
-	PrivGlobalSettings    = "Global.Settings"
-	PrivSystemAnonymous   = "System.Anonymous"
-	PrivSystemView        = "System.View"
-	PrivSystemRead        = "System.Read"
+	PrivManageUserGroups   = "Host.Local.ManageUserGroups"
+	PrivModifyPermissions  = "Authorization.ModifyPermissions"
+	PrivModifyRoles        = "Authorization.ModifyRoles"
+	PrivAdvancedConfig     = "Host.Config.AdvancedConfig"
+	PrivGlobalSettings     = "Global.Settings"
+	PrivHostConfigSettings = "Host.Config.Settings"
+	PrivSystemAnonymous    = "System.Anonymous"
+	PrivSystemView         = "System.View"
+	PrivSystemRead         = "System.Read"
 )
 
 // systemPrivileges are in every user-defined role (AddAuthorizationRole).
@@ -149,8 +150,8 @@ func (st *state) roleOn(user string, chain []types.ManagedObjectReference) (int3
 			return p.RoleId, true
 		}
 	}
-	if st.isDomain(user) && len(chain) > 0 && chain[len(chain)-1] == st.root {
-		return roleAdmin, true // ESX Admins, see the file comment
+	if st.isDomain(user) && len(chain) > 0 && chain[len(chain)-1] == st.root && (!st.lockedDown() || st.exempt(user, false)) {
+		return roleAdmin, true // ESX Admins, see the file comment; not in lockdown mode (lockdown.go)
 	}
 	return 0, false
 }
@@ -240,7 +241,7 @@ func (st *state) needAnywhere(user, priv string) *soap.Fault {
 			}
 		}
 	}
-	if st.isDomain(user) {
+	if st.isDomain(user) && (!st.lockedDown() || st.exempt(user, false)) {
 		return nil // ESX Admins
 	}
 	return noPermission(st.root, priv)
@@ -320,6 +321,13 @@ func (st *state) authorize(ctx *simulator.Context, m *simulator.Method) *soap.Fa
 				return f
 			}
 		}
+	case *types.ChangeAccessMode, *types.RetrieveHostAccessControlEntries, *types.QueryLockdownExceptions,
+		*types.QuerySystemUsers, *types.UpdateLockdownExceptions:
+		// HostAccessManager: Global.Settings (vSphere API reference); on
+		// the root folder, as for a manager that is not an entity.
+		return st.need(ctx, user, root, PrivGlobalSettings)
+	case *types.ChangeLockdownMode:
+		return st.need(ctx, user, root, PrivHostConfigSettings)
 	case *types.QueryOptions:
 		if st.host != nil && req.This == st.hostOptions {
 			return st.need(ctx, user, *st.host, PrivSystemRead)

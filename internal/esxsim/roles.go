@@ -77,6 +77,35 @@ func adminPrivileges(roles []types.AuthorizationRole) map[string]bool {
 	return known
 }
 
+// privilegeList is AuthorizationManager.privilegeList, "List of
+// system-defined privileges" (vSphere Web Services API,
+// AuthorizationManager), for the privileges known: one
+// AuthorizationPrivilege per privilege, sorted by id. vcsim leaves the list
+// empty. The reference says only "privId: Unique identifier", "name:
+// Privilege name", "privGroupName: Group name" and "onParent: Determines
+// whether or not the privilege is applied on the parent entity"
+// (https://developer.broadcom.com/xapis/vsphere-web-services-api/8.0u3/vim.AuthorizationManager.Privilege.html):
+// name and group are taken as the parts of the id after and before its last
+// dot ("System.Anonymous": group "System", name "Anonymous"), and onParent
+// as false, which privileges ESXi applies on the parent not being
+// documented.
+func privilegeList(known map[string]bool) []types.AuthorizationPrivilege {
+	ids := make([]string, 0, len(known))
+	for id := range known {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	list := make([]types.AuthorizationPrivilege, len(ids))
+	for i, id := range ids {
+		group, name := "", id
+		if j := strings.LastIndexByte(id, '.'); j >= 0 {
+			group, name = id[:j], id[j+1:]
+		}
+		list[i] = types.AuthorizationPrivilege{PrivId: id, Name: name, PrivGroupName: group}
+	}
+	return list
+}
+
 // withSystemPrivileges returns privs plus the three system privileges,
 // sorted and without duplicates.
 func withSystemPrivileges(privs []string) []string {

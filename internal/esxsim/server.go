@@ -21,6 +21,9 @@
 //     custom roles work (roles.go);
 //   - the host is ESXi 8.0.3 or 7.0.3 (version.go), its advanced options
 //     are described in supportedOption (options.go);
+//   - /sdk/vimServiceVersions.xml lists the API versions ESXi lists, and
+//     each request is answered in the version its SOAPAction negotiates
+//     (apiversion.go, vimfilter.go);
 //   - write calls can be made to fail on purpose (this file).
 //
 // Each behaviour cites where ESXi's behaviour is documented, next to the code
@@ -95,6 +98,12 @@ type Options struct {
 	// Clock is the simulator's time, for account lockout (lockout.go);
 	// nil means time.Now. Tests advance it to pass Security.AccountUnlockTime.
 	Clock func() time.Time
+	// Lockdown is the host's lockdown mode from the start (a
+	// HostLockdownMode value, see ParseLockdownMode; "" is disabled;
+	// simulate --lockdown), with LockdownExceptions on its exception list:
+	// a host vCenter put in lockdown mode (lockdown.go).
+	Lockdown           string
+	LockdownExceptions []string
 }
 
 // PasswordChecker returns "" when the password is acceptable under policy
@@ -132,6 +141,9 @@ func Start(opt Options) (s *Server, err error) {
 	}
 	if _, err := esxiRelease(opt.ESXiVersion); err != nil {
 		return nil, err
+	}
+	if opt.Lockdown != "" && !validLockdownMode(types.HostLockdownMode(opt.Lockdown)) {
+		return nil, fmt.Errorf("esxsim: Lockdown %q is not a lockdown mode (lockdownDisabled, lockdownNormal, lockdownStrict)", opt.Lockdown)
 	}
 	if opt.Clock == nil {
 		opt.Clock = time.Now

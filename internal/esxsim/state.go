@@ -108,6 +108,17 @@ type state struct {
 	// domainUser tells domain users (who hold Admin, privileges.go) from
 	// local ones; nil: isDomainUser.
 	domainUser func(string) bool
+
+	// Lockdown mode (lockdown.go): the mode, the exception list and the
+	// permissions lockdown mode took away, to restore when it ends.
+	lockdown   types.HostLockdownMode
+	exceptions []string
+	suspended  map[types.ManagedObjectReference][]types.Permission
+
+	// agent is the host account a managing vCenter acts as on the host
+	// (vcenterAgent) for a vCenter's managed host, "" on a standalone
+	// host, whose callers are the sessions' users.
+	agent string
 }
 
 func newState(opt Options, srv *Server) *state {
@@ -121,6 +132,7 @@ func newState(opt Options, srv *Server) *state {
 		perms:      make(map[types.ManagedObjectReference][]types.Permission),
 		policy:     opt.PasswordQualityControl,
 		dcuiAccess: "root",
+		lockdown:   types.HostLockdownModeLockdownDisabled,
 
 		lockFailures: DefaultAccountLockFailures,
 		unlockTime:   DefaultAccountUnlockTime,
@@ -215,9 +227,14 @@ func (st *state) install(model *simulator.Model) error {
 		return fmt.Errorf("esxsim: unexpected AuthorizationManager %T", m.Get(*content.AuthorizationManager))
 	}
 	st.loadRoles(am, nil)
-	m.Put(&authorizationManager{AuthorizationManager: am, st: st})
+	am.PrivilegeList = privilegeList(st.knownPrivs)
+	authz := &authorizationManager{AuthorizationManager: am, st: st}
+	m.Put(authz)
 
 	if err := st.installOptions(m); err != nil {
+		return err
+	}
+	if err := st.installLockdown(m, authz); err != nil {
 		return err
 	}
 	installDenier(m)

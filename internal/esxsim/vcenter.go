@@ -41,6 +41,7 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	simesx "github.com/vmware/govmomi/simulator/esx"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -51,6 +52,12 @@ import (
 
 // DefaultVCenterUser is the vCenter administrator of StartVCenter.
 const DefaultVCenterUser = "administrator@vsphere.local"
+
+// vcenterAgent is the host account vCenter manages its hosts with ("The
+// vpxuser user is a vCenter Server entity with root rights on the ESXi
+// host, allowing it to manage activities for that host", vSphere CLI
+// "Managing Users"): a call that reaches a host through vCenter acts as it.
+const vcenterAgent = "vpxuser"
 
 // hostRootFolder is the moid of an ESXi host's own root folder, the entity
 // holding its local permissions (ServiceContent.rootFolder on the host).
@@ -95,6 +102,11 @@ type VCenterOptions struct {
 	// single host's policy through its advanced options, or with
 	// HostPasswordPolicies.
 	PasswordQualityControl string
+	// HostLockdown puts hosts, by name (HostSystem.name), in lockdown mode
+	// from the start (a HostLockdownMode value, see ParseLockdownMode;
+	// simulate --host-lockdown NAME=MODE). A name that is not a host is an
+	// error. Their exception lists start empty, the default (lockdown.go).
+	HostLockdown map[string]string
 	// HostPasswordPolicies gives hosts, by name (HostSystem.name), their
 	// own initial Security.PasswordQualityControl instead of
 	// PasswordQualityControl (simulate --host-password-policy NAME=POLICY).
@@ -123,7 +135,8 @@ type VCenterOptions struct {
 	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
 	SSPIOptions simsspi.Options
 	// ESXiVersion is the release of the managed hosts (ESXi803, the
-	// default, or ESXi703); vCenter's own about is vcsim's.
+	// default, or ESXi703); vCenter itself is vCenter Server 8.0.3
+	// (version.go).
 	ESXiVersion string
 	// WeakPasswordFault is the hosts' fault form for a rejected password.
 	WeakPasswordFault WeakPasswordForm
@@ -177,10 +190,12 @@ type vcHost struct {
 // vcWriteMethods are the vim methods that write a host's state. ExecuteSoap
 // calls are writes when their esxcli method is in cliWriteMethods.
 var vcWriteMethods = map[string]bool{
-	"CreateUser":       true,
-	"UpdateUser":       true,
-	"RemoveUser":       true,
-	"ChangeAccessMode": true,
+	"CreateUser":               true,
+	"UpdateUser":               true,
+	"RemoveUser":               true,
+	"ChangeAccessMode":         true,
+	"ChangeLockdownMode":       true,
+	"UpdateLockdownExceptions": true,
 }
 
 // MaxVCenterHosts is the most hosts StartVCenter builds: as many as a
@@ -236,6 +251,11 @@ func StartVCenterContext(ctx context.Context, opt VCenterOptions) (v *VCenter, e
 			return nil, &OptionError{"HostPasswordPolicies", fmt.Errorf("host %q: %w", name, err)}
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(opt.HostLockdown)) {
+		if !validLockdownMode(types.HostLockdownMode(opt.HostLockdown[name])) {
+			return nil, &OptionError{"HostLockdown", fmt.Errorf("host %q: %q is not a lockdown mode (lockdownDisabled, lockdownNormal, lockdownStrict)", name, opt.HostLockdown[name])}
+		}
+	}
 	if opt.FailHost != "" && opt.FailWrite <= 0 {
 		return nil, &OptionError{"FailHost", fmt.Errorf("host %q without a write to fail (FailWrite)", opt.FailHost)}
 	}
@@ -279,6 +299,11 @@ func (v *VCenter) install(ctx context.Context, model *simulator.Model, opt VCent
 	if err != nil {
 		return err
 	}
+	si, ok := m.Get(vim25.ServiceInstance).(*simulator.ServiceInstance)
+	if !ok {
+		return fmt.Errorf("esxsim: no ServiceInstance in model")
+	}
+	vcenter803.aboutVCenter(&si.Content.About)
 	var hosts []*simulator.HostSystem
 	for _, e := range m.All("HostSystem") {
 		hs, ok := e.(*simulator.HostSystem)
@@ -324,6 +349,7 @@ func (v *VCenter) install(ctx context.Context, model *simulator.Model, opt VCent
 		hopt.Password = pw
 		st := newState(hopt, nil)
 		st.root = hostRootFolder
+		st.agent = vcenterAgent
 		if err := st.seed(); err != nil {
 			return err
 		}
@@ -351,8 +377,18 @@ func (v *VCenter) install(ctx context.Context, model *simulator.Model, opt VCent
 		hs.ConfigManager.AccountManager = &lamRef
 
 		hamRef := types.ManagedObjectReference{Type: "HostAccessManager", Value: "hostAccessManager-" + hs.Self.Value}
-		m.Put(&hostAccessManager{HostAccessManager: mo.HostAccessManager{Self: hamRef, LockdownMode: types.HostLockdownModeLockdownDisabled}, h: h})
+		ham := &hostAccessManager{HostAccessManager: mo.HostAccessManager{Self: hamRef}, st: st, authz: h.authz, name: h.name, host: hs.Self, viaVCenter: true}
+		m.Put(ham)
 		hs.ConfigManager.HostAccessManager = &hamRef
+		mode := types.HostLockdownMode(opt.HostLockdown[hs.Name])
+		if mode == "" {
+			mode = types.HostLockdownModeLockdownDisabled
+		}
+		st.setLockdown(mode)
+		ham.LockdownMode = mode
+		if hs.Config != nil {
+			hs.Config.LockdownMode = mode
+		}
 
 		if hs.ConfigManager.AdvancedOption == nil {
 			return fmt.Errorf("esxsim: host %s has no advanced option manager", hs.Name)
@@ -379,6 +415,11 @@ func (v *VCenter) install(ctx context.Context, model *simulator.Model, opt VCent
 	for _, name := range slices.Sorted(maps.Keys(opt.HostPasswordPolicies)) {
 		if _, ok := v.byName[name]; !ok {
 			return &OptionError{"HostPasswordPolicies", fmt.Errorf("no host %q (hosts: %s)", name, v.hostList())}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(opt.HostLockdown)) {
+		if _, ok := v.byName[name]; !ok {
+			return &OptionError{"HostLockdown", fmt.Errorf("no host %q (hosts: %s)", name, v.hostList())}
 		}
 	}
 	if opt.FailHost != "" {
@@ -449,8 +490,9 @@ func (refuseAll) Accept(string, []byte) ([]byte, string, bool, error) {
 func (refuseAll) Forget(string) {}
 
 // VCenter's writes are the calls that change a host's state: CreateUser,
-// UpdateUser, RemoveUser, ChangeAccessMode and the esxcli commands system
-// account add|set|remove and system permission set|unset.
+// UpdateUser, RemoveUser, ChangeAccessMode, ChangeLockdownMode,
+// UpdateLockdownExceptions and the esxcli commands system account
+// add|set|remove and system permission set|unset.
 
 // HostIP returns the management address (vmk0) of the named host.
 func (v *VCenter) HostIP(name string) (string, bool) {

@@ -401,15 +401,6 @@ func shellArg(args esxcli.Values) (*bool, cliError) {
 	return &b, nil
 }
 
-// vpxShell is the shell access of vpxuser, the host user vCenter acts as.
-func (c *hostCLI) vpxShell() bool {
-	st := c.h.st
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	a, ok := st.users["vpxuser"]
-	return ok && a.shell
-}
-
 // accountArgs reads the arguments of system account add|set: the account
 // (accountSpec) and its shell access.
 func accountArgs(args esxcli.Values) (spec *types.HostAccountSpec, shell *bool, cerr cliError) {
@@ -425,7 +416,7 @@ func (c *hostCLI) accountAdd(args esxcli.Values) (*esxcli.Response, cliError) {
 	if cerr != nil {
 		return nil, cerr
 	}
-	if f := c.h.st.createUser(spec, shell, c.vpxShell()); f != nil {
+	if f := c.h.st.createUser(spec, shell, c.h.st.shellOf(nil)); f != nil {
 		return nil, faultText(f)
 	}
 	return cliOK(), nil
@@ -436,7 +427,7 @@ func (c *hostCLI) accountSet(args esxcli.Values) (*esxcli.Response, cliError) {
 	if cerr != nil {
 		return nil, cerr
 	}
-	if f := c.h.st.updateUser(spec, shell); f != nil {
+	if f := c.h.st.updateUser(spec, shell, c.h.st.shellOf(nil)); f != nil {
 		return nil, faultText(f)
 	}
 	return cliOK(), nil

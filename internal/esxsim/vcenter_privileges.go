@@ -68,6 +68,7 @@ func (v *VCenter) installAuthz(m *simulator.Registry, user, password string) err
 	st.addUser(a)
 	st.perms[st.root] = []types.Permission{{Entity: &st.root, Principal: user, RoleId: roleAdmin, Propagate: true}}
 	st.loadRoles(am, nil)
+	am.PrivilegeList = privilegeList(st.knownPrivs)
 	m.Put(&authorizationManager{AuthorizationManager: am, st: st})
 	installDenier(m)
 	installPropertyCollector(m)
@@ -112,8 +113,10 @@ func (v *VCenter) vcAuthorize(ctx *simulator.Context, m *simulator.Method) *soap
 		switch m.Name {
 		case "CreateUser", "UpdateUser", "RemoveUser", "ChangePassword":
 			priv = PrivManageUserGroups
-		case "ChangeAccessMode", "RetrieveHostAccessControlEntries", "QuerySystemUsers", "QueryLockdownExceptions":
+		case "ChangeAccessMode", "RetrieveHostAccessControlEntries", "QuerySystemUsers", "QueryLockdownExceptions", "UpdateLockdownExceptions":
 			priv = PrivGlobalSettings
+		case "ChangeLockdownMode":
+			priv = PrivHostConfigSettings
 		case "QueryOptions":
 			priv = PrivSystemRead
 		case "UpdateOptions":

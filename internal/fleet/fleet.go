@@ -17,7 +17,10 @@
 // and writes nothing anywhere.
 //
 // A host that cannot be reached or logged in to is reported as unreachable
-// and not written; the others go on.
+// and not written; the others go on. A host that refuses the list whoever
+// asks (lockdown mode, shell access: tasks.ErrRefused) is reported with
+// its reasons after every host was checked, and nothing is written
+// anywhere (exit 3).
 //
 // Read reads the same targets and writes nothing: the CLI's list.
 package fleet
@@ -129,6 +132,7 @@ const (
 	notApplied        // checked but not applied to (see its error)
 	notRead           // not read: FailFast stopped the read phase
 	listed            // read by Read
+	refused           // the host refuses the list (tasks.ErrRefused): no host is written
 )
 
 // host is one target of the run.
@@ -574,7 +578,7 @@ func (r *run) prepareAll(ctx context.Context, hosts []*host) {
 	stop := func() bool { return ctx.Err() != nil || (r.cfg.FailFast && r.firstFailure() != "") }
 	pool(hosts, r.cfg.parallel(), stop, func(h *host) {
 		r.prepare(ctx, h)
-		if how, stop := map[state]string{unreachable: "host %s could not be reached", unchecked: "host %s could not be read or checked", invalid: "the list is invalid for host %s"}[h.state]; stop && r.cfg.FailFast {
+		if how, stop := map[state]string{unreachable: "host %s could not be reached", unchecked: "host %s could not be read or checked", invalid: "the list is invalid for host %s", refused: "host %s refuses the list"}[h.state]; stop && r.cfg.FailFast {
 			r.failure(h, how)
 		}
 	})
@@ -617,6 +621,8 @@ func (r *run) prepare(ctx context.Context, h *host) {
 		return
 	case errors.Is(err, tasks.ErrInvalid):
 		r.end(h, invalid, err, rep)
+	case errors.Is(err, tasks.ErrRefused):
+		r.end(h, refused, err, rep)
 	case errors.Is(err, tasks.ErrConnect):
 		r.end(h, unchecked, err, rep)
 	default: // interrupted
@@ -631,7 +637,7 @@ func (r *run) prepare(ctx context.Context, h *host) {
 // to.
 func (r *run) applyAll(ctx context.Context, hosts []*host) {
 	var ready []*host
-	var bad, down []string
+	var bad, down, refusing []string
 	for _, h := range hosts {
 		switch h.state {
 		case prepared:
@@ -640,6 +646,8 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 			bad = append(bad, h.name)
 		case unreachable, unchecked:
 			down = append(down, h.name)
+		case refused:
+			refusing = append(refusing, h.name)
 		}
 	}
 	// Each message names the first host and counts the others: the run's
@@ -648,6 +656,8 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 	switch {
 	case len(bad) > 0:
 		why = fmt.Errorf("not applied: the list is invalid for host %s: nothing was changed on any host", firstOf(bad))
+	case len(refusing) > 0:
+		why = fmt.Errorf("not applied: host %s refuses the list: nothing was changed on any host", firstOf(refusing))
 	case ctx.Err() != nil:
 		why = fmt.Errorf("%w before anything was changed: not applied", tasks.ErrInterrupted)
 	case r.cfg.FailFast && len(down) > 0:
@@ -707,7 +717,7 @@ func (r *run) end(h *host, s state, err error, rep *tasks.Report) {
 	if err != nil {
 		rep.Error = err.Error()
 	}
-	status := map[state]string{unreachable: "unreachable", unchecked: "failed", invalid: "invalid", applied: "failed", notApplied: "not-run", notRead: "not-run"}[s]
+	status := map[state]string{unreachable: "unreachable", unchecked: "failed", invalid: "invalid", applied: "failed", notApplied: "not-run", notRead: "not-run", refused: "failed"}[s]
 	if err == nil {
 		status = "done"
 	}
@@ -750,7 +760,13 @@ func (r *run) verdict(ctx context.Context, hosts []*host) error {
 	}
 	switch {
 	case len(by[invalid]) > 0:
-		return fmt.Errorf("%w: nothing was changed on any host: the list is invalid for %d of %d hosts:%s", params.ErrInvalid, len(by[invalid]), len(hosts), lines(by[invalid]))
+		refusing := ""
+		if n := len(by[refused]); n > 0 {
+			refusing = fmt.Sprintf("\nand %d of %d hosts refuse it:%s", n, len(hosts), lines(by[refused]))
+		}
+		return fmt.Errorf("%w: nothing was changed on any host: the list is invalid for %d of %d hosts:%s%s", params.ErrInvalid, len(by[invalid]), len(hosts), lines(by[invalid]), refusing)
+	case len(by[refused]) > 0:
+		return fmt.Errorf("%w (%d of %d hosts): nothing was changed on any host:%s", tasks.ErrRefused, len(by[refused]), len(hosts), lines(by[refused]))
 	case len(by[unreachable])+len(by[unchecked]) == len(hosts):
 		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked: nothing was changed:%s", tasks.ErrConnect, lines(hosts))
 	case len(by[unreachable])+len(by[unchecked])+len(by[notRead]) == len(hosts):

@@ -36,6 +36,13 @@ type Config struct {
 	// known-hosts file and line), for the mismatch error.
 	ThumbprintSource string
 	Insecure         bool
+	// VerifyPeer, if set, checks the server's certificate on every TLS
+	// handshake, before anything is sent (esx.Config.VerifyPeer).
+	VerifyPeer func(leaf *x509.Certificate) error
+	// Connected, if set, is called once the run has logged in, before the
+	// host is read: an error stops the run with nothing changed (the DRP
+	// plugin records the run's destination here).
+	Connected func(ctx context.Context) error
 	// PassThrough, when set, logs in with SSPI pass-through
 	// (SessionManager.LoginBySSPI with Kerberos or SPNEGO tokens from the
 	// caller's credentials) instead of Username/Password. An empty SPN
@@ -133,6 +140,14 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 		return r, err
 	}
 	defer logout(ctx, cfg.Grace, closeHost, log)
+	if cfg.Connected != nil {
+		if err := cfg.Connected(ctx); err != nil {
+			err = in.Unchecked(err)
+			r := in.Report(err)
+			r.Host = ReportHost(cfg, ecfg.Server)
+			return r, err
+		}
+	}
 
 	opt := in.Options(cfg)
 	opt.Progress, opt.Log = cfg.Progress, log
@@ -368,7 +383,7 @@ func connection(cfg Config, entries []params.Entry, log *slog.Logger) (esx.Confi
 	ecfg := esx.Config{
 		Server: cfg.Server, Username: cfg.Username, Password: cfg.Password,
 		Thumbprint: cfg.Thumbprint, ThumbprintSource: cfg.ThumbprintSource, Insecure: cfg.Insecure,
-		Timeout: cfg.Timeout, Trace: cfg.Trace, Retry: cfg.Retry, Log: log,
+		VerifyPeer: cfg.VerifyPeer, Timeout: cfg.Timeout, Trace: cfg.Trace, Retry: cfg.Retry, Log: log,
 	}
 	for _, e := range entries {
 		ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())

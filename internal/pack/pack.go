@@ -73,9 +73,6 @@ func bundle(fsys fs.FS) (*models.Content, error) {
 				return nil, fmt.Errorf("content: read %s: %w", name, err)
 			}
 			item, _ := models.New(section)
-			if section == "tasks" {
-				item = &TaskSpec{}
-			}
 			switch path.Ext(name) {
 			case ".yaml", ".yml":
 				err = store.YamlCodec.Decode(buf, item)
@@ -137,13 +134,18 @@ func Param(name string) (*models.Param, error) {
 }
 
 // ParamNames lists the names of the Params in the pack, sorted.
-func ParamNames() []string {
+func ParamNames() []string { return sectionNames("params") }
+
+// TaskNames lists the names of the Tasks in the pack, sorted.
+func TaskNames() []string { return sectionNames("tasks") }
+
+func sectionNames(section string) []string {
 	c, err := load()
 	if err != nil {
 		return nil
 	}
-	names := make([]string, 0, len(c.Sections["params"]))
-	for k := range c.Sections["params"] {
+	names := make([]string, 0, len(c.Sections[section]))
+	for k := range c.Sections[section] {
 		names = append(names, k)
 	}
 	sort.Strings(names)
@@ -164,24 +166,13 @@ func Params() ([]*models.Param, error) {
 	return ps, nil
 }
 
-// TaskSpec is a Task as this pack writes it: models.Task of the DRP SDK in
-// go.mod (v4.7.0) plus ExtraDuration, which newer DRP servers read and that
-// SDK's Task lacks (decoding into models.Task alone would drop it, and with it
-// the bound on the job token's lifetime).
-type TaskSpec struct {
-	models.Task
-	// ExtraDuration is the lifetime in seconds of the job's token (DRP: 0
-	// means 720 hours, -1 about three years).
-	ExtraDuration int `json:"ExtraDuration,omitempty"`
-}
-
 // Task returns a task of the pack by name (TaskName, AgentTaskName).
-func Task(name string) (*TaskSpec, error) {
+func Task(name string) (*models.Task, error) {
 	c, err := load()
 	if err != nil {
 		return nil, err
 	}
-	t, ok := c.Sections["tasks"][name].(*TaskSpec)
+	t, ok := c.Sections["tasks"][name].(*models.Task)
 	if !ok {
 		return nil, fmt.Errorf("content: no task %q in the %s pack", name, content.PackName)
 	}

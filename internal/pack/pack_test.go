@@ -1,7 +1,7 @@
 package pack
 
 import (
-	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,10 +75,11 @@ func TestTaskParamListsAreTheConstants(t *testing.T) {
 	if !slices.Equal(def.RequiredParams, wantReq) || !slices.Equal(def.OptionalParams, append(slices.Clone(wantOpt), content.ParamDRPCertSHA256)) {
 		t.Errorf("%s: Required %v Optional %v", content.TaskName, def.RequiredParams, def.OptionalParams)
 	}
-	// Every Param but the report (an output) and the pin is an input of a run.
+	// Every Param but the report (an output), the pin and the destination
+	// store's is an input of a run.
 	all := append(slices.Clone(agent.RequiredParams), agent.OptionalParams...)
 	for _, n := range content.OwnParams {
-		if n == content.ParamReport || n == content.ParamDRPCertSHA256 {
+		if n == content.ParamReport || n == content.ParamDRPCertSHA256 || slices.Contains(content.StoreParams, n) {
 			if slices.Contains(all, n) {
 				t.Errorf("%s is not an input of a run", n)
 			}
@@ -136,11 +137,13 @@ func TestTaskShape(t *testing.T) {
 	}
 }
 
-// TestTokenClaims checks what each task's token may do (issue 8 item 8):
-// the task whose template is rendered onto an ESXi host cannot read a Secure
-// Param; the agent task has getSecure and nothing else; no claim has a
-// wildcard scope or action; every token's lifetime is bounded; each claim is
-// explained in the task's Documentation.
+// TestTokenClaims checks what the tasks ask of DRP's tokens (issue 16
+// item 2): no task adds a claim (the default machine claims authorise the
+// action's POST and the decoded read, for the job's own machine only) or a
+// role, no claim in the pack names every object ("*"), and no task sets a
+// field the SDK's models.Task lacks (ExtraDuration among them: the SDK,
+// drpcli's bundle and servers that do not know a field drop it without a
+// word). The docs say what the rendered token can do, not what it cannot.
 func TestTokenClaims(t *testing.T) {
 	def, err := Task(content.TaskName)
 	if err != nil {
@@ -150,51 +153,68 @@ func TestTokenClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type claim struct{ scope, action, specific string }
-	claims := func(ts *TaskSpec) []claim {
-		var out []claim
-		for _, c := range ts.ExtraClaims {
-			out = append(out, claim{c.Scope, c.Action, c.Specific})
-		}
-		return out
-	}
-	if got, want := claims(def), []claim{{"machines", "action:" + content.ActionName, "*"}}; !slices.Equal(got, want) {
-		t.Errorf("%s ExtraClaims = %v, want exactly %v", content.TaskName, got, want)
-	}
-	if got, want := claims(agent), []claim{{"machines", "getSecure", "*"}}; !slices.Equal(got, want) {
-		t.Errorf("%s ExtraClaims = %v, want exactly %v", content.AgentTaskName, got, want)
-	}
-	for _, ts := range []*TaskSpec{def, agent} {
-		if len(ts.ExtraRoles) != 0 {
-			t.Errorf("%s: ExtraRoles %v (roles hide what a token may do)", ts.Name, ts.ExtraRoles)
+	for _, ts := range []*models.Task{def, agent} {
+		if len(ts.ExtraClaims) != 0 || len(ts.ExtraRoles) != 0 {
+			t.Errorf("%s: ExtraClaims %v, ExtraRoles %v; want none", ts.Name, ts.ExtraClaims, ts.ExtraRoles)
 		}
 		for _, c := range ts.ExtraClaims {
-			if c.Scope == "*" || c.Action == "*" || strings.Contains(c.Scope, ",") || strings.Contains(c.Action, ",") {
-				t.Errorf("%s: claim %+v is wider than one scope and one action", ts.Name, *c)
-			}
-			// The report Param is written by the machine's own token (its
-			// default claims cover the machine itself) or by the plugin: an
-			// update claim on every machine would be wider than needed.
-			if strings.HasPrefix(c.Action, "update") {
-				t.Errorf("%s: claim %+v: a job updates only its own machine, which needs no extra claim", ts.Name, *c)
-			}
-			if !strings.Contains(ts.Documentation, "``"+c.Scope+"`` / ``"+c.Action+"`` / ``"+c.Specific+"``") {
-				t.Errorf("%s: Documentation does not explain claim %s / %s / %s", ts.Name, c.Scope, c.Action, c.Specific)
+			if slices.Contains(strings.Split(c.Specific, ","), "*") || strings.TrimSpace(c.Specific) == "*" {
+				t.Errorf("%s: claim %s names every object", ts.Name, c)
 			}
 		}
-		// Bounded lifetime: DRP reads ExtraDuration 0 as 720 hours and -1 as
-		// three years. Long enough for a run and the scripts' wait, no more
-		// than an hour.
-		if ts.ExtraDuration <= runBound || ts.ExtraDuration > 3600 {
-			t.Errorf("%s: ExtraDuration %d, want (%d, 3600] seconds", ts.Name, ts.ExtraDuration, runBound)
-		}
-		if !strings.Contains(ts.Documentation, fmt.Sprintf("``ExtraDuration: %d``", ts.ExtraDuration)) {
-			t.Errorf("%s: Documentation does not explain ExtraDuration", ts.Name)
+		if !strings.Contains(ts.Documentation, "no ``ExtraClaims``") {
+			t.Errorf("%s: Documentation does not say the task adds no claim", ts.Name)
 		}
 	}
-	// Templates by task and OS: the ESXi template belongs to the task
-	// without getSecure, and the agent task has no ESXi template.
-	oses := func(ts *TaskSpec) map[string]string {
+	// Every field of the task files survives a trip through models.Task.
+	for _, name := range TaskNames() {
+		b, err := fs.ReadFile(content.FS(), "tasks/"+name+".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw, kept map[string]any
+		var task models.Task
+		if err := yaml.Unmarshal(b, &raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.YamlCodec.Decode(b, &task); err != nil {
+			t.Fatal(err)
+		}
+		if err := models.Remarshal(&task, &kept); err != nil {
+			t.Fatal(err)
+		}
+		for k := range raw {
+			if _, ok := kept[k]; !ok {
+				t.Errorf("tasks/%s.yaml: field %s is not in the SDK's models.Task: DRP would drop it", name, k)
+			}
+		}
+	}
+	// What the rendered token can do is said; no text says it cannot read
+	// Secure Params or change what is applied.
+	for _, want := range []string{"knownTokenTimeout", ".GenerateInfiniteToken", "decode=true", "any plugin action"} {
+		if !strings.Contains(def.Documentation, want) {
+			t.Errorf("%s: Documentation does not mention %q", def.Name, want)
+		}
+	}
+	texts := map[string]string{def.Name: def.Documentation, agent.Name: agent.Documentation}
+	c, _ := Bundle()
+	for name, st := range c.Sections["stages"] {
+		texts["stage "+name] = st.(*models.Stage).Documentation
+	}
+	for _, id := range []string{content.ESXiTemplate, content.ActionTemplate, content.AgentTemplate} {
+		texts[id], _ = Template(id)
+	}
+	for where, text := range texts {
+		flat := strings.Join(strings.Fields(text), " ")
+		for _, bad := range []string{"cannot read any Secure", "cannot decrypt", "token that can read one", "cannot read a secret", "getSecure claim"} {
+			if strings.Contains(flat, bad) {
+				t.Errorf("%s says %q", where, bad)
+			}
+		}
+	}
+	// Templates by task and OS: the ESXi template belongs to the default
+	// task, and the agent task has no ESXi template.
+	oses := func(ts *models.Task) map[string]string {
 		m := map[string]string{}
 		for _, tm := range ts.Templates {
 			m[tm.Meta["OS"]] = tm.ID
@@ -220,10 +240,8 @@ func TestTokenClaims(t *testing.T) {
 			}
 		}
 	}
-	// A stage holds only one of the tasks: a job's token goes to whichever
-	// agent runs the job, so the getSecure task must not share a stage (and
-	// thus an ESXi machine's task list) with the default task.
-	c, _ := Bundle()
+	// A stage holds only one of the tasks: the agent task must not share a
+	// stage (and thus an ESXi machine's task list) with the default task.
 	for name, want := range map[string][]string{content.StageName: {content.TaskName}, content.AgentStageName: {content.AgentTaskName}} {
 		st := c.Sections["stages"][name].(*models.Stage)
 		if !slices.Equal(st.Tasks, want) {
@@ -245,12 +263,6 @@ func TestTimeoutsExceedTheRunLimit(t *testing.T) {
 		n, _ := strconv.Atoi(m[1])
 		if n <= runBound {
 			t.Errorf("%s: timeout %d s does not exceed the run limit %d s", id, n, runBound)
-		}
-		for _, ts := range []string{content.TaskName} {
-			task, _ := Task(ts)
-			if task.ExtraDuration <= n {
-				t.Errorf("%s: the job token (%d s) expires before the script stops waiting (%d s)", id, task.ExtraDuration, n)
-			}
 		}
 	}
 }
@@ -295,14 +307,15 @@ func TestDigestTemplate(t *testing.T) {
 	if _, err := BundleJSONWithDigests("v1", map[string]string{"amd64": "not-hex"}); err == nil {
 		t.Error("a malformed digest was accepted")
 	}
-	// ExtraDuration survives into the published bundle (models.Task of the
-	// SDK in go.mod would drop it).
-	var task map[string]any
-	if err := models.Remarshal(got.Sections["tasks"][content.TaskName], &task); err != nil {
-		t.Fatal(err)
-	}
-	if task["ExtraDuration"] != float64(2700) {
-		t.Errorf("published task ExtraDuration = %v", task["ExtraDuration"])
+	// The published tasks add no claims.
+	for _, name := range TaskNames() {
+		var task models.Task
+		if err := models.Remarshal(got.Sections["tasks"][name], &task); err != nil {
+			t.Fatal(err)
+		}
+		if len(task.ExtraClaims) != 0 || len(task.Templates) == 0 {
+			t.Errorf("published task %s: %+v", name, task)
+		}
 	}
 }
 
@@ -478,7 +491,7 @@ func TestDrpcliBundle(t *testing.T) {
 		if err := models.Remarshal(got.Sections["tasks"][name], &task); err != nil {
 			t.Fatal(err)
 		}
-		if len(task.Templates) != n || len(task.ExtraClaims) != 1 {
+		if len(task.Templates) != n || len(task.ExtraClaims) != 0 {
 			t.Errorf("bundled task %s: %+v", name, task)
 		}
 	}

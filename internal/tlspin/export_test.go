@@ -1,15 +1,8 @@
 package tlspin
 
-import (
-	"io"
-	"sort"
-)
+import "sort"
 
-// Test helpers: what the tests read of a KnownHosts, and parsing from a
-// reader (the shipped code loads files).
-
-// Len is the number of servers pinned.
-func (k KnownHosts) Len() int { return len(k.byServer) }
+// Test helpers: what the tests read of a KnownHosts.
 
 // Servers returns the pinned servers (host:port), sorted.
 func (k KnownHosts) Servers() []string {
@@ -19,11 +12,4 @@ func (k KnownHosts) Servers() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// ParseKnownHosts reads known-hosts entries from r; name is the file name
-// errors and KnownHost.File give.
-func ParseKnownHosts(r io.Reader, name string) (KnownHosts, error) {
-	var k KnownHosts
-	return k, k.parse(r, name)
 }

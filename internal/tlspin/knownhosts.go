@@ -91,6 +91,16 @@ func LoadKnownHosts(path string) (KnownHosts, error) {
 	return k, k.load(path)
 }
 
+// ParseKnownHosts reads known-hosts lines from text (name says where they
+// come from in errors, e.g. a DRP Param), with LoadKnownHosts' rules.
+func ParseKnownHosts(text, name string) (KnownHosts, error) {
+	var k KnownHosts
+	return k, k.parse(strings.NewReader(text), name)
+}
+
+// Len is the number of servers pinned.
+func (k KnownHosts) Len() int { return len(k.byServer) }
+
 // LoadKnownHostsList reads the files of a GOVC_TLS_KNOWN_HOSTS value: paths
 // separated by the system's list separator (":" on Unix, ";" on Windows).
 // Unlike govc, a file that does not exist is an error, and so is a host

@@ -106,7 +106,7 @@ func TestKnownHostsErrors(t *testing.T) {
 		{"esx01 " + sha1AB + " extra", `line 1: host "esx01": not a certificate thumbprint`},
 		{"esx01 thumbprint:", "(it is empty)"},
 	} {
-		_, err := ParseKnownHosts(strings.NewReader(tc.in), "hosts.txt")
+		_, err := ParseKnownHosts(tc.in, "hosts.txt")
 		if err == nil || !strings.Contains(err.Error(), "known-hosts file hosts.txt") || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, params.ErrInvalid) {
 			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
 		}
@@ -122,7 +122,7 @@ func TestKnownHostsErrors(t *testing.T) {
 
 	// A line over MaxKnownHostsLine: named, not bufio's "token too long".
 	long := "esx01 " + sha1AB + "\n" + strings.Repeat("a", MaxKnownHostsLine+1) + " " + sha1AB + "\n"
-	_, err = ParseKnownHosts(strings.NewReader(long), "hosts.txt")
+	_, err = ParseKnownHosts(long, "hosts.txt")
 	if want := `known-hosts file hosts.txt, line 2: longer than 65536 bytes: not a "HOST[:PORT] FINGERPRINT" line`; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "token too long") {
 		t.Errorf("long line: %v, want %q", err, want)
 	}

@@ -14,6 +14,7 @@ import ssl
 import sys
 import traceback
 
+from pyVim import connect as connect_module
 from pyVim.connect import SmartConnect, Disconnect
 from pyVmomi import vim, vmodl, VmomiSupport
 
@@ -61,9 +62,12 @@ def raises(fault_type, fn, *args, **kwargs):
     raise AssertionError("want %s, got success" % fault_type.__name__)
 
 
+def tls():
+    return ssl.create_default_context(cafile=CAFILE)
+
+
 def connect(user, pwd):
-    ctx = ssl.create_default_context(cafile=CAFILE)
-    return SmartConnect(host=HOST, port=PORT, user=user, pwd=pwd, sslContext=ctx)
+    return SmartConnect(host=HOST, port=PORT, user=user, pwd=pwd, sslContext=tls())
 
 
 def advance(seconds):
@@ -107,6 +111,49 @@ def _():
     expect(a.version == "8.0.3" and a.apiVersion == "8.0.3.0", "version %s api %s" % (a.version, a.apiVersion))
     expect(a.fullName == "VMware ESXi 8.0.3 build-24674464", a.fullName)
     expect(a.apiType == "HostAgent", a.apiType)
+
+
+@check("api: pyVmomi negotiates 6.7.1, its newest, from the versions ESXi 8.0.3 lists")
+def _():
+    # pyVim.connect.__FindSupportedVersion takes the first of pyVmomi's
+    # versions (newest first) that /sdk/vimServiceVersions.xml lists, and
+    # sends it as SOAPAction "urn:vim25/<version>" (SoapAdapter.py).
+    expect(root_si._stub.versionId == '"urn:vim25/6.7.1"', root_si._stub.versionId)
+    tree = getattr(connect_module, "__GetElementTree")("https", HOST, PORT, "/sdk/vimServiceVersions.xml", tls())
+    expect(tree is not None and tree.findtext("namespace/version") == "8.0.3.0", "vimServiceVersions.xml")
+    # vimService.wsdl, pyVmomi's fallback without vimServiceVersions.xml,
+    # names the urn:vim25 namespace, which pyVmomi reads as its vim25 base
+    # version (versionMap["vim25"], 2.5u2).
+    wsdl = getattr(connect_module, "__GetElementTree")("https", HOST, PORT, "/sdk/vimService.wsdl", tls())
+    expect(wsdl is not None and getattr(connect_module, "__VersionIsSupported")(VmomiSupport.versionMap["vim25"], wsdl),
+           "vimService.wsdl")
+
+
+@check("api: 6.5 calls HasUserPrivilegeOnEntities and FetchUserPrivilegeOnEntities answer from the permissions")
+def _():
+    # Both are "Since vSphere API 6.5" (vSphere Web Services API reference,
+    # AuthorizationManager); pyVmomi refuses them on a 6.0 connection.
+    am.CreateUser(user=posix("reader65"))
+    grant("reader65", -2)
+    ep = authz.HasUserPrivilegeOnEntities(entities=[root_folder], userName="reader65",
+                                          privId=["System.Read", "Host.Local.ManageUserGroups"])
+    got = {p.privId: p.isGranted for p in ep[0].privAvailability}
+    expect(got == {"System.Read": True, "Host.Local.ManageUserGroups": False}, got)
+    res = authz.FetchUserPrivilegeOnEntities(entities=[root_folder], userName="reader65")
+    privs = set(res[0].privileges)
+    expect({"System.Anonymous", "System.View", "System.Read"} <= privs, privs)
+    expect("Host.Local.ManageUserGroups" not in privs, privs)
+
+
+@check("api: privilegeList holds the system privileges and every privilege of the roles")
+def _():
+    privs = {p.privId: p for p in authz.privilegeList}
+    for pid in ("System.Anonymous", "System.View", "System.Read"):
+        p = privs.get(pid)
+        expect(p is not None and p.privGroupName == "System" and p.name == pid[len("System."):] and p.onParent is False, p)
+    for r in authz.roleList:
+        missing = set(r.privilege or []) - set(privs)
+        expect(not missing, "role %s: %s" % (r.name, sorted(missing)))
 
 
 @check("login: wrong password is InvalidLogin with ESXi's message")
