@@ -63,7 +63,9 @@ func LoadDestination(ctx context.Context, c *Client, uuid string) (destination.S
 	key := DestinationParam(uuid)
 	vals := map[string]json.RawMessage{}
 	q := url.Values{"params": {strings.Join([]string{key, content.ParamKnownHosts, content.ParamTrustOnFirstUse}, ",")}}
-	get := func() error { return c.call(ctx, http.MethodGet, q, nil, &vals, "profiles", content.DestinationsProfile, "params") }
+	get := func() error {
+		return c.call(ctx, http.MethodGet, q, nil, &vals, "profiles", content.DestinationsProfile, "params")
+	}
 	err := get()
 	if isStatus(err, http.StatusNotFound) {
 		// DRP answers a read it does not allow with 404 too
