@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -304,9 +303,13 @@ func TestREADMESetUp(t *testing.T) {
 	}
 	// The machine's go, as a newcomer's shell finds it: not the toolchain
 	// `go test` put first in PATH.
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var path []string
 	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
-		if filepath.Clean(dir) != filepath.Join(runtime.GOROOT(), "bin") {
+		if filepath.Clean(dir) != filepath.Join(strings.TrimSpace(string(goroot)), "bin") {
 			path = append(path, dir)
 		}
 	}
