@@ -411,7 +411,7 @@ func TestSimulatePolicyAboveTwenty(t *testing.T) {
 }
 
 // A local fleet of standalone simulators with one shared credential, as
-// the README shows it: each `simulate` takes root's password from
+// docs/fleets.md shows it: each `simulate` takes root's password from
 // ESXI_PASSWORD (or --password-file; never a flag value) and does not
 // print it; their thumbprint lines make the known-hosts file; one apply
 // reaches them all (before: each simulator had a random password, so no

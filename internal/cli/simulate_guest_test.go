@@ -103,7 +103,7 @@ func startSimulateEnv(t *testing.T, vars map[string]string, done func(simulated)
 
 // `simulate --vcenter --sspi-keytab` serves powered-on VMs with guest SSPI
 // authentication, each printed as "vm: NAME", and `guest-auth --vm NAME`
-// against it works as the README shows: the guest's SPN is host/<vm name>
+// against it works as docs/simulator.md shows: the guest's SPN is host/<vm name>
 // (guest-auth's default), its key in the keytab (--guest-keytab).
 func TestSimulateVCenterServesGuestVM(t *testing.T) {
 	r := krbtest.Start(t)
