@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package tools holds the project's scripts; its tests run them.
 package tools
 
