@@ -210,7 +210,32 @@ func isField(name string) bool {
 	return false
 }
 
-func isStringScalar(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!str" }
+func isStringScalar(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!str" && !overflowedNumber(n)
+}
+
+// overflowedNumber reports whether n is a plain scalar that is a YAML
+// number yaml.v3 could not hold (1e400, 0x1FFFFFFFFFFFFFFFFF): it then tags
+// it !!str, falling back to a string (resolve.go), where the JSON reader
+// refuses the same number. Numbers are never strings in either. The
+// grammar is yaml.v3's own for numbers (its yamlStyleFloat, and
+// strconv.ParseInt's base prefixes), with its underscores removed.
+func overflowedNumber(n *yaml.Node) bool {
+	if n.Kind != yaml.ScalarNode || n.Style != 0 || n.Tag != "!!str" {
+		return false
+	}
+	v := strings.ReplaceAll(n.Value, "_", "")
+	return yamlFloat.MatchString(v) || yamlPrefixedInt.MatchString(v)
+}
+
+var (
+	// yamlFloat is yaml.v3's yamlStyleFloat (resolve.go): decimal integers
+	// and floats.
+	yamlFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`)
+	// yamlPrefixedInt are the hexadecimal, octal and binary integers
+	// yaml.v3 reads (strconv.ParseInt with base 0, and its 0b and 0o).
+	yamlPrefixedInt = regexp.MustCompile(`^[-+]?0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)$`)
+)
 
 func resolveAlias(n *yaml.Node) *yaml.Node {
 	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
@@ -237,6 +262,9 @@ func kindName(n *yaml.Node) string {
 		case "!!null":
 			return "null"
 		case "!!str":
+			if overflowedNumber(n) {
+				return "a number"
+			}
 			return "a string"
 		case "!!binary":
 			return "binary data"
@@ -341,4 +369,40 @@ func invalidUTF8Line(data []byte) int {
 		data = data[size:]
 	}
 	return line
+}
+
+// NoList reports whether data holds no list at all — nothing but white
+// space, a byte order mark or YAML comments, or a null document (null, ~)
+// — and says which ("empty", "null"). Decode reads such input as an empty
+// list, as DRP gives an unset Param; the CLI refuses it from --file or
+// standard input, where it is more likely a mistake (a truncated file, a
+// command before the pipe that failed) than a list: a list with no entries
+// is written [].
+func NoList(data []byte) (what string, ok bool) {
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "empty", true
+	}
+	if len(data) > MaxInputBytes || !utf8.Valid(data) || isJSONDocument(data) {
+		return "", false
+	}
+	var doc yaml.Node
+	err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc)
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty", true // comments only
+	case err != nil:
+		return "", false
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root = resolveAlias(root); root.Kind == yaml.ScalarNode && root.Tag == "!!null" && len(bytes.TrimSpace(data)) > 0 {
+		if root.Value == "" {
+			return "empty", true // "---" alone
+		}
+		return "null", true
+	}
+	return "", false
 }

@@ -10,7 +10,9 @@
 #                     run against the simulated vCenter (internal/esxsim)
 # downloads the Go modules, and installs the lint tools (tools/lint.sh install:
 # staticcheck, deadcode and govulncheck into bin/tools, the Go vulnerability
-# database into the user's cache). Safe to run again.
+# database into the user's cache). Safe to run again. apt waits (up to
+# APT_LOCK_WAIT seconds, default 600) while another apt or dpkg holds its lock
+# (tools/apt-install.sh).
 set -euo pipefail
 
 missing=()
@@ -24,11 +26,8 @@ command -v kinit >/dev/null 2>&1 || missing+=(krb5-user)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-test-deps: installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Waits (bounded) while another apt or dpkg holds its lock.
+  "$(dirname "$0")/apt-install.sh" "${missing[@]}"
 fi
 
 # The toolchain in go.mod (the Makefile exports it; so does this script when

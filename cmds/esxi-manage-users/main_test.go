@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -203,4 +204,142 @@ func TestSimulateVCenter(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ok: host "+hosts[2]) {
 		t.Fatalf("exit %d\n%s%s", code, out, errb)
 	}
+}
+
+// simulate --vcenter stops within its next host when SIGTERM arrives while
+// it builds the inventory: it exits 1, says so, and serves nothing — no URL
+// line (before: it built all 2,500 hosts, printed them and exited 0,
+// 25 s after the signal). The signal is sent on an event, the line saying
+// the build started; the evidence is that the build did not finish, not a
+// clock. --hosts above 2,500 is refused at once (before: 100,000,000 hosts
+// took 15 GB).
+func TestSimulateVCenterStopsOnSignalWhileBuilding(t *testing.T) {
+	cmd := exec.Command(binary, "simulate", "--listen", "127.0.0.1:0", "--vcenter", "--hosts", "2500")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	var errLines []string
+	for sc.Scan() {
+		errLines = append(errLines, sc.Text())
+		if strings.Contains(sc.Text(), "building a vCenter with 2500 hosts") {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		errLines = append(errLines, sc.Text())
+	}
+	err = cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	stderrText := strings.Join(errLines, "\n")
+	if code != 1 || !strings.Contains(stderrText, "stopped by a signal while building the vCenter's 2500 hosts: nothing was served") {
+		t.Errorf("exit %d (%v), stderr:\n%s", code, err, stderrText)
+	}
+	if out.Len() != 0 {
+		t.Errorf("it served after the signal:\n%.300s", out.String())
+	}
+
+	for _, n := range []string{"2501", "100000000"} {
+		stdout, errb, code := run(t, "", nil, "simulate", "--listen", "127.0.0.1:0", "--vcenter", "--hosts", n)
+		if code != 2 || !strings.Contains(errb, "--hosts "+n+": a vCenter manages at most 2500 hosts") || stdout != "" {
+			t.Errorf("--hosts %s: exit %d\n%s%s", n, code, stdout, errb)
+		}
+	}
+}
+
+// The README's set-up is exactly two commands, and the first, copied as
+// written, runs the toolchain that ships (go.mod's toolchain line) also on
+// a machine whose `go env GOTOOLCHAIN` is local (before: it ran that
+// machine's own Go, 1.26.8 here, whose standard library the README says is
+// vulnerable). The command's variable assignments are applied to `go env
+// GOVERSION`, which reports the Go that `go run` uses.
+func TestREADMESetUp(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Set-up: two commands\n")
+	if !ok {
+		t.Fatal("no set-up section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var cmds []string
+	for _, block := range strings.Split(section, "```sh\n")[1:] {
+		cmd, _, _ := strings.Cut(block, "```")
+		cmds = append(cmds, strings.TrimSpace(cmd))
+	}
+	if len(cmds) != 2 || cmds[1] != "make test" {
+		t.Fatalf("set-up commands %q, want two: the main job and make test", cmds)
+	}
+	fields := strings.Fields(cmds[0])
+	var assign []string
+	for len(fields) > 0 && strings.Contains(fields[0], "=") {
+		assign, fields = append(assign, fields[0]), fields[1:]
+	}
+	if want := "go run ./cmds/esxi-manage-users apply --simulate --file params/testdata/seed.yaml"; strings.Join(fields, " ") != want {
+		t.Errorf("first command runs %q, want %q", strings.Join(fields, " "), want)
+	}
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toolchain string
+	for _, line := range strings.Split(string(mod), "\n") {
+		if v, ok := strings.CutPrefix(line, "toolchain "); ok {
+			toolchain = strings.TrimSpace(v)
+		}
+	}
+	if toolchain == "" {
+		t.Fatal("go.mod has no toolchain line")
+	}
+	// The machine's go, as a newcomer's shell finds it: not the toolchain
+	// `go test` put first in PATH.
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var path []string
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if filepath.Clean(dir) != filepath.Join(strings.TrimSpace(string(goroot)), "bin") {
+			path = append(path, dir)
+		}
+	}
+	env := []string{"PATH=" + strings.Join(path, string(os.PathListSeparator))}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "GOTOOLCHAIN=") && !strings.HasPrefix(kv, "GOROOT=") {
+			env = append(env, kv)
+		}
+	}
+	goCmd := ""
+	for _, dir := range path {
+		if p := filepath.Join(dir, "go"); fileExecutable(p) {
+			goCmd = p
+			break
+		}
+	}
+	if goCmd == "" {
+		t.Skip("no go command on PATH besides the test's toolchain")
+	}
+	cmd := exec.Command(goCmd, "env", "GOVERSION")
+	cmd.Dir = "../.."
+	cmd.Env = append(append(env, "GOTOOLCHAIN=local"), assign...) // the machine's setting, then the command's
+	out, err := cmd.CombinedOutput()
+	if got := strings.TrimSpace(string(out)); err != nil || got != toolchain {
+		t.Errorf("with GOTOOLCHAIN=local, the first command runs %s (%v), want %s", got, err, toolchain)
+	}
+}
+
+// fileExecutable reports whether path is an executable file.
+func fileExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }

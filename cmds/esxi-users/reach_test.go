@@ -93,7 +93,7 @@ func TestESXiTokenReach(t *testing.T) {
 	if code, body := w.call(t, http.MethodPost, "/api/v3/profiles", admin, map[string]any{"Name": store}); code != http.StatusCreated {
 		t.Fatalf("admin creates %s: %d %s", store, code, body)
 	}
-	recorded := map[string]any{"server": w.sim.URL.Host, "sha256": simSHA256(t, w.sim)}
+	recorded := map[string]any{"server": w.sim.URL.Host, "sha256": w.sim.SHA256}
 	if code, body := w.call(t, http.MethodPost, "/api/v3/profiles/"+store+"/params/"+record, admin, recorded); code != http.StatusOK {
 		t.Fatalf("admin writes %s: %d %s", record, code, body)
 	}

@@ -175,6 +175,25 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 	}
 	w.checkApplied(t)
 
+	// As openssl x509 -noout -fingerprint -sha256 prints it (OpenSSL 3 and
+	// 1.1), prefix included.
+	for _, prefix := range []string{"sha256 Fingerprint=", "SHA256 Fingerprint="} {
+		if code, out = runScript(t, "/usr/bin/python3", nil, script(w.token, prefix+strings.Join(colons, ":"))); code != 0 || !strings.Contains(out, "DRP certificate verified") {
+			t.Errorf("pin %q…: exit %d\n%s", prefix, code, out)
+		}
+	}
+	// Not a SHA-256 fingerprint (a SHA-1, another prefix): invalid, exit 2,
+	// nothing sent.
+	before0 := actions()
+	for _, bad := range []string{strings.Join(colons[:20], ":"), "md5 Fingerprint=" + strings.Join(colons, ":"), "zz" + pin[2:]} {
+		if code, out = runScript(t, "/usr/bin/python3", nil, script(w.token, bad)); code != 2 || !strings.Contains(out, "is not a SHA-256 fingerprint") {
+			t.Errorf("pin %q: exit %d\n%s", bad, code, out)
+		}
+	}
+	if actions() != before0 {
+		t.Error("the token was sent with an invalid pin")
+	}
+
 	// A wrong pin: the token is never sent, exit 3.
 	before := actions()
 	wrong := strings.Repeat("ab", 32)
@@ -308,6 +327,13 @@ func TestGoAgentTemplateRefusesTamperedBinary(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(taskDir, "esxi-manage-users")); err == nil {
 		t.Error("the tampered binary was kept")
+	}
+
+	// Nothing to download (DRP's static file server off, or the plugin's
+	// files missing): exit 3 with a message, not curl's own code.
+	os.Remove(served)
+	if code, out = runScript(t, "bash", env, path); code != 3 || !strings.Contains(out, "cannot download "+BinaryName(runtime.GOARCH)+" from DRP's static file server") {
+		t.Errorf("no file to download: exit %d\n%s", code, out)
 	}
 
 	// The pack as bundled without the plugin pins nothing: nothing runs.

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/esxi-users/esxi-users/internal/fleet"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
@@ -19,11 +21,11 @@ import (
 
 // applyOptions are the inputs of apply and plan.
 type applyOptions struct {
-	file, ignoreList, output, policy, trace string
-	skipCheck, verbose, fromDRP             bool
-	allowSelfLockout                        bool
-	conn                                    connFlags
-	fleet                                   fleetFlags
+	file, ignoreList, output, policy string
+	skipCheck, verbose, fromDRP      bool
+	allowSelfLockout                 bool
+	conn                             connFlags
+	fleet                            fleetFlags
 }
 
 func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
@@ -35,7 +37,6 @@ func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
 	fs.StringVar(&o.policy, "password-policy", "", "use this Security.PasswordQualityControl instead of the host's")
 	fs.BoolVar(&o.skipCheck, "skip-password-check", false, "do not pre-check passwords; let the host decide per entry")
 	fs.BoolVar(&o.verbose, "verbose", false, "log progress to stderr")
-	fs.StringVar(&o.trace, "trace-soap", "", "write the SOAP conversation (secrets removed) to this file; - is stderr")
 	fs.BoolVar(&o.allowSelfLockout, "allow-self-lockout", false, "let the list demote or remove the user this run logs in as (and, with --vihost, vpxuser); refused by default")
 	fs.BoolVar(&o.fromDRP, "from-drp", false, "inside a DRP task: read Params from RS_ENDPOINT/RS_TOKEN/RS_UUID and write the report Param")
 	o.conn.register(fs)
@@ -79,15 +80,23 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 	}
 	var o applyOptions
 	fs := o.flags(name, env)
+	// stop ends a run that fails before it starts — a mistake of usage,
+	// settings that do not resolve — with its error on stderr and, with
+	// --output json, a report saying so: JSON output is always a document.
+	stop := func(err any) int {
+		printError(env.Stderr, name, err)
+		o.failedReport(env, plan, fmt.Sprint(err))
+		return connectExit(asError(err))
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		o.failedReport(env, plan, err.Error()) // the flag package printed it
 		return tasks.ExitInvalid
 	}
 	if fs.NArg() > 0 {
-		printError(env.Stderr, name, fmt.Sprintf("unexpected argument %s (give the document with --file)", quoteClip(fs.Arg(0))))
-		return tasks.ExitInvalid
+		return stop(usageError("unexpected argument %s (give the document with --file)", quoteClip(fs.Arg(0))))
 	}
 	explicit := explicitFlags(fs)
 	if o.fromDRP {
@@ -98,20 +107,18 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 			}
 		})
 		if len(others) > 0 {
-			printError(env.Stderr, name, fmt.Sprintf("--from-drp takes every setting from the machine's Params: %s cannot be used with it", strings.Join(others, ", ")))
-			return tasks.ExitInvalid
+			return stop(usageError("--from-drp takes every setting from the machine's Params: %s cannot be used with it", strings.Join(others, ", ")))
 		}
 		return runFromDRP(ctx, env, plan)
 	}
 	if err := o.check(explicit); err != nil {
-		printError(env.Stderr, name, err)
-		return tasks.ExitInvalid
+		return stop(err)
 	}
 	if !explicit["file"] && env.StdinIsTerminal != nil && env.StdinIsTerminal() {
-		printError(env.Stderr, name, "no --file given and standard input is a terminal: give --file PATH, or pipe the document in (--file - reads standard input)")
+		code := stop(usageError("no --file given and standard input is a terminal: give --file PATH, or pipe the document in (--file - reads standard input)"))
 		fmt.Fprintln(env.Stderr)
 		fs.Usage()
-		return tasks.ExitInvalid
+		return code
 	}
 	pr, err := newPrinter(env.Stdout, o.output, plan)
 	if err != nil {
@@ -132,28 +139,24 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if err := o.conn.resolve(fs, env, &cfg); err != nil {
-		printError(env.Stderr, name, err)
-		return connectExit(err)
+		return stop(err)
 	}
 	cfg.Input, err = readInput(o.file, env.Stdin)
+	if err == nil {
+		err = noList(o.file, cfg.Input)
+	}
 	if err != nil {
-		printError(env.Stderr, name, err)
-		return tasks.ExitInvalid
+		return stop(usageError("%w", err))
 	}
-	if o.trace != "" {
-		w, closeTrace, err := openTrace(o.trace, env)
-		if err != nil {
-			printError(env.Stderr, name, err)
-			return tasks.ExitInvalid
-		}
-		defer closeTrace()
-		cfg.Trace = w
+	closeTrace, err := o.conn.openTrace(env, &cfg.Trace)
+	if err != nil {
+		return stop(err)
 	}
+	defer closeTrace()
 
 	fc, err := o.fleet.resolve(fs, env, o.conn, &cfg)
 	if err != nil {
-		printError(env.Stderr, name, err)
-		return connectExit(err)
+		return stop(err)
 	}
 	if fc != nil {
 		return runFleet(ctx, name, env, o.output, *fc)
@@ -164,6 +167,45 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		printError(env.Stderr, name, report.Error)
 	}
 	return tasks.ExitCode(err)
+}
+
+// failedReport writes, with --output json, the report of a run that failed
+// before it started (msg says why): a fleet's for several targets, else one
+// host's, with no results.
+func (o *applyOptions) failedReport(env Env, plan bool, msg string) {
+	if o.output != "json" {
+		return
+	}
+	now := time.Now().UTC()
+	if o.fleet.many() {
+		writeJSON(env.Stdout, &fleet.Report{Plan: plan, Time: now, Error: msg, Hosts: []*fleet.HostReport{}})
+		return
+	}
+	writeJSON(env.Stdout, &tasks.Report{Plan: plan, Time: now, Host: o.conn.displayHost(env), Error: msg, Results: []tasks.Result{}})
+}
+
+// noList refuses a document from --file (or standard input, "-") that
+// holds no list at all: empty, comments only, or null (params.NoList).
+// Decode would read it as a list with no entries, as DRP gives an unset
+// Param; from a file or a pipe it is more likely a mistake — a truncated or
+// wrong file, a command before the pipe that failed — than a list. A list
+// with no entries is written [] and succeeds.
+func noList(file string, input []byte) error {
+	what, ok := params.NoList(input)
+	if !ok {
+		return nil
+	}
+	source := "--file " + quoteClip(file)
+	if file == "-" {
+		source = "standard input (--file -)"
+	}
+	if what == "null" {
+		return usageError("%s holds null, not a list: nothing to apply (a list with no entries is written [])", source)
+	}
+	if file == "-" {
+		return usageError("%s is empty: nothing to apply (did the command before the pipe fail? a list with no entries is written [])", source)
+	}
+	return usageError("%s is empty: nothing to apply (a list with no entries is written [])", source)
 }
 
 // readInput reads the document from a file or stdin ("-"), refusing more
@@ -188,13 +230,20 @@ func readInput(file string, stdin io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-func openTrace(path string, env Env) (io.Writer, func(), error) {
-	if path == "-" {
-		return env.Stderr, func() {}, nil
+// openTrace opens --trace-soap, if given, into *w (nil otherwise); the
+// func closes it. Its error is a usage error.
+func (c *connFlags) openTrace(env Env, w *io.Writer) (func(), error) {
+	switch c.trace {
+	case "":
+		return func() {}, nil
+	case "-":
+		*w = env.Stderr
+		return func() {}, nil
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(c.trace, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open --trace-soap file: %w", err)
+		return nil, usageError("open --trace-soap file: %w", err)
 	}
-	return f, func() { f.Close() }, nil
+	*w = f
+	return func() { f.Close() }, nil
 }

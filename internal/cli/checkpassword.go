@@ -65,6 +65,12 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 			printError(env.Stderr, "check-password", err)
 			return connectExit(err)
 		}
+		closeTrace, err := conn.openTrace(env, &cfg.Trace)
+		if err != nil {
+			printError(env.Stderr, "check-password", err)
+			return tasks.ExitInvalid
+		}
+		defer closeTrace()
 		p, err := job.HostPasswordPolicy(ctx, cfg)
 		if err != nil {
 			printError(env.Stderr, "check-password", err)

@@ -51,6 +51,7 @@ Usage:
                          (the host's local users, their roles, protected and ignored ids; writes nothing)
   esxi-manage-users apply --from-drp      (inside a DRP task: Params from RS_ENDPOINT/RS_TOKEN/RS_UUID)
   esxi-manage-users simulate [--listen 127.0.0.1:8989] [--fail-write K] [--expire-session-at K]
+                         [--password-file FILE] (else env ESXI_PASSWORD, else a random password)
   esxi-manage-users check-password [--policy STRING] [--user ID] [--jsonl] < passwords
   esxi-manage-users guest-auth --vm NAME [--operation list-processes|validate] [connection flags]
                          (SSPI ticket in a VM's guest: acquire, use once, release)
@@ -62,13 +63,16 @@ Connection flags:
   --username NAME        default root (env GOVC_USERNAME)
   --password-file PATH   the password; or env ESXI_PASSWORD, then GOVC_PASSWORD
                          (a password is never taken as a flag value: one in
-                         --server, user:password@host, is refused)
+                         --server, user:password@host, is refused); one of them
+                         is required unless --passthroughauth or --simulate
   --thumbprint FP        pin the host's certificate (env GOVC_THUMBPRINT): its SHA-1
                          or SHA-256 fingerprint, any case, with colons (AB:CD:…) or
                          none, optionally after "thumbprint:" as simulate prints it
   --insecure             skip certificate verification (env GOVC_INSECURE); not
                          together with --thumbprint
   --timeout DURATION     time limit of each vSphere call, positive (default 60s)
+  --trace-soap FILE|-    write the SOAP conversation (passwords, tokens and tickets
+                         removed) to FILE, or - for stderr
   --simulate             use a fresh built-in ESXi simulator instead of a host
                          (not with --server, --username, --password-file,
                          --thumbprint, --insecure, --passthroughauth)

@@ -16,8 +16,8 @@ import (
 	"github.com/esxi-users/esxi-users/params"
 )
 
-// connFlags are the connection flags shared by apply, plan and
-// check-password.
+// connFlags are the connection flags shared by apply, plan, list,
+// check-password and guest-auth (--trace-soap included).
 type connFlags struct {
 	server, username, passwordFile, thumbprint string
 	insecure, simulate                         bool
@@ -28,6 +28,8 @@ type connFlags struct {
 	passThrough       bool
 	authPackage, spn  string
 	keytab, principal string
+	// trace is --trace-soap: a file, or - for stderr.
+	trace string
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
@@ -44,6 +46,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.spn, "spn", "", "service principal of the server for --passthroughauth (default host/<server>)")
 	fs.StringVar(&c.keytab, "keytab", "", "with --passthroughauth: log in from this keytab instead of the credential cache")
 	fs.StringVar(&c.principal, "principal", "", "with --keytab: the client principal (user@REALM)")
+	fs.StringVar(&c.trace, "trace-soap", "", "write the SOAP conversation (passwords, tokens and tickets removed) to this `FILE`; - is stderr")
 }
 
 // noSimulator is what --simulate and simulate say in a build without the
@@ -129,6 +132,24 @@ func (c *connFlags) given(env Env) bool {
 	return c.simulate || c.server != "" || env.Getenv("GOVC_URL") != ""
 }
 
+// displayHost is the host a report names for a run that did not start:
+// the --vihost host, else the server (--server, else GOVC_URL) as
+// host[:port], without scheme, user information or path; "" when none is
+// given or it is not a server.
+func (c *connFlags) displayHost(env Env) string {
+	if v := strings.TrimSpace(c.vihost); v != "" {
+		return v
+	}
+	server := c.server
+	if server == "" && !c.simulate {
+		server = env.Getenv("GOVC_URL")
+	}
+	if u, err := esx.ServerURL(server); err == nil {
+		return u.Host
+	}
+	return ""
+}
+
 // hasPassword reports whether a server value carries a password:
 // "user:password@host", with or without a scheme. The user information is
 // everything before the last "@" (a password may hold "@", "/" or "#").
@@ -143,7 +164,8 @@ func hasPassword(server string) bool {
 
 // resolve fills the connection part of cfg from flags, then ESXI_PASSWORD,
 // then govc's environment. Its errors are usage errors (params.ErrInvalid,
-// exit 2): nothing has been contacted.
+// exit 2): nothing has been contacted. A login without a password source
+// (and without --passthroughauth) is one: the host would refuse it.
 //
 // A password in --server is refused (never echoed): a flag value can be
 // read by every user of the machine (ps, /proc/PID/cmdline). A user name
@@ -218,6 +240,9 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 			return usageError("read --password-file: %w", err)
 		}
 		cfg.Password = params.NewPassword(strings.TrimRight(string(b), "\r\n"))
+		if cfg.Password.IsZero() {
+			return usageError("--password-file %s is empty: it holds the login password", c.passwordFile)
+		}
 	case env.Getenv("ESXI_PASSWORD") != "":
 		cfg.Password = params.NewPassword(env.Getenv("ESXI_PASSWORD"))
 	case env.Getenv("GOVC_PASSWORD") != "":
@@ -247,6 +272,10 @@ func (c *connFlags) resolve(fs *flag.FlagSet, env Env, cfg *job.Config) error {
 			}
 			cfg.Insecure = b
 		}
+	}
+	if cfg.PassThrough == nil && cfg.Password.IsZero() {
+		// Logging in would be refused: say so before contacting anything.
+		return usageError("no password: give it in the environment variable ESXI_PASSWORD or with --password-file FILE (GOVC_PASSWORD and a user:password@ in GOVC_URL are read too), or log in with --passthroughauth (Kerberos)")
 	}
 	return nil
 }

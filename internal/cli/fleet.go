@@ -46,14 +46,24 @@ type collect struct {
 	all *[]string
 }
 
-func (c collect) Set(s string) error {
+func (c *collect) Set(s string) error {
 	*c.all = append(*c.all, s)
 	return c.Value.Set(s)
 }
 
+// String is the wrapped flag's value. flag.PrintDefaults (--help, a flag
+// error) calls it on a zero collect, to tell a default from none: that one
+// has no flag and no value.
+func (c *collect) String() string {
+	if c == nil || c.Value == nil {
+		return ""
+	}
+	return c.Value.String()
+}
+
 func repeatable(fs *flag.FlagSet, name string, all *[]string, usage string) {
 	f := fs.Lookup(name)
-	f.Value = collect{Value: f.Value, all: all}
+	f.Value = &collect{Value: f.Value, all: all}
 	f.Usage += usage
 }
 
@@ -74,22 +84,25 @@ func (f *fleetFlags) many() bool {
 }
 
 // knownHostsFile loads --known-hosts, else GOVC_TLS_KNOWN_HOSTS (nil when
-// neither is given). Its errors are usage errors.
+// neither is given). Its errors are usage errors naming the flag or the
+// variable.
 func (f *fleetFlags) knownHostsFile(env Env) (*tlspin.KnownHosts, error) {
 	var (
-		k   tlspin.KnownHosts
-		err error
+		k      tlspin.KnownHosts
+		err    error
+		source = "--known-hosts"
 	)
 	switch {
 	case f.knownHosts != "":
 		k, err = tlspin.LoadKnownHosts(f.knownHosts)
 	case env.Getenv("GOVC_TLS_KNOWN_HOSTS") != "":
+		source = "GOVC_TLS_KNOWN_HOSTS"
 		k, err = tlspin.LoadKnownHostsList(env.Getenv("GOVC_TLS_KNOWN_HOSTS"))
 	default:
 		return nil, nil
 	}
 	if err != nil {
-		return nil, usageError("--known-hosts: %w", err)
+		return nil, usageError("%s: %w", source, err)
 	}
 	return &k, nil
 }

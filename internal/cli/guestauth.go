@@ -122,6 +122,11 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 		lc := *cfg.PassThrough
 		ecfg.Login = lc.LoginClient
 	}
+	closeTrace, err := conn.openTrace(env, &ecfg.Trace)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeTrace()
 	sess, err := esx.Dial(ctx, ecfg)
 	if err != nil {
 		return fail(err)

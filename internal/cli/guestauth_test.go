@@ -246,7 +246,7 @@ func TestGuestAuthCommand(t *testing.T) {
 		{"no-such-vm", true, g.conn("--vm", "no-such-vm"), `VM "no-such-vm" not found`, 3},
 		{"wrong-thumbprint", true, []string{"--server", g.url, "--thumbprint", strings.Repeat("AB:", 19) + "AB", "--vm", g.vm}, "connect to", 3},
 		{"unreadable-password-file", false, append(g.conn("--vm", g.vm), "--password-file", t.TempDir()+"/missing"), "read --password-file", 2},
-		{"no-password", false, g.conn("--vm", g.vm), "no password given", 3},
+		{"no-password", false, g.conn("--vm", g.vm), "no password: give it in the environment variable ESXI_PASSWORD", 2},
 		{"missing-vm", true, g.conn(), "--vm is required", 2},
 		{"bad-operation", true, g.conn("--vm", g.vm, "--operation", "reboot"), "--operation must be", 2},
 		{"bad-package", true, g.conn("--vm", g.vm, "--passthroughauthpackage", "NTLM"), "Negotiate or Kerberos", 2},

@@ -49,15 +49,18 @@ type Listing struct {
 	// Users are the host's local users, sorted by id; absent for a host of
 	// a fleet that could not be read.
 	Users []ListedUser `json:"users,omitzero"`
-	// Unreachable: in a fleet, the host could not be reached or logged in
-	// to.
+	// Unreachable: the host could not be reached or logged in to.
 	Unreachable bool `json:"unreachable,omitempty"`
-	// Error: in a fleet, why the host could not be read.
+	// Error: why the host could not be read (no users then); for one host,
+	// also why the run could not start (a mistake of usage).
 	Error string `json:"error,omitempty"`
 }
 
 // FleetListing is list's --output json document for more than one target.
 type FleetListing struct {
+	// Error says why the run did not list every host: which hosts could
+	// not be read, or why none was (then Hosts is empty).
+	Error string    `json:"error,omitempty"`
 	Hosts []Listing `json:"hosts"`
 }
 
@@ -80,21 +83,37 @@ func runList(ctx context.Context, args []string, env Env) int {
 		fs.PrintDefaults()
 		fmt.Fprint(env.Stderr, "\nExit codes: 0 listed (every host); 1 some hosts could not be read; 2 invalid flags, nothing contacted; 3 could not connect, log in or read the host (no host).\n")
 	}
+	// failed writes, with --output json, the document of a run that
+	// listed no host: JSON output is always a document.
+	failed := func(err error) {
+		if *output != "json" {
+			return
+		}
+		if targets.many() {
+			writeJSON(env.Stdout, FleetListing{Error: err.Error(), Hosts: []Listing{}})
+			return
+		}
+		writeJSON(env.Stdout, Listing{Host: conn.displayHost(env), Error: err.Error(),
+			Unreachable: errors.Is(err, tasks.ErrConnect) && !errors.Is(err, params.ErrInvalid)})
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		failed(err) // the flag package printed it
 		return tasks.ExitInvalid
 	}
 	fail := func(err error) int {
 		printError(env.Stderr, "list", err)
+		failed(err)
 		return connectExit(err)
 	}
 	if fs.NArg() > 0 {
 		return fail(usageError("unexpected argument %s", quoteClip(fs.Arg(0))))
 	}
 	if *output != "text" && *output != "json" {
-		return fail(usageError("--output %s: use text or json", quoteClip(*output)))
+		printError(env.Stderr, "list", usageError("--output %s: use text or json", quoteClip(*output)))
+		return tasks.ExitInvalid
 	}
 	var ids []string
 	if *ignoreList != "" {
@@ -111,12 +130,17 @@ func runList(ctx context.Context, args []string, env Env) int {
 	if err := conn.resolve(fs, env, &cfg); err != nil {
 		return fail(err)
 	}
+	closeTrace, err := conn.openTrace(env, &cfg.Trace)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeTrace()
 	fc, err := targets.resolve(fs, env, conn, &cfg)
 	if err != nil {
 		return fail(err)
 	}
 	if fc != nil {
-		return listFleet(ctx, env, *output, ignore, *fc)
+		return listFleet(ctx, env, *output, ignore, *fc, fail)
 	}
 	snap, err := job.ReadHost(ctx, cfg)
 	if err != nil {
@@ -136,13 +160,18 @@ func runList(ctx context.Context, args []string, env Env) int {
 // for the run; in json a FleetListing. Exit codes as for plan: 0 every
 // host listed, 1 some could not be read, 2 usage (nothing contacted, or a
 // pattern that selects nothing), 3 none could be read.
-func listFleet(ctx context.Context, env Env, format string, ignore params.IgnoreList, fc fleet.Config) int {
+//
+// fail ends a run that read no host (its error on stderr and, in json, a
+// document saying why).
+func listFleet(ctx context.Context, env Env, format string, ignore params.IgnoreList, fc fleet.Config, fail func(error) int) int {
 	reads, err := fleet.Read(ctx, fc)
 	if reads == nil && err != nil {
-		printError(env.Stderr, "list", err)
-		return connectExit(err)
+		return fail(err)
 	}
 	doc := FleetListing{Hosts: make([]Listing, len(reads))}
+	if err != nil {
+		doc.Error = err.Error()
+	}
 	counts := map[string]int{}
 	for i, h := range reads {
 		if h.Snapshot == nil {

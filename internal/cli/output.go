@@ -122,7 +122,7 @@ func summary(rep *tasks.Report) string {
 	var what string
 	switch {
 	case n == 0 && rep.OK:
-		what = "no entries"
+		what = "no entries: the list is empty"
 	case n == 0:
 		// the list could not be read: the error says why
 	case !rep.OK && allNotRun(rep.Results) && n == 1:
@@ -167,6 +167,14 @@ func connectExit(err error) int {
 		return tasks.ExitInvalid
 	}
 	return tasks.ExitConnect
+}
+
+// asError is msg as an error (a usage error if it is a plain message).
+func asError(msg any) error {
+	if err, ok := msg.(error); ok {
+		return err
+	}
+	return usageError("%v", msg)
 }
 
 // quoteClip quotes an echoed input value, clipped (params.Clip).

@@ -29,7 +29,7 @@ func TestSummary(t *testing.T) {
 		{"several", tasks.Report{OK: true, Host: "esx01:443", User: "root", Results: results(tasks.Created, tasks.Removed, tasks.Created)},
 			"ok: host esx01:443 as root: 3 entries: 2 created, 1 removed"},
 		{"empty list", tasks.Report{OK: true, Host: "esx01", User: "root", Results: results()},
-			"ok: host esx01 as root: no entries"},
+			"ok: host esx01 as root: no entries: the list is empty"},
 		{"syntax error", tasks.Report{Results: results()},
 			"FAILED: nothing was contacted"},
 		{"invalid before connecting", tasks.Report{Results: results(tasks.Invalid, tasks.NotRun)},
@@ -41,7 +41,7 @@ func TestSummary(t *testing.T) {
 		{"failed entry", tasks.Report{Host: "esx01", User: "root", Results: results(tasks.Created, tasks.Failed, tasks.NotRun)},
 			"FAILED: host esx01 as root: 3 entries: 1 created, 1 failed, 1 not-run"},
 		{"host text escaped", tasks.Report{OK: true, Host: "esx\x1b[2J01", Results: results()},
-			`ok: host esx\x1b[2J01: no entries`},
+			`ok: host esx\x1b[2J01: no entries: the list is empty`},
 	}
 	for _, tt := range tests {
 		if got := summary(&tt.rep); got != tt.want {

@@ -260,7 +260,6 @@ func TestApplyConnectFailures(t *testing.T) {
 		want string
 	}{
 		{"wrong password", []string{"--server", sim.URL.Host, "--thumbprint", sim.Thumbprint}, map[string]string{"ESXI_PASSWORD": canary}, "InvalidLogin"},
-		{"no password", []string{"--server", sim.URL.Host, "--thumbprint", sim.Thumbprint}, nil, "no password given"},
 		{"unverified certificate", []string{"--server", sim.URL.Host}, map[string]string{"ESXI_PASSWORD": canary}, "certificate"},
 		{"wrong thumbprint", []string{"--server", sim.URL.Host, "--thumbprint", "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33"}, map[string]string{"ESXI_PASSWORD": canary}, "thumbprint"},
 		{"nothing listening", []string{"--server", "127.0.0.1:1", "--insecure", "--timeout", "5s"}, map[string]string{"ESXI_PASSWORD": canary}, "connect"},

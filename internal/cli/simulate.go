@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 
@@ -48,6 +49,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	spn := fs.String("spn", "", "with --sspi-keytab: the service principal to accept (default host/<listen host>)")
 	guestKeytab := fs.String("guest-keytab", "", "with --vcenter: the keytab of the VMs' guests (service principal host/<vm name>; default the --sspi-keytab)")
 	esxiVersion := fs.String("esxi-version", esxsim.ESXi803, "the simulated ESXi release: "+esxsim.ESXi803+" or "+esxsim.ESXi703)
+	passwordFile := fs.String("password-file", "", "root's password (with --vcenter: the administrator's) from this `FILE`; else env ESXI_PASSWORD; else a random one, printed in line 1")
 	lockdown := fs.String("lockdown", "", "without --vcenter: start the host in lockdown mode `MODE` (normal or strict), as vCenter leaves it: only exception users may log in directly (there are none)")
 	hostLockdown := hostLockdownFlag{}
 	fs.Var(hostLockdown, "host-lockdown", "with --vcenter: `NAME=MODE` starts host NAME in lockdown mode MODE (normal or strict; repeatable)")
@@ -71,7 +73,12 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: --esxi-version %q: use %s or %s\n", *esxiVersion, esxsim.ESXi803, esxsim.ESXi703)
 		return 2
 	}
-	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy, ESXiVersion: *esxiVersion}
+	password, err := simulatorPassword(*passwordFile, env)
+	if err != nil {
+		printError(env.Stderr, "simulate", err)
+		return 2
+	}
+	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy, ESXiVersion: *esxiVersion, Password: password}
 	if err := lockdownFlags(*lockdown, hostLockdown, *vcenter, &opt); err != nil {
 		printError(env.Stderr, "simulate", err)
 		return 2
@@ -116,7 +123,7 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		vopt := esxsim.VCenterOptions{
 			Listen: opt.Listen, Hosts: *hosts, PasswordQualityControl: opt.PasswordQualityControl,
 			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI, ESXiVersion: opt.ESXiVersion,
-			Clusters: *clusters, HostPasswordPolicies: hostPolicies, FailHost: *failHost,
+			Clusters: *clusters, HostPasswordPolicies: hostPolicies, FailHost: *failHost, Password: password,
 		}
 		vopt.HostLockdown = hostLockdown
 		if kt := *guestKeytab; kt != "" || *keytab != "" {
@@ -125,18 +132,18 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 			}
 			vopt.GuestAuth = guestAcceptor(kt)
 		}
-		vc, err := esxsim.StartVCenter(vopt)
+		vc, stopped, err := startVCenter(ctx, env, vopt)
+		if stopped {
+			return 1
+		}
 		var optErr *esxsim.OptionError
 		if errors.As(err, &optErr) {
 			// A flag value the simulator cannot use: a mistake of usage.
-			flag := map[string]string{"Clusters": "--clusters", "HostPasswordPolicies": "--host-password-policy", "FailHost": "--fail-host"}[optErr.Option]
-			if optErr.Option == "HostLockdown" {
-				flag = "--host-lockdown"
-			}
+			flag := map[string]string{"Clusters": "--clusters", "HostPasswordPolicies": "--host-password-policy", "FailHost": "--fail-host", "PasswordQualityControl": "--password-policy", "HostLockdown": "--host-lockdown"}[optErr.Option]
 			if flag == "" {
 				flag = optErr.Option
 			}
-			printError(env.Stderr, "simulate", fmt.Errorf("%s: %w", flag, optErr.Err))
+			printError(env.Stderr, "simulate", fmt.Errorf("%s: %w%s", flag, optErr.Err, noPasswordHint(optErr.Err)))
 			return 2
 		}
 		if err != nil {
@@ -145,10 +152,20 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		}
 		defer vc.Close()
 		vc.ExpireSessionAt(*expireAt)
-		fmt.Fprintln(env.Stdout, vc.URL.String())
+		fmt.Fprintln(env.Stdout, shownURL(vc.URL, password))
 		fmt.Fprintf(env.Stdout, "thumbprint: %s\n", vc.Thumbprint)
 		for _, h := range vc.Hosts {
 			fmt.Fprintf(env.Stdout, "host: %s\n", h)
+		}
+		if vopt.GuestAuth != nil && len(vc.VMs) == 0 {
+			if *guestKeytab != "" {
+				vc.Close()
+				printError(env.Stderr, "simulate", fmt.Sprintf("--guest-keytab %s has no key for any VM's guest (host/<vm name>, such as host/DC0_H0_VM0)", quoteClip(*guestKeytab)))
+				return 2
+			}
+			// A keytab with vCenter's key only: pass-through is served,
+			// every guest refuses guest tokens.
+			fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: no VM accepts guest SSPI tokens: %s has no key host/<vm name> for any VM (give the guests' keys with --guest-keytab); LoginBySSPI for %s is served\n", quoteClip(*keytab), *spn)
 		}
 		for _, vm := range vc.VMs {
 			fmt.Fprintf(env.Stdout, "vm: %s\n", vm)
@@ -157,16 +174,84 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		return 0
 	}
 	sim, err := esxsim.Start(opt)
+	if errors.Is(err, esxsim.ErrNoPassword) {
+		printError(env.Stderr, "simulate", fmt.Errorf("--password-policy: %w%s", err, noPasswordHint(err)))
+		return 2
+	}
 	if err != nil {
 		printError(env.Stderr, "simulate", err)
 		return 3
 	}
 	defer sim.Close()
 	sim.ExpireSessionAt(*expireAt)
-	fmt.Fprintln(env.Stdout, sim.URL.String())
+	fmt.Fprintln(env.Stdout, shownURL(sim.URL, password))
 	fmt.Fprintf(env.Stdout, "thumbprint: %s\n", sim.Thumbprint)
 	<-ctx.Done()
 	return 0
+}
+
+// startVCenter builds and starts the simulated vCenter, saying on stderr
+// that it does when that takes a while. A signal (ctx done) stops it at
+// once: stopped is then true, the build is left to stop at its next host
+// (StartVCenterContext) and to close what it built, and nothing is served.
+func startVCenter(ctx context.Context, env Env, opt esxsim.VCenterOptions) (vc *esxsim.VCenter, stopped bool, err error) {
+	const slow = 200 // hosts: about a second to build
+	if opt.Hosts > slow {
+		fmt.Fprintf(env.Stderr, "esxi-manage-users simulate: building a vCenter with %d hosts …\n", opt.Hosts)
+	}
+	type started struct {
+		vc  *esxsim.VCenter
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		vc, err := esxsim.StartVCenterContext(ctx, opt)
+		done <- started{vc, err}
+	}()
+	select {
+	case s := <-done:
+		if s.err == nil || ctx.Err() == nil {
+			return s.vc, false, s.err
+		}
+	case <-ctx.Done():
+		go func() {
+			if s := <-done; s.vc != nil {
+				s.vc.Close()
+			}
+		}()
+	}
+	printError(env.Stderr, "simulate", fmt.Sprintf("stopped by a signal while building the vCenter's %d hosts: nothing was served", opt.Hosts))
+	return nil, true, nil
+}
+
+// simulatorPassword is the login password simulate serves: from
+// --password-file, else ESXI_PASSWORD (the CLI's own sources: never a flag
+// value), else "" (a random one). A shared one lets standalone simulators
+// form a local fleet that one credential logs in to.
+func simulatorPassword(file string, env Env) (string, error) {
+	if file == "" {
+		return env.Getenv("ESXI_PASSWORD"), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read --password-file: %w", err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("--password-file %s is empty: it holds the password to serve", file)
+	}
+	return pw, nil
+}
+
+// shownURL is line 1: the URL with the login in it (GOVC_URL's form) — the
+// password only when it was generated: one the caller gave is not printed.
+func shownURL(u *url.URL, given string) string {
+	if given == "" {
+		return u.String()
+	}
+	shown := *u
+	shown.User = url.User(u.User.Username())
+	return shown.String()
 }
 
 // guestAcceptor returns the acceptor of a VM's guest: Kerberos for the
@@ -193,6 +278,14 @@ func guestAcceptor(path string) func(vm string) (simguest.Acceptor, error) {
 		}
 		return krbaccept.New(krbaccept.Options{Keytab: kt, SPN: spn})
 	}
+}
+
+// noPasswordHint is what to check in a policy no password meets.
+func noPasswordHint(err error) string {
+	if !errors.Is(err, esxsim.ErrNoPassword) {
+		return ""
+	}
+	return " — check its min= against its max= (without max=, ESXi's passwdqc allows at most 40 characters) and that four-character-class passwords are not disabled"
 }
 
 // hostPolicyFlag collects --host-password-policy NAME=POLICY values.
@@ -258,7 +351,7 @@ func lockdownFlags(lockdown string, hosts hostLockdownFlag, vcenter bool, opt *e
 
 // checkSimulateFlags refuses simulate's malformed flags (exit 2, naming the
 // flag): arguments, a --listen that is not host:port, negative counts, and
-// --hosts without --vcenter or below 1.
+// --hosts without --vcenter, below 1 or above esxsim.MaxVCenterHosts.
 func checkSimulateFlags(fs *flag.FlagSet, listen string, failWrite, expireAt, hosts int, vcenter bool) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %s", quoteClip(fs.Arg(0)))
@@ -278,6 +371,9 @@ func checkSimulateFlags(fs *flag.FlagSet, listen string, failWrite, expireAt, ho
 	}
 	if hosts < 1 {
 		return fmt.Errorf("--hosts %d: a vCenter manages at least 1 host", hosts)
+	}
+	if hosts > esxsim.MaxVCenterHosts {
+		return fmt.Errorf("--hosts %d: a vCenter manages at most %d hosts (vSphere's configuration maximum; here about 0.2 MB and 6 ms each to build, 0.5 GB and 15 s for %d)", hosts, esxsim.MaxVCenterHosts, esxsim.MaxVCenterHosts)
 	}
 	return nil
 }

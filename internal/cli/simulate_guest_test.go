@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 type simulated struct {
 	url, thumbprint string
 	hosts, vms      []string
+	// stop stops the command (as a signal would) and returns its exit code
+	// and what it wrote on stderr.
+	stop func() (int, string)
 }
 
 // startSimulateCmd starts `esxi-manage-users simulate args...` in the
@@ -36,20 +40,35 @@ func startSimulateCmd(t *testing.T, wantVM bool, args ...string) simulated {
 // background and reads its lines until done says it has read enough.
 func startSimulateUntil(t *testing.T, done func(simulated) bool, args ...string) simulated {
 	t.Helper()
+	return startSimulateEnv(t, nil, done, args...)
+}
+
+// startSimulateEnv is startSimulateUntil with the environment variables
+// vars.
+func startSimulateEnv(t *testing.T, vars map[string]string, done func(simulated) bool, args ...string) simulated {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var errb bytes.Buffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- Run(ctx, append([]string{"simulate", "--listen", "127.0.0.1:0"}, args...), Env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: &errb, Getenv: func(string) string { return "" }})
+		exited <- Run(ctx, append([]string{"simulate", "--listen", "127.0.0.1:0"}, args...), Env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: &errb, Getenv: func(k string) string { return vars[k] }})
 		pw.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		go io.Copy(io.Discard, pr)
-		<-exited
-	})
-	var s simulated
+	var (
+		once sync.Once
+		code int
+	)
+	stop := func() (int, string) {
+		once.Do(func() {
+			cancel()
+			go io.Copy(io.Discard, pr)
+			code = <-exited
+		})
+		return code, errb.String()
+	}
+	t.Cleanup(func() { stop() })
+	s := simulated{stop: stop}
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -84,7 +103,7 @@ func startSimulateUntil(t *testing.T, done func(simulated) bool, args ...string)
 
 // `simulate --vcenter --sspi-keytab` serves powered-on VMs with guest SSPI
 // authentication, each printed as "vm: NAME", and `guest-auth --vm NAME`
-// against it works as the README shows: the guest's SPN is host/<vm name>
+// against it works as docs/simulator.md shows: the guest's SPN is host/<vm name>
 // (guest-auth's default), its key in the keytab (--guest-keytab).
 func TestSimulateVCenterServesGuestVM(t *testing.T) {
 	r := krbtest.Start(t)

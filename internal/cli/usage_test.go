@@ -105,6 +105,7 @@ func TestNoFileOnATerminal(t *testing.T) {
 			t.Errorf("%s --file -: exit %d\n%s\n%s", cmd, code, &out, &errb)
 		}
 		env.StdinIsTerminal = func() bool { return false }
+		env.Stdin = strings.NewReader("[]") // the run above read it
 		if code := Run(context.Background(), []string{cmd, "--simulate"}, env); code != 0 {
 			t.Errorf("%s from a pipe: exit %d\n%s\n%s", cmd, code, &out, &errb)
 		}

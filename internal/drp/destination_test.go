@@ -7,7 +7,6 @@ package drp_test
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -21,18 +20,8 @@ import (
 	"github.com/esxi-users/esxi-users/internal/drp"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/tcpcount"
-	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/tasks"
 )
-
-// sha256Of is the SHA-256 fingerprint of a simulator's certificate.
-func sha256Of(t *testing.T, sim *esxsim.Server) string {
-	t.Helper()
-	b, _ := pem.Decode(sim.CertPEM)
-	c, err := x509.ParseCertificate(b.Bytes)
-	must(t, err)
-	return tlspin.Of(c, tlspin.SHA256).String()
-}
 
 // record is the machine's record on the destinations profile (nil: none).
 func (w *world) record(t *testing.T) *destination.Record {
@@ -86,7 +75,7 @@ func TestTaskRecordsThenRefusesAnotherServer(t *testing.T) {
 		t.Fatalf("first run: exit %d\n%s%s", code, stdout, stderr)
 	}
 	rec := w.record(t)
-	if rec == nil || rec.Server != w.sim.URL.Host || rec.SHA256 != sha256Of(t, w.sim) || rec.Machine != "esx01" || rec.Recorded.IsZero() {
+	if rec == nil || rec.Server != w.sim.URL.Host || rec.SHA256 != w.sim.SHA256 || rec.Machine != "esx01" || rec.Recorded.IsZero() {
 		t.Fatalf("record after the first run: %+v", rec)
 	}
 	if !strings.Contains(stdout, "this run records "+w.sim.URL.Host) {
@@ -150,11 +139,11 @@ func TestTaskRefusesAnotherCertificate(t *testing.T) {
 	// An admin's record for this server with another certificate.
 	must(t, w.fake.AddProfile(content.DestinationsProfile))
 	must(t, w.fake.SetProfileParam(content.DestinationsProfile, drp.DestinationParam(machineUUID),
-		map[string]any{"server": w.sim.URL.Host, "sha256": sha256Of(t, other)}))
+		map[string]any{"server": w.sim.URL.Host, "sha256": other.SHA256}))
 	logins := w.sim.Logins()
 	code, stdout, stderr := w.run(t)
 	out := stdout + stderr
-	if code != tasks.ExitConnect || !strings.Contains(out, "presented a certificate with SHA-256 "+sha256Of(t, w.sim)) || !strings.Contains(out, "recorded for this machine") {
+	if code != tasks.ExitConnect || !strings.Contains(out, "presented a certificate with SHA-256 "+w.sim.SHA256) || !strings.Contains(out, "recorded for this machine") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if w.sim.Logins() != logins {
@@ -188,8 +177,8 @@ func TestTaskPolicy(t *testing.T) {
 			for k, v := range tc.params {
 				if s, ok := v.(string); ok {
 					s = strings.Replace(s, "%s", w.sim.URL.Host, 1)
-					s = strings.Replace(s, "%s", sha256Of(t, w.sim), 1)
-					v = strings.Replace(s, "%o", sha256Of(t, other), 1)
+					s = strings.Replace(s, "%s", w.sim.SHA256, 1)
+					v = strings.Replace(s, "%o", other.SHA256, 1)
 				}
 				must(t, w.fake.SetProfileParam(content.DestinationsProfile, k, v))
 			}
@@ -201,7 +190,7 @@ func TestTaskPolicy(t *testing.T) {
 			if tc.code != 0 && w.sim.Logins() != logins {
 				t.Error("the host was logged in to")
 			}
-			if tc.code == 0 && (w.record(t) == nil || w.record(t).SHA256 != sha256Of(t, w.sim)) {
+			if tc.code == 0 && (w.record(t) == nil || w.record(t).SHA256 != w.sim.SHA256) {
 				t.Errorf("record %+v", w.record(t))
 			}
 		})
@@ -217,12 +206,12 @@ func TestDestinationActionRecordsOnlyWhatPasses(t *testing.T) {
 	must(t, err)
 	defer other.Close()
 	must(t, w.fake.AddProfile(content.DestinationsProfile))
-	must(t, w.fake.SetProfileParam(content.DestinationsProfile, content.ParamKnownHosts, w.sim.URL.Host+" "+sha256Of(t, w.sim)+"\n"))
+	must(t, w.fake.SetProfileParam(content.DestinationsProfile, content.ParamKnownHosts, w.sim.URL.Host+" "+w.sim.SHA256+"\n"))
 	post := func(args map[string]any) (int, string) {
 		return w.call(t, http.MethodPost, "/machines/"+machineUUID+"/actions/"+content.DestinationActionName+"?plugin="+content.PluginName, w.fake.GenerateToken(machineUUID), args)
 	}
 	encode := base64.StdEncoding.EncodeToString
-	if code, body := post(map[string]any{}); code != http.StatusOK || !strings.Contains(body, `"pin":"`+sha256Of(t, w.sim)) || !strings.Contains(body, `"record":true`) {
+	if code, body := post(map[string]any{}); code != http.StatusOK || !strings.Contains(body, `"pin":"`+w.sim.SHA256) || !strings.Contains(body, `"record":true`) {
 		t.Fatalf("check: %d %s", code, body)
 	}
 	b, _ := pem.Decode(other.CertPEM)

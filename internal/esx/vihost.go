@@ -61,7 +61,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -72,7 +71,9 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/hostmatch"
 	"github.com/esxi-users/esxi-users/internal/vfault"
+	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -214,63 +215,34 @@ func DialViHost(ctx context.Context, cfg Config, vihost string) (*ViHost, func()
 	return h, s.Close, nil
 }
 
-// matchViHost picks the host: an exact (case-insensitive) name, else an
-// address of one of its VMkernel interfaces, else a unique short name
-// (first DNS label). More than one match at the first level that matches is
-// ambiguous.
+// matchViHost picks the host query names, by the one rule --vihost
+// follows for one host and for a fleet (internal/hostmatch): the host of
+// that name (without regard to case or a final dot), else the host with
+// that management address, else the host with that short name; two at the
+// first level that finds any are ambiguous. A name that selects no host is
+// input vCenter refuted, like a role the host does not define: the error
+// wraps params.ErrInvalid (exit 2), in the same words as a fleet's pattern.
 func matchViHost(cands []viCandidate, query string) (viCandidate, error) {
-	q := strings.TrimSuffix(strings.ToLower(query), ".")
-	qip := net.ParseIP(query)
-	levels := []func(c viCandidate) bool{
-		func(c viCandidate) bool {
-			n := strings.TrimSuffix(strings.ToLower(c.name), ".")
-			if n == q {
-				return true
-			}
-			ip := net.ParseIP(c.name)
-			return ip != nil && qip != nil && ip.Equal(qip)
-		},
-		func(c viCandidate) bool {
-			if qip == nil {
-				return false
-			}
-			for _, ip := range c.ips {
-				if ip.Equal(qip) {
-					return true
-				}
-			}
-			return false
-		},
-		func(c viCandidate) bool {
-			if qip != nil || strings.Contains(q, ".") || net.ParseIP(c.name) != nil {
-				return false
-			}
-			short, _, _ := strings.Cut(strings.ToLower(c.name), ".")
-			return short == q
-		},
-	}
-	for _, match := range levels {
-		var hits []viCandidate
-		for _, c := range cands {
-			if match(c) {
-				hits = append(hits, c)
-			}
-		}
-		switch len(hits) {
-		case 0:
-			continue
-		case 1:
-			return hits[0], nil
-		default:
-			names := make([]string, len(hits))
-			for i, h := range hits {
-				names[i] = h.name
-			}
-			sort.Strings(names)
-			return viCandidate{}, fmt.Errorf("--vihost %q is ambiguous: it matches the hosts %s; give the host's full name", query, strings.Join(names, ", "))
+	hosts := make([]hostmatch.Host, len(cands))
+	for i, c := range cands {
+		hosts[i].Name = c.name
+		for _, ip := range c.ips {
+			hosts[i].Addresses = append(hosts[i].Addresses, ip.String())
 		}
 	}
-	return viCandidate{}, fmt.Errorf("no managed host is named or addressed %q (%d hosts; names are matched exactly, addresses against the hosts' VMkernel interfaces)", query, len(cands))
+	sel, err := hostmatch.Match(hosts, []string{query})
+	if err != nil {
+		return viCandidate{}, err
+	}
+	if len(sel) != 1 {
+		return viCandidate{}, params.Invalidf("host pattern %q selects %d hosts; --vihost names one host here (several --vihost values, or a pattern, make a fleet run)", query, len(sel))
+	}
+	for _, c := range cands {
+		if c.name == sel[0].Name {
+			return c, nil
+		}
+	}
+	return viCandidate{}, fmt.Errorf("host %q: selected but not found", sel[0].Name)
 }
 
 // Name is the host's name in vCenter.

@@ -3,6 +3,7 @@ package esxsim
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -29,6 +30,9 @@ type endpoint struct {
 	// Thumbprint is the SHA-1 fingerprint of the TLS certificate in govc's
 	// form "AA:BB:...".
 	Thumbprint string
+	// SHA256 is the certificate's SHA-256 fingerprint in the same form
+	// (what govc about.cert -thumbprint prints).
+	SHA256 string
 	// CertPEM is the self-signed certificate, to verify TLS without
 	// --insecure (add it to a root CA pool).
 	CertPEM []byte
@@ -66,12 +70,15 @@ func newEndpoint(listen string, failWrite int, failFault types.BaseMethodFault) 
 		return nil, err
 	}
 	e := &endpoint{CertPEM: certPEM, cert: cert}
-	sum := sha1.Sum(cert.Certificate[0])
-	hexes := make([]string, len(sum))
-	for i, b := range sum {
-		hexes[i] = fmt.Sprintf("%02X", b)
+	fingerprint := func(sum []byte) string {
+		hexes := make([]string, len(sum))
+		for i, b := range sum {
+			hexes[i] = fmt.Sprintf("%02X", b)
+		}
+		return strings.Join(hexes, ":")
 	}
-	e.Thumbprint = strings.Join(hexes, ":")
+	sum1, sum256 := sha1.Sum(cert.Certificate[0]), sha256.Sum256(cert.Certificate[0])
+	e.Thumbprint, e.SHA256 = fingerprint(sum1[:]), fingerprint(sum256[:])
 	e.SetFailWrite(failWrite, failFault)
 	return e, nil
 }

@@ -264,10 +264,19 @@ func selfSignedCert(host string) (tls.Certificate, []byte, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, certPEM, nil
 }
 
+// ErrNoPassword is StartVCenter's and Start's error when no password meets
+// a host's initial Security.PasswordQualityControl (generatePassword): the
+// policy asks for more than any password can be (min above max, every kind
+// disabled), or only for passwords these are not.
+var ErrNoPassword = errors.New("no password meets the policy")
+
 // generatePassword returns a random password that the configured checker
-// accepts under the initial policy (for the default policy: 20 characters
-// from all four classes, starting and ending with a lowercase letter so that
-// passwdqc counts every class).
+// accepts under the initial policy: characters from all four classes,
+// starting and ending with a lowercase letter so that passwdqc counts every
+// class — 20 of them, or as many as the policy asks for (a passphrase or
+// four-class minimum above 20, a max below 20): every length from 20 up to
+// 128, then down to 8, until one is accepted. Its error wraps ErrNoPassword
+// and says what the checker answered last.
 func generatePassword(opt Options) (string, error) {
 	const (
 		lower   = "abcdefghijkmnopqrstuvwxyz"
@@ -283,33 +292,44 @@ func generatePassword(opt Options) (string, error) {
 		return set[n.Int64()], nil
 	}
 	all := lower + upper + digit + special
-	for try := 0; try < 100; try++ {
-		b := make([]byte, 20)
-		var err error
-		for i := range b {
-			set := all
-			switch {
-			case i == 0 || i == len(b)-1:
-				set = lower
-			case i == 1:
-				set = upper
-			case i == 2:
-				set = digit
-			case i == 3:
-				set = special
+	var lengths []int
+	for n := 20; n <= 128; n++ {
+		lengths = append(lengths, n)
+	}
+	for n := 19; n >= 8; n-- {
+		lengths = append(lengths, n)
+	}
+	last := ""
+	for _, n := range lengths {
+		for try := 0; try < 5; try++ {
+			b := make([]byte, n)
+			var err error
+			for i := range b {
+				set := all
+				switch {
+				case i == 0 || i == len(b)-1:
+					set = lower
+				case i == 1:
+					set = upper
+				case i == 2:
+					set = digit
+				case i == 3:
+					set = special
+				}
+				if b[i], err = pick(set); err != nil {
+					return "", err
+				}
 			}
-			if b[i], err = pick(set); err != nil {
+			pw := string(b)
+			reason, err := opt.CheckPassword(opt.PasswordQualityControl, opt.Username, "", pw)
+			if err != nil {
 				return "", err
 			}
-		}
-		pw := string(b)
-		reason, err := opt.CheckPassword(opt.PasswordQualityControl, opt.Username, "", pw)
-		if err != nil {
-			return "", err
-		}
-		if reason == "" {
-			return pw, nil
+			if reason == "" {
+				return pw, nil
+			}
+			last = reason
 		}
 	}
-	return "", errors.New("esxsim: cannot generate a password accepted by PasswordQualityControl; set Options.Password")
+	return "", fmt.Errorf("esxsim: policy %q: %w: random passwords of 8 to 128 characters of all four classes were refused (the last: %s)", opt.PasswordQualityControl, ErrNoPassword, last)
 }

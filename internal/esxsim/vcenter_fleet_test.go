@@ -6,6 +6,7 @@ package esxsim
 // write fault on one host only.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -112,7 +113,7 @@ func TestVCenterModelGrowth(t *testing.T) {
 	}
 	build := func(machines, seedAll bool) (map[string]hostShape, []int32, int, []string) {
 		vcsimMu.Lock()
-		model, err := buildVCenterModel(l, machines, seedAll)
+		model, err := buildVCenterModel(context.Background(), l, machines, seedAll)
 		vcsimMu.Unlock()
 		if err != nil {
 			t.Fatal(err)

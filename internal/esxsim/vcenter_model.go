@@ -77,8 +77,9 @@ func newVCLayout(hosts, clusters int) (vcLayout, error) {
 // buildVCenterModel creates vcsim's VPX model with the hosts of l and, when
 // machines, one powered-on VM per standalone host and per cluster resource
 // pool. seedAll makes vcsim build every host itself (the slow reference
-// way, for tests). The caller holds vcsimMu.
-func buildVCenterModel(l vcLayout, machines, seedAll bool) (*simulator.Model, error) {
+// way, for tests). The caller holds vcsimMu. Once ctx is done no host is
+// added (vcsim's own first hosts excepted): its error is ctx's.
+func buildVCenterModel(ctx context.Context, l vcLayout, machines, seedAll bool) (*simulator.Model, error) {
 	model := simulator.VPX()
 	model.Machine = 0
 	if machines {
@@ -108,7 +109,7 @@ func buildVCenterModel(l vcLayout, machines, seedAll bool) (*simulator.Model, er
 	if err := model.Create(); err != nil {
 		return nil, fmt.Errorf("esxsim: model: %w", err)
 	}
-	if err := growModel(model, l, model.Host, model.ClusterHost); err != nil {
+	if err := growModel(ctx, model, l, model.Host, model.ClusterHost); err != nil {
 		model.Remove()
 		return nil, err
 	}
@@ -120,12 +121,11 @@ func buildVCenterModel(l vcLayout, machines, seedAll bool) (*simulator.Model, er
 // vcsim's Model.CreateInfrastructure adds a host: AddStandaloneHost_Task or
 // AddHost_Task (asConnected), membership of the datacenter's distributed
 // switch, and the datacenter's local datastores mounted.
-func growModel(model *simulator.Model, l vcLayout, fromStandalone, fromCluster int) error {
-	c, err := vim25.NewClient(context.Background(), model.Service)
+func growModel(ctx context.Context, model *simulator.Model, l vcLayout, fromStandalone, fromCluster int) error {
+	c, err := vim25.NewClient(ctx, model.Service)
 	if err != nil {
 		return fmt.Errorf("esxsim: model client: %w", err)
 	}
-	ctx := context.Background()
 	m := model.Map()
 	dcs := m.All("Datacenter")
 	if len(dcs) != 1 {
@@ -242,6 +242,9 @@ type addition func() (*object.Task, error)
 func addHosts(ctx context.Context, adds []addition) ([]types.ManagedObjectReference, error) {
 	tasks := make([]*object.Task, 0, len(adds))
 	for _, add := range adds {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("esxsim: add host: %w", err)
+		}
 		t, err := add()
 		if err != nil {
 			return nil, fmt.Errorf("esxsim: add host: %w", err)

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -75,8 +76,9 @@ type Config struct {
 	// Parallel is how many hosts are read and applied to at a time
 	// (DefaultParallel when zero; negative is invalid).
 	Parallel int
-	// FailFast: after a host fails (or cannot be reached or checked), no
-	// host starts; running ones finish their current entry and stop.
+	// FailFast: after a host fails (or cannot be reached or checked, or
+	// the list is invalid for it), no host starts — in the read phase as in
+	// the apply phase; running ones finish their current entry and stop.
 	FailFast bool
 	// HostProgress, if set, is called with each entry's result as soon as
 	// it is known, with the host's name (calls for different hosts come
@@ -128,6 +130,7 @@ const (
 	prepared          // read and checked: ready to apply
 	applied           // Apply returned (done or failed)
 	notApplied        // checked but not applied to (see its error)
+	notRead           // not read: FailFast stopped the read phase
 	listed            // read by Read
 	refused           // the host refuses the list (tasks.ErrRefused): no host is written
 )
@@ -157,8 +160,9 @@ type run struct {
 	vc     *esx.VCenter
 	shared []*esx.ViHost
 
-	mu     sync.Mutex
-	failed string // the first host that failed (FailFast)
+	mu        sync.Mutex
+	failed    string // the first host that failed (FailFast)
+	failedHow string // what happened to it: "host esx01 could not be reached"
 }
 
 // Run reads and checks every host, then, if every entry is valid for every
@@ -335,16 +339,66 @@ func (cfg Config) parallel() int {
 
 // targets are the run's hosts, sorted by name; closeAll logs out of the
 // vCenter. Its errors: the vCenter could not be reached (ErrConnect), a
-// pattern selects nothing (ErrInvalid).
+// pattern selects nothing, two servers are one host (ErrInvalid).
 func (r *run) targets(ctx context.Context) ([]*host, func(), error) {
 	if len(r.cfg.ViHosts) > 0 {
 		return r.vcenterTargets(ctx)
+	}
+	if err := r.oneHostTwice(ctx); err != nil {
+		return nil, nil, err
 	}
 	var hosts []*host
 	for _, s := range r.cfg.Servers {
 		hosts = append(hosts, r.standalone(s))
 	}
 	return hosts, func() {}, nil
+}
+
+// oneHostTwice refuses, before any host is contacted, standalone servers
+// that are one host under two names: names that resolve to the same
+// address, with the same port (127.0.0.1:19001 and localhost:19001; a name
+// and its address). Each would be read, checked and written as a host of
+// its own, at the same time, and counted twice. A name that does not
+// resolve is left to its dial to report. The check is by address only: a
+// certificate is no proof of identity here, since hosts may share one (a
+// wildcard certificate), and a host that is reached through two addresses
+// (two VMkernel interfaces, a NAT) is not caught. With Config.Dial set
+// (tests) the servers are not dialled, nor resolved.
+func (r *run) oneHostTwice(ctx context.Context) error {
+	if r.cfg.Dial != nil {
+		return nil
+	}
+	timeout := r.cfg.Timeout
+	if timeout <= 0 {
+		timeout = esx.DefaultTimeout
+	}
+	first := map[string]string{} // address:port -> the first server there
+	var errs []error
+	for _, s := range r.cfg.Servers {
+		u, err := esx.ServerURL(s)
+		if err != nil {
+			continue // check refused it
+		}
+		port := u.Port()
+		if port == "" {
+			port = "443"
+		}
+		lctx, cancel := context.WithTimeout(ctx, timeout)
+		addrs, err := net.DefaultResolver.LookupIPAddr(lctx, u.Hostname())
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			at := net.JoinHostPort(a.IP.String(), port)
+			if f, ok := first[at]; ok && f != u.Host {
+				errs = append(errs, params.Invalidf("servers %q and %q are one host: both are %s; give each host once (it would be written twice at once, and counted twice)", f, u.Host, at))
+				break
+			}
+			first[at] = u.Host
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // standalone is a host of its own session: its certificate pinned by the
@@ -501,12 +555,13 @@ func (r *run) options(h *host) tasks.Options {
 	return opt
 }
 
-// failure records that host h failed (the first one is named by Halt).
-func (r *run) failure(h *host) {
+// failure records that host h failed, how says how ("host %s failed"; the
+// first one is named by Halt and by the hosts FailFast does not read).
+func (r *run) failure(h *host, how string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failed == "" {
-		r.failed = h.name
+		r.failed, r.failedHow = h.name, fmt.Sprintf(how, h.name)
 	}
 }
 
@@ -516,13 +571,31 @@ func (r *run) firstFailure() string {
 	return r.failed
 }
 
-// prepareAll reads and checks every host, Parallel at a time.
+// prepareAll reads and checks every host, Parallel at a time; with
+// FailFast none is started after one could not be reached or checked, or
+// the list is invalid for it (nothing will be written anywhere then).
 func (r *run) prepareAll(ctx context.Context, hosts []*host) {
-	pool(hosts, r.cfg.parallel(), func() bool { return ctx.Err() != nil }, func(h *host) { r.prepare(ctx, h) })
-	for _, h := range hosts {
-		if h.state == pending { // not started: stopped by a signal
-			r.end(h, notApplied, fmt.Errorf("%w before this host was read: nothing was changed on it", tasks.ErrInterrupted), nil)
+	stop := func() bool { return ctx.Err() != nil || (r.cfg.FailFast && r.firstFailure() != "") }
+	pool(hosts, r.cfg.parallel(), stop, func(h *host) {
+		r.prepare(ctx, h)
+		if how, stop := map[state]string{unreachable: "host %s could not be reached", unchecked: "host %s could not be read or checked", invalid: "the list is invalid for host %s", refused: "host %s refuses the list"}[h.state]; stop && r.cfg.FailFast {
+			r.failure(h, how)
 		}
+	})
+	for _, h := range hosts {
+		if h.state != pending {
+			continue
+		}
+		// Not started: stopped by a signal, or FailFast.
+		why := fmt.Errorf("%w before this host was read: nothing was changed on it", tasks.ErrInterrupted)
+		if ctx.Err() == nil {
+			r.mu.Lock()
+			how := r.failedHow
+			r.mu.Unlock()
+			r.end(h, notRead, fmt.Errorf("not read: %s (--fail-fast): nothing was changed on any host", how), nil)
+			continue
+		}
+		r.end(h, notApplied, why, nil)
 	}
 }
 
@@ -577,16 +650,18 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 			refusing = append(refusing, h.name)
 		}
 	}
+	// Each message names the first host and counts the others: the run's
+	// error lists them all, once.
 	var why error
 	switch {
 	case len(bad) > 0:
-		why = fmt.Errorf("not applied: the list is invalid for host %s: nothing was changed on any host", strings.Join(bad, ", "))
+		why = fmt.Errorf("not applied: the list is invalid for host %s: nothing was changed on any host", firstOf(bad))
 	case len(refusing) > 0:
-		why = fmt.Errorf("not applied: host %s refuses the list: nothing was changed on any host", strings.Join(refusing, ", "))
+		why = fmt.Errorf("not applied: host %s refuses the list: nothing was changed on any host", firstOf(refusing))
 	case ctx.Err() != nil:
 		why = fmt.Errorf("%w before anything was changed: not applied", tasks.ErrInterrupted)
 	case r.cfg.FailFast && len(down) > 0:
-		why = fmt.Errorf("not applied: host %s could not be reached or checked (--fail-fast): nothing was changed on any host", strings.Join(down, ", "))
+		why = fmt.Errorf("not applied: host %s could not be reached or checked (--fail-fast): nothing was changed on any host", firstOf(down))
 	}
 	if why != nil {
 		for _, h := range ready {
@@ -599,7 +674,7 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 	pool(ready, r.cfg.parallel(), stop, func(h *host) {
 		rep, err := h.prep.Apply(ctx)
 		if err != nil && r.cfg.FailFast {
-			r.failure(h)
+			r.failure(h, "host %s failed")
 		}
 		r.end(h, applied, err, rep)
 		r.logout(ctx, h)
@@ -618,6 +693,18 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 	}
 }
 
+// firstOf names the first of names, and how many others there are:
+// "esx01", "esx01 (and 2 others)".
+func firstOf(names []string) string {
+	switch len(names) {
+	case 1:
+		return names[0]
+	case 2:
+		return names[0] + " (and 1 other)"
+	}
+	return fmt.Sprintf("%s (and %d others)", names[0], len(names)-1)
+}
+
 // end records host h's final state and report (rep nil: the entries with
 // structural problems invalid, the others not-run) and tells HostDone.
 func (r *run) end(h *host, s state, err error, rep *tasks.Report) {
@@ -630,10 +717,7 @@ func (r *run) end(h *host, s state, err error, rep *tasks.Report) {
 	if err != nil {
 		rep.Error = err.Error()
 	}
-	status := map[state]string{unreachable: "unreachable", unchecked: "failed", invalid: "invalid", applied: "failed", notApplied: "not-run"}[s]
-	if s == refused {
-		status = "failed"
-	}
+	status := map[state]string{unreachable: "unreachable", unchecked: "failed", invalid: "invalid", applied: "failed", notApplied: "not-run", notRead: "not-run", refused: "failed"}[s]
 	if err == nil {
 		status = "done"
 	}
@@ -685,6 +769,9 @@ func (r *run) verdict(ctx context.Context, hosts []*host) error {
 		return fmt.Errorf("%w (%d of %d hosts): nothing was changed on any host:%s", tasks.ErrRefused, len(by[refused]), len(hosts), lines(by[refused]))
 	case len(by[unreachable])+len(by[unchecked]) == len(hosts):
 		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked: nothing was changed:%s", tasks.ErrConnect, lines(hosts))
+	case len(by[unreachable])+len(by[unchecked])+len(by[notRead]) == len(hosts):
+		// FailFast stopped the read phase: the hosts read could not be.
+		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked, and --fail-fast read no other (%d not read): nothing was changed:%s", tasks.ErrConnect, len(by[notRead]), lines(slices.Concat(by[unreachable], by[unchecked])))
 	case done == len(hosts):
 		return nil
 	}
@@ -702,7 +789,7 @@ func (r *run) verdict(ctx context.Context, hosts []*host) error {
 			g = 1
 		case h.state == unchecked:
 			g = 2
-		case h.state == notApplied:
+		case h.state == notApplied || h.state == notRead:
 			g = 3
 		}
 		groups[g].hs = append(groups[g].hs, h)
@@ -759,7 +846,7 @@ func (r *run) listVerdict(hosts []*host, by map[state][]*host, lines func([]*hos
 	}
 	// Every host read ends invalid (the list is); the others were not
 	// read: unreachable, unreadable, or not started (a signal).
-	if down := slices.Concat(by[unreachable], by[unchecked], by[notApplied]); len(down) > 0 {
+	if down := slices.Concat(by[unreachable], by[unchecked], by[notApplied], by[notRead]); len(down) > 0 {
 		fmt.Fprintf(&b, "\n%d of %d hosts could not be read, so the other entries were not checked against them:%s", len(down), len(hosts), lines(down))
 	}
 	return fmt.Errorf("%w: nothing was changed on any host:\n%w%s", params.ErrInvalid, r.in.ListErr, b.String())

@@ -419,7 +419,9 @@ func passThroughLogin(sc sspi.Config, log *slog.Logger) func(context.Context, *v
 	}
 }
 
-// dial connects with cfg.Dial or DialHost; errors wrap tasks.ErrConnect.
+// dial connects with cfg.Dial or DialHost; errors wrap tasks.ErrConnect,
+// except input the server refuted (params.ErrInvalid: a --vihost name that
+// selects no host of the vCenter), which is invalid input, exit 2.
 func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (tasks.Host, func() error, error) {
 	d := cfg.Dial
 	if d == nil {
@@ -440,6 +442,9 @@ func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (t
 		log.Info("connecting", "server", esx.DisplayServer(ecfg.Server), "user", ecfg.Username)
 	}
 	host, closeHost, err := d(ctx, ecfg)
+	if errors.Is(err, params.ErrInvalid) {
+		return nil, nil, err
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
 	}

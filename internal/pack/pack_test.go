@@ -514,3 +514,36 @@ func drpcliBinary(t *testing.T) string {
 	}
 	return p
 }
+
+// TestDRPCertPinSchema: esxi/manage-users-drp-cert-sha256 takes what
+// `openssl x509 -noout -fingerprint -sha256` prints (OpenSSL 3 and 1.1,
+// prefix included) and nothing else, as DRP validates it (the SDK's
+// backend/param.go ValidateValue: gojsonschema).
+func TestDRPCertPinSchema(t *testing.T) {
+	p, err := Param(content.ParamDRPCertSHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch, err := gojsonschema.NewSchema(gojsonschema.NewGoLoader(p.Schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hexes := make([]string, 32)
+	for i := range hexes {
+		hexes[i] = strings.ToUpper(strconv.FormatInt(int64(16+i*7), 16))
+	}
+	fp := strings.Join(hexes, ":")
+	for _, tc := range []struct {
+		v  string
+		ok bool
+	}{
+		{fp, true}, {strings.ToLower(strings.ReplaceAll(fp, ":", "")), true}, {"sha256 Fingerprint=" + fp, true},
+		{"SHA256 Fingerprint=" + fp + "\n", true}, {"", true},
+		{"md5 Fingerprint=" + fp, false}, {strings.Join(hexes[:20], ":"), false}, {"sha256 Fingerprint=", false}, {`"; import os #`, false},
+	} {
+		res, err := sch.Validate(gojsonschema.NewGoLoader(tc.v))
+		if err != nil || res.Valid() != tc.ok {
+			t.Errorf("%q: valid=%v %v, want %v", tc.v, err == nil && res.Valid(), err, tc.ok)
+		}
+	}
+}

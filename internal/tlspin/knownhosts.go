@@ -14,7 +14,7 @@ package tlspin
 //     fingerprints in govc's form (AB:CD:…; about.cert writes SHA-256);
 //   - a later line for the same host replaces an earlier one (a map), which
 //     is what appending about.cert's output after a certificate renewal
-//     relies on.
+//     relies on, and so does a later file of the list.
 //
 // govc skips, silently, lines without a space (so blank lines) and a file
 // that does not exist; it has no comment syntax, and a malformed line is an
@@ -22,12 +22,18 @@ package tlspin
 // same meaning, but, since a host missing from the file is not pinned, it
 // refuses what govc would silently not use: a missing file, a line that is
 // not "HOST FINGERPRINT", a fingerprint that does not parse (Parse's forms,
-// so lower case and no colons are accepted too), a bad port. It skips blank
-// lines and lines starting with "#" (OpenSSH's known_hosts comments), and
-// compares host names without regard to case or a final dot (DNS names).
+// so lower case and no colons are accepted too), a bad port, a line longer
+// than MaxKnownHostsLine — and a host pinned twice with different
+// fingerprints, in one file or across the files of a list: govc silently
+// uses the later line, but one of the two is stale (a renewed certificate
+// appended after the old one) or wrong, and which one only the operator
+// knows. The same fingerprint given twice is one pin. It skips blank lines
+// and lines starting with "#" (OpenSSH's known_hosts comments), and compares
+// host names without regard to case or a final dot (DNS names).
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -40,13 +46,18 @@ import (
 	"github.com/esxi-users/esxi-users/params"
 )
 
+// MaxKnownHostsLine is the longest line a known-hosts file may have, in
+// bytes: a host name (at most 253 bytes) and a fingerprint fit many times.
+const MaxKnownHostsLine = bufio.MaxScanTokenSize
+
 // KnownHost is one pinned server.
 type KnownHost struct {
 	// Server is host:port as looked up: the host in lower case, without a
 	// final dot, IPv6 in brackets, port 443 when the file gives none.
 	Server      string
 	Fingerprint Fingerprint
-	// File and Line say where the entry is (the last line for the server).
+	// File and Line say where the entry is (the first line for the server;
+	// a later one may only repeat its fingerprint).
 	File string
 	Line int
 }
@@ -91,9 +102,10 @@ func ParseKnownHosts(text, name string) (KnownHosts, error) {
 func (k KnownHosts) Len() int { return len(k.byServer) }
 
 // LoadKnownHostsList reads the files of a GOVC_TLS_KNOWN_HOSTS value: paths
-// separated by the system's list separator (":" on Unix, ";" on Windows),
-// later files overriding earlier ones. Unlike govc, a file that does not
-// exist is an error.
+// separated by the system's list separator (":" on Unix, ";" on Windows).
+// Unlike govc, a file that does not exist is an error, and so is a host
+// that two files pin with different fingerprints (govc takes the later
+// file's).
 func LoadKnownHostsList(list string) (KnownHosts, error) {
 	var k KnownHosts
 	paths := filepath.SplitList(list)
@@ -125,6 +137,7 @@ func (k *KnownHosts) parse(r io.Reader, name string) error {
 		k.byServer = map[string]KnownHost{}
 	}
 	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, MaxKnownHostsLine)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -146,9 +159,17 @@ func (k *KnownHosts) parse(r io.Reader, name string) error {
 		if err != nil {
 			return params.Invalidf("known-hosts file %s, line %d: host %s: %w", name, line, clip(fields[0]), err)
 		}
+		if prev, dup := k.byServer[server]; dup {
+			if prev.Fingerprint != fp {
+				return params.Invalidf("known-hosts file %s, line %d: host %s is pinned with another fingerprint by %s: a host has one certificate, so one of the two lines is stale or wrong; delete it (govc would silently use the later one)", name, line, clip(fields[0]), prev.Source())
+			}
+			continue
+		}
 		k.byServer[server] = KnownHost{Server: server, Fingerprint: fp, File: name, Line: line}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return params.Invalidf("known-hosts file %s, line %d: longer than %d bytes: not a \"HOST[:PORT] FINGERPRINT\" line (is it the right file?)", name, line+1, MaxKnownHostsLine)
+	} else if err != nil {
 		return params.Invalidf("known-hosts file %s, after line %d: %w", name, line, err)
 	}
 	return nil

@@ -18,7 +18,7 @@ import (
 // TestKnownHostsAsGovc: for a file in govc's own format, govmomi's reader
 // (soap.Client.LoadThumbprints, what govc does with GOVC_TLS_KNOWN_HOSTS)
 // and LoadKnownHosts pin the same fingerprint for every server, with and
-// without the default port, the later of two lines winning.
+// without the default port.
 func TestKnownHostsAsGovc(t *testing.T) {
 	const file = "testdata/govc_known_hosts"
 	k, err := LoadKnownHosts(file)
@@ -43,8 +43,8 @@ func TestKnownHostsAsGovc(t *testing.T) {
 			t.Errorf("%s: %q, govc %q", server, got, want)
 		}
 	}
-	if e, _ := k.Lookup("esx02.example.com"); e.Line != 7 || e.File != file || e.Source() != file+":7" || e.Fingerprint.Algorithm != SHA256 {
-		t.Errorf("esx02 (two lines, the last wins): %+v", e)
+	if e, _ := k.Lookup("esx02.example.com"); e.Line != 6 || e.File != file || e.Source() != file+":6" || e.Fingerprint.Algorithm != SHA256 {
+		t.Errorf("esx02: %+v", e)
 	}
 	if want := []string{"192.0.2.10:443", "[2001:db8::10]:443", "esx01.example.com:8443", "esx02.example.com:443", "vc.example.com:443"}; !reflect.DeepEqual(k.Servers(), want) || k.Len() != 5 {
 		t.Errorf("Servers = %v", k.Servers())
@@ -112,30 +112,57 @@ func TestKnownHostsErrors(t *testing.T) {
 		}
 	}
 
+	// A host pinned twice with different fingerprints (a renewal appended
+	// after the old line) is refused, naming both lines; the same
+	// fingerprint twice (another spelling of the host) is one pin.
+	_, err = LoadKnownHosts("testdata/conflicting_known_hosts")
+	if want := `known-hosts file testdata/conflicting_known_hosts, line 5: host "esx02.example.com" is pinned with another fingerprint by testdata/conflicting_known_hosts:2: a host has one certificate, so one of the two lines is stale or wrong; delete it (govc would silently use the later one)`; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, params.ErrInvalid) {
+		t.Errorf("conflicting lines: %v, want %q", err, want)
+	}
+
+	// A line over MaxKnownHostsLine: named, not bufio's "token too long".
+	long := "esx01 " + sha1AB + "\n" + strings.Repeat("a", MaxKnownHostsLine+1) + " " + sha1AB + "\n"
+	_, err = ParseKnownHosts(long, "hosts.txt")
+	if want := `known-hosts file hosts.txt, line 2: longer than 65536 bytes: not a "HOST[:PORT] FINGERPRINT" line`; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "token too long") {
+		t.Errorf("long line: %v, want %q", err, want)
+	}
+
 	var zero KnownHosts
 	if _, ok := zero.Lookup("esx01"); ok || zero.Len() != 0 {
 		t.Errorf("zero KnownHosts knows a host")
 	}
 }
 
-// LoadKnownHostsList reads GOVC_TLS_KNOWN_HOSTS's path list, later files
-// overriding earlier ones.
+// LoadKnownHostsList reads GOVC_TLS_KNOWN_HOSTS's path list: the files'
+// hosts merged; a host two files pin with different fingerprints is refused
+// (govc would take the later file's), the same fingerprint twice is fine.
 func TestKnownHostsList(t *testing.T) {
 	dir := t.TempDir()
-	override := filepath.Join(dir, "override")
-	if err := os.WriteFile(override, []byte("vc.example.com "+sha1AB+"\n"), 0o600); err != nil {
+	more := filepath.Join(dir, "more")
+	if err := os.WriteFile(more, []byte("vc.example.com CA:97:81:12:CA:1B:BD:CA:FA:C2:31:B3:9A:23:DC:4D:A7:86:EF:F8:14:7C:4E:72:B9:80:77:85:AF:EE:48:BB\nesx09.example.com "+sha1AB+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	list := strings.Join([]string{"testdata/govc_known_hosts", "testdata/pasted_known_hosts", override}, string(os.PathListSeparator))
+	list := strings.Join([]string{"testdata/govc_known_hosts", "testdata/pasted_known_hosts", more}, string(os.PathListSeparator))
 	k, err := LoadKnownHostsList(list)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := k.Lookup("vc.example.com"); e.Fingerprint.String() != sha1AB || e.File != override {
+	if e, _ := k.Lookup("vc.example.com"); e.File != "testdata/govc_known_hosts" || e.Line != 1 {
 		t.Errorf("vc.example.com: %+v", e)
 	}
-	if _, ok := k.Lookup("esx04.example.com"); !ok || k.Len() != 8 {
+	if e, _ := k.Lookup("esx09.example.com"); e.Fingerprint.String() != sha1AB || e.File != more {
+		t.Errorf("esx09.example.com: %+v", e)
+	}
+	if _, ok := k.Lookup("esx04.example.com"); !ok || k.Len() != 9 {
 		t.Errorf("merged: %v", k.Servers())
+	}
+	override := filepath.Join(dir, "override")
+	if err := os.WriteFile(override, []byte("vc.example.com "+sha1AB+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadKnownHostsList("testdata/govc_known_hosts" + string(os.PathListSeparator) + override)
+	if want := "known-hosts file " + override + `, line 1: host "vc.example.com" is pinned with another fingerprint by testdata/govc_known_hosts:1`; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, params.ErrInvalid) {
+		t.Errorf("conflicting files: %v, want %q", err, want)
 	}
 	if _, err := LoadKnownHostsList(list + string(os.PathListSeparator) + filepath.Join(dir, "nope")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file in list: %v", err)
