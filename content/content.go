@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"slices"
 	"sync"
@@ -64,6 +65,10 @@ const (
 	ParamTrustOnFirstUse = "esxi-users/trust-on-first-use"
 )
 
+// ParamMaxParallelRuns is the plugin's own setting (PluginParams): how many
+// host runs it does at once; the others wait in line.
+const ParamMaxParallelRuns = "esxi-users/max-parallel-runs"
+
 // ParamInsecurePassword is RackN's ESXi root password Param (defined by the
 // vmware content pack, not this one): the fallback for ParamPassword.
 const ParamInsecurePassword = "esxi/insecure-password"
@@ -89,6 +94,14 @@ const (
 	TaskBinary            = "esxi-manage-users"
 )
 
+// TaskArches are the Linux architectures the task binary is built for
+// (mk/drp.mk's DRP_ARCHES): the plugin embeds and publishes one per arch.
+var TaskArches = []string{"amd64", "arm64"}
+
+// TaskBinaryFile is the file name of the task binary for a Linux arch, as
+// the plugin publishes it and the Go-agent template downloads it.
+func TaskBinaryFile(arch string) string { return TaskBinary + "." + arch + ".linux" }
+
 // Template IDs of the pack.
 const (
 	// ESXiTemplate posts the action from an ESXi host (Python).
@@ -108,11 +121,18 @@ var OwnParams = []string{
 	ParamThumbprint, ParamInsecure, ParamPasswordPolicy, ParamSkipPasswordCheck,
 	ParamPassThrough, ParamPassThroughPkg, ParamSPN, ParamViHost, ParamAllowSelfLockout,
 	ParamReport, ParamDRPCertSHA256, ParamKnownHosts, ParamTrustOnFirstUse,
+	ParamMaxParallelRuns,
 }
 
 // StoreParams are the Params of the destinations profile (not inputs of a
 // run: the plugin reads them from DestinationsProfile only).
 var StoreParams = []string{ParamKnownHosts, ParamTrustOnFirstUse}
+
+// PluginParams are the plugin's own settings: DRP passes them to the
+// plugin's config (the provider's OptionalParams: the plugin instance's
+// value, else the global profile's, else the Schema default). They are not
+// inputs of a run.
+var PluginParams = []string{ParamMaxParallelRuns}
 
 // Sections are the pack's folders that are bundled (testdata/ is not).
 var Sections = []string{"params", "tasks", "templates", "stages", "workflows"}
@@ -221,6 +241,24 @@ func Default(name string) (any, bool) {
 		return nil, false
 	}
 	return SchemaDefault(s.schemas[name])
+}
+
+// Bounds returns the "minimum" and "maximum" of a Param's Schema (a
+// number Param of the pack); a bound the Schema lacks is -Inf or +Inf.
+func Bounds(name string) (lo, hi float64) {
+	lo, hi = math.Inf(-1), math.Inf(1)
+	s, err := loadSpec()
+	if err != nil {
+		return lo, hi
+	}
+	m, _ := s.schemas[name].(map[string]any)
+	if v, ok := m["minimum"].(float64); ok {
+		lo = v
+	}
+	if v, ok := m["maximum"].(float64); ok {
+		hi = v
+	}
+	return lo, hi
 }
 
 // SchemaDefault returns the default of a Param's JSON Schema (its

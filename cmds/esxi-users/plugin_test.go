@@ -6,7 +6,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,6 +28,7 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drpfake"
 	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/pluginbuild"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -48,9 +48,8 @@ var (
 	buildErr error
 )
 
-// build cross-builds the task binary for every arch (with mk/drp.mk's
-// taskTags) and the plugin with them embedded, compressed as `make plugin`
-// does. Cached by the go build
+// build builds the task binaries and the plugin with them embedded, as
+// `make plugin` ships them (internal/pluginbuild). Cached by the go build
 // cache across runs.
 func build(t *testing.T) {
 	t.Helper()
@@ -62,76 +61,15 @@ func build(t *testing.T) {
 		if buildErr != nil {
 			return
 		}
-		embeds = map[string]string{}
-		for _, arch := range Arches {
-			out := filepath.Join(buildDir, BinaryName(arch))
-			cmd := exec.Command("go", "build", "-trimpath", "-tags", taskTags, "-ldflags", "-s -w", "-o", out, "../esxi-manage-users")
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("build task binary %s: %v\n%s", arch, err, b)
-				return
-			}
-			if buildErr = compressInto(out, embeds); buildErr != nil {
-				return
-			}
-			if arch == runtime.GOARCH {
-				taskBin = out
-			}
+		var b *pluginbuild.Build
+		if b, buildErr = pluginbuild.All(buildDir); buildErr != nil {
+			return
 		}
-		pluginBin = filepath.Join(buildDir, "esxi-users")
-		buildErr = buildPlugin(buildDir, pluginBin, embeds)
+		pluginBin, taskBin, embeds = b.Plugin, b.Task[runtime.GOARCH], b.Embeds
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-}
-
-// compressInto writes bin.gz and bin.sha256 (of bin) beside bin, as
-// mk/drp.mk does (it uses gzip -9; the default level is faster and unpack
-// reads either), and records them in embed under their names in embedded/.
-func compressInto(bin string, embed map[string]string) error {
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(data)
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	sum := sha256.Sum256(data)
-	name := filepath.Base(bin)
-	if err := os.WriteFile(bin+".gz", gz.Bytes(), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(bin+".sha256", []byte(hex.EncodeToString(sum[:])+"  "+name+"\n"), 0o644); err != nil {
-		return err
-	}
-	embed[name+".gz"], embed[name+".sha256"] = bin+".gz", bin+".sha256"
-	return nil
-}
-
-// buildPlugin builds the plugin into out with embed (name in embedded/ ->
-// file; "" leaves it out) overlaid on embedded/, so the source tree is not
-// touched. Whatever a previous `make plugin` left there is left out.
-func buildPlugin(dir, out string, embed map[string]string) error {
-	embedDir, _ := filepath.Abs("embedded")
-	overlay := map[string]map[string]string{"Replace": {}}
-	for _, arch := range Arches {
-		for _, name := range []string{BinaryName(arch), compressedName(arch), BinaryName(arch) + ".sha256"} {
-			overlay["Replace"][filepath.Join(embedDir, name)] = embed[name]
-		}
-	}
-	ov := filepath.Join(dir, "overlay.json")
-	b, _ := json.Marshal(overlay)
-	if err := os.WriteFile(ov, b, 0o644); err != nil {
-		return err
-	}
-	if b, err := exec.Command("go", "build", "-overlay", ov, "-o", out, ".").CombinedOutput(); err != nil {
-		return fmt.Errorf("build plugin: %v\n%s", err, b)
-	}
-	return nil
 }
 
 func TestMain(m *testing.M) {
@@ -306,7 +244,7 @@ func TestUnpackWithoutBinariesFails(t *testing.T) {
 	// A plugin built from a fresh clone (no binaries in embedded/).
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "esxi-users")
-	if err := buildPlugin(dir, bin, nil); err != nil {
+	if err := pluginbuild.Plugin(dir, bin, nil); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "unpack", filepath.Join(dir, "unpacked")).CombinedOutput()
@@ -332,7 +270,7 @@ func TestUnpackTruncatedBlobFails(t *testing.T) {
 	os.WriteFile(cut, gz[:len(gz)*9/10], 0o644)
 	embed[compressedName("amd64")] = cut
 	bin := filepath.Join(dir, "esxi-users")
-	if err := buildPlugin(dir, bin, embed); err != nil {
+	if err := pluginbuild.Plugin(dir, bin, embed); err != nil {
 		t.Fatal(err)
 	}
 	unpacked := filepath.Join(dir, "unpacked")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -25,14 +26,15 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
 	"github.com/esxi-users/esxi-users/internal/pack"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
 // Arches are the Linux architectures the task binary is built for.
-var Arches = []string{"amd64", "arm64"}
+var Arches = content.TaskArches
 
 // BinaryName is the file name of the task binary for an architecture, as
 // the Go-agent template downloads it.
-func BinaryName(arch string) string { return content.TaskBinary + "." + arch + ".linux" }
+func BinaryName(arch string) string { return content.TaskBinaryFile(arch) }
 
 //go:embed embedded
 var embedded embed.FS
@@ -74,8 +76,11 @@ func Definition() (*models.PluginProvider, error) {
 			Model:   "machines",
 			Command: content.DestinationActionName,
 		}},
-		Documentation: meta.Documentation,
-		Content:       string(bundle),
+		// The plugin's own settings: DRP passes them to Config (the
+		// plugin's value, the global profile's, or the Schema default).
+		OptionalParams: content.PluginParams,
+		Documentation:  meta.Documentation,
+		Content:        string(bundle),
 	}
 	def.Fill()
 	return def, nil
@@ -182,14 +187,22 @@ func (d destination) Write(p []byte) (int, error) {
 type Plugin struct {
 	mu     sync.Mutex
 	client *drp.Client
-	runs   drp.Runs // one run per machine at a time
+	// queue admits host runs: one per machine, at most
+	// esxi-users/max-parallel-runs at once, the others in line.
+	queue *drp.Queue
 }
 
 // Config keeps the API session DRP gives the plugin (used to read the
 // machine's Params and write the report Param): its endpoint and token, in
-// the client runs use (drp.Client, the task binary's too). The plugin has
-// no Params of its own.
-func (p *Plugin) Config(l logger.Logger, c *api.Client, _ map[string]interface{}) *models.Error {
+// the client runs use (drp.Client, the task binary's too); and applies the
+// plugin's own Param, esxi-users/max-parallel-runs (an invalid value fails
+// the config, naming the Param: DRP then shows it in PluginErrors).
+func (p *Plugin) Config(l logger.Logger, c *api.Client, vals map[string]interface{}) *models.Error {
+	limit, err := maxParallelRuns(vals)
+	if err != nil {
+		return &models.Error{Model: "plugin", Key: content.PluginName, Type: "plugin", Code: http.StatusBadRequest,
+			Messages: []string{err.Error()}}
+	}
 	dc, err := drp.NewClient(c.Endpoint(), c.Token(), os.Getenv)
 	if err != nil {
 		return &models.Error{Model: "plugin", Key: content.PluginName, Type: "plugin", Code: http.StatusBadRequest,
@@ -197,9 +210,31 @@ func (p *Plugin) Config(l logger.Logger, c *api.Client, _ map[string]interface{}
 	}
 	p.mu.Lock()
 	p.client = dc
+	if p.queue == nil {
+		p.queue = drp.NewQueue(limit)
+	} else {
+		p.queue.SetLimit(limit)
+	}
 	p.mu.Unlock()
-	l.Infof("esxi-users configured")
+	l.Infof("esxi-users configured: at most %d host runs at once (%s)", limit, content.ParamMaxParallelRuns)
 	return nil
+}
+
+// maxParallelRuns reads esxi-users/max-parallel-runs from the plugin's
+// config: an integer within its Schema's bounds; unset, the Schema
+// default.
+func maxParallelRuns(vals map[string]any) (int, error) {
+	v, ok := vals[content.ParamMaxParallelRuns]
+	if !ok || v == nil {
+		v, _ = content.Default(content.ParamMaxParallelRuns)
+	}
+	lo, hi := content.Bounds(content.ParamMaxParallelRuns)
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) || f < lo || f > hi {
+		return 0, fmt.Errorf("%s: %s must be a whole number from %g to %g, not %s; the plugin was not configured",
+			content.PluginName, content.ParamMaxParallelRuns, lo, hi, textsafe.Escape(fmt.Sprintf("%v", v)))
+	}
+	return int(f), nil
 }
 
 // Action dispatches the plugin's actions; unknown commands are 404.
@@ -254,16 +289,13 @@ func (p *Plugin) manageUsers(l logger.Logger, ma *models.Action) (interface{}, *
 	if merr != nil {
 		return nil, merr
 	}
-	// Serialise per machine: a second call for a machine whose run is in
-	// progress (a retried job, an operator's runaction) is refused at once,
-	// never run alongside; other machines run in parallel.
-	release, ok := p.runs.TryStart(machine.UUID())
-	if !ok {
-		l.Warnf("%s: machine %s: a run for this machine is in progress; refused", content.ActionName, machine.UUID())
-		return nil, &models.Error{Model: "machines", Key: machine.UUID(), Type: "busy", Code: http.StatusConflict,
-			Messages: []string{content.ActionName + ": a run for this machine is in progress; nothing was applied by this call (try again when it has finished; its report will be in " + content.ParamReport + ")"}}
-	}
-	defer release()
+	m := machineOf(machine)
+	// A run may wait in line: it keeps the machine's identity and the
+	// action's Params, not the whole machine object DRP sent.
+	ma.Model = nil
+	p.mu.Lock()
+	q := p.queue
+	p.mu.Unlock()
 	log := func(level, msg string) {
 		switch level {
 		case "error":
@@ -274,7 +306,11 @@ func (p *Plugin) manageUsers(l logger.Logger, ma *models.Action) (interface{}, *
 			l.Infof("%s", msg)
 		}
 	}
-	report, derr := drp.RunAction(context.Background(), c, machineOf(machine), ma.Params, log)
+	// One run per machine (a second call for a machine whose run waits or
+	// is in progress - a retried job, an operator's runaction - is refused
+	// at once), at most esxi-users/max-parallel-runs at once, the others in
+	// line.
+	report, derr := q.RunAction(context.Background(), c, m, ma.Params, log)
 	if derr != nil {
 		return nil, &models.Error{Model: derr.Model, Key: derr.Key, Type: derr.Type, Code: derr.Code, Messages: derr.Messages}
 	}
@@ -283,7 +319,7 @@ func (p *Plugin) manageUsers(l logger.Logger, ma *models.Action) (interface{}, *
 
 // machineOf is what a run needs to know of the action's machine.
 func machineOf(mc *models.Machine) drp.Machine {
-	m := drp.Machine{UUID: mc.UUID(), Name: mc.Name}
+	m := drp.Machine{UUID: mc.UUID(), Name: mc.Name, Job: mc.CurrentJob.String()}
 	if ip := mc.Address; ip != nil && !ip.Equal(net.IPv4zero) && !ip.IsUnspecified() {
 		m.Address = ip.String()
 	}

@@ -9,11 +9,12 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/esxi-users/esxi-users/internal/pluginbuild"
 )
 
 const module = "github.com/esxi-users/esxi-users"
@@ -36,15 +37,11 @@ var testDoubles = []string{
 // taskTags are the build tags mk/drp.mk builds the embedded task binaries
 // with (DRP_TASK_TAGS): the tests build and check what `make plugin` ships.
 var taskTags = func() string {
-	b, err := os.ReadFile("../../mk/drp.mk")
+	tags, err := pluginbuild.TaskTags("../..")
 	if err != nil {
 		panic(err)
 	}
-	m := regexp.MustCompile(`(?m)^DRP_TASK_TAGS\s*:?=\s*(\S+)\s*$`).FindSubmatch(b)
-	if m == nil {
-		panic("mk/drp.mk sets no DRP_TASK_TAGS")
-	}
-	return string(m[1])
+	return tags
 }()
 
 // deps lists the packages pkg links when built for linux/goarch with tags.

@@ -115,8 +115,9 @@ func (e *Error) Error() string {
 }
 
 // do makes one call: method on the path below /api/v3 (parts joined with
-// "/"), with query and a JSON body (nil: none), and decodes the JSON answer
-// into out (nil: discarded). An error answer is an *Error.
+// "/"), with query and a JSON body (nil: none; a rawBody is sent as it
+// is), and decodes the JSON answer into out (nil: discarded; 204 has
+// none). An error answer is an *Error.
 func (c *Client) do(ctx context.Context, method string, query url.Values, body, out any, parts ...string) error {
 	u, err := url.ParseRequestURI(c.base + path.Join("/api/v3", path.Join(parts...)))
 	if err != nil {
@@ -124,7 +125,10 @@ func (c *Client) do(ctx context.Context, method string, query url.Values, body, 
 	}
 	u.RawQuery = query.Encode()
 	var rd io.Reader
-	if body != nil {
+	ctype := "application/json"
+	if rb, ok := body.(rawBody); ok {
+		rd, ctype = bytes.NewReader(rb.data), rb.ctype
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
@@ -139,7 +143,7 @@ func (c *Client) do(ctx context.Context, method string, query url.Values, body, 
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Cache-Control", "no-store")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -161,6 +165,9 @@ func (c *Client) do(ctx context.Context, method string, query url.Values, body, 
 		}
 		return e
 	}
+	if resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
 		return fmt.Errorf("answer of content type %q, not JSON (status %s)", resp.Header.Get("Content-Type"), resp.Status)
 	}
@@ -168,6 +175,13 @@ func (c *Client) do(ctx context.Context, method string, query url.Values, body, 
 		return nil
 	}
 	return json.Unmarshal(b, out)
+}
+
+// rawBody is a request body sent as it is, with its content type (a job
+// log's application/octet-stream).
+type rawBody struct {
+	ctype string
+	data  []byte
 }
 
 // call is do bounded by CallTimeout.

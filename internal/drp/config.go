@@ -27,6 +27,9 @@ type Machine struct {
 	UUID    string
 	Name    string
 	Address string // the machine's Address ("" when unset)
+	// Job is the machine's CurrentJob as the plugin's action received it
+	// ("" none): the job whose log a waiting run writes to (Queue).
+	Job string
 }
 
 // InputParams are the Params a run reads: the task's Required and Optional

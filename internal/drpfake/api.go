@@ -61,6 +61,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.fetchDefinition(w, r, g, prefix, strings.TrimLeft(strings.Join(parts[1:], "/"), "/"))
 	case prefix == "jobs" && len(parts) == 3 && parts[2] == "log" && r.Method == http.MethodPut:
 		s.putJobLog(w, r, g, parts[1])
+	case prefix == "jobs" && len(parts) == 2 && r.Method == http.MethodGet:
+		s.getJob(w, r, g, parts[1])
 	default:
 		notModeled(w, r, "route not served")
 	}
@@ -677,6 +679,30 @@ func (s *Server) fetchDefinition(w http.ResponseWriter, r *http.Request, g *gran
 	writeJSON(w, http.StatusOK, obj)
 }
 
+// getJob is frontend/jobs.go GET /jobs/:uuid (Frontend.Fetch): the job
+// (404), "get" on its AuthKey, the machine's UUID (models/job.go; 404 when
+// the token lacks it); the Job with Uuid, Machine, Task and State.
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, g *grant, id string) {
+	s.mu.Lock()
+	j := s.jobs[id]
+	var rec jobRecord
+	if j != nil {
+		rec = *j
+	}
+	s.mu.Unlock()
+	if j == nil {
+		notFound(w, r, "jobs", id)
+		return
+	}
+	if !assureSimple(w, r, g, "jobs", "get", rec.machine) {
+		return
+	}
+	job := &models.Job{}
+	models.Remarshal(map[string]any{"Uuid": id, "Machine": rec.machine, "Task": rec.task, "State": rec.state}, job)
+	job.Fill()
+	writeJSON(w, http.StatusOK, job)
+}
+
 // putJobLog is frontend/jobs.go PUT /jobs/:uuid/log: Content-Type exactly
 // application/octet-stream (415), the job (404), "jobs log <the job's
 // machine>" (403); 204.
@@ -702,6 +728,10 @@ func (s *Server) putJobLog(w http.ResponseWriter, r *http.Request, g *grant, id 
 		s.jobLogs[id] = &bytes.Buffer{}
 	}
 	s.jobLogs[id].Write(b)
+	if s.jobLogged != nil {
+		close(s.jobLogged)
+		s.jobLogged = nil
+	}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNoContent)

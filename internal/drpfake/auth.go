@@ -202,8 +202,9 @@ func (s *Server) SuperuserToken() string {
 }
 
 // JobToken creates a job on machine uuid for task (the machine's
-// CurrentJob from then on) and returns the job's token: what the Go agent
-// passes to the job's scripts as RS_TOKEN (SDK v4.7.0 agent/taskRunner.go).
+// CurrentJob from then on; its State "running", as while the agent runs
+// its scripts) and returns the job's token: what the Go agent passes to
+// the job's scripts as RS_TOKEN (SDK v4.7.0 agent/taskRunner.go).
 // Its claims are the machine's (as GenerateToken's), then the claims of
 // the Task's ExtraRoles, then its ExtraClaims (models/task.go: "added
 // _after_ any added by ExtraRoles"; models/job.go: Job.ExtraClaims and
@@ -232,7 +233,7 @@ func (s *Server) JobToken(uuid, task string) (string, error) {
 	}
 	job := newUUID()
 	s.mu.Lock()
-	s.jobs[job] = &jobRecord{machine: uuid, task: task}
+	s.jobs[job] = &jobRecord{machine: uuid, task: task, state: "running"}
 	models.Remarshal(map[string]any{"CurrentJob": job}, m.model)
 	s.mu.Unlock()
 	return s.issue(append(s.knownClaims(uuid), extra...), jobTokenTimeout), nil

@@ -62,6 +62,8 @@
 //     backend/requestTracker.go validateActionParameters).
 //   - PUT /jobs/<id>/log: Content-Type application/octet-stream (415),
 //     "jobs log <machine>" (frontend/jobs.go).
+//   - GET /jobs/<id>: "jobs get <machine>" (404 without it); Uuid,
+//     Machine, Task, State (frontend/jobs.go, Frontend.Fetch).
 //
 // Plugins (plugin.go): StartPlugin does define, unpack, listen and config
 // as dr-provision does; the plugin instance's Params (plus the global
@@ -135,6 +137,7 @@ type Server struct {
 	// the order they were configured (backend/plugin_actions.go add).
 	configured []*Plugin
 	jobLogs    map[string]*bytes.Buffer
+	jobLogged  chan struct{} // closed at the next job log write (WaitJobLog)
 	requests   []string
 	// writeFaults makes POST .../params/<name> fail with a status.
 	writeFaults map[string]int
@@ -148,7 +151,7 @@ type object struct {
 	prefix, id string
 }
 
-type jobRecord struct{ machine, task string }
+type jobRecord struct{ machine, task, state string }
 
 // NewForPack is New with the Params and Tasks of the esxi-users content
 // pack (internal/pack), as DRP has them once the plugin is installed; it
@@ -415,6 +418,19 @@ func (s *Server) storedParam(prefix, id, name string, decode bool) any {
 	return s.decrypt(o, name, v, decode)
 }
 
+// SetJobState sets a job's State (as the agent's PATCH does: "running"
+// while its scripts run, then "finished" or "failed").
+func (s *Server) SetJobState(job, state string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[job]
+	if j == nil {
+		return fmt.Errorf("drpfake: no job %s", job)
+	}
+	j.state = state
+	return nil
+}
+
 // JobLog returns what was PUT to a job's log.
 func (s *Server) JobLog(job string) string {
 	s.mu.Lock()
@@ -423,6 +439,32 @@ func (s *Server) JobLog(job string) string {
 		return b.String()
 	}
 	return ""
+}
+
+// WaitJobLog waits until job's log contains substr and returns the log;
+// it fails when ctx ends first.
+func (s *Server) WaitJobLog(ctx context.Context, job, substr string) (string, error) {
+	for {
+		s.mu.Lock()
+		var log string
+		if b := s.jobLogs[job]; b != nil {
+			log = b.String()
+		}
+		if strings.Contains(log, substr) {
+			s.mu.Unlock()
+			return log, nil
+		}
+		if s.jobLogged == nil {
+			s.jobLogged = make(chan struct{})
+		}
+		next := s.jobLogged
+		s.mu.Unlock()
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return log, fmt.Errorf("drpfake: job %s's log has no %q: %w", job, substr, ctx.Err())
+		}
+	}
 }
 
 // Requests lists "METHOD path?query" of every API request received.

@@ -299,6 +299,16 @@ func (p *Plugin) action(cmdSet, cmd string) *models.AvailableAction {
 	return nil
 }
 
+// Pid returns the id of the plugin's current process (0 when none runs).
+func (p *Plugin) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil || p.proc.cmd.Process == nil {
+		return 0
+	}
+	return p.proc.cmd.Process.Pid
+}
+
 // Starts counts the times the plugin's process was started (a restart
 // adds one).
 func (p *Plugin) Starts() int {

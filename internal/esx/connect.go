@@ -94,8 +94,9 @@ type Session struct {
 	rec     *recovery
 }
 
-// Dial connects and logs in. The caller must Close the session.
-func Dial(ctx context.Context, cfg Config) (*Session, error) {
+// Dial connects and logs in. The caller must Close the session. A Dial
+// that fails closes what it opened.
+func Dial(ctx context.Context, cfg Config) (_ *Session, err error) {
 	u, err := ServerURL(cfg.Server)
 	if err != nil {
 		return nil, err
@@ -105,6 +106,11 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		timeout = DefaultTimeout
 	}
 	sc := soap.NewClient(u, cfg.Insecure)
+	defer func() {
+		if err != nil {
+			sc.CloseIdleConnections()
+		}
+	}()
 	if cfg.Thumbprint != "" {
 		pin, err := tlspin.Parse(cfg.Thumbprint)
 		if err != nil {
@@ -209,10 +215,14 @@ func (e *LoginRefusedError) Error() string {
 
 func (e *LoginRefusedError) Unwrap() error { return e.Err }
 
-// Close logs the session out. It uses its own timeout so that it also runs
-// after the caller's context is done. A session the host already ended
-// (NotAuthenticated), or whose login was refused, needs no logout.
+// Close logs the session out and closes its idle connections: a closed
+// session keeps no connection, and no goroutine, to its server (the
+// transport would keep them for its idle timeout, 90 s: one per host of a
+// rack). It uses its own timeout so that it also runs after the caller's
+// context is done. A session the host already ended (NotAuthenticated), or
+// whose login was refused, needs no logout.
 func (s *Session) Close() error {
+	defer s.Client.CloseIdleConnections()
 	s.rec.mu.Lock()
 	gone := s.rec.lost || s.rec.refused != nil
 	s.rec.mu.Unlock()

@@ -51,6 +51,10 @@ type endpoint struct {
 
 	inj injector // session expiry and a request hook (inject.go)
 
+	// sessions counts the host's open sessions (sessions.go); nil for a
+	// vCenter, whose sessions are not counted.
+	sessions *SessionGauge
+
 	closeOnce sync.Once
 }
 

@@ -96,6 +96,9 @@ func (e *endpoint) intercept(ctx *simulator.Context, m *simulator.Method, n int6
 		e.inj.logins.Add(1)
 	case "Logout":
 		e.inj.logouts.Add(1)
+		if ctx.Session != nil && e.sessions != nil {
+			e.sessions.closed(ctx.Session.Key)
+		}
 	}
 	e.inj.mu.Lock()
 	hook := e.inj.hook
@@ -113,6 +116,9 @@ func (e *endpoint) intercept(ctx *simulator.Context, m *simulator.Method, n int6
 		return nil
 	}
 	e.inj.expired.Add(1)
+	if e.sessions != nil {
+		e.sessions.closed(ctx.Session.Key)
+	}
 	// The host forgets the session: its cookie no longer maps to one.
 	ctx.Map.SessionManager().Logout(ctx, &types.Logout{})
 	this := m.This

@@ -104,6 +104,10 @@ type Options struct {
 	// a host vCenter put in lockdown mode (lockdown.go).
 	Lockdown           string
 	LockdownExceptions []string
+	// Sessions, when set, counts the host's sessions (Server.Sessions),
+	// shared with other hosts given the same gauge; nil gives the host its
+	// own.
+	Sessions *SessionGauge
 }
 
 // PasswordChecker returns "" when the password is acceptable under policy
@@ -158,6 +162,10 @@ func Start(opt Options) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ep.sessions = opt.Sessions
+	if ep.sessions == nil {
+		ep.sessions = &SessionGauge{}
+	}
 	s = &Server{endpoint: ep}
 	err = s.start(created(simulator.ESX()), func(model *simulator.Model) error {
 		s.st = newState(opt, s)
@@ -206,7 +214,7 @@ func (s *Server) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refere
 		if d := s.st.checkLogin(ctx, m); d != nil {
 			return d, nil
 		}
-		return nil, nil
+		return &countedLogin{Self: m.This, gauge: s.sessions}, nil
 	}
 	if writeMethods[m.Name] {
 		if n, f := s.countWrite(ctx); f != nil {

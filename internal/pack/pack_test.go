@@ -75,11 +75,11 @@ func TestTaskParamListsAreTheConstants(t *testing.T) {
 	if !slices.Equal(def.RequiredParams, wantReq) || !slices.Equal(def.OptionalParams, append(slices.Clone(wantOpt), content.ParamDRPCertSHA256)) {
 		t.Errorf("%s: Required %v Optional %v", content.TaskName, def.RequiredParams, def.OptionalParams)
 	}
-	// Every Param but the report (an output), the pin and the destination
-	// store's is an input of a run.
+	// Every Param but the report (an output), the pin, the destination
+	// store's and the plugin's own settings is an input of a run.
 	all := append(slices.Clone(agent.RequiredParams), agent.OptionalParams...)
 	for _, n := range content.OwnParams {
-		if n == content.ParamReport || n == content.ParamDRPCertSHA256 || slices.Contains(content.StoreParams, n) {
+		if n == content.ParamReport || n == content.ParamDRPCertSHA256 || slices.Contains(content.StoreParams, n) || slices.Contains(content.PluginParams, n) {
 			if slices.Contains(all, n) {
 				t.Errorf("%s is not an input of a run", n)
 			}
