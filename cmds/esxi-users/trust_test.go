@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/content"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/netfault"
 	"github.com/esxi-users/esxi-users/internal/pack"
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/netfault"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -388,7 +388,7 @@ func (a *activity) arm() {
 	a.mu.Unlock()
 }
 
-// latencyProxy puts Toxiproxy (in-process: internal/netfault) between the
+// latencyProxy puts Toxiproxy (in-process: internal/testsupport/netfault) between the
 // plugin and a simulator, adding ms of latency to every reply.
 func latencyProxy(t *testing.T, upstream string, ms int) string {
 	t.Helper()

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/esxi-users/esxi-users/internal/job"
-	"github.com/esxi-users/esxi-users/internal/pwcheck"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -58,7 +57,7 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 			return tasks.ExitInvalid
 		}
 	}
-	opt := pwcheck.Options{Policy: *policy, ESXi: true, User: *user, Gecos: *desc, JSONL: *jsonl}
+	opt := pwcheckOptions{Policy: *policy, ESXi: true, User: *user, Gecos: *desc, JSONL: *jsonl}
 	if opt.Policy == "" && conn.given(env) {
 		var cfg job.Config
 		if err := conn.resolve(fs, env, &cfg); err != nil {
@@ -81,7 +80,7 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 	if opt.Policy == "" {
 		opt.Policy = tasks.DefaultPasswordPolicy
 	}
-	allOK, err := pwcheck.Run(env.Stdin, env.Stdout, opt)
+	allOK, err := checkPasswords(env.Stdin, env.Stdout, opt)
 	if err != nil {
 		printError(env.Stderr, "check-password", err)
 		return tasks.ExitInvalid

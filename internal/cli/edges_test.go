@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 )
 
 // Tests of the edges issue 17 (item 3) lists: each failed before its fix.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 

@@ -83,7 +83,7 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 		return invalid("--operation must be list-processes or validate, not %q", *operation)
 	}
 	if conn.simulate {
-		return invalid("--simulate has no VMs with guest authentication; point --server at a simulator with guest SSPI (internal/simguest)")
+		return invalid("--simulate has no VMs with guest authentication; point --server at a simulator with guest SSPI (internal/sim/simguest)")
 	}
 	// The guest's Kerberos credentials: --keytab/--principal (allowed here
 	// without --passthroughauth) or the credential cache, with the

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 )
 
 // The host ends the session in the middle of the run: apply logs in again

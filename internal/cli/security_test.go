@@ -10,8 +10,8 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 

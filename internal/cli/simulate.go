@@ -16,11 +16,11 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/job"
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
-	"github.com/esxi-users/esxi-users/internal/simguest"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/sim/simguest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 )

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 )
 
 // Pass-through login with a real MIT KDC: the caller's Kerberos identity

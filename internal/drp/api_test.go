@@ -1,7 +1,7 @@
 package drp
 
 // The REST client against the wire format the SDK's api.Client speaks
-// (internal/drpfake plays DRP in the other tests; here each request is
+// (internal/testsupport/drpfake plays DRP in the other tests; here each request is
 // looked at).
 
 import (

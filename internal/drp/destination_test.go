@@ -18,8 +18,8 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/destination"
 	"github.com/esxi-users/esxi-users/internal/drp"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 

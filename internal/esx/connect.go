@@ -203,7 +203,7 @@ func verifyPeer(tc *tls.Config, verify func(*x509.Certificate) error) {
 // credentials are right, but the user holds no permission on the host,
 // which is also how ESXi refuses a user that is not an exception user while
 // the host is in lockdown mode (the two cannot be told apart; see
-// LockdownHint and internal/esxsim/lockdown.go).
+// LockdownHint and internal/sim/esxsim/lockdown.go).
 type LoginRefusedError struct {
 	User string
 	Err  error // the NoPermission fault, described

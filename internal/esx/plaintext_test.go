@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/params"
 )
 

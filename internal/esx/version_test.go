@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 

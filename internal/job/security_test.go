@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )

@@ -70,7 +70,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
 )
 
 // Options configure the simulated LoginBySSPI.

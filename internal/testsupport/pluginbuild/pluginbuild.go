@@ -1,6 +1,6 @@
 // Package pluginbuild builds the esxi-users plugin as `make plugin` ships
 // it, for the tests and benchmarks that drive the real binary
-// (cmds/esxi-users, internal/bench): the task binary cross-built for every
+// (cmds/esxi-users, test/bench): the task binary cross-built for every
 // arch of content.TaskArches with mk/drp.mk's DRP_TASK_TAGS (stripped),
 // each gzip-compressed beside its SHA-256, and the plugin built with them
 // embedded through `go build -overlay`, so the source tree is not touched

@@ -3,13 +3,13 @@ package krbtest
 import (
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 )
 
 // The fixture's principals as the two ends of an SSPI exchange: the
 // project's initiator (internal/sspi) for the client, the simulators'
-// Kerberos acceptor (internal/krbaccept) for the service.
+// Kerberos acceptor (internal/sim/krbaccept) for the service.
 
 // Initiator is an SSPI initiator of the fixture's client for spn (with the
 // realm's krb5.conf): from its credential cache, or with fromKeytab from

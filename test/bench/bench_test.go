@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/netfault"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/netfault"
 )
 
 // govcVersion is the newest govc the module proxy serves.

@@ -8,9 +8,9 @@ import (
 	"github.com/jcmturner/gokrb5/v8/spnego"
 
 	"github.com/esxi-users/esxi-users/internal/gss"
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 

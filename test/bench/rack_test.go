@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/content"
-	"github.com/esxi-users/esxi-users/internal/drpfake"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/pluginbuild"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/drpfake"
+	"github.com/esxi-users/esxi-users/internal/testsupport/pluginbuild"
 )
 
 // The rack of `make bench`: rackMachines machines, each with its own

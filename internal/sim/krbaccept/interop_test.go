@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 )
 
 // mitInitiator is MIT GSSAPI (python3-gssapi) as a running initiator.

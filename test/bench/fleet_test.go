@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 )
 
 // The fleet of `make bench`: fleetHosts hosts through one simulated vCenter,

@@ -45,9 +45,9 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/simguest"
-	"github.com/esxi-users/esxi-users/internal/simsspi"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/sim/simguest"
+	"github.com/esxi-users/esxi-users/internal/sim/simsspi"
 )
 
 // DefaultVCenterUser is the vCenter administrator of StartVCenter.
@@ -141,7 +141,7 @@ type VCenterOptions struct {
 	// WeakPasswordFault is the hosts' fault form for a rejected password.
 	WeakPasswordFault WeakPasswordForm
 	// GuestAuth, when set, gives the inventory powered-on VMs whose guests
-	// accept SSPI authentication (internal/simguest): it returns the
+	// accept SSPI authentication (internal/sim/simguest): it returns the
 	// acceptor of a VM's guest (its own service principal, e.g.
 	// host/<vm name>), or an error to leave that VM without one: its guest
 	// refuses every token. VCenter.VMs lists the VMs that have one (maybe

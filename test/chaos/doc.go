@@ -1,7 +1,7 @@
 // Package chaos holds the chaos tests: a representative run (add, set with
 // a role change, remove, set of a missing user) against the faithful
 // simulator, directly and through a simulated vCenter, with a real fault
-// injector — Toxiproxy, in-process (internal/netfault) — between client and
+// injector — Toxiproxy, in-process (internal/testsupport/netfault) — between client and
 // simulator, and the simulator ending the session. For every request index
 // k of the run and every fault (connection reset before the request is
 // forwarded, answer lost after the host applied it, answer later than the

@@ -7,7 +7,7 @@
 // BenchmarkRack is the DRP plugin under a rack: 500 machines, each with its
 // own simulated host, post the esxiManageUsers action at the same moment
 // through the plugin protocol (drpfake and the real plugin binary, built
-// by internal/pluginbuild); it reports wall time, the plugin's peak RSS,
+// by internal/testsupport/pluginbuild); it reports wall time, the plugin's peak RSS,
 // the most sessions open on the hosts at once and the plugin's goroutines
 // after the run against its baseline, with the default
 // esxi-users/max-parallel-runs and with no bound.
