@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/fleet"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
@@ -165,7 +166,7 @@ func runFleet(ctx context.Context, name string, env Env, format string, fc fleet
 	pr, err := newFleetPrinter(env.Stdout, format, fc.Plan)
 	if err != nil {
 		printError(env.Stderr, name, err)
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	fc.HostProgress, fc.HostDone = pr.progress, pr.hostDone
 	rep, err := fleet.Run(ctx, fc)
@@ -173,7 +174,7 @@ func runFleet(ctx context.Context, name string, env Env, format string, fc fleet
 	if err != nil {
 		printError(env.Stderr, name, rep.Error)
 	}
-	return tasks.ExitCode(err)
+	return errkind.ExitCode(err)
 }
 
 // fleetPrinter shows a fleet run: in text, one line per entry as it is

@@ -22,6 +22,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/params"
@@ -263,7 +264,7 @@ func (s *Session) key() string {
 // ServerURL turns a host name, address or URL into the SDK URL
 // (https://host[:port]/sdk), without user information. Every connection
 // (Dial: direct, through vCenter, guest-auth; job.Run checks it before
-// anything else is done) goes through it. Its errors wrap params.ErrInvalid
+// anything else is done) goes through it. Its errors wrap errkind.ErrInvalid
 // (exit 2): the input is wrong and nothing was contacted.
 //
 // Only https is accepted, whatever Config.Insecure says: ESXi and vCenter
@@ -275,7 +276,7 @@ func (s *Session) key() string {
 func ServerURL(server string) (*url.URL, error) {
 	server = strings.TrimSpace(server)
 	if server == "" {
-		return nil, params.Invalidf("no server given")
+		return nil, errkind.Invalidf("no server given")
 	}
 	// The scheme is read from the text, before parsing: a URL that does not
 	// parse (a "#" in a password) must not slip through as scheme-less.
@@ -283,14 +284,14 @@ func ServerURL(server string) (*url.URL, error) {
 		switch scheme := strings.ToLower(m[1]); scheme {
 		case "https":
 		case "http":
-			return nil, params.Invalidf("server %q: plain http:// is refused: ESXi serves its API only over HTTPS, and over http:// the login password and the new users' passwords would cross the network in clear (use https:// or no scheme; --insecure skips certificate checks, it does not allow plaintext)", DisplayServer(server))
+			return nil, errkind.Invalidf("server %q: plain http:// is refused: ESXi serves its API only over HTTPS, and over http:// the login password and the new users' passwords would cross the network in clear (use https:// or no scheme; --insecure skips certificate checks, it does not allow plaintext)", DisplayServer(server))
 		default:
-			return nil, params.Invalidf("server %q: scheme %q is not supported: ESXi serves its API only over HTTPS (use https:// or no scheme)", DisplayServer(server), scheme)
+			return nil, errkind.Invalidf("server %q: scheme %q is not supported: ESXi serves its API only over HTTPS (use https:// or no scheme)", DisplayServer(server), scheme)
 		}
 	}
 	u, err := soap.ParseURL(server)
 	if err != nil || u == nil || u.Host == "" || u.Scheme != "https" {
-		return nil, params.Invalidf("server %q is not a host name, address or URL", DisplayServer(server))
+		return nil, errkind.Invalidf("server %q is not a host name, address or URL", DisplayServer(server))
 	}
 	u.User = nil
 	return u, nil

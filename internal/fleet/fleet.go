@@ -18,7 +18,7 @@
 //
 // A host that cannot be reached or logged in to is reported as unreachable
 // and not written; the others go on. A host that refuses the list whoever
-// asks (lockdown mode, shell access: tasks.ErrRefused) is reported with
+// asks (lockdown mode, shell access: errkind.ErrRefused) is reported with
 // its reasons after every host was checked, and nothing is written
 // anywhere (exit 3).
 //
@@ -38,11 +38,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/hostmatch"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -132,7 +132,7 @@ const (
 	notApplied        // checked but not applied to (see its error)
 	notRead           // not read: FailFast stopped the read phase
 	listed            // read by Read
-	refused           // the host refuses the list (tasks.ErrRefused): no host is written
+	refused           // the host refuses the list (errkind.ErrRefused): no host is written
 )
 
 // host is one target of the run.
@@ -167,7 +167,7 @@ type run struct {
 
 // Run reads and checks every host, then, if every entry is valid for every
 // host, applies the list to them (see the package comment). The report is
-// never nil. The error classifies with tasks.ExitCode: it wraps ErrInvalid
+// never nil. The error classifies with errkind.ExitCode: it wraps ErrInvalid
 // when the list or the flags are invalid, or an entry is invalid for any
 // host (nothing was written anywhere); ErrConnect when no host could be
 // reached, logged in to, read or checked (nothing was written); any other
@@ -192,9 +192,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	hosts, closeAll, err := r.targets(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err)
+			err = fmt.Errorf("%w before anything was changed: %w", errkind.ErrInterrupted, err)
 		}
-		if errors.Is(err, params.ErrInvalid) {
+		if errors.Is(err, errkind.ErrInvalid) {
 			return fail(in.WithList(err))
 		}
 		return fail(in.Unchecked(err))
@@ -232,7 +232,7 @@ type HostRead struct {
 // writes nothing: the CLI's list for many hosts. cfg's list and its
 // options, FailFast, HostProgress and HostDone are not used.
 //
-// The hosts are in Run's order. The error classifies with tasks.ExitCode:
+// The hosts are in Run's order. The error classifies with errkind.ExitCode:
 // ErrInvalid when the targets cannot be used (nothing contacted, or a
 // pattern that selects nothing; no hosts are returned); ErrConnect when no
 // host could be reached, logged in to or read; another error when some
@@ -251,13 +251,13 @@ func Read(ctx context.Context, cfg Config) ([]*HostRead, error) {
 		th, closeFn, err := h.open(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			h.state, h.err = notApplied, fmt.Errorf("%w: %w", tasks.ErrInterrupted, err)
+			h.state, h.err = notApplied, fmt.Errorf("%w: %w", errkind.ErrInterrupted, err)
 		case err != nil:
-			h.state, h.err = unreachable, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+			h.state, h.err = unreachable, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 		default:
 			h.close = closeFn
 			if h.snap, err = th.Read(ctx); err != nil {
-				h.state, h.err = unchecked, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+				h.state, h.err = unchecked, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 			} else {
 				h.state = listed
 			}
@@ -267,7 +267,7 @@ func Read(ctx context.Context, cfg Config) ([]*HostRead, error) {
 	reads := make([]*HostRead, len(hosts))
 	for i, h := range hosts {
 		if h.state == pending { // not started: stopped by a signal
-			h.state, h.err = notApplied, fmt.Errorf("%w before this host was read", tasks.ErrInterrupted)
+			h.state, h.err = notApplied, fmt.Errorf("%w before this host was read", errkind.ErrInterrupted)
 		}
 		reads[i] = &HostRead{Host: h.name, Snapshot: h.snap, Err: h.err, Unreachable: h.state == unreachable}
 	}
@@ -289,17 +289,17 @@ func start(cfg Config, in job.Inputs) (*run, error) {
 }
 
 // check refuses targets that cannot be used, before anything is contacted
-// (params.ErrInvalid).
+// (errkind.ErrInvalid).
 func (cfg Config) check() error {
 	switch {
 	case cfg.Parallel < 0:
-		return params.Invalidf("--parallel %d: give a number of hosts of 1 or more", cfg.Parallel)
+		return errkind.Invalidf("--parallel %d: give a number of hosts of 1 or more", cfg.Parallel)
 	case len(cfg.ViHosts) > 0 && len(cfg.Servers) > 0:
-		return params.Invalidf("--vihost selects hosts of the vCenter given with one --server; give standalone hosts with --server and no --vihost")
+		return errkind.Invalidf("--vihost selects hosts of the vCenter given with one --server; give standalone hosts with --server and no --vihost")
 	case len(cfg.ViHosts) == 0 && len(cfg.Servers) == 0:
-		return params.Invalidf("no host: give --server (repeatable), or --server VCENTER with --vihost PATTERN (repeatable)")
+		return errkind.Invalidf("no host: give --server (repeatable), or --server VCENTER with --vihost PATTERN (repeatable)")
 	case len(cfg.Servers) > 1 && cfg.Thumbprint != "":
-		return params.Invalidf("a thumbprint pins one certificate: with several --server give their fingerprints in a known-hosts file (--known-hosts FILE, GOVC_TLS_KNOWN_HOSTS)")
+		return errkind.Invalidf("a thumbprint pins one certificate: with several --server give their fingerprints in a known-hosts file (--known-hosts FILE, GOVC_TLS_KNOWN_HOSTS)")
 	}
 	if len(cfg.ViHosts) > 0 {
 		if err := hostmatch.Validate(cfg.ViHosts); err != nil {
@@ -318,11 +318,11 @@ func (cfg Config) check() error {
 		}
 		key, err := tlspin.ServerKey(u.Host)
 		if err != nil {
-			errs = append(errs, params.Invalidf("server %q: %v", esx.DisplayServer(s), err))
+			errs = append(errs, errkind.Invalidf("server %q: %w", esx.DisplayServer(s), err))
 			continue
 		}
 		if first, dup := seen[key]; dup {
-			errs = append(errs, params.Invalidf("server %q is given twice (as %q too)", esx.DisplayServer(s), first))
+			errs = append(errs, errkind.Invalidf("server %q is given twice (as %q too)", esx.DisplayServer(s), first))
 		}
 		seen[key] = esx.DisplayServer(s)
 	}
@@ -392,7 +392,7 @@ func (r *run) oneHostTwice(ctx context.Context) error {
 		for _, a := range addrs {
 			at := net.JoinHostPort(a.IP.String(), port)
 			if f, ok := first[at]; ok && f != u.Host {
-				errs = append(errs, params.Invalidf("servers %q and %q are one host: both are %s; give each host once (it would be written twice at once, and counted twice)", f, u.Host, at))
+				errs = append(errs, errkind.Invalidf("servers %q and %q are one host: both are %s; give each host once (it would be written twice at once, and counted twice)", f, u.Host, at))
 				break
 			}
 			first[at] = u.Host
@@ -467,14 +467,14 @@ func (r *run) vcenterTargets(ctx context.Context) ([]*host, func(), error) {
 	r.log.Info("connecting", "server", name, "user", ecfg.Username)
 	vc, err := esx.DialVCenter(ctx, ecfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: vCenter %s: %w", tasks.ErrConnect, name, r.certHint(ecfg, name, err))
+		return nil, nil, fmt.Errorf("%w: vCenter %s: %w", errkind.ErrConnect, name, r.certHint(ecfg, name, err))
 	}
 	r.vc = vc
 	closeVC := func() { job.Logout(ctx, r.cfg.Grace, vc.Close, r.log) }
 	listed, err := vc.Hosts(ctx)
 	if err != nil {
 		closeVC()
-		return nil, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		return nil, nil, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 	}
 	byKey := map[string]esx.ManagedHost{}
 	cands := make([]hostmatch.Host, len(listed))
@@ -587,7 +587,7 @@ func (r *run) prepareAll(ctx context.Context, hosts []*host) {
 			continue
 		}
 		// Not started: stopped by a signal, or FailFast.
-		why := fmt.Errorf("%w before this host was read: nothing was changed on it", tasks.ErrInterrupted)
+		why := fmt.Errorf("%w before this host was read: nothing was changed on it", errkind.ErrInterrupted)
 		if ctx.Err() == nil {
 			r.mu.Lock()
 			how := r.failedHow
@@ -604,10 +604,10 @@ func (r *run) prepare(ctx context.Context, h *host) {
 	th, closeFn, err := h.open(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			r.end(h, notApplied, fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err), nil)
+			r.end(h, notApplied, fmt.Errorf("%w before anything was changed: %w", errkind.ErrInterrupted, err), nil)
 			return
 		}
-		r.end(h, unreachable, fmt.Errorf("%w: %w", tasks.ErrConnect, err), nil)
+		r.end(h, unreachable, fmt.Errorf("%w: %w", errkind.ErrConnect, err), nil)
 		return
 	}
 	h.close = closeFn
@@ -619,11 +619,11 @@ func (r *run) prepare(ctx context.Context, h *host) {
 	case err == nil:
 		h.state, h.prep, h.rep = prepared, p, &HostReport{Report: rep}
 		return
-	case errors.Is(err, tasks.ErrInvalid):
+	case errors.Is(err, errkind.ErrInvalid):
 		r.end(h, invalid, err, rep)
-	case errors.Is(err, tasks.ErrRefused):
+	case errors.Is(err, errkind.ErrRefused):
 		r.end(h, refused, err, rep)
-	case errors.Is(err, tasks.ErrConnect):
+	case errors.Is(err, errkind.ErrConnect):
 		r.end(h, unchecked, err, rep)
 	default: // interrupted
 		r.end(h, notApplied, err, rep)
@@ -659,7 +659,7 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 	case len(refusing) > 0:
 		why = fmt.Errorf("not applied: host %s refuses the list: nothing was changed on any host", firstOf(refusing))
 	case ctx.Err() != nil:
-		why = fmt.Errorf("%w before anything was changed: not applied", tasks.ErrInterrupted)
+		why = fmt.Errorf("%w before anything was changed: not applied", errkind.ErrInterrupted)
 	case r.cfg.FailFast && len(down) > 0:
 		why = fmt.Errorf("not applied: host %s could not be reached or checked (--fail-fast): nothing was changed on any host", firstOf(down))
 	}
@@ -684,7 +684,7 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 			continue
 		}
 		// Not started: stopped by a signal, or FailFast.
-		why := fmt.Errorf("%w before this host was applied to: nothing was changed on it", tasks.ErrInterrupted)
+		why := fmt.Errorf("%w before this host was applied to: nothing was changed on it", errkind.ErrInterrupted)
 		if ctx.Err() == nil {
 			why = fmt.Errorf("not applied: host %s failed (--fail-fast): nothing was changed on this host", r.firstFailure())
 		}
@@ -764,14 +764,14 @@ func (r *run) verdict(ctx context.Context, hosts []*host) error {
 		if n := len(by[refused]); n > 0 {
 			refusing = fmt.Sprintf("\nand %d of %d hosts refuse it:%s", n, len(hosts), lines(by[refused]))
 		}
-		return fmt.Errorf("%w: nothing was changed on any host: the list is invalid for %d of %d hosts:%s%s", params.ErrInvalid, len(by[invalid]), len(hosts), lines(by[invalid]), refusing)
+		return fmt.Errorf("%w: nothing was changed on any host: the list is invalid for %d of %d hosts:%s%s", errkind.ErrInvalid, len(by[invalid]), len(hosts), lines(by[invalid]), refusing)
 	case len(by[refused]) > 0:
-		return fmt.Errorf("%w (%d of %d hosts): nothing was changed on any host:%s", tasks.ErrRefused, len(by[refused]), len(hosts), lines(by[refused]))
+		return fmt.Errorf("%w (%d of %d hosts): nothing was changed on any host:%s", errkind.ErrRefused, len(by[refused]), len(hosts), lines(by[refused]))
 	case len(by[unreachable])+len(by[unchecked]) == len(hosts):
-		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked: nothing was changed:%s", tasks.ErrConnect, lines(hosts))
+		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked: nothing was changed:%s", errkind.ErrConnect, lines(hosts))
 	case len(by[unreachable])+len(by[unchecked])+len(by[notRead]) == len(hosts):
 		// FailFast stopped the read phase: the hosts read could not be.
-		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked, and --fail-fast read no other (%d not read): nothing was changed:%s", tasks.ErrConnect, len(by[notRead]), lines(slices.Concat(by[unreachable], by[unchecked])))
+		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked, and --fail-fast read no other (%d not read): nothing was changed:%s", errkind.ErrConnect, len(by[notRead]), lines(slices.Concat(by[unreachable], by[unchecked])))
 	case done == len(hosts):
 		return nil
 	}
@@ -803,7 +803,7 @@ func (r *run) verdict(ctx context.Context, hosts []*host) error {
 	}
 	err := errors.New(msg + ":" + lines(listed))
 	if ctx.Err() != nil {
-		err = fmt.Errorf("%w: %w", tasks.ErrInterrupted, err)
+		err = fmt.Errorf("%w: %w", errkind.ErrInterrupted, err)
 	}
 	return err
 }
@@ -849,5 +849,5 @@ func (r *run) listVerdict(hosts []*host, by map[state][]*host, lines func([]*hos
 	if down := slices.Concat(by[unreachable], by[unchecked], by[notApplied], by[notRead]); len(down) > 0 {
 		fmt.Fprintf(&b, "\n%d of %d hosts could not be read, so the other entries were not checked against them:%s", len(down), len(hosts), lines(down))
 	}
-	return fmt.Errorf("%w: nothing was changed on any host:\n%w%s", params.ErrInvalid, r.in.ListErr, b.String())
+	return fmt.Errorf("%w: nothing was changed on any host:\n%w%s", errkind.ErrInvalid, r.in.ListErr, b.String())
 }

@@ -9,14 +9,16 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/types"
 	"io"
 	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/sspi"
@@ -107,7 +109,7 @@ type Simulator func(vcenter bool, log *slog.Logger) (u *url.URL, certPEM []byte,
 
 // Run decodes and validates cfg.Input (nothing is contacted if it is
 // invalid), connects, and runs the engine. The error classifies with
-// tasks.ExitCode and tasks.HTTPStatus; the report is never nil.
+// errkind.ExitCode and errkind.HTTPStatus; the report is never nil.
 func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 	log := logger(cfg.Log)
 	in, err := ReadInputs(cfg)
@@ -132,7 +134,7 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 	host, closeHost, err := dial(ctx, cfg, ecfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err)
+			err = fmt.Errorf("%w before anything was changed: %w", errkind.ErrInterrupted, err)
 		}
 		err = in.Unchecked(err)
 		r := in.Report(err)
@@ -176,7 +178,7 @@ type Inputs struct {
 
 // ReadInputs decodes and validates cfg's list (see parse), ignore list and
 // password-policy override, as Run does before contacting anything. Its
-// errors wrap params.ErrInvalid and include the list's own problems; the
+// errors wrap errkind.ErrInvalid and include the list's own problems; the
 // entries are returned as far as they decoded.
 func ReadInputs(cfg Config) (Inputs, error) {
 	in := Inputs{plan: cfg.Plan}
@@ -190,7 +192,7 @@ func ReadInputs(cfg Config) (Inputs, error) {
 	}
 	if cfg.PasswordPolicy != "" {
 		if _, err := passwdqc.ParseESXi(cfg.PasswordPolicy); err != nil {
-			return in, in.WithList(fmt.Errorf("%w: password policy override: %w", params.ErrInvalid, err))
+			return in, in.WithList(fmt.Errorf("%w: password policy override: %w", errkind.ErrInvalid, err))
 		}
 	}
 	return in, nil
@@ -220,7 +222,7 @@ func (in Inputs) Options(cfg Config) tasks.Options {
 // with structural problems invalid: tasks.Options.Invalid). Otherwise, and
 // for a list without them, report and err are returned as they are.
 func (in Inputs) checked(report *tasks.Report, err error) (*tasks.Report, error) {
-	if in.ListErr == nil || errors.Is(err, params.ErrInvalid) {
+	if in.ListErr == nil || errors.Is(err, errkind.ErrInvalid) {
 		return report, err
 	}
 	if err == nil {
@@ -332,7 +334,7 @@ func logger(l *slog.Logger) *slog.Logger {
 // checkServer refuses, before anything is contacted, a thumbprint that is
 // not one (tlspin.Parse) and a server that is not https (esx.ServerURL: the one check every connection goes through, here
 // run first so that nothing, not even the simulator, is started). The error
-// wraps params.ErrInvalid (exit 2).
+// wraps errkind.ErrInvalid (exit 2).
 func checkServer(cfg Config) error {
 	if cfg.Simulator != nil {
 		return nil
@@ -396,7 +398,7 @@ func connection(cfg Config, entries []params.Entry, log *slog.Logger) (esx.Confi
 	}
 	u, certPEM, stop, err := cfg.Simulator(cfg.ViHost != "", log)
 	if err != nil {
-		return ecfg, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		return ecfg, nil, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 	}
 	pw, _ := u.User.Password()
 	ecfg.Server, ecfg.Username, ecfg.Password = u.Host, u.User.Username(), params.NewPassword(pw)
@@ -419,8 +421,8 @@ func passThroughLogin(sc sspi.Config, log *slog.Logger) func(context.Context, *v
 	}
 }
 
-// dial connects with cfg.Dial or DialHost; errors wrap tasks.ErrConnect,
-// except input the server refuted (params.ErrInvalid: a --vihost name that
+// dial connects with cfg.Dial or DialHost; errors wrap errkind.ErrConnect,
+// except input the server refuted (errkind.ErrInvalid: a --vihost name that
 // selects no host of the vCenter), which is invalid input, exit 2.
 func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (tasks.Host, func() error, error) {
 	d := cfg.Dial
@@ -442,11 +444,11 @@ func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (t
 		log.Info("connecting", "server", esx.DisplayServer(ecfg.Server), "user", ecfg.Username)
 	}
 	host, closeHost, err := d(ctx, ecfg)
-	if errors.Is(err, params.ErrInvalid) {
+	if errors.Is(err, errkind.ErrInvalid) {
 		return nil, nil, err
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		return nil, nil, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 	}
 	return host, closeHost, nil
 }

@@ -4,14 +4,15 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // ReadHost connects as cfg says (ViHost and Simulate included), reads the
 // host once (tasks.Host.Read: local users, their roles on the root folder,
 // the roles and the password policy), logs out and returns what it read. It
-// makes no write call. Errors: params.ErrInvalid for settings that are
-// wrong (nothing contacted), else tasks.ErrConnect.
+// makes no write call. Errors: errkind.ErrInvalid for settings that are
+// wrong (nothing contacted), else errkind.ErrConnect.
 func ReadHost(ctx context.Context, cfg Config) (*tasks.Snapshot, error) {
 	log := logger(cfg.Log)
 	if err := checkServer(cfg); err != nil {
@@ -29,7 +30,7 @@ func ReadHost(ctx context.Context, cfg Config) (*tasks.Snapshot, error) {
 	defer logout(ctx, cfg.Grace, closeHost, log)
 	snap, err := host.Read(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		return nil, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 	}
 	return snap, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -76,7 +77,7 @@ func TestRefusedLoginIsFinal(t *testing.T) {
 			tt.setup(t, sim, &cfg)
 			l0 := sim.LoginRequests()
 			_, err := Run(context.Background(), cfg)
-			if tasks.ExitCode(err) != tasks.ExitConnect || !strings.Contains(err.Error(), tt.want) {
+			if errkind.ExitCode(err) != errkind.ExitConnect || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v", err)
 			}
 			if n := sim.LoginRequests() - l0; n != 1 {
@@ -123,7 +124,7 @@ func TestReloginRefusedIsFinal(t *testing.T) {
 	})
 	l0 := sim.LoginRequests()
 	rep, err := Run(context.Background(), cfg)
-	if !errors.Is(err, tasks.ErrApply) || !strings.Contains(err.Error(), "InvalidLogin") {
+	if !errors.Is(err, errkind.ErrApply) || !strings.Contains(err.Error(), "InvalidLogin") {
 		t.Fatalf("err = %v", err)
 	}
 	if n := sim.LoginRequests() - l0; n != 2 {
@@ -253,7 +254,7 @@ func TestSignalDuringUnansweredCall(t *testing.T) {
 	cfg := simConfig(sim, seed)
 	cfg.Grace, cfg.Log = time.Second, slog.New(slog.NewTextHandler(&logs, nil))
 	rep, err := Run(ctx, cfg)
-	if !errors.Is(err, tasks.ErrInterrupted) || tasks.ExitCode(err) != tasks.ExitApply {
+	if !errors.Is(err, errkind.ErrInterrupted) || errkind.ExitCode(err) != errkind.ExitApply {
 		t.Fatalf("err = %v", err)
 	}
 	r := rep.Results[0]

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
@@ -30,7 +31,7 @@ func TestPlaintextServerRefused(t *testing.T) {
 					Server: server, Username: "root", Password: params.NewPassword(canary), Insecure: insecure, ViHost: vihost,
 					Timeout: 5 * time.Second, Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil)),
 				})
-				if !errors.Is(err, params.ErrInvalid) || tasks.ExitCode(err) != tasks.ExitInvalid || tasks.HTTPStatus(err) != 400 {
+				if !errors.Is(err, errkind.ErrInvalid) || errkind.ExitCode(err) != errkind.ExitInvalid || errkind.HTTPStatus(err) != 400 {
 					t.Fatalf("%s vihost=%q insecure=%v: err = %v", server, vihost, insecure, err)
 				}
 				if !strings.Contains(rep.Error, "HTTPS") || rep.OK || len(rep.Results) != 3 || rep.Results[0].Outcome != tasks.NotRun {
@@ -44,7 +45,7 @@ func TestPlaintextServerRefused(t *testing.T) {
 				}
 			}
 		}
-		if _, err := HostPasswordPolicy(context.Background(), Config{Server: server, Password: params.NewPassword(canary), Insecure: true}); tasks.ExitCode(err) != tasks.ExitInvalid {
+		if _, err := HostPasswordPolicy(context.Background(), Config{Server: server, Password: params.NewPassword(canary), Insecure: true}); errkind.ExitCode(err) != errkind.ExitInvalid {
 			t.Errorf("HostPasswordPolicy(%s): err = %v", server, err)
 		}
 	}
@@ -75,7 +76,7 @@ func TestSelfLockoutOnSimulator(t *testing.T) {
 			}
 			continue
 		}
-		if tasks.ExitCode(err) != tasks.ExitInvalid || sim.Writes() != 0 {
+		if errkind.ExitCode(err) != errkind.ExitInvalid || sim.Writes() != 0 {
 			t.Fatalf("err = %v, %d writes", err, sim.Writes())
 		}
 		if res := rep.Results[1]; res.Outcome != tasks.Invalid || !strings.Contains(res.Error, "the user this run is logged in as") {
@@ -110,7 +111,7 @@ func TestLogEscapesHostText(t *testing.T) {
 			return nil, nil, errors.New("fault \x1b]0;pwned\x07")
 		},
 	})
-	if tasks.ExitCode(err) != tasks.ExitConnect {
+	if errkind.ExitCode(err) != errkind.ExitConnect {
 		t.Fatalf("err = %v", err)
 	}
 	if out := logs.String(); strings.ContainsAny(out, "\x1b\x07\u202e") || !strings.Contains(out, `esx\u202e01.example`) {

@@ -29,6 +29,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
@@ -577,7 +578,7 @@ func chaosCase(t *testing.T, kind string, f fault, persist bool, k int, methodK 
 	rep, err := tg.run(t, proxy.Addr, rec, &logs, f.timeout)
 	writes := tg.writes() - w0
 	tg.expire(nil)
-	code := tasks.ExitCode(err)
+	code := errkind.ExitCode(err)
 	// No password in the log, the report or the error, whatever happened.
 	b, _ := json.Marshal(rep)
 	all := logs.String() + string(b) + fmt.Sprint(err)
@@ -606,7 +607,7 @@ func chaosCase(t *testing.T, kind string, f fault, persist bool, k int, methodK 
 	if !persist {
 		t.Errorf("a transient fault was not recovered from: exit %d: %v\n%s", code, err, &logs)
 	}
-	if code != tasks.ExitApply && code != tasks.ExitConnect {
+	if code != errkind.ExitApply && code != errkind.ExitConnect {
 		t.Errorf("exit %d: %v", code, err)
 	}
 	tg.checkReport(t, rep, before)

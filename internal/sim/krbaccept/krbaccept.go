@@ -245,7 +245,7 @@ func (a *Acceptor) expire() {
 func (a *Acceptor) acceptInitial(convID string, token []byte) ([]byte, string, bool, error) {
 	oid, _, err := gss.UnwrapInitial(token)
 	if err != nil {
-		return nil, "", false, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, "", false, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	var (
 		krbTok []byte
@@ -255,7 +255,7 @@ func (a *Acceptor) acceptInitial(convID string, token []byte) ([]byte, string, b
 	case oid.Equal(gss.OIDSPNEGO):
 		init, err = gss.ParseSPNEGOInit(token)
 		if err != nil {
-			return nil, "", false, fmt.Errorf("%w: %v", ErrMalformed, err)
+			return nil, "", false, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		if len(init.MechTypes) == 0 || !gss.IsKRB5(init.MechTypes[0]) {
 			return nil, "", false, fmt.Errorf("%w: the client's preferred SPNEGO mechanism is not Kerberos", ErrUnsupportedMech)
@@ -294,26 +294,26 @@ func (a *Acceptor) acceptInitial(convID string, token []byte) ([]byte, string, b
 	if !a.opt.MechListMIC || !mutual {
 		out, err := gss.MarshalNegTokenResp(resp)
 		if err != nil {
-			return nil, "", false, fmt.Errorf("%w: %v", ErrVerify, err)
+			return nil, "", false, fmt.Errorf("%w: %w", ErrVerify, err)
 		}
 		return out, principal, true, nil
 	}
 	// The optional mechListMIC exchange (RFC 4178 5 b).
 	mechList, err := gss.MechListMICPayload(init.MechTypes)
 	if err != nil {
-		return nil, "", false, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, "", false, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	auth := apreq.Authenticator
 	micKey, micFlags := gss.MICKey(apreq.Ticket.DecryptedEncPart.Key, &auth.SubKey, accSubkey)
 	mic, err := gss.NewMIC(micKey, mechList, uint64(accSeq), true, micFlags)
 	if err != nil {
-		return nil, "", false, fmt.Errorf("%w: %v", ErrVerify, err)
+		return nil, "", false, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	resp.NegState = asn1.Enumerated(spnego.NegStateAcceptIncomplete)
 	resp.MechListMIC = mic
 	out, err := gss.MarshalNegTokenResp(resp)
 	if err != nil {
-		return nil, "", false, fmt.Errorf("%w: %v", ErrVerify, err)
+		return nil, "", false, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	a.mu.Lock()
 	a.convs[convID] = &conv{
@@ -333,7 +333,7 @@ func (a *Acceptor) acceptInitial(convID string, token []byte) ([]byte, string, b
 func (a *Acceptor) verify(krbTok []byte) (*messages.APReq, string, uint32, error) {
 	id, msg, err := gss.UnwrapKRB5(krbTok)
 	if err != nil {
-		return nil, "", 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, "", 0, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if id != gss.TokAPReq {
 		return nil, "", 0, fmt.Errorf("%w: Kerberos token is not an AP-REQ", ErrMalformed)
@@ -366,7 +366,7 @@ func (a *Acceptor) verify(krbTok []byte) (*messages.APReq, string, uint32, error
 	}
 	flags, err := gss.ChecksumFlags(auth.Cksum)
 	if err != nil {
-		return nil, "", 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, "", 0, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return &apreq, creds.CName().PrincipalNameString() + "@" + creds.Domain(), flags, nil
 }
@@ -386,15 +386,15 @@ func (a *Acceptor) apRep(apreq *messages.APReq) ([]byte, *types.EncryptionKey, i
 	}
 	subkey, err := gss.NewRandomKey(etype)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("%w: %v", ErrVerify, err)
+		return nil, nil, 0, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	rep, err := gss.MarshalAPRep(sessionKey, apreq.Authenticator.CTime, apreq.Authenticator.Cusec, &subkey, seq)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("%w: %v", ErrVerify, err)
+		return nil, nil, 0, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	tok, err := gss.WrapKRB5(gss.TokAPRep, rep)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("%w: %v", ErrVerify, err)
+		return nil, nil, 0, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	return tok, &subkey, seq, nil
 }
@@ -410,7 +410,7 @@ func (a *Acceptor) acceptMIC(convID string, token []byte) (string, error) {
 	}
 	resp, err := gss.ParseNegTokenResp(token)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+		return "", fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if spnego.NegState(resp.NegState) == spnego.NegStateReject {
 		return "", fmt.Errorf("%w: the client rejected the negotiation", ErrVerify)
@@ -419,7 +419,7 @@ func (a *Acceptor) acceptMIC(convID string, token []byte) (string, error) {
 		return "", fmt.Errorf("%w: NegTokenResp without mechListMIC", ErrBadMIC)
 	}
 	if err := gss.VerifyMIC(resp.MechListMIC, c.micKey, c.mechList, c.initSeq, false, c.micFlags); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadMIC, err)
+		return "", fmt.Errorf("%w: %w", ErrBadMIC, err)
 	}
 	return c.principal, nil
 }

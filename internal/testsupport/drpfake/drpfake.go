@@ -296,7 +296,7 @@ func (s *Server) newObject(prefix string, m models.Paramer) error {
 func (s *Server) AddMachine(uuid, name, address string) error {
 	m := &models.Machine{}
 	if err := models.Remarshal(map[string]any{"Uuid": uuid, "Name": name, "Address": address}, m); err != nil || m.Key() != uuid {
-		return fmt.Errorf("drpfake: machine %q: not a UUID (%v)", uuid, err)
+		return fmt.Errorf("drpfake: machine %q: not a UUID (%w)", uuid, err)
 	}
 	m.Stage, m.BootEnv = "none", "local"
 	m.Fill()

@@ -72,11 +72,11 @@ func Define(ctx context.Context, bin string, env []string) (*models.PluginProvid
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, out, fmt.Errorf("%s define: %v: %s", bin, err, stderr.String())
+		return nil, out, fmt.Errorf("%s define: %w: %s", bin, err, stderr.String())
 	}
 	var def models.PluginProvider
 	if err := json.Unmarshal(out, &def); err != nil {
-		return nil, out, fmt.Errorf("define output is not a PluginProvider: %v", err)
+		return nil, out, fmt.Errorf("define output is not a PluginProvider: %w", err)
 	}
 	return &def, out, nil
 }
@@ -108,7 +108,7 @@ func (s *Server) StartPlugin(ctx context.Context, bin, dir string, params map[st
 	unpack := exec.CommandContext(ctx, bin, "unpack", filepath.Join(root, def.Name))
 	unpack.Env = env
 	if out, err := unpack.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("%s unpack: %v: %s", bin, err, out)
+		return nil, fmt.Errorf("%s unpack: %w: %s", bin, err, out)
 	}
 	// models.PluginProvider.AutoPlugin: a plugin named after the provider.
 	inst := &models.Plugin{Name: def.Name, Provider: def.Name}

@@ -83,7 +83,7 @@ func All(dir string) (*Build, error) {
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 		if o, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("build task binary %s: %v\n%s", arch, err, o)
+			return nil, fmt.Errorf("build task binary %s: %w\n%s", arch, err, o)
 		}
 		if err := compressInto(out, b.Embeds); err != nil {
 			return nil, err
@@ -149,7 +149,7 @@ func Plugin(dir, out string, embed map[string]string) error {
 	cmd := exec.Command("go", "build", "-overlay", ov, "-o", out, "./cmds/esxi-users")
 	cmd.Dir = root
 	if o, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build plugin: %v\n%s", err, o)
+		return fmt.Errorf("build plugin: %w\n%s", err, o)
 	}
 	return nil
 }
