@@ -78,7 +78,7 @@ func TestServerParamCredentialsThroughPlugin(t *testing.T) {
 // and ends with spaces logs in through the plugin.
 func TestSpacedPasswordThroughPlugin(t *testing.T) {
 	w := newWorld(t)
-	sim, err := esxsim.Start(esxsim.Options{Username: "opsadmin", Password: "  Sp4ce#Admin-77  "})
+	sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Username: "opsadmin", Password: "  Sp4ce#Admin-77  "}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +416,7 @@ func (w *world) addSlowMachines(t *testing.T, n, ms int) []slowHost {
 	var hosts []slowHost
 	for i := 0; i < n; i++ {
 		act := newActivity()
-		sim, err := esxsim.Start(esxsim.Options{Trace: act})
+		sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Trace: act}})
 		if err != nil {
 			t.Fatal(err)
 		}

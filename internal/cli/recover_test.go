@@ -32,7 +32,7 @@ func TestLogInAgainWithSameCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sim := startSim(t, esxsim.Options{SSPI: acc})
+			sim := startSim(t, esxsim.Options{Common: esxsim.Common{SSPI: acc}})
 			// Request 10 is the first write (after connecting, logging in
 			// and reading the host).
 			sim.ExpireSessionAt(10)

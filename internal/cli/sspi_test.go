@@ -40,7 +40,7 @@ func TestPassThroughLogin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sim := startSim(t, esxsim.Options{SSPI: acc})
+			sim := startSim(t, esxsim.Options{Common: esxsim.Common{SSPI: acc}})
 			var out, errb bytes.Buffer
 			env := Env{Stdin: strings.NewReader(firstEntries(fixture(t, "seed.yaml"), 1)), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
 				if k == "KRB5_CONFIG" {
@@ -82,7 +82,7 @@ func TestPassThroughViHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{Hosts: 2, SSPI: acc})
+	vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{Common: esxsim.Common{SSPI: acc}, Hosts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ const spacedPassword = "  Sp4ce#Admin-77  "
 
 func spacedSim(t *testing.T) *esxsim.Server {
 	t.Helper()
-	sim, err := esxsim.Start(esxsim.Options{Username: "opsadmin", Password: spacedPassword})
+	sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Username: "opsadmin", Password: spacedPassword}})
 	if err != nil {
 		t.Fatal(err)
 	}

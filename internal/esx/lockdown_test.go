@@ -118,7 +118,7 @@ func TestDirectLoginRefusedInLockdown(t *testing.T) {
 // Global.Settings cannot read the list: only its own user is known to be
 // on it, and the refusal says so.
 func TestDirectLockdownExceptionUser(t *testing.T) {
-	sim, err := esxsim.Start(esxsim.Options{Username: "svc", Password: svcPassword, Lockdown: "lockdownNormal", LockdownExceptions: []string{"svc"}})
+	sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Username: "svc", Password: svcPassword}, Lockdown: "lockdownNormal", LockdownExceptions: []string{"svc"}})
 	if err != nil {
 		t.Fatal(err)
 	}

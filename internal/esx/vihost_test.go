@@ -281,7 +281,7 @@ func TestViHostInvalidWritesNothing(t *testing.T) {
 // creation); the run stops there, the first entry stays applied, nothing
 // else is written.
 func TestViHostFailWriteStops(t *testing.T) {
-	v := startVC(t, esxsim.VCenterOptions{Hosts: 3, FailWrite: 3})
+	v := startVC(t, esxsim.VCenterOptions{Common: esxsim.Common{FailWrite: 3}, Hosts: 3})
 	s := dialVC(t, v)
 	target := v.Hosts[0]
 	h, err := esx.NewViHost(vctx(t), s, target)
@@ -517,7 +517,7 @@ func TestViHostCanary(t *testing.T) {
 	const canary = "Canary-7qX!pZ2w"
 	// esx and esxsim write their traces whole (one write at a time).
 	var simTrace, cliTrace strings.Builder
-	v := startVC(t, esxsim.VCenterOptions{Hosts: 2, Trace: &simTrace})
+	v := startVC(t, esxsim.VCenterOptions{Common: esxsim.Common{Trace: &simTrace}, Hosts: 2})
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(v.CertPEM)
 	pw, _ := v.URL.User.Password()

@@ -60,7 +60,7 @@ func TestSelfLockoutOnSimulator(t *testing.T) {
 	const admin = "opadmin"
 	doc := "- {id: u1, operation: add, password: 'S3cr3tP455!', role: Admin}\n- {id: " + admin + ", operation: set, password: '" + canary + "', role: ReadOnly}\n"
 	for _, allow := range []bool{false, true} {
-		sim, err := esxsim.Start(esxsim.Options{Username: admin})
+		sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Username: admin}})
 		if err != nil {
 			t.Fatal(err)
 		}

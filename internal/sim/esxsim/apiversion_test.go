@@ -120,7 +120,7 @@ func TestServiceVersionsFile(t *testing.T) {
 		"7.0.2.1", "7.0.2.0", "7.0.1.1", "7.0.1.0", "7.0.0.2", "7.0.0.0", "6.9.1", "6.8.7", "6.7.3", "6.7.2",
 		"6.7.1", "6.7", "6.5", "6.0", "5.5", "5.1", "5.0", "4.1", "4.0"}
 	s803 := start(t, Options{})
-	s703 := start(t, Options{ESXiVersion: ESXi703})
+	s703 := start(t, Options{Common: Common{ESXiVersion: ESXi703}})
 	vc := startVC(t, VCenterOptions{Hosts: 1})
 	for _, tc := range []struct {
 		name    string

@@ -72,11 +72,11 @@ func TestListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	if _, err := Start(Options{Listen: addr}); err == nil {
+	if _, err := Start(Options{Common: Common{Listen: addr}}); err == nil {
 		t.Fatal("Start on a busy address succeeded")
 	}
 	l.Close()
-	s := start(t, Options{Listen: addr})
+	s := start(t, Options{Common: Common{Listen: addr}})
 	if s.URL.Host != addr {
 		t.Fatalf("URL host %s, want %s", s.URL.Host, addr)
 	}
@@ -488,7 +488,7 @@ func TestPasswordOptions(t *testing.T) {
 // faultMessage key com.vmware.vim.host.LocalAccountManager.weakPassword
 // with argument "reason" (KB 344647, KB 323600).
 func TestPasswordPolicy(t *testing.T) {
-	s := start(t, Options{WeakPasswordFault: WeakPasswordReason})
+	s := start(t, Options{Common: Common{WeakPasswordFault: WeakPasswordReason}})
 	c := root(t, s)
 	ctx := testContext(t)
 	om := hostOptionManager(t, c)
@@ -576,7 +576,7 @@ func checkWeak(t *testing.T, err error, reason, password string) {
 // Security "ESXi Users and Permissions"); any role but NoAccess allows login.
 func TestLogin(t *testing.T) {
 	const rootPassword = "R00tP455w0rd!z"
-	s := start(t, Options{Password: rootPassword})
+	s := start(t, Options{Common: Common{Password: rootPassword}})
 	if pw, _ := s.URL.User.Password(); pw != rootPassword {
 		t.Fatalf("URL password %q", pw)
 	}
@@ -634,7 +634,7 @@ func TestGeneratedPasswordAndUsername(t *testing.T) {
 		t.Fatal("same generated password twice")
 	}
 
-	s3 := start(t, Options{Username: "admin", Password: goodPassword})
+	s3 := start(t, Options{Common: Common{Username: "admin", Password: goodPassword}})
 	c := root(t, s3)
 	if rootPerms(t, c)["admin"].RoleId != -1 {
 		t.Fatal("admin is not an administrator")
@@ -647,7 +647,7 @@ func TestGeneratedPasswordAndUsername(t *testing.T) {
 // Gap 8: the k-th write call fails with the injected fault and changes
 // nothing; Writes counts every write call received.
 func TestFailWrite(t *testing.T) {
-	s := start(t, Options{FailWrite: 2})
+	s := start(t, Options{Common: Common{FailWrite: 2}})
 	c := root(t, s)
 	ctx := testContext(t)
 	if s.Writes() != 0 {
@@ -750,7 +750,7 @@ func TestCanaryPasswordNeverLeaks(t *testing.T) {
 	var trace strings.Builder // written one line at a time (tracef)
 	const canary = "Canary#Pw9x"
 	const weakCanary = "cAnry1"
-	s := start(t, Options{Trace: &trace, FailWrite: 3})
+	s := start(t, Options{Common: Common{Trace: &trace, FailWrite: 3}})
 	c := root(t, s)
 	ctx := testContext(t)
 	var errs []error

@@ -59,7 +59,7 @@ func TestESXiVersion(t *testing.T) {
 		{ESXi703, "7.0.3", "7.0.3.0", "VMware ESXi 7.0.3 build-18644231", "18644231"},
 	} {
 		t.Run("v"+tc.version, func(t *testing.T) {
-			s := start(t, Options{ESXiVersion: tc.version})
+			s := start(t, Options{Common: Common{ESXiVersion: tc.version}})
 			c := dial(t, s)
 			a := c.ServiceContent.About
 			if a.Version != tc.wantVersion || a.ApiVersion != tc.wantAPI || a.FullName != tc.wantFull || a.Build != tc.wantBuild ||
@@ -76,7 +76,7 @@ func TestESXiVersion(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Start(Options{ESXiVersion: "6.7.0"}); err == nil {
+	if _, err := Start(Options{Common: Common{ESXiVersion: "6.7.0"}}); err == nil {
 		t.Error("an unknown version is accepted")
 	}
 }
@@ -302,7 +302,7 @@ func TestWeakPasswordForms(t *testing.T) {
 		{WeakPasswordReason, "Weak password: too short.", "Weak password: too short."},
 		{WeakPasswordBoth, "Weak password: too short.\npasswd: Authentication token manipulation error", "Failed to set the password. It is possible that your password does not meet the complexity criteria set by the system."},
 	} {
-		s := start(t, Options{WeakPasswordFault: tc.form})
+		s := start(t, Options{Common: Common{WeakPasswordFault: tc.form}})
 		c := root(t, s)
 		err := accounts(c).Create(testContext(t), &types.HostAccountSpec{Id: "weak", Password: "aB3$xy"})
 		f := wantFault[*types.SystemError](t, err)

@@ -53,7 +53,7 @@ func readLockdown(t *testing.T, c *vim25.Client, host, ham types.ManagedObjectRe
 // its own (an exception's) permission; the lockdown calls follow their
 // documented AuthMinimumAdminPermission and UserNotFound rules.
 func TestLockdownStandalone(t *testing.T) {
-	s := start(t, Options{Username: "svc", Password: goodPassword, Lockdown: "lockdownNormal", LockdownExceptions: []string{"svc"}})
+	s := start(t, Options{Common: Common{Username: "svc", Password: goodPassword}, Lockdown: "lockdownNormal", LockdownExceptions: []string{"svc"}})
 	ctx := testContext(t)
 	rootPW := goodPassword // Options.Password is root's too
 	_, err := login(t, s, "root", rootPW)

@@ -54,27 +54,36 @@ import (
 	"github.com/esxi-users/esxi-users/internal/sim/simsspi"
 )
 
-// Options configures Start. The zero value is usable.
-type Options struct {
+// Common are the settings a simulated ESXi host (Options) and a simulated
+// vCenter (VCenterOptions) share.
+type Common struct {
 	// Listen is the TCP address to listen on; "127.0.0.1:0" when empty,
 	// e.g. "127.0.0.1:8989".
 	Listen string
-	// Username is the login user put in Server.URL, default "root". When it
-	// is not one of the seeded accounts (root, dcui, vpxuser) it is created
-	// as a local user with Password and the Admin role on the root folder.
+	// Username is the login user put in the URL. A host's is "root" by
+	// default; when it is not one of the seeded accounts (root, dcui,
+	// vpxuser) it is created as a local user with Password and the Admin
+	// role on the root folder. A vCenter's is its administrator,
+	// DefaultVCenterUser by default.
 	Username string
-	// Password is root's password (and Username's); "" generates a random
-	// one (crypto/rand) that meets the ESXi default password policy.
+	// Password is the login user's password (a host's root's too); ""
+	// generates a random one (crypto/rand), on a host one that meets its
+	// password policy.
 	Password string
-	// PasswordQualityControl is the initial value of the host's
-	// Security.PasswordQualityControl option; "" means the ESXi default
-	// "retry=3 min=disabled,disabled,disabled,7,7".
+	// PasswordQualityControl is the initial value of the host's (a
+	// vCenter's: every host's) Security.PasswordQualityControl option; ""
+	// means the ESXi default "retry=3 min=disabled,disabled,disabled,7,7".
+	// Through a vCenter, change a single host's policy through its advanced
+	// options, or with VCenterOptions.HostPasswordPolicies.
 	PasswordQualityControl string
-	// CheckPassword enforces the policy on CreateUser/UpdateUser; nil uses
-	// the project's passwdqc package (policy.go).
+	// CheckPassword enforces the host's policy on CreateUser/UpdateUser;
+	// nil uses the project's passwdqc package (policy.go).
 	CheckPassword PasswordChecker
 	// FailWrite > 0 makes the k-th write call received fail (counted from 1
-	// since server start), see Server.SetFailWrite.
+	// since server start), see Server.SetFailWrite; through a vCenter the
+	// k-th write to any host's state (VCenter.SetFailWrite), or with
+	// VCenterOptions.FailHost the k-th write to that host's state
+	// (VCenter.SetFailHostWrite).
 	FailWrite int
 	// FailFault is the fault for FailWrite; nil means
 	// &types.SystemError{Reason: "injected fault"}.
@@ -82,19 +91,26 @@ type Options struct {
 	// Trace, when set, receives one line per SOAP request and per account or
 	// permission change. Passwords are never written to it.
 	Trace io.Writer
-	// SSPI, when set, makes SessionManager.LoginBySSPI accept Kerberos or
-	// SPNEGO tokens verified by this acceptor (simulate --sspi-keytab);
-	// otherwise LoginBySSPI is answered as vcsim does.
+	// SSPI, when set, makes SessionManager.LoginBySSPI (a host's, or a
+	// vCenter's) accept Kerberos or SPNEGO tokens verified by this acceptor
+	// (simulate --sspi-keytab); otherwise LoginBySSPI is answered as vcsim
+	// does.
 	SSPI *krbaccept.Acceptor
 	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
 	SSPIOptions simsspi.Options
-	// ESXiVersion is the simulated release, ESXi803 (default) or ESXi703
-	// (version.go).
+	// ESXiVersion is the simulated ESXi release (a vCenter's managed
+	// hosts'), ESXi803 (default) or ESXi703 (version.go); a vCenter itself
+	// is vCenter Server 8.0.3.
 	ESXiVersion string
 	// WeakPasswordFault is the form of the fault for a password the policy
 	// rejects (faults.go); the default is ESXi 7.0/8.0's "passwd:
 	// Authentication token manipulation error".
 	WeakPasswordFault WeakPasswordForm
+}
+
+// Options configures Start. The zero value is usable.
+type Options struct {
+	Common
 	// Clock is the simulator's time, for account lockout (lockout.go);
 	// nil means time.Now. Tests advance it to pass Security.AccountUnlockTime.
 	Clock func() time.Time
@@ -153,7 +169,7 @@ func Start(opt Options) (s *Server, err error) {
 		opt.Clock = time.Now
 	}
 	if opt.Password == "" {
-		opt.Password, err = generatePassword(opt)
+		opt.Password, err = generatePassword(opt.Common)
 		if err != nil {
 			return nil, err
 		}
@@ -277,7 +293,7 @@ var ErrNoPassword = errors.New("no password meets the policy")
 // four-class minimum above 20, a max below 20): every length from 20 up to
 // 128, then down to 8, until one is accepted. Its error wraps ErrNoPassword
 // and says what the checker answered last.
-func generatePassword(opt Options) (string, error) {
+func generatePassword(opt Common) (string, error) {
 	const (
 		lower   = "abcdefghijkmnopqrstuvwxyz"
 		upper   = "ABCDEFGHJKLMNPQRSTUVWXYZ"

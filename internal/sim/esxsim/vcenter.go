@@ -45,7 +45,6 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/sim/simguest"
 	"github.com/esxi-users/esxi-users/internal/sim/simsspi"
 )
@@ -76,8 +75,7 @@ func (e *OptionError) Unwrap() error { return e.Err }
 
 // VCenterOptions configures StartVCenter. The zero value is usable.
 type VCenterOptions struct {
-	// Listen is the TCP address to listen on; "127.0.0.1:0" when empty.
-	Listen string
+	Common
 	// Hosts is the number of managed ESXi hosts (default 2). Half of them
 	// (rounded up) are standalone hosts of the datacenter (DC0_H0, ...,
 	// inventory path /DC0/host/DC0_H0/DC0_H0), the rest are in clusters
@@ -93,15 +91,6 @@ type VCenterOptions struct {
 	// hosts are usually added to vCenter) in model order; Hosts defaults
 	// to its length. vcsim names them DC0_H0, DC0_C0_H0, ...
 	HostNames []string
-	// Username and Password are vCenter's administrator, default
-	// DefaultVCenterUser and a random password.
-	Username string
-	Password string
-	// PasswordQualityControl is every host's initial
-	// Security.PasswordQualityControl ("" means ESXi's default). Change a
-	// single host's policy through its advanced options, or with
-	// HostPasswordPolicies.
-	PasswordQualityControl string
 	// HostLockdown puts hosts, by name (HostSystem.name), in lockdown mode
 	// from the start (a HostLockdownMode value, see ParseLockdownMode;
 	// simulate --host-lockdown NAME=MODE). A name that is not a host is an
@@ -112,34 +101,11 @@ type VCenterOptions struct {
 	// PasswordQualityControl (simulate --host-password-policy NAME=POLICY).
 	// A name that is not a host is an error.
 	HostPasswordPolicies map[string]string
-	// CheckPassword enforces the host's policy (nil: passwdqc, policy.go).
-	CheckPassword PasswordChecker
-	// FailWrite > 0 fails the k-th write to any host's state (see
-	// VCenter.SetFailWrite), or with FailHost the k-th write to that
-	// host's state (see VCenter.SetFailHostWrite).
-	FailWrite int
 	// FailHost, with FailWrite, names the host (HostSystem.name) whose
 	// FailWrite-th write fails; writes to other hosts are neither counted
 	// for it nor failed (simulate --fail-host). A name that is not a host
 	// is an error.
 	FailHost string
-	// FailFault is the fault for FailWrite; nil means a SystemError
-	// "injected fault".
-	FailFault types.BaseMethodFault
-	// Trace, when set, receives one line per request and per change.
-	Trace io.Writer
-	// SSPI, when set, makes vCenter's LoginBySSPI accept Kerberos or
-	// SPNEGO tokens verified by this acceptor (simulate --vcenter
-	// --sspi-keytab).
-	SSPI *krbaccept.Acceptor
-	// SSPIOptions tune LoginBySSPI (allowed principals, user-name form).
-	SSPIOptions simsspi.Options
-	// ESXiVersion is the release of the managed hosts (ESXi803, the
-	// default, or ESXi703); vCenter itself is vCenter Server 8.0.3
-	// (version.go).
-	ESXiVersion string
-	// WeakPasswordFault is the hosts' fault form for a rejected password.
-	WeakPasswordFault WeakPasswordForm
 	// GuestAuth, when set, gives the inventory powered-on VMs whose guests
 	// accept SSPI authentication (internal/sim/simguest): it returns the
 	// acceptor of a VM's guest (its own service principal, e.g.
@@ -243,11 +209,11 @@ func StartVCenterContext(ctx context.Context, opt VCenterOptions) (v *VCenter, e
 	}
 	// Every host's root gets a password its policy accepts: a policy no
 	// password meets is the option's fault (ErrNoPassword).
-	if _, err := generatePassword(Options{Username: "root", PasswordQualityControl: opt.PasswordQualityControl, CheckPassword: opt.CheckPassword}); err != nil {
+	if _, err := generatePassword(Common{Username: "root", PasswordQualityControl: opt.PasswordQualityControl, CheckPassword: opt.CheckPassword}); err != nil {
 		return nil, &OptionError{"PasswordQualityControl", err}
 	}
 	for _, name := range slices.Sorted(maps.Keys(opt.HostPasswordPolicies)) {
-		if _, err := generatePassword(Options{Username: "root", PasswordQualityControl: opt.HostPasswordPolicies[name], CheckPassword: opt.CheckPassword}); err != nil {
+		if _, err := generatePassword(Common{Username: "root", PasswordQualityControl: opt.HostPasswordPolicies[name], CheckPassword: opt.CheckPassword}); err != nil {
 			return nil, &OptionError{"HostPasswordPolicies", fmt.Errorf("host %q: %w", name, err)}
 		}
 	}
@@ -265,7 +231,7 @@ func StartVCenterContext(ctx context.Context, opt VCenterOptions) (v *VCenter, e
 	}
 	if opt.Password == "" {
 		// vCenter's SSO policy is not ESXi's; any strong random password does.
-		opt.Password, err = generatePassword(Options{Username: opt.Username, PasswordQualityControl: DefaultPasswordQualityControl, CheckPassword: PasswdqcChecker})
+		opt.Password, err = generatePassword(Common{Username: opt.Username, PasswordQualityControl: DefaultPasswordQualityControl, CheckPassword: PasswdqcChecker})
 		if err != nil {
 			return nil, err
 		}
@@ -335,14 +301,16 @@ func (v *VCenter) install(ctx context.Context, model *simulator.Model, opt VCent
 			policy = p
 		}
 		hopt := Options{
-			Username:               "root",
-			PasswordQualityControl: policy,
-			CheckPassword:          opt.CheckPassword,
-			Trace:                  opt.Trace,
-			WeakPasswordFault:      opt.WeakPasswordFault,
+			Common: Common{
+				Username:               "root",
+				PasswordQualityControl: policy,
+				CheckPassword:          opt.CheckPassword,
+				Trace:                  opt.Trace,
+				WeakPasswordFault:      opt.WeakPasswordFault,
+			},
 		}
 		hostRelease(hs, rel)
-		pw, err := generatePassword(hopt)
+		pw, err := generatePassword(hopt.Common)
 		if err != nil {
 			return err
 		}

@@ -248,7 +248,7 @@ func TestVCenterHostPaths(t *testing.T) {
 // through vCenter) and enforces it; the others keep the common policy.
 func TestVCenterHostPasswordPolicies(t *testing.T) {
 	const strict = "retry=3 min=disabled,disabled,disabled,disabled,20"
-	v := startVC(t, VCenterOptions{Hosts: 3, WeakPasswordFault: WeakPasswordReason, HostPasswordPolicies: map[string]string{"DC0_H1": strict}})
+	v := startVC(t, VCenterOptions{Common: Common{WeakPasswordFault: WeakPasswordReason}, Hosts: 3, HostPasswordPolicies: map[string]string{"DC0_H1": strict}})
 	c := vcAdmin(t, v)
 	ctx := testContext(t)
 	for _, name := range v.Hosts {
@@ -291,7 +291,7 @@ func TestVCenterHostPasswordPolicies(t *testing.T) {
 // fails and changes nothing; writes to other hosts neither count for it nor
 // fail; SetFailHostWrite arms it again.
 func TestVCenterFailHost(t *testing.T) {
-	v := startVC(t, VCenterOptions{Hosts: 3, FailWrite: 2, FailHost: "DC0_H1"})
+	v := startVC(t, VCenterOptions{Common: Common{FailWrite: 2}, Hosts: 3, FailHost: "DC0_H1"})
 	c := vcAdmin(t, v)
 	ctx := testContext(t)
 	accounts := func(name string) *object.HostAccountManager {
@@ -357,7 +357,7 @@ func TestVCenterFailHost(t *testing.T) {
 		opt  VCenterOptions
 		want string
 	}{
-		{VCenterOptions{FailWrite: 1, FailHost: "DC0_H7"}, `FailHost: no host "DC0_H7"`},
+		{VCenterOptions{Common: Common{FailWrite: 1}, FailHost: "DC0_H7"}, `FailHost: no host "DC0_H7"`},
 		{VCenterOptions{FailHost: "DC0_H0"}, `FailHost: host "DC0_H0" without a write to fail`},
 		{VCenterOptions{Hosts: 3, Clusters: 2}, "Clusters: 2 clusters for 3 hosts"},
 	} {

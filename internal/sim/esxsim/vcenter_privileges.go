@@ -58,7 +58,7 @@ func (v *VCenter) installAuthz(m *simulator.Registry, user, password string) err
 	if !ok {
 		return fmt.Errorf("esxsim: unexpected AuthorizationManager %T", m.Get(*si.Content.AuthorizationManager))
 	}
-	st := newState(Options{Username: user, Password: password, CheckPassword: PasswdqcChecker, PasswordQualityControl: DefaultPasswordQualityControl, Trace: v.trace}, nil)
+	st := newState(Options{Common: Common{Username: user, Password: password, CheckPassword: PasswdqcChecker, PasswordQualityControl: DefaultPasswordQualityControl, Trace: v.trace}}, nil)
 	st.root = si.Content.RootFolder
 	st.domainUser = func(name string) bool { return strings.Contains(name, `\`) }
 	a := &account{id: user}

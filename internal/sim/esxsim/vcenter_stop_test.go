@@ -41,7 +41,7 @@ func TestStartVCenterStopsWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := &cancelAt{k: 20, cancel: cancel}
-	vc, err := StartVCenterContext(ctx, VCenterOptions{Hosts: 400, Trace: c})
+	vc, err := StartVCenterContext(ctx, VCenterOptions{Common: Common{Trace: c}, Hosts: 400})
 	if err == nil {
 		vc.Close()
 		t.Fatal("the build finished after its context was cancelled")

@@ -210,7 +210,7 @@ func isFault[T types.BaseMethodFault](err error) bool {
 // through vCenter changes that host only, with ESXi's rules (password
 // policy and "Weak password" SystemError, AlreadyExists, UserNotFound).
 func TestVCenterHostAccountsArePerHost(t *testing.T) {
-	v := startVC(t, VCenterOptions{Hosts: 2, WeakPasswordFault: WeakPasswordReason})
+	v := startVC(t, VCenterOptions{Common: Common{WeakPasswordFault: WeakPasswordReason}, Hosts: 2})
 	c := vcAdmin(t, v)
 	ctx := testContext(t)
 	h0, h1 := vcHostSystem(t, c, v.Hosts[0]), vcHostSystem(t, c, v.Hosts[1])
@@ -317,7 +317,7 @@ func TestVCenterHostAccessManager(t *testing.T) {
 // set|unset through vCenter change the chosen host only; failures come back
 // as EsxCLI.CLIFault.summary with the reason in errMsg.
 func TestVCenterESXCLI(t *testing.T) {
-	v := startVC(t, VCenterOptions{Hosts: 2, WeakPasswordFault: WeakPasswordReason})
+	v := startVC(t, VCenterOptions{Common: Common{WeakPasswordFault: WeakPasswordReason}, Hosts: 2})
 	c := vcAdmin(t, v)
 	h0, h1 := vcHostSystem(t, c, v.Hosts[0]), vcHostSystem(t, c, v.Hosts[1])
 	e := executor(t, c, h0)
@@ -396,7 +396,7 @@ func TestVCenterESXCLI(t *testing.T) {
 // TestVCenterPasswordPolicyPerHost: each host has its own
 // Security.PasswordQualityControl; hardening one host leaves the others.
 func TestVCenterPasswordPolicyPerHost(t *testing.T) {
-	v := startVC(t, VCenterOptions{Hosts: 2, WeakPasswordFault: WeakPasswordReason})
+	v := startVC(t, VCenterOptions{Common: Common{WeakPasswordFault: WeakPasswordReason}, Hosts: 2})
 	c := vcAdmin(t, v)
 	ctx := testContext(t)
 	h0, h1 := vcHostSystem(t, c, v.Hosts[0]), vcHostSystem(t, c, v.Hosts[1])
@@ -429,7 +429,7 @@ func TestVCenterPasswordPolicyPerHost(t *testing.T) {
 // the API with the fault and through esxcli as an esxcli error, and changes
 // nothing; reads and vCenter calls are not writes.
 func TestVCenterFailWrite(t *testing.T) {
-	v := startVC(t, VCenterOptions{Hosts: 2, FailWrite: 2})
+	v := startVC(t, VCenterOptions{Common: Common{FailWrite: 2}, Hosts: 2})
 	c := vcAdmin(t, v)
 	ctx := testContext(t)
 	h0 := vcHostSystem(t, c, v.Hosts[0])
