@@ -127,11 +127,13 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 		return errkind.ExitInvalid
 	}
 	cfg := job.Config{
-		PasswordPolicy:    o.policy,
-		SkipPasswordCheck: o.skipCheck,
-		Plan:              plan,
-		AllowSelfLockout:  o.allowSelfLockout,
-		Progress:          pr.progress,
+		Options: job.Options{
+			PasswordPolicy:    o.policy,
+			SkipPasswordCheck: o.skipCheck,
+			Plan:              plan,
+			AllowSelfLockout:  o.allowSelfLockout,
+		},
+		Progress: pr.progress,
 	}
 	if o.ignoreList != "" {
 		cfg.Ignore = strings.Split(o.ignoreList, ",")

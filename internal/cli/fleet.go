@@ -131,8 +131,7 @@ func (f *fleetFlags) resolve(fs *flag.FlagSet, env Env, conn connFlags, cfg *job
 	if conn.simulate {
 		return nil, usageError("--simulate serves one host: for several, start `esxi-manage-users simulate --vcenter --hosts N` and give its address with --server and the hosts with --vihost")
 	}
-	fc := &fleet.Config{Config: *cfg, KnownHosts: known, Parallel: f.parallel, FailFast: f.failFast}
-	fc.Progress = nil
+	fc := &fleet.Config{Connection: cfg.Connection, Options: cfg.Options, KnownHosts: known, Parallel: f.parallel, FailFast: f.failFast}
 	if len(f.vihosts) > 0 {
 		if len(f.servers) > 1 {
 			return nil, usageError("--vihost selects hosts of one vCenter: give it with one --server")

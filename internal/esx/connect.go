@@ -239,6 +239,35 @@ func (s *Session) Close() error {
 	return nil
 }
 
+// Logout runs closeSession (Session.Close, VCenter.Close, or the close
+// func of a Dial) and logs its outcome. After ctx is done (a signal) it
+// waits at most a fifth of grace (tasks.DefaultGrace when zero: the run has
+// used the rest), so that the process ends in time even if the host does
+// not answer; the host then ends the session when it times out.
+func Logout(ctx context.Context, grace time.Duration, closeSession func() error, log *slog.Logger) {
+	done := make(chan error, 1)
+	go func() { done <- closeSession() }()
+	var wait <-chan time.Time
+	if ctx.Err() != nil {
+		if grace <= 0 {
+			grace = tasks.DefaultGrace
+		}
+		t := time.NewTimer(grace / 5)
+		defer t.Stop()
+		wait = t.C
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("logout failed", "error", err.Error())
+		} else {
+			log.Info("logged out")
+		}
+	case <-wait:
+		log.Warn("logout did not finish in time; the host ends the session when it times out")
+	}
+}
+
 // logIn logs the client in (Config.Login, or the user and password) and
 // keeps the session's user name and key.
 func (s *Session) logIn(ctx context.Context) error {

@@ -42,6 +42,7 @@ import (
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/hostmatch"
 	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -52,16 +53,14 @@ const DefaultParallel = 8
 
 // Config is one fleet run.
 type Config struct {
-	// Config is the list, the run's options and the connection settings,
-	// as for one host (job.Config): credentials (one source for every
-	// host), Insecure, Timeout, Retry, Grace, Input, Ignore,
-	// PasswordPolicy, SkipPasswordCheck, Plan, AllowSelfLockout, Log,
-	// Trace. Server is the vCenter of ViHosts; Thumbprint (from
+	// Connection reaches every host: one credential source for all of
+	// them. Server is the vCenter of ViHosts; Thumbprint (from
 	// ThumbprintSource) pins it (or the one server of Servers), else the
-	// known-hosts file if it lists it. ViHost, Progress and Simulator are
-	// not used;
-	// Dial, if set, replaces the dialling of each of Servers (tests).
-	job.Config
+	// known-hosts file if it lists it. Dial, if set, replaces the dialling
+	// of each of Servers (tests).
+	job.Connection
+	// Options are the list and how it is applied, as for one host.
+	job.Options
 	// Servers are standalone ESXi hosts (host name, address or URL;
 	// https only), each with its own session.
 	Servers []string
@@ -179,7 +178,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Error = err.Error()
 		return rep, err
 	}
-	in, err := job.ReadInputs(cfg.Config)
+	in, err := job.ReadInputs(cfg.Options)
 	if err != nil {
 		return fail(err)
 	}
@@ -187,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return fail(in.WithList(err))
 	}
-	r.opt = in.Options(cfg.Config)
+	r.opt = in.Options(cfg.Retry)
 
 	hosts, closeAll, err := r.targets(ctx)
 	if err != nil {
@@ -280,11 +279,8 @@ func start(cfg Config, in job.Inputs) (*run, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, in: in, log: job.Logger(cfg.Log)}
-	var err error
-	if r.ecfg, err = job.ESXConfig(cfg.Config, in.Entries, r.log); err != nil {
-		return nil, err
-	}
+	r := &run{cfg: cfg, in: in, log: textsafe.NewLogger(cfg.Log)}
+	r.ecfg = cfg.ESXConfig(r.log, in.Entries)
 	return r, nil
 }
 
@@ -470,7 +466,7 @@ func (r *run) vcenterTargets(ctx context.Context) ([]*host, func(), error) {
 		return nil, nil, fmt.Errorf("%w: vCenter %s: %w", errkind.ErrConnect, name, r.certHint(ecfg, name, err))
 	}
 	r.vc = vc
-	closeVC := func() { job.Logout(ctx, r.cfg.Grace, vc.Close, r.log) }
+	closeVC := func() { esx.Logout(ctx, r.cfg.Grace, vc.Close, r.log) }
 	listed, err := vc.Hosts(ctx)
 	if err != nil {
 		closeVC()
@@ -731,7 +727,7 @@ func (r *run) end(h *host, s state, err error, rep *tasks.Report) {
 // logout closes host h's session, if it has one of its own.
 func (r *run) logout(ctx context.Context, h *host) {
 	if h.close != nil {
-		job.Logout(ctx, r.cfg.Grace, h.close, r.log.With("host", h.name))
+		esx.Logout(ctx, r.cfg.Grace, h.close, r.log.With("host", h.name))
 		h.close = nil
 	}
 }

@@ -23,7 +23,7 @@ const seed = `
 
 func TestRunOnSimulator(t *testing.T) {
 	var progress []string
-	rep, err := Run(context.Background(), Config{Simulator: esxsim.StartForRun, Input: []byte(seed), Progress: func(r tasks.Result) {
+	rep, err := Run(context.Background(), Config{Simulator: esxsim.StartForRun, Options: Options{Input: []byte(seed)}, Progress: func(r tasks.Result) {
 		progress = append(progress, r.ID+":"+string(r.Outcome))
 	}})
 	if err != nil {
@@ -49,9 +49,9 @@ func TestInvalidInputNeverDials(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"bad role", Config{Input: []byte(`[{id: u1, operation: add, password: x, role: Owner}]`)}, `role "Owner"`},
-		{"syntax", Config{Input: []byte(`[{`)}, "syntax error"},
-		{"bad override", Config{Input: []byte(seed), PasswordPolicy: "min=bogus"}, "password policy override"},
+		{"bad role", Config{Options: Options{Input: []byte(`[{id: u1, operation: add, password: x, role: Owner}]`)}}, `role "Owner"`},
+		{"syntax", Config{Options: Options{Input: []byte(`[{`)}}, "syntax error"},
+		{"bad override", Config{Options: Options{Input: []byte(seed), PasswordPolicy: "min=bogus"}}, "password policy override"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,9 +71,12 @@ func TestInvalidInputNeverDials(t *testing.T) {
 }
 
 func TestConnectFailureIsExit3(t *testing.T) {
-	_, err := Run(context.Background(), Config{Server: "esx01.example.com", Input: []byte(seed), Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
-		return nil, nil, errors.New("connection refused")
-	}})
+	_, err := Run(context.Background(), Config{
+		Connection: Connection{Server: "esx01.example.com", Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
+			return nil, nil, errors.New("connection refused")
+		}},
+		Options: Options{Input: []byte(seed)},
+	})
 	if errkind.ExitCode(err) != errkind.ExitConnect {
 		t.Fatalf("err = %v", err)
 	}
@@ -93,8 +96,11 @@ func TestServerUserinfoNotShown(t *testing.T) {
 	for canary, want := range map[string]int{"Canary#Pw-7719-zz": errkind.ExitInvalid, "CanaryPw7719zz": errkind.ExitConnect} {
 		var logs strings.Builder
 		rep, err := Run(context.Background(), Config{
-			Server: "https://root:" + canary + "@127.0.0.1:1/sdk", Password: params.NewPassword("x"), Insecure: true,
-			Timeout: 2 * time.Second, Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil)),
+			Connection: Connection{
+				Server: "https://root:" + canary + "@127.0.0.1:1/sdk", Password: params.NewPassword("x"), Insecure: true,
+				Timeout: 2 * time.Second,
+			},
+			Options: Options{Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil))},
 		})
 		if errkind.ExitCode(err) != want {
 			t.Fatalf("%s: err = %v, want exit %d", canary, err, want)

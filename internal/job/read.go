@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -14,7 +16,7 @@ import (
 // makes no write call. Errors: errkind.ErrInvalid for settings that are
 // wrong (nothing contacted), else errkind.ErrConnect.
 func ReadHost(ctx context.Context, cfg Config) (*tasks.Snapshot, error) {
-	log := logger(cfg.Log)
+	log := textsafe.NewLogger(cfg.Log)
 	if err := checkServer(cfg); err != nil {
 		return nil, err
 	}
@@ -27,7 +29,7 @@ func ReadHost(ctx context.Context, cfg Config) (*tasks.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer logout(ctx, cfg.Grace, closeHost, log)
+	defer esx.Logout(ctx, cfg.Grace, closeHost, log)
 	snap, err := host.Read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errkind.ErrConnect, err)

@@ -23,8 +23,13 @@ import (
 // simConfig is a run against sim with its root password.
 func simConfig(sim *esxsim.Server, doc string) Config {
 	pw, _ := sim.URL.User.Password()
-	return Config{Server: sim.URL.Host, Username: "root", Password: params.NewPassword(pw), Thumbprint: sim.Thumbprint,
-		Input: []byte(doc), Retry: tasks.RetryPolicy{Backoff: time.Millisecond}}
+	return Config{
+		Connection: Connection{
+			Server: sim.URL.Host, Username: "root", Password: params.NewPassword(pw), Thumbprint: sim.Thumbprint,
+			Retry: tasks.RetryPolicy{Backoff: time.Millisecond},
+		},
+		Options: Options{Input: []byte(doc)},
+	}
 }
 
 func startSim(t *testing.T) *esxsim.Server {
@@ -156,8 +161,11 @@ func TestFaultFreeRequestCount(t *testing.T) {
 	}
 	defer vc.Close()
 	pw, _ := vc.URL.User.Password()
-	cfg := Config{Server: vc.URL.Host, Username: vc.URL.User.Username(), Password: params.NewPassword(pw), Thumbprint: vc.Thumbprint,
-		ViHost: vc.Hosts[0], Input: []byte(seed)}
+	cfg := Config{
+		Connection: Connection{Server: vc.URL.Host, Username: vc.URL.User.Username(), Password: params.NewPassword(pw), Thumbprint: vc.Thumbprint},
+		Options:    Options{Input: []byte(seed)},
+		ViHost:     vc.Hosts[0],
+	}
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -28,8 +28,9 @@ func TestPlaintextServerRefused(t *testing.T) {
 			for _, insecure := range []bool{false, true} {
 				var logs strings.Builder
 				rep, err := Run(context.Background(), Config{
-					Server: server, Username: "root", Password: params.NewPassword(canary), Insecure: insecure, ViHost: vihost,
-					Timeout: 5 * time.Second, Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil)),
+					Connection: Connection{Server: server, Username: "root", Password: params.NewPassword(canary), Insecure: insecure, Timeout: 5 * time.Second},
+					Options:    Options{Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil))},
+					ViHost:     vihost,
 				})
 				if !errors.Is(err, errkind.ErrInvalid) || errkind.ExitCode(err) != errkind.ExitInvalid || errkind.HTTPStatus(err) != 400 {
 					t.Fatalf("%s vihost=%q insecure=%v: err = %v", server, vihost, insecure, err)
@@ -45,7 +46,7 @@ func TestPlaintextServerRefused(t *testing.T) {
 				}
 			}
 		}
-		if _, err := HostPasswordPolicy(context.Background(), Config{Server: server, Password: params.NewPassword(canary), Insecure: true}); errkind.ExitCode(err) != errkind.ExitInvalid {
+		if _, err := HostPasswordPolicy(context.Background(), Config{Connection: Connection{Server: server, Password: params.NewPassword(canary), Insecure: true}}); errkind.ExitCode(err) != errkind.ExitInvalid {
 			t.Errorf("HostPasswordPolicy(%s): err = %v", server, err)
 		}
 	}
@@ -67,8 +68,8 @@ func TestSelfLockoutOnSimulator(t *testing.T) {
 		defer sim.Close()
 		pw, _ := sim.URL.User.Password()
 		rep, err := Run(context.Background(), Config{
-			Server: sim.URL.Host, Thumbprint: sim.Thumbprint, Username: admin, Password: params.NewPassword(pw),
-			Input: []byte(doc), AllowSelfLockout: allow,
+			Connection: Connection{Server: sim.URL.Host, Thumbprint: sim.Thumbprint, Username: admin, Password: params.NewPassword(pw)},
+			Options:    Options{Input: []byte(doc), AllowSelfLockout: allow},
 		})
 		if allow {
 			if err != nil || rep.Results[1].Outcome != tasks.Updated {
@@ -106,10 +107,14 @@ func TestLogEscapesHostText(t *testing.T) {
 	var logs strings.Builder
 	h := rawHandler{&logs}
 	_, err := Run(context.Background(), Config{
-		Server: "esx\u202e01.example", Password: params.NewPassword("x"), Input: []byte(seed), Log: slog.New(h),
-		Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
-			return nil, nil, errors.New("fault \x1b]0;pwned\x07")
+		Connection: Connection{
+			Server:   "esx\u202e01.example",
+			Password: params.NewPassword("x"),
+			Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
+				return nil, nil, errors.New("fault \x1b]0;pwned\x07")
+			},
 		},
+		Options: Options{Input: []byte(seed), Log: slog.New(h)},
 	})
 	if errkind.ExitCode(err) != errkind.ExitConnect {
 		t.Fatalf("err = %v", err)

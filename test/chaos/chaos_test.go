@@ -367,20 +367,27 @@ func (tg *target) run(t *testing.T, proxy string, rec *recorder, logs io.Writer,
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	return job.Run(ctx, job.Config{
-		Server: server, Username: tg.user, Password: params.NewPassword(tg.pw), Thumbprint: tg.thumb, ViHost: tg.vihost,
-		Timeout: cmp.Or(timeout, callTimeout), Retry: tasks.RetryPolicy{Backoff: time.Millisecond},
-		Input: []byte(list), Log: slog.New(slog.NewTextHandler(logs, nil)),
-		Dial: func(ctx context.Context, cfg esx.Config) (tasks.Host, func() error, error) {
-			cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper { rec.next = next; return rec }
-			if tg.vihost != "" {
-				h, closeFn, err := esx.DialViHost(ctx, cfg, tg.vihost)
-				if err != nil {
-					return nil, nil, err
+		Connection: job.Connection{
+			Server:     server,
+			Username:   tg.user,
+			Password:   params.NewPassword(tg.pw),
+			Thumbprint: tg.thumb,
+			Timeout:    cmp.Or(timeout, callTimeout),
+			Retry:      tasks.RetryPolicy{Backoff: time.Millisecond},
+			Dial: func(ctx context.Context, cfg esx.Config) (tasks.Host, func() error, error) {
+				cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper { rec.next = next; return rec }
+				if tg.vihost != "" {
+					h, closeFn, err := esx.DialViHost(ctx, cfg, tg.vihost)
+					if err != nil {
+						return nil, nil, err
+					}
+					return h, closeFn, nil
 				}
-				return h, closeFn, nil
-			}
-			return job.DialHost(ctx, cfg)
+				return job.DialHost(ctx, cfg)
+			},
 		},
+		Options: job.Options{Input: []byte(list), Log: slog.New(slog.NewTextHandler(logs, nil))},
+		ViHost:  tg.vihost,
 	})
 }
 
