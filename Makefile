@@ -23,8 +23,12 @@ deps:
 ## test: everything CI checks: deps, lint, all tests, short fuzz runs, Windows cross-build
 test: deps lint test-go fuzz cross
 
+## test-go: every package's tests, without -short; prints each package's
+## result, failed tests in full and every skipped test with its reason
+## (tools/testreport)
+test-go: SHELL := /bin/bash
 test-go:
-	$(GO) test -count=1 ./...
+	set -o pipefail; $(GO) test -count=1 -json ./... | $(GO) run ./tools/testreport
 
 ## test-short: the inner loop while developing: every package's tests with
 ## -short (long differential corpora sampled, plugin builds skipped; cached

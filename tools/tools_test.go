@@ -7,10 +7,11 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 )
 
 // lockFile takes the write lock apt and dpkg take on path (fcntl, as
@@ -42,12 +43,10 @@ func TestAptInstallWaitsForTheLocks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs apt-get update (the package mirror); not with -short")
 	}
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("needs root on Linux")
+	if os.Geteuid() != 0 {
+		missing.Tool(t, "needs root (install-test-deps.sh installs with apt as root, as CI does)")
 	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		t.Skip("no apt-get")
-	}
+	missing.LookPath(t, "apt-get", "Debian's apt: the project's tests install their packages with it")
 	releaseLists, ok := lockFile(t, "/var/lib/apt/lists/lock")
 	if !ok {
 		t.Skip("another apt holds the lists lock now")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"net/url"
 	"os"
 	"os/exec"
@@ -327,7 +328,7 @@ func TestREADMESetUp(t *testing.T) {
 		}
 	}
 	if goCmd == "" {
-		t.Skip("no go command on PATH besides the test's toolchain")
+		missing.Tool(t, "no go command on PATH besides the test's toolchain")
 	}
 	cmd := exec.Command(goCmd, "env", "GOVERSION")
 	cmd.Dir = "../.."

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,23 +31,28 @@ func TestSignalDuringWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sim.Close()
-			arrived := make(chan struct{})
+			arrived, release := make(chan struct{}), make(chan struct{})
 			held := false
-			// The host is slow to answer the first CreateUser; the signal
-			// arrives meanwhile.
+			// The host holds its answer to the first CreateUser until the
+			// test has seen the signal handled: the call is in flight when
+			// the run stops.
 			sim.OnRequest(func(_ int, method string) {
 				if method == "CreateUser" && !held {
 					held = true
 					close(arrived)
-					time.Sleep(500 * time.Millisecond)
+					select {
+					case <-release:
+					case <-time.After(time.Minute): // never block a broken run forever
+					}
 				}
 			})
 			pw, _ := sim.URL.User.Password()
 			cmd := exec.Command(binary, "apply", "--output", tt.output, "--server", sim.URL.Host, "--thumbprint", sim.Thumbprint, "--verbose")
 			cmd.Stdin = strings.NewReader(seedFirst + "- {id: user2, operation: set, password: 'S3cr3tP455!', role: ReadOnly}\n")
 			cmd.Env = append(os.Environ(), "ESXI_PASSWORD="+pw, "GOVC_URL=")
-			var out, errb bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &errb
+			var out bytes.Buffer
+			errb := newWatch("stopping: no new call is started")
+			cmd.Stdout, cmd.Stderr = &out, errb
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -59,13 +65,20 @@ func TestSignalDuringWrite(t *testing.T) {
 			if err := cmd.Process.Signal(tt.sig); err != nil {
 				t.Fatal(err)
 			}
+			select {
+			case <-errb.seen:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("the signal was not handled; stderr:\n%s", errb)
+			}
+			close(release)
 			err = cmd.Wait()
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {
 				code = ee.ExitCode()
 			}
 			if code != 1 {
-				t.Fatalf("exit %d, want 1\n%s\n%s", code, &out, &errb)
+				t.Fatalf("exit %d, want 1\n%s\n%s", code, &out, errb)
 			}
 			if tt.output == "json" {
 				var rep struct {
@@ -93,10 +106,41 @@ func TestSignalDuringWrite(t *testing.T) {
 				t.Errorf("text output:\n%s", &out)
 			}
 			if sim.LogoutRequests() != 1 || !strings.Contains(errb.String(), "logged out") {
-				t.Errorf("%d Logout requests; stderr:\n%s", sim.LogoutRequests(), &errb)
+				t.Errorf("%d Logout requests; stderr:\n%s", sim.LogoutRequests(), errb)
 			}
 		})
 	}
+}
+
+// watch is a writer that keeps what it is given and closes seen once it
+// holds want.
+type watch struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+}
+
+func newWatch(want string) *watch { return &watch{want: want, seen: make(chan struct{})} }
+
+func (w *watch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	select {
+	case <-w.seen:
+	default:
+		if strings.Contains(w.buf.String(), w.want) {
+			close(w.seen)
+		}
+	}
+	return n, err
+}
+
+func (w *watch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // simulate --expire-session-at K: the host ends the session at request K;

@@ -28,6 +28,7 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/internal/testsupport/drpfake"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"github.com/esxi-users/esxi-users/internal/testsupport/pluginbuild"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -455,9 +456,7 @@ func (w *world) data(token string) *drpData {
 }
 
 func TestESXiTemplateEndToEnd(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3")
-	}
+	missing.File(t, "/usr/bin/python3", "apt-get install python3")
 	w := newWorld(t)
 	script := render(t, &w.plugin.Def, content.ESXiTemplate, w.data(w.token))
 	w.noCanary(t, "the rendered ESXi template", script)
@@ -494,9 +493,7 @@ func agentWorld(t *testing.T) (*world, string) {
 		t.Skip("the Go-agent template runs the linux task binary")
 	}
 	for _, tool := range []string{"bash", "curl", "sha256sum", "awk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip("needs " + tool)
-		}
+		missing.LookPath(t, tool, "apt-get install "+tool)
 	}
 	w := newWorld(t)
 	taskDir := filepath.Join(w.dir, "task")

@@ -21,6 +21,7 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/pack"
 	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"github.com/esxi-users/esxi-users/internal/testsupport/netfault"
 	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -140,9 +141,7 @@ func runScript(t *testing.T, name string, env []string, args ...string) (int, st
 // server presenting that certificate; the exit codes follow the plugin's
 // answers (issue 9 item 6).
 func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3")
-	}
+	missing.File(t, "/usr/bin/python3", "apt-get install python3")
 	w := newWorld(t)
 	script := func(token, pin string) string {
 		d := w.data(token)
@@ -253,9 +252,7 @@ func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 // action with the job's token (RS_TOKEN) and maps the answers.
 func TestActionTemplateEndToEnd(t *testing.T) {
 	for _, tool := range []string{"bash", "curl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip("needs " + tool)
-		}
+		missing.LookPath(t, tool, "apt-get install "+tool)
 	}
 	w := newWorld(t)
 	jobToken, err := w.fake.JobToken(machineUUID, content.TaskName)

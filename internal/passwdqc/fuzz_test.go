@@ -1,6 +1,7 @@
 package passwdqc
 
 import (
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +44,7 @@ func FuzzAgainstPwqcheck(f *testing.F) {
 			}
 		})
 		if oracles == nil {
-			t.Skip("oracle unavailable")
+			missing.Tool(t, "pwqcheck's oracle unavailable")
 		}
 		clean := func(s string, n int, extra string) string {
 			s = strings.Map(func(r rune) rune {

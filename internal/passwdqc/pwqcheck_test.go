@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"io"
 	"os"
 	"os/exec"
@@ -38,15 +39,7 @@ func (p Policy) goVerdict(c oracleCase) string {
 // pwqcheckPath returns pwqcheck's path, or skips (fails under CI).
 func pwqcheckPath(tb testing.TB) string {
 	tb.Helper()
-	path, err := exec.LookPath("pwqcheck")
-	if err != nil {
-		msg := "pwqcheck not found on PATH; install Debian's passwdqc 2.0.2 (apt-get install passwdqc) to run the differential tests"
-		if os.Getenv("CI") != "" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	return path
+	return missing.LookPath(tb, "pwqcheck", "install Debian's passwdqc 2.0.2 (apt-get install passwdqc) to run the differential tests")
 }
 
 // validInput reports whether pwqcheck can take s on one line.
@@ -145,10 +138,7 @@ type liveOracle struct {
 func startLiveOracle(tb testing.TB, tokens []string) *liveOracle {
 	tb.Helper()
 	path := pwqcheckPath(tb)
-	stdbuf, err := exec.LookPath("stdbuf")
-	if err != nil {
-		tb.Skip("stdbuf (coreutils) not found; needed to talk to pwqcheck line by line")
-	}
+	stdbuf := missing.LookPath(tb, "stdbuf", "coreutils; needed to talk to pwqcheck line by line")
 	cmd := exec.Command(stdbuf, append([]string{"-oL", path, "--multi"}, tokens...)...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	stdin, err := cmd.StdinPipe()

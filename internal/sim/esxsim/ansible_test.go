@@ -1,7 +1,7 @@
 package esxsim
 
 import (
-	"fmt"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"net"
 	"os"
 	"os/exec"
@@ -25,13 +25,7 @@ const ansiblePlaybook = "/usr/bin/ansible-playbook"
 func requireAnsible(t *testing.T) {
 	t.Helper()
 	requirePyVmomi(t)
-	if _, err := os.Stat(ansiblePlaybook); err != nil {
-		msg := fmt.Sprintf("ansible not available (%v); apt-get install ansible", err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	missing.File(t, ansiblePlaybook, "apt-get install ansible")
 }
 
 // The Ansible anchors of lockdown mode, community.vmware's
