@@ -59,7 +59,7 @@ lint:
 ## bench: apply N=10,100,1000 entries to the simulator, beside one govc process per call (also with 3 ms latency);
 ## a fleet through one vCenter; 500 machines at once through the DRP plugin (BenchmarkRack)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./internal/bench
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench
 
 clean:
 	rm -rf $(BIN) dist

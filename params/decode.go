@@ -33,7 +33,7 @@ var fieldNames = []string{FieldID, FieldOperation, FieldDescription, FieldPasswo
 // with bare keys, is read as YAML 1.2. Both forms of the seed's example give
 // the same entries.
 //
-// It rejects, as errors wrapping ErrInvalid: input over MaxInputBytes,
+// It rejects, as errors wrapping errkind.ErrInvalid: input over MaxInputBytes,
 // non-UTF-8 bytes, syntax errors, more than one document, anything but an
 // array of mappings, more than MaxEntries entries, unknown keys (with a hint
 // for near misses such as "passwrod"), duplicate keys, and values that are

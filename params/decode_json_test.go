@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // jsonEntry wraps fields (written as JSON members) into a one-entry list.
@@ -309,8 +311,8 @@ func TestJSONRejected(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			if !errors.Is(err, errkind.ErrInvalid) {
+				t.Errorf("error does not wrap errkind.ErrInvalid: %v", err)
 			}
 			if strings.Contains(err.Error(), canary) || strings.Contains(err.Error(), "Canary") {
 				t.Errorf("error leaks the password: %q", err)

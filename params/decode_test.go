@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // canary is a password that must never appear in any error text.
@@ -97,8 +99,8 @@ func TestDecodeInvalidFixtures(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			if !errors.Is(err, errkind.ErrInvalid) {
+				t.Errorf("error does not wrap errkind.ErrInvalid: %v", err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %q\nwant it to contain %q", err, tt.want)
@@ -257,15 +259,15 @@ func TestIgnoreList(t *testing.T) {
 
 const messageAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,;:()\"?!.-"
 
-// checkRefusal checks the error of a refused input: it wraps ErrInvalid,
+// checkRefusal checks the error of a refused input: it wraps errkind.ErrInvalid,
 // and no password that was decoded from data appears in it. Checked for
 // passwords that could not come from anywhere else: at least 8 bytes,
 // occurring once in the input, and not made only of the letters, spaces and
 // punctuation of the fixed messages.
 func checkRefusal(t *testing.T, data []byte, decoded []Entry, err error) {
 	t.Helper()
-	if !errors.Is(err, ErrInvalid) {
-		t.Fatalf("error does not wrap ErrInvalid: %v", err)
+	if !errors.Is(err, errkind.ErrInvalid) {
+		t.Fatalf("error does not wrap errkind.ErrInvalid: %v", err)
 	}
 	for _, e := range decoded {
 		p := e.Password.Reveal()

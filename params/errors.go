@@ -1,14 +1,11 @@
 package params
 
 import (
-	"errors"
 	"fmt"
 	"strings"
-)
 
-// ErrInvalid is wrapped by every decoding and validation error: the input is
-// wrong and nothing should be changed on the host.
-var ErrInvalid = errors.New("invalid esxi/manage-users input")
+	"github.com/esxi-users/esxi-users/internal/errkind"
+)
 
 // EntryError is a problem with one entry. Its message names the entry
 // (1-based, as operators count), its id and operation when known, and the
@@ -26,8 +23,8 @@ func (e *EntryError) Error() string {
 	return fmt.Sprintf("%s: %s", EntryLabel(e.Index, e.ID, e.Operation), e.Msg)
 }
 
-// Unwrap makes errors.Is(err, ErrInvalid) true.
-func (e *EntryError) Unwrap() error { return ErrInvalid }
+// Unwrap makes errors.Is(err, errkind.ErrInvalid) true.
+func (e *EntryError) Unwrap() error { return errkind.ErrInvalid }
 
 // EntryLabel is how messages name an entry: `entry 3 (id "user1", set)`.
 // A long id or operation is clipped (Clip).
@@ -56,7 +53,7 @@ func (l *ListError) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
-// Unwrap exposes each entry error (and through them ErrInvalid).
+// Unwrap exposes each entry error (and through them errkind.ErrInvalid).
 func (l *ListError) Unwrap() []error {
 	errs := make([]error, len(l.Errs))
 	for i, e := range l.Errs {
@@ -94,18 +91,5 @@ func (e *DocumentError) Error() string {
 	return "esxi/manage-users: " + e.Msg
 }
 
-// Unwrap makes errors.Is(err, ErrInvalid) true.
-func (e *DocumentError) Unwrap() error { return ErrInvalid }
-
-// Invalidf is an input error outside the list itself (a flag, the server's
-// URL, a setting): its message is exactly the formatted text (%w wraps as in
-// fmt.Errorf), and errors.Is(err, ErrInvalid) is true, so it exits 2 and
-// nothing is contacted.
-func Invalidf(format string, a ...any) error {
-	return &invalidError{err: fmt.Errorf(format, a...)}
-}
-
-type invalidError struct{ err error }
-
-func (e *invalidError) Error() string   { return e.err.Error() }
-func (e *invalidError) Unwrap() []error { return []error{ErrInvalid, e.err} }
+// Unwrap makes errors.Is(err, errkind.ErrInvalid) true.
+func (e *DocumentError) Unwrap() error { return errkind.ErrInvalid }

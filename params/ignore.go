@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // Protected lists the accounts that can never be modified: the seed says
@@ -19,7 +21,7 @@ type IgnoreList struct{ ids []string }
 // duplicates folded). Protected ids are always included.
 func NewIgnoreList(ids []string) (IgnoreList, error) {
 	if len(ids) > MaxIgnoreListEntries {
-		return IgnoreList{}, fmt.Errorf("esxi/manage-users-ignore-list: %d ids; the limit is %d: %w", len(ids), MaxIgnoreListEntries, ErrInvalid)
+		return IgnoreList{}, fmt.Errorf("esxi/manage-users-ignore-list: %d ids; the limit is %d: %w", len(ids), MaxIgnoreListEntries, errkind.ErrInvalid)
 	}
 	var l IgnoreList
 	for _, id := range append(slices.Clone(Protected), ids...) {

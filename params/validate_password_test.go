@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // A password reaches the host exactly as written, or the entry is invalid:
@@ -51,7 +53,7 @@ func TestPasswordCharacters(t *testing.T) {
 				return
 			}
 			var le *ListError
-			if !errors.As(err, &le) || !errors.Is(err, ErrInvalid) {
+			if !errors.As(err, &le) || !errors.Is(err, errkind.ErrInvalid) {
 				t.Fatalf("err = %v, want a ListError", err)
 			}
 			if len(le.Errs) != 1 || le.Errs[0].Field != FieldPassword || le.Errs[0].Index != 0 {

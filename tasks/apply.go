@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -34,7 +35,7 @@ type Options struct {
 	// Halt, if set, is asked before each entry is applied (Prepared.Apply);
 	// an error ends the run there, as if stopped: that entry and the ones
 	// after it are not run, the entries before it keep their outcomes, and
-	// the run's error wraps ErrInterrupted and Halt's error. A fleet stops
+	// the run's error wraps errkind.ErrInterrupted and Halt's error. A fleet stops
 	// its other hosts this way after one fails (--fail-fast): each finishes
 	// the entry it is applying and no more.
 	Halt func() error
@@ -59,7 +60,7 @@ type Options struct {
 	// index (the messages of its *params.ListError). Such a run writes
 	// nothing: it reads the host and checks the other entries as usual
 	// (roles, password policy, self-lockout, privileges), then reports every
-	// problem together (ErrInvalid); the entries listed here are invalid
+	// problem together (errkind.ErrInvalid); the entries listed here are invalid
 	// with their messages (in the report even when the host cannot be
 	// read) and are not checked against the host.
 	Invalid map[int][]string
@@ -79,16 +80,17 @@ const DefaultPasswordPolicy = "retry=3 min=disabled,disabled,disabled,7,7"
 // in order, stopping at the first failure. The entries must already have
 // passed params.Parse.
 //
-// The returned error wraps ErrConnect (nothing changed), ErrInvalid (nothing
-// changed; every invalid entry is in the report), ErrApply (the report says
-// which entries were applied, and what the host holds for the failed one) or
-// ErrInterrupted (ctx was cancelled: the call in flight was given
-// Options.Grace to finish, the report is as for ErrApply). The report is
-// never nil.
+// The returned error wraps errkind.ErrConnect (nothing changed),
+// errkind.ErrInvalid (nothing changed; every invalid entry is in the report),
+// errkind.ErrApply (the report says which entries were applied, and what the
+// host holds for the failed one) or errkind.ErrInterrupted (ctx was
+// cancelled: the call in flight was given Options.Grace to finish, the report
+// is as for errkind.ErrApply). The report is never nil.
 //
 // Transient faults are recovered from (see step): a Host wraps
-// ErrUncertain, ErrNotApplied, ErrUserExists, ErrNoSuchUser and
-// ErrNoSuchPermission so that the engine can tell them apart.
+// errkind.ErrUncertain, errkind.ErrNotApplied, errkind.ErrUserExists,
+// errkind.ErrNoSuchUser and errkind.ErrNoSuchPermission so that the engine
+// can tell them apart.
 func Run(ctx context.Context, h Host, entries []params.Entry, opt Options) (*Report, error) {
 	p, report, err := Prepare(ctx, h, entries, opt)
 	if err != nil {
@@ -155,9 +157,9 @@ func (r *run) do(ctx context.Context) (*Report, error) {
 	snap, err := r.host.Read(ctx)
 	if err != nil {
 		if r.sd.stopped() {
-			return r.finish(fmt.Errorf("%w before anything was changed: %w", ErrInterrupted, err))
+			return r.finish(fmt.Errorf("%w before anything was changed: %w", errkind.ErrInterrupted, err))
 		}
-		return r.finish(fmt.Errorf("%w: %w", ErrConnect, err))
+		return r.finish(fmt.Errorf("%w: %w", errkind.ErrConnect, err))
 	}
 	r.report.Host, r.report.User = snap.Host, snap.User
 	r.state = cloneSnapshot(snap)
@@ -216,7 +218,7 @@ func (r *run) check(privErr error) error {
 			if r.opt.Checker != nil && !e.Password.IsZero() {
 				reason, err := r.opt.Checker.CheckPassword(policy, e.ID, e.EffectiveDescription(), e.Password)
 				if err != nil {
-					return fmt.Errorf("%w: password policy %q: %w", ErrInvalid, policy, err)
+					return fmt.Errorf("%w: password policy %q: %w", errkind.ErrInvalid, policy, err)
 				}
 				if reason != "" {
 					msgs = append(msgs, fmt.Sprintf("password does not meet the host's policy: %s", reason))
@@ -298,8 +300,8 @@ func (r *run) done(i int, o Outcome) {
 // apply performs entry i. When it fails, the id is read again: if the host
 // shows the entry fully applied (only an answer was lost), the entry is done
 // and the run goes on; otherwise the entry is failed with what the host
-// holds for the id (Observed), the rest are not run, and an ErrApply (or,
-// after a signal, ErrInterrupted) error is returned.
+// holds for the id (Observed), the rest are not run, and an errkind.ErrApply (or,
+// after a signal, errkind.ErrInterrupted) error is returned.
 func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 	if r.opt.Ignore.Contains(e.ID) {
 		r.done(i, Ignored)
@@ -310,7 +312,7 @@ func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 		for j := i; j < len(r.entries); j++ {
 			r.done(j, NotRun)
 		}
-		return fmt.Errorf("%w before %s: it and the entries after it were not run", ErrInterrupted, label)
+		return fmt.Errorf("%w before %s: it and the entries after it were not run", errkind.ErrInterrupted, label)
 	}
 	if r.sd.stopped() {
 		return notRun()
@@ -323,7 +325,7 @@ func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 	} else {
 		outcome, err = r.write(e, p)
 	}
-	if err != nil && !p.called && errors.Is(err, ErrInterrupted) {
+	if err != nil && !p.called && errors.Is(err, errkind.ErrInterrupted) {
 		return notRun() // stopped before its first call
 	}
 	res := &r.report.Results[i]
@@ -337,9 +339,9 @@ func (r *run) apply(ctx context.Context, i int, e params.Entry) error {
 			for j := i + 1; j < len(r.entries); j++ {
 				r.done(j, NotRun)
 			}
-			kind := ErrApply
-			if errors.Is(err, ErrInterrupted) {
-				kind = ErrInterrupted
+			kind := errkind.ErrApply
+			if errors.Is(err, errkind.ErrInterrupted) {
+				kind = errkind.ErrInterrupted
 			}
 			if obs != nil {
 				msg += " — " + obs.Words(e.ID)
@@ -502,18 +504,18 @@ func (r *run) remove(e params.Entry, p *progress) (Outcome, error) {
 // step makes one call of the entry in flight and recovers what can be
 // recovered, within the retry policy (per call):
 //
-//   - an expired session (ErrNotApplied: the host did not act; the Host has
-//     logged in again): the call is made again after a backoff;
-//   - a lost answer (ErrUncertain): the id is read again; if the call took
-//     effect it is done, otherwise the caller decides afresh from what the
-//     host holds, after a backoff — a write is never blindly repeated;
+//   - an expired session (errkind.ErrNotApplied: the host did not act; the
+//     Host has logged in again): the call is made again after a backoff;
+//   - a lost answer (errkind.ErrUncertain): the id is read again; if the call
+//     took effect it is done, otherwise the caller decides afresh from what
+//     the host holds, after a backoff — a write is never blindly repeated;
 //   - another writer's change (AlreadyExists, UserNotFound, no permission):
 //     the id is read again and the caller converges from it.
 //
 // nil means: decide the entry's next call. Any other error ends the entry.
 func (r *run) step(id string, c hostCall, p *progress, tries map[string]*attempts) error {
 	if r.sd.stopped() {
-		return fmt.Errorf("%w before %s", ErrInterrupted, c.name)
+		return fmt.Errorf("%w before %s", errkind.ErrInterrupted, c.name)
 	}
 	p.called, p.last = true, c.name
 	err := r.call(func() error { return c.do(r.sd.calls) })
@@ -528,16 +530,16 @@ func (r *run) step(id string, c hostCall, p *progress, tries map[string]*attempt
 		tries[c.name] = a
 	}
 	a.failed++
-	uncertain := errors.Is(err, ErrUncertain)
-	race := errors.Is(err, ErrUserExists) || errors.Is(err, ErrNoSuchUser) || errors.Is(err, ErrNoSuchPermission)
-	if !uncertain && !race && !errors.Is(err, ErrNotApplied) {
+	uncertain := errors.Is(err, errkind.ErrUncertain)
+	race := errors.Is(err, errkind.ErrUserExists) || errors.Is(err, errkind.ErrNoSuchUser) || errors.Is(err, errkind.ErrNoSuchPermission)
+	if !uncertain && !race && !errors.Is(err, errkind.ErrNotApplied) {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	if uncertain {
 		p.unsure = c.name
 	}
 	if r.sd.stopped() {
-		return fmt.Errorf("%s: %w (%w)", c.name, err, ErrInterrupted)
+		return fmt.Errorf("%s: %w (%w)", c.name, err, errkind.ErrInterrupted)
 	}
 	wait, again := r.opt.Retry.Retry(a.failed, a.first)
 	if !again {
@@ -546,7 +548,7 @@ func (r *run) step(id string, c hostCall, p *progress, tries map[string]*attempt
 	if uncertain || race {
 		obs, rerr := r.lookup(r.sd.calls, id)
 		if rerr != nil {
-			return fmt.Errorf("%s: %w; reading %s again failed: %v", c.name, err, id, rerr)
+			return fmt.Errorf("%s: %w; reading %s again failed: %w", c.name, err, id, rerr)
 		}
 		r.refresh(id, obs)
 		if !obs.Exists {
@@ -567,7 +569,7 @@ func (r *run) step(id string, c hostCall, p *progress, tries map[string]*attempt
 	}
 	r.log.Warn("retrying", "id", id, "call", c.name, "attempt", a.failed+1, "of", r.opt.Retry.WithDefaults().Attempts, "after", wait, "error", r.redact(err.Error()))
 	if serr := Sleep(r.sd.stop, wait); serr != nil {
-		return fmt.Errorf("%s: %w (%w)", c.name, err, ErrInterrupted)
+		return fmt.Errorf("%s: %w (%w)", c.name, err, errkind.ErrInterrupted)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -58,7 +59,7 @@ func (h *memHost) write(op string) error {
 
 func (h *memHost) CreateUser(_ context.Context, id, d string, _ params.Password) error {
 	if _, ok := h.users[id]; ok {
-		return fmt.Errorf("create %s: %w", id, ErrUserExists)
+		return fmt.Errorf("create %s: %w", id, errkind.ErrUserExists)
 	}
 	if err := h.write("create " + id); err != nil {
 		return err
@@ -69,7 +70,7 @@ func (h *memHost) CreateUser(_ context.Context, id, d string, _ params.Password)
 
 func (h *memHost) UpdateUser(_ context.Context, id, d string, _ params.Password) error {
 	if _, ok := h.users[id]; !ok {
-		return fmt.Errorf("update %s: %w", id, ErrNoSuchUser)
+		return fmt.Errorf("update %s: %w", id, errkind.ErrNoSuchUser)
 	}
 	if err := h.write("update " + id); err != nil {
 		return err
@@ -80,7 +81,7 @@ func (h *memHost) UpdateUser(_ context.Context, id, d string, _ params.Password)
 
 func (h *memHost) RemoveUser(_ context.Context, id string) error {
 	if _, ok := h.users[id]; !ok {
-		return fmt.Errorf("remove %s: %w", id, ErrNoSuchUser)
+		return fmt.Errorf("remove %s: %w", id, errkind.ErrNoSuchUser)
 	}
 	if err := h.write("remove " + id); err != nil {
 		return err
@@ -102,7 +103,7 @@ func (h *memHost) SetRole(_ context.Context, id, role string) error {
 
 func (h *memHost) RemoveRole(_ context.Context, id string) error {
 	if _, ok := h.perms[id]; !ok {
-		return fmt.Errorf("revoke %s: %w", id, ErrNoSuchPermission)
+		return fmt.Errorf("revoke %s: %w", id, errkind.ErrNoSuchPermission)
 	}
 	if err := h.write("revoke " + id); err != nil {
 		return err
@@ -278,7 +279,7 @@ func TestRunInvalidChangesNothing(t *testing.T) {
 	{id: root, operation: set, password: x, role: Admin}]`
 	chk := &lenChecker{}
 	rep, err := Run(context.Background(), h, entries(t, doc), Options{Checker: chk})
-	if !errors.Is(err, ErrInvalid) || ExitCode(err) != ExitInvalid || HTTPStatus(err) != 400 {
+	if !errors.Is(err, errkind.ErrInvalid) || errkind.ExitCode(err) != errkind.ExitInvalid || errkind.HTTPStatus(err) != 400 {
 		t.Fatalf("err = %v", err)
 	}
 	if len(h.writes) != 0 {
@@ -307,13 +308,13 @@ func TestRunPolicyOverrideAndSkip(t *testing.T) {
 	h.policy = ""
 	chk := &lenChecker{}
 	doc := `[{id: u1, operation: add, password: short, role: Admin}]`
-	if _, err := Run(context.Background(), h, entries(t, doc), Options{Checker: chk, PasswordPolicy: "min=1,1,1,1,1"}); !errors.Is(err, ErrInvalid) {
+	if _, err := Run(context.Background(), h, entries(t, doc), Options{Checker: chk, PasswordPolicy: "min=1,1,1,1,1"}); !errors.Is(err, errkind.ErrInvalid) {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(chk.calls[0], "min=1,1,1,1,1|") {
 		t.Errorf("override not used: %v", chk.calls)
 	}
-	if _, err := Run(context.Background(), h, entries(t, doc), Options{Checker: chk, PasswordPolicy: "bad"}); !errors.Is(err, ErrInvalid) {
+	if _, err := Run(context.Background(), h, entries(t, doc), Options{Checker: chk, PasswordPolicy: "bad"}); !errors.Is(err, errkind.ErrInvalid) {
 		t.Errorf("unparsable policy: %v", err)
 	}
 	// Without a checker the host decides.
@@ -333,7 +334,7 @@ func TestRunStopsAtFirstFailure(t *testing.T) {
 			h.failAt, h.failErr = k, fmt.Errorf("host said no (echoing %s)", canary)
 			doc := strings.ReplaceAll(seed, "S3cr3tP455!", canary)
 			rep, err := Run(context.Background(), h, entries(t, doc), Options{Checker: &lenChecker{}})
-			if !errors.Is(err, ErrApply) || ExitCode(err) != ExitApply {
+			if !errors.Is(err, errkind.ErrApply) || errkind.ExitCode(err) != errkind.ExitApply {
 				t.Fatalf("err = %v", err)
 			}
 			failed := (k - 1) / 2
@@ -364,7 +365,7 @@ func TestRunReadFailure(t *testing.T) {
 	h := newMemHost()
 	h.readErr = errors.New("connection refused")
 	rep, err := Run(context.Background(), h, entries(t, seed), Options{})
-	if !errors.Is(err, ErrConnect) || ExitCode(err) != ExitConnect || HTTPStatus(err) != 502 {
+	if !errors.Is(err, errkind.ErrConnect) || errkind.ExitCode(err) != errkind.ExitConnect || errkind.HTTPStatus(err) != 502 {
 		t.Fatalf("err = %v", err)
 	}
 	for _, o := range outcomes(rep) {

@@ -1,7 +1,8 @@
 // Package tasks is the esxi/manage-users engine: it reads a host once,
 // checks every entry against it, and applies the entries in order, stopping
 // at the first failure. It talks to the host through the Host interface and
-// has no vSphere dependency.
+// has no vSphere dependency. Its errors, and those a Host returns, wrap the
+// kinds of internal/errkind, which maps them to exit codes and HTTP statuses.
 package tasks
 
 import (

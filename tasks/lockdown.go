@@ -17,13 +17,12 @@ import (
 // host, except those of the exception users", ChangeLockdownMode), so such
 // a user holds no role on the host while it lasts, and a role for it can be
 // neither granted nor removed, directly or through vCenter.
-//
 // The host read learns the mode (Snapshot.Lockdown) and the exception list
-// (Snapshot.LockdownExceptions). On a host in lockdown mode, a list with an
-// entry that would write a role for a user not on the list is refused
-// before the first write (ErrRefused, exit 3), naming the host, the entries
-// and the way out. Creating, updating and removing accounts are not
-// lockdown conditions; an add or set always writes a role (it is required),
+//(Snapshot.LockdownExceptions). On a host in lockdown mode, a list with an
+//entry that would write a role for a user not on the list is refused before
+//the first write (errkind.ErrRefused, exit 3), naming the host, the entries
+//and the way out. Creating, updating and removing accounts are not lockdown
+//conditions; an add or set always writes a role (it is required),
 // so in practice any add or set of a non-exception user is refused.
 
 // locked reports whether mode is a lockdown mode in force.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -23,9 +24,9 @@ type Prepared struct {
 //
 // On success it returns the prepared run and its report so far (every
 // entry not-run). Otherwise the Prepared is nil, the report is final and
-// the error is Run's for the same failure: it wraps ErrConnect (the host
-// could not be read, or the session lacks privileges), ErrInvalid (every
-// invalid entry is in the report) or ErrInterrupted (ctx was cancelled
+// the error is Run's for the same failure: it wraps errkind.ErrConnect (the host
+// could not be read, or the session lacks privileges), errkind.ErrInvalid (every
+// invalid entry is in the report) or errkind.ErrInterrupted (ctx was cancelled
 // while reading).
 //
 // The host's view read here is used by Apply, which may come later: a
@@ -42,7 +43,7 @@ func Prepare(ctx context.Context, h Host, entries []params.Entry, opt Options) (
 
 // Apply is the second phase of Run: it applies the entries in order,
 // stopping at the first failure, with Run's recovery, signals (ctx) and
-// errors (ErrApply, ErrInterrupted). It may be called once.
+// errors (errkind.ErrApply, errkind.ErrInterrupted). It may be called once.
 func (p *Prepared) Apply(ctx context.Context) (*Report, error) {
 	r := p.r
 	if p.applied {
@@ -75,5 +76,5 @@ func (r *run) halt(i int, e params.Entry) error {
 	for j := i; j < len(r.entries); j++ {
 		r.done(j, NotRun)
 	}
-	return fmt.Errorf("%w before %s: %w; it and the entries after it were not run", ErrInterrupted, params.EntryLabel(i, e.ID, e.Operation), why)
+	return fmt.Errorf("%w before %s: %w; it and the entries after it were not run", errkind.ErrInterrupted, params.EntryLabel(i, e.ID, e.Operation), why)
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // Prepare reads and checks and writes nothing; Apply then does what Run
@@ -42,12 +44,12 @@ func TestPrepareFailures(t *testing.T) {
 	h := newMemHost()
 	delete(h.roles, "ReadOnly")
 	p, rep, err := Prepare(context.Background(), h, entries(t, `[{id: u1, operation: add, password: "Abcdef12!x", role: ReadOnly}]`), Options{Checker: &lenChecker{}})
-	if p != nil || !errors.Is(err, ErrInvalid) || rep.OK || rep.Results[0].Outcome != Invalid || len(h.writes) != 0 {
+	if p != nil || !errors.Is(err, errkind.ErrInvalid) || rep.OK || rep.Results[0].Outcome != Invalid || len(h.writes) != 0 {
 		t.Errorf("invalid: %v %v %+v", p, err, rep)
 	}
 	h.readErr = errors.New("connection refused")
 	p, rep, err = Prepare(context.Background(), h, entries(t, `[{id: u1, operation: remove}]`), Options{})
-	if p != nil || !errors.Is(err, ErrConnect) || rep.OK || rep.Error == "" {
+	if p != nil || !errors.Is(err, errkind.ErrConnect) || rep.OK || rep.Error == "" {
 		t.Errorf("unreadable: %v %v %+v", p, err, rep)
 	}
 }
@@ -71,7 +73,7 @@ func TestApplyHalt(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := p.Apply(context.Background())
-	if !errors.Is(err, ErrInterrupted) || !errors.Is(err, stop) || ExitCode(err) != ExitApply {
+	if !errors.Is(err, errkind.ErrInterrupted) || !errors.Is(err, stop) || errkind.ExitCode(err) != errkind.ExitApply {
 		t.Fatalf("err = %v", err)
 	}
 	if got := outcomes(rep); !reflect.DeepEqual(got, []Outcome{Created, NotRun, NotRun}) || rep.OK {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -87,17 +88,11 @@ func (r *run) eachRoleWrite(f func(i int, e params.Entry, role string)) {
 	}
 }
 
-// ErrRefused marks what the check before the first write found the host
-// would refuse whoever asked, whatever the session's privileges: the
-// shell-access rules (shell.go) and lockdown mode (lockdown.go). It wraps
-// ErrConnect (exit 3). A fleet writes to no host when one refuses.
-var ErrRefused = fmt.Errorf("%w: the host refuses the list", ErrConnect)
-
 // checkHost asks the host, if it can tell, whether the session holds the
 // privileges the list needs (missingPrivileges), and finds what the host
 // would refuse anyway (shellRefusal, lockdownRefusal); if anything, the
-// run stops before any write (ErrConnect: the account cannot do the job,
-// nothing was changed; ErrRefused when the host refuses). A plan reports
+// run stops before any write (errkind.ErrConnect: the account cannot do the job,
+// nothing was changed; errkind.ErrRefused when the host refuses). A plan reports
 // the same.
 func (r *run) checkHost(ctx context.Context) error {
 	missing, err := r.missingPrivileges(ctx)
@@ -116,9 +111,9 @@ func (r *run) checkHost(ctx context.Context) error {
 	}
 	switch {
 	case len(refusals) > 0:
-		return fmt.Errorf("%w: %s; nothing was changed", ErrRefused, strings.Join(findings, "; "))
+		return fmt.Errorf("%w: %s; nothing was changed", errkind.ErrRefused, strings.Join(findings, "; "))
 	case missing != "":
-		return fmt.Errorf("%w: %s; nothing was changed", ErrConnect, missing)
+		return fmt.Errorf("%w: %s; nothing was changed", errkind.ErrConnect, missing)
 	}
 	return nil
 }
@@ -136,7 +131,7 @@ func (r *run) missingPrivileges(ctx context.Context) (string, error) {
 	}
 	missing, err := pc.MissingPrivileges(ctx, a)
 	if err != nil {
-		return "", fmt.Errorf("%w: check the session's privileges: %w", ErrConnect, err)
+		return "", fmt.Errorf("%w: check the session's privileges: %w", errkind.ErrConnect, err)
 	}
 	if len(missing) == 0 {
 		return "", nil

@@ -2,34 +2,9 @@ package tasks
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
-)
-
-// Errors a Host wraps (errors.Is) so that the engine can recover from
-// transient faults and from other writers changing the host under it.
-var (
-	// ErrUncertain: the call was sent but its answer was lost (the
-	// connection broke, or the call timed out), so the host may or may not
-	// have applied it. The engine reads the id again before it writes
-	// anything more: a write is never blindly repeated.
-	ErrUncertain = errors.New("the host's answer was lost, so the call may or may not have taken effect")
-	// ErrNotApplied: the host refused the call before acting on it for a
-	// reason a retry cures (the session had expired; the Host logs in again
-	// before its next call). The engine repeats the call.
-	ErrNotApplied = errors.New("the call was not applied (the session had expired)")
-	// ErrUserExists: the host's AlreadyExists on CreateUser.
-	ErrUserExists = errors.New("the user already exists")
-	// ErrNoSuchUser: the host's UserNotFound.
-	ErrNoSuchUser = errors.New("the user does not exist")
-	// ErrNoSuchPermission: RemoveRole found no permission to remove (the
-	// host's NotFound).
-	ErrNoSuchPermission = errors.New("the user has no permission to remove")
-	// ErrInterrupted: the run was stopped (SIGINT/SIGTERM, or the caller's
-	// deadline) before every entry was done (exit 1).
-	ErrInterrupted = errors.New("interrupted")
 )
 
 // Defaults of RetryPolicy and Options.Grace.

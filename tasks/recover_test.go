@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -89,8 +90,8 @@ func (h *faultyHost) Lookup(_ context.Context, id string) (Observation, error) {
 }
 
 var (
-	errLost    = fmt.Errorf("%w: EOF", ErrUncertain)
-	errExpired = fmt.Errorf("%w: NotAuthenticated", ErrNotApplied)
+	errLost    = fmt.Errorf("%w: EOF", errkind.ErrUncertain)
+	errExpired = fmt.Errorf("%w: NotAuthenticated", errkind.ErrNotApplied)
 )
 
 // seedWrites are the seed's writes without faults.
@@ -188,7 +189,7 @@ func TestPersistentFaultReportsObserved(t *testing.T) {
 				return injected{}
 			}}
 			rep, err := Run(context.Background(), h, entries(t, seed), Options{Checker: &lenChecker{}, Retry: fast})
-			if !errors.Is(err, ErrApply) || ExitCode(err) != ExitApply {
+			if !errors.Is(err, errkind.ErrApply) || errkind.ExitCode(err) != errkind.ExitApply {
 				t.Fatalf("err = %v", err)
 			}
 			if attempts != 3 {
@@ -297,8 +298,9 @@ func TestFailureWhoseEffectIsFullyAppliedIsDone(t *testing.T) {
 }
 
 // A cancelled context (SIGINT/SIGTERM) lets the call in flight finish, then
-// stops: the entry in flight is failed with what the host holds (or done
-// if it was complete), the rest not run, the error ErrInterrupted (exit 1).
+// stops: the entry in flight is failed with what the host holds (or done if
+// it was complete), the rest not run, the error errkind.ErrInterrupted (exit
+// 1).
 func TestInterrupted(t *testing.T) {
 	doc := `[{id: u1, operation: add, password: S3cr3tP455!, role: Admin}, {id: u2, operation: add, password: S3cr3tP455!, role: Admin}]`
 	tests := []struct {
@@ -316,7 +318,7 @@ func TestInterrupted(t *testing.T) {
 			defer cancel()
 			h := &faultyHost{memHost: newMemHost(), faults: map[int]injected{tt.at: {during: cancel}}}
 			rep, err := Run(ctx, h, entries(t, doc), Options{Checker: &lenChecker{}, Retry: fast})
-			if !errors.Is(err, ErrInterrupted) || ExitCode(err) != ExitApply {
+			if !errors.Is(err, errkind.ErrInterrupted) || errkind.ExitCode(err) != errkind.ExitApply {
 				t.Fatalf("err = %v", err)
 			}
 			if !reflect.DeepEqual(outcomes(rep), tt.want) {
@@ -338,7 +340,7 @@ func TestInterrupted(t *testing.T) {
 		defer cancel()
 		h := &blockingHost{memHost: newMemHost(), cancel: cancel}
 		rep, err := Run(ctx, h, entries(t, doc), Options{Checker: &lenChecker{}, Retry: fast, Grace: 50 * time.Millisecond})
-		if !errors.Is(err, ErrInterrupted) {
+		if !errors.Is(err, errkind.ErrInterrupted) {
 			t.Fatalf("err = %v", err)
 		}
 		if r := rep.Results[0]; r.Outcome != Failed || r.Observed == nil || *r.Observed != (Observation{}) || !strings.Contains(r.Error, "answer was lost") {
@@ -351,7 +353,7 @@ func TestInterrupted(t *testing.T) {
 		cancel()
 		h := &faultyHost{memHost: newMemHost()}
 		rep, err := Run(ctx, h, entries(t, doc), Options{Checker: &lenChecker{}})
-		if !errors.Is(err, ErrInterrupted) || len(h.calls) != 0 {
+		if !errors.Is(err, errkind.ErrInterrupted) || len(h.calls) != 0 {
 			t.Fatalf("err = %v, calls %v", err, h.calls)
 		}
 		if want := []Outcome{NotRun, NotRun}; !reflect.DeepEqual(outcomes(rep), want) {
@@ -370,7 +372,7 @@ type blockingHost struct {
 func (h *blockingHost) CreateUser(ctx context.Context, id, d string, pw params.Password) error {
 	h.cancel()
 	<-ctx.Done()
-	return fmt.Errorf("%w: %w", ErrUncertain, ctx.Err())
+	return fmt.Errorf("%w: %w", errkind.ErrUncertain, ctx.Err())
 }
 
 func TestObservationJSON(t *testing.T) {

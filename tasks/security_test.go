@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // A list that demotes or removes the session's own user (a non-root
@@ -49,7 +51,7 @@ func TestSelfLockout(t *testing.T) {
 					}
 					continue
 				}
-				if !errors.Is(err, ErrInvalid) || ExitCode(err) != ExitInvalid {
+				if !errors.Is(err, errkind.ErrInvalid) || errkind.ExitCode(err) != errkind.ExitInvalid {
 					t.Fatalf("err = %v", err)
 				}
 				if len(h.writes) != 0 {

@@ -18,7 +18,7 @@ import (
 // The engine never sets shell access; every add and set writes a password.
 // So a list that would write the password of a user who has shell access,
 // run by a session without it, is refused before the first write, as a
-// missing privilege is (ErrConnect, exit 3; checkHost).
+// missing privilege is (errkind.ErrConnect, exit 3; checkHost).
 //
 // The session's shell access is its own account's, as the host read it
 // (Snapshot.Users[User].Shell). A session user that is not a local account

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes internal/esxsim/vimversions.txt: in which vSphere API version each
+"""Writes internal/sim/esxsim/vimversions.txt: in which vSphere API version each
 type, property and method of the vim25 namespace appeared, and which versions
 each API version includes, as VMware's own type information states it.
 
@@ -9,9 +9,9 @@ files marked "AUTO GENERATED CODE"), which records for every type, property
 and method the internal version that introduced it, and for every version its
 parents (AddVersionParent: the versions a client of that version knows). The
 simulator uses the table to answer a client in the API version it negotiated
-(internal/esxsim/apiversion.go). Only facts are taken: names and versions.
+(internal/sim/esxsim/apiversion.go). Only facts are taken: names and versions.
 
-Usage: tools/gen-vimversions.py PYVMOMI_DIR LABEL > internal/esxsim/vimversions.txt
+Usage: tools/gen-vimversions.py PYVMOMI_DIR LABEL > internal/sim/esxsim/vimversions.txt
   PYVMOMI_DIR  the pyVmomi package directory of a pyvmomi checkout
   LABEL        what it is, e.g. "pyVmomi 8.0.3.0.1 (github.com/vmware/pyvmomi debb051)"
 

@@ -5,9 +5,9 @@
 #                     a real MIT KDC, kadmin.local and kinit for the SSPI tests
 #   python3-gssapi    MIT GSSAPI as a third-party initiator and acceptor (interop tests)
 #   python3-pyvmomi   VMware's pyVmomi as a third-party vSphere client (the
-#                     simulator's conformance suite, internal/esxsim)
+#                     simulator's conformance suite, internal/sim/esxsim)
 #   ansible           Ansible with community.vmware, whose lockdown modules are
-#                     run against the simulated vCenter (internal/esxsim)
+#                     run against the simulated vCenter (internal/sim/esxsim)
 # downloads the Go modules, and installs the lint tools (tools/lint.sh install:
 # staticcheck, deadcode and govulncheck into bin/tools, the Go vulnerability
 # database into the user's cache). Safe to run again. apt waits (up to

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/missing"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 )
 
 // lockFile takes the write lock apt and dpkg take on path (fcntl, as

@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"github.com/esxi-users/esxi-users/internal/missing"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"net/url"
 	"os"
 	"os/exec"

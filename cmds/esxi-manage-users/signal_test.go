@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 )
 
 // SIGINT/SIGTERM (a DRP job being stopped) while a write is in flight: the

@@ -26,10 +26,10 @@ import (
 	"github.com/digitalrebar/provision/v4/models"
 
 	"github.com/esxi-users/esxi-users/content"
-	"github.com/esxi-users/esxi-users/internal/drpfake"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/missing"
-	"github.com/esxi-users/esxi-users/internal/pluginbuild"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/drpfake"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
+	"github.com/esxi-users/esxi-users/internal/testsupport/pluginbuild"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -50,7 +50,7 @@ var (
 )
 
 // build builds the task binaries and the plugin with them embedded, as
-// `make plugin` ships them (internal/pluginbuild). Cached by the go build
+// `make plugin` ships them (internal/testsupport/pluginbuild). Cached by the go build
 // cache across runs.
 func build(t *testing.T) {
 	t.Helper()

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/content"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 )
 
 // rackHost is a machine of the fake with its own simulated host (counting

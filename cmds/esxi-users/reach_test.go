@@ -2,7 +2,7 @@ package main
 
 // What the ESXi script's token can reach (issue 16 items 2 and 4), shown
 // against the fake DRP, which grants exactly what the real server grants
-// (internal/drpfake: backend/renderData.go GenerateToken,
+// (internal/testsupport/drpfake: backend/renderData.go GenerateToken,
 // frontend/frontend.go, frontend/params.go, frontend/actions.go of the last
 // public server code), with the real plugin binary.
 
@@ -19,7 +19,7 @@ import (
 	"github.com/digitalrebar/provision/v4/models"
 
 	"github.com/esxi-users/esxi-users/content"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 )
 
 // call sends a request to the fake DRP API with token (a non-nil body as

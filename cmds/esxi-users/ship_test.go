@@ -2,8 +2,10 @@ package main
 
 // What ships contains no test double: the plugin and the task binaries it
 // embeds (built as mk/drp.mk builds them, with -tags $(DRP_TASK_TAGS)) link
-// none of the simulators, fakes and test fixtures below; and a task binary
-// built that way says it has no simulator instead of starting one.
+// nothing below the folders that hold the simulators, the test support and
+// the end-to-end suites; a task binary built that way says it has no
+// simulator instead of starting one; and every other package of the module
+// is linked by what ships, so the tree shows what ships.
 
 import (
 	"errors"
@@ -14,24 +16,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/pluginbuild"
+	"github.com/esxi-users/esxi-users/internal/testsupport/pluginbuild"
 )
 
 const module = "github.com/esxi-users/esxi-users"
 
-// testDoubles are the packages what ships must not link (each with the
-// packages below it).
+// testDoubles are the folders what ships must not link: every package below
+// one of them. The project's own are the simulator (internal/sim), the test
+// support (internal/testsupport) and the end-to-end suites (test); beside
+// them, govmomi's simulator (vcsim) and Toxiproxy.
 var testDoubles = []string{
-	"github.com/vmware/govmomi/simulator", // vcsim
+	module + "/internal/sim",
+	module + "/internal/testsupport",
+	module + "/test",
+	"github.com/vmware/govmomi/simulator",
 	"github.com/Shopify/toxiproxy",
-	module + "/internal/esxsim",
-	module + "/internal/simguest",
-	module + "/internal/simsspi",
-	module + "/internal/drpfake",
-	module + "/internal/krbtest",
-	module + "/internal/krbaccept", // the Kerberos acceptor of the simulators
-	module + "/internal/simtest",
-	module + "/internal/netfault",
 }
 
 // taskTags are the build tags mk/drp.mk builds the embedded task binaries
@@ -82,8 +81,41 @@ func TestShippedBinariesLinkNoTestDouble(t *testing.T) {
 	// The check finds them where they are: the default (development) build
 	// of esxi-manage-users keeps the simulator for --simulate.
 	bad := linkedDoubles(t, module+"/cmds/esxi-manage-users", runtime.GOARCH, "")
-	if !slices.Contains(bad, module+"/internal/esxsim") || !slices.Contains(bad, "github.com/vmware/govmomi/simulator") {
+	if !slices.Contains(bad, module+"/internal/sim/esxsim") || !slices.Contains(bad, "github.com/vmware/govmomi/simulator") {
 		t.Errorf("the default build of esxi-manage-users should link the simulator; found %q", bad)
+	}
+}
+
+// devTools is the folder of the developers' tools (generators, lint's
+// tests): neither shipped nor a test double.
+const devTools = module + "/tools"
+
+// Every package outside the test-double folders and tools/ is linked by the
+// plugin or by the task binary it ships, for some arch: a simulator, a fake
+// or a test helper put beside the shipped packages fails here and goes below
+// internal/sim or internal/testsupport.
+func TestEveryOtherPackageShips(t *testing.T) {
+	out, err := exec.Command("go", "list", "../../...").Output()
+	if err != nil {
+		t.Fatalf("go list ../../...: %v", err)
+	}
+	shipped := map[string]bool{}
+	for _, arch := range Arches {
+		for _, dep := range deps(t, module+"/cmds/esxi-users", arch, "") {
+			shipped[dep] = true
+		}
+		for _, dep := range deps(t, module+"/cmds/esxi-manage-users", arch, taskTags) {
+			shipped[dep] = true
+		}
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		under := func(d string) bool { return pkg == d || strings.HasPrefix(pkg, d+"/") }
+		if slices.ContainsFunc(testDoubles, under) || under(devTools) {
+			continue
+		}
+		if !shipped[pkg] {
+			t.Errorf("%s is neither shipped nor below a test-double folder (%s)", pkg, strings.Join(testDoubles[:3], ", "))
+		}
 	}
 }
 

@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/content"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/missing"
-	"github.com/esxi-users/esxi-users/internal/netfault"
 	"github.com/esxi-users/esxi-users/internal/pack"
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
+	"github.com/esxi-users/esxi-users/internal/testsupport/netfault"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -79,7 +79,7 @@ func TestServerParamCredentialsThroughPlugin(t *testing.T) {
 // and ends with spaces logs in through the plugin.
 func TestSpacedPasswordThroughPlugin(t *testing.T) {
 	w := newWorld(t)
-	sim, err := esxsim.Start(esxsim.Options{Username: "opsadmin", Password: "  Sp4ce#Admin-77  "})
+	sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Username: "opsadmin", Password: "  Sp4ce#Admin-77  "}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func (a *activity) arm() {
 	a.mu.Unlock()
 }
 
-// latencyProxy puts Toxiproxy (in-process: internal/netfault) between the
+// latencyProxy puts Toxiproxy (in-process: internal/testsupport/netfault) between the
 // plugin and a simulator, adding ms of latency to every reply.
 func latencyProxy(t *testing.T, upstream string, ms int) string {
 	t.Helper()
@@ -413,7 +413,7 @@ func (w *world) addSlowMachines(t *testing.T, n, ms int) []slowHost {
 	var hosts []slowHost
 	for i := 0; i < n; i++ {
 		act := newActivity()
-		sim, err := esxsim.Start(esxsim.Options{Trace: act})
+		sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Trace: act}})
 		if err != nil {
 			t.Fatal(err)
 		}

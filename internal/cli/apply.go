@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/fleet"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
@@ -93,7 +94,7 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 			return 0
 		}
 		o.failedReport(env, plan, err.Error()) // the flag package printed it
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	if fs.NArg() > 0 {
 		return stop(usageError("unexpected argument %s (give the document with --file)", quoteClip(fs.Arg(0))))
@@ -123,14 +124,16 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 	pr, err := newPrinter(env.Stdout, o.output, plan)
 	if err != nil {
 		printError(env.Stderr, name, err)
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	cfg := job.Config{
-		PasswordPolicy:    o.policy,
-		SkipPasswordCheck: o.skipCheck,
-		Plan:              plan,
-		AllowSelfLockout:  o.allowSelfLockout,
-		Progress:          pr.progress,
+		Options: job.Options{
+			PasswordPolicy:    o.policy,
+			SkipPasswordCheck: o.skipCheck,
+			Plan:              plan,
+			AllowSelfLockout:  o.allowSelfLockout,
+		},
+		Progress: pr.progress,
 	}
 	if o.ignoreList != "" {
 		cfg.Ignore = strings.Split(o.ignoreList, ",")
@@ -166,7 +169,7 @@ func runApply(ctx context.Context, args []string, env Env, plan bool) int {
 	if err != nil {
 		printError(env.Stderr, name, report.Error)
 	}
-	return tasks.ExitCode(err)
+	return errkind.ExitCode(err)
 }
 
 // failedReport writes, with --output json, the report of a run that failed

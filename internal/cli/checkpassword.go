@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/job"
-	"github.com/esxi-users/esxi-users/internal/pwcheck"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -35,16 +35,16 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	if fs.NArg() > 0 {
 		printError(env.Stderr, "check-password", fmt.Sprintf("unexpected argument %s (passwords are read from standard input, one per line)", quoteClip(fs.Arg(0))))
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	explicit := explicitFlags(fs)
 	if err := conn.check(explicit); err != nil {
 		printError(env.Stderr, "check-password", err)
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	if explicit["policy"] {
 		var hostFlags []string
@@ -55,10 +55,10 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 		}
 		if len(hostFlags) > 0 {
 			printError(env.Stderr, "check-password", fmt.Sprintf("--policy and %s conflict: the host is read only for its policy; give one of them", strings.Join(hostFlags, ", ")))
-			return tasks.ExitInvalid
+			return errkind.ExitInvalid
 		}
 	}
-	opt := pwcheck.Options{Policy: *policy, ESXi: true, User: *user, Gecos: *desc, JSONL: *jsonl}
+	opt := pwcheckOptions{Policy: *policy, ESXi: true, User: *user, Gecos: *desc, JSONL: *jsonl}
 	if opt.Policy == "" && conn.given(env) {
 		var cfg job.Config
 		if err := conn.resolve(fs, env, &cfg); err != nil {
@@ -68,7 +68,7 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 		closeTrace, err := conn.openTrace(env, &cfg.Trace)
 		if err != nil {
 			printError(env.Stderr, "check-password", err)
-			return tasks.ExitInvalid
+			return errkind.ExitInvalid
 		}
 		defer closeTrace()
 		p, err := job.HostPasswordPolicy(ctx, cfg)
@@ -81,10 +81,10 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 	if opt.Policy == "" {
 		opt.Policy = tasks.DefaultPasswordPolicy
 	}
-	allOK, err := pwcheck.Run(env.Stdin, env.Stdout, opt)
+	allOK, err := checkPasswords(env.Stdin, env.Stdout, opt)
 	if err != nil {
 		printError(env.Stderr, "check-password", err)
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	if !allOK {
 		return 1

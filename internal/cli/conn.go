@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/sspi"
@@ -55,8 +56,8 @@ const noSimulator = "this build of esxi-manage-users has no simulator: it was bu
 	"use a build without the tag (go run ./cmds/esxi-manage-users …)"
 
 // usageError is a mistake in the flags or environment: it wraps
-// params.ErrInvalid, so it exits 2 and nothing is contacted.
-func usageError(format string, a ...any) error { return params.Invalidf(format, a...) }
+// errkind.ErrInvalid, so it exits 2 and nothing is contacted.
+func usageError(format string, a ...any) error { return errkind.Invalidf(format, a...) }
 
 // explicitFlags is the set of flags given on the command line.
 func explicitFlags(fs *flag.FlagSet) map[string]bool {
@@ -163,7 +164,7 @@ func hasPassword(server string) bool {
 }
 
 // resolve fills the connection part of cfg from flags, then ESXI_PASSWORD,
-// then govc's environment. Its errors are usage errors (params.ErrInvalid,
+// then govc's environment. Its errors are usage errors (errkind.ErrInvalid,
 // exit 2): nothing has been contacted. A login without a password source
 // (and without --passthroughauth) is one: the host would refuse it.
 //

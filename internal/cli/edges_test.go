@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 )
 
 // Tests of the edges issue 17 (item 3) lists: each failed before its fix.
@@ -142,7 +142,7 @@ func TestNoPasswordSourceIsUsage(t *testing.T) {
 // talk SOAP too and trace it (before: "flag provided but not defined:
 // -trace-soap"), passwords, tokens and tickets removed.
 func TestTraceSOAPOnEveryCommand(t *testing.T) {
-	sim := startSim(t, esxsim.Options{Password: canary})
+	sim := startSim(t, esxsim.Options{Common: esxsim.Common{Password: canary}})
 	vars := map[string]string{"ESXI_PASSWORD": canary}
 	for _, tt := range []struct {
 		cmd, stdin string
@@ -355,7 +355,7 @@ func TestUnknownViHostIsOneRule(t *testing.T) {
 // list (before: both were read and written at once, and counted as two
 // hosts).
 func TestOneHostUnderTwoNames(t *testing.T) {
-	sim := startSim(t, esxsim.Options{Password: canary})
+	sim := startSim(t, esxsim.Options{Common: esxsim.Common{Password: canary}})
 	_, port, _ := net.SplitHostPort(sim.URL.Host)
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	lines := "127.0.0.1:" + port + " " + sim.Thumbprint + "\nlocalhost:" + port + " " + sim.Thumbprint + "\n"

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/fleet"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
@@ -130,8 +131,7 @@ func (f *fleetFlags) resolve(fs *flag.FlagSet, env Env, conn connFlags, cfg *job
 	if conn.simulate {
 		return nil, usageError("--simulate serves one host: for several, start `esxi-manage-users simulate --vcenter --hosts N` and give its address with --server and the hosts with --vihost")
 	}
-	fc := &fleet.Config{Config: *cfg, KnownHosts: known, Parallel: f.parallel, FailFast: f.failFast}
-	fc.Progress = nil
+	fc := &fleet.Config{Connection: cfg.Connection, Options: cfg.Options, KnownHosts: known, Parallel: f.parallel, FailFast: f.failFast}
 	if len(f.vihosts) > 0 {
 		if len(f.servers) > 1 {
 			return nil, usageError("--vihost selects hosts of one vCenter: give it with one --server")
@@ -165,7 +165,7 @@ func runFleet(ctx context.Context, name string, env Env, format string, fc fleet
 	pr, err := newFleetPrinter(env.Stdout, format, fc.Plan)
 	if err != nil {
 		printError(env.Stderr, name, err)
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	fc.HostProgress, fc.HostDone = pr.progress, pr.hostDone
 	rep, err := fleet.Run(ctx, fc)
@@ -173,7 +173,7 @@ func runFleet(ctx context.Context, name string, env Env, format string, fc fleet
 	if err != nil {
 		printError(env.Stderr, name, rep.Error)
 	}
-	return tasks.ExitCode(err)
+	return errkind.ExitCode(err)
 }
 
 // fleetPrinter shows a fleet run: in text, one line per entry as it is

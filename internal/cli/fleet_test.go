@@ -16,7 +16,7 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -244,7 +244,7 @@ func TestFleetFailFast(t *testing.T) {
 		{"fail-fast two at a time", []string{"--parallel", "2", "--fail-fast"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vc := startFleet(t, esxsim.VCenterOptions{Hosts: 4, Clusters: 2, FailHost: failing, FailWrite: 3})
+			vc := startFleet(t, esxsim.VCenterOptions{Common: esxsim.Common{FailWrite: 3}, Hosts: 4, Clusters: 2, FailHost: failing})
 			code, out, errb := fleetRun(context.Background(), fixture(t, "seed.yaml"), vcVars(vc),
 				vcArgs(vc, append([]string{"apply", "--output", "json", "--vihost", "DC0_*"}, tc.args...)...)...)
 			if code != 1 {
@@ -302,7 +302,7 @@ func TestFleetFailFast(t *testing.T) {
 func esxiPair(t *testing.T, mismatch bool) (a, b *esxsim.Server, knownHosts string) {
 	t.Helper()
 	const pw = "Root#Fleet-4417x"
-	a, b = startSim(t, esxsim.Options{Password: pw}), startSim(t, esxsim.Options{Password: pw})
+	a, b = startSim(t, esxsim.Options{Common: esxsim.Common{Password: pw}}), startSim(t, esxsim.Options{Common: esxsim.Common{Password: pw}})
 	pinB := b.Thumbprint
 	if mismatch {
 		pinB = a.Thumbprint

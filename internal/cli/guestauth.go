@@ -13,12 +13,12 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/guestauth"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
-	"github.com/esxi-users/esxi-users/tasks"
 )
 
 const guestAuthUsage = `Usage: esxi-manage-users guest-auth --vm NAME [flags] [connection flags]
@@ -67,11 +67,11 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	invalid := func(format string, a ...any) int {
 		printError(env.Stderr, "guest-auth", fmt.Sprintf(format, a...))
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	if fs.NArg() > 0 {
 		return invalid("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -83,12 +83,12 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 		return invalid("--operation must be list-processes or validate, not %q", *operation)
 	}
 	if conn.simulate {
-		return invalid("--simulate has no VMs with guest authentication; point --server at a simulator with guest SSPI (internal/simguest)")
+		return invalid("--simulate has no VMs with guest authentication; point --server at a simulator with guest SSPI (internal/sim/simguest)")
 	}
 	// The guest's Kerberos credentials: --keytab/--principal (allowed here
 	// without --passthroughauth) or the credential cache, with the
 	// --passthroughauthpackage package.
-	// Connection settings that do not resolve (params.ErrInvalid: usage
+	// Connection settings that do not resolve (errkind.ErrInvalid: usage
 	// errors, an http:// server) exit 2, as in apply and check-password;
 	// the rest 3.
 	fail := func(err error) int {

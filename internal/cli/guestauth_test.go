@@ -17,11 +17,11 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
-	"github.com/esxi-users/esxi-users/internal/simguest"
-	"github.com/esxi-users/esxi-users/internal/simsspi"
-	"github.com/esxi-users/esxi-users/internal/simtest"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/sim/simguest"
+	"github.com/esxi-users/esxi-users/internal/sim/simsspi"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
+	"github.com/esxi-users/esxi-users/internal/testsupport/simtest"
 )
 
 // recordingAcceptor remembers every token it saw or produced, so the tests

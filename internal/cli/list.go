@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/fleet"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
@@ -94,14 +95,14 @@ func runList(ctx context.Context, args []string, env Env) int {
 			return
 		}
 		writeJSON(env.Stdout, Listing{Host: conn.displayHost(env), Error: err.Error(),
-			Unreachable: errors.Is(err, tasks.ErrConnect) && !errors.Is(err, params.ErrInvalid)})
+			Unreachable: errors.Is(err, errkind.ErrConnect) && !errors.Is(err, errkind.ErrInvalid)})
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		failed(err) // the flag package printed it
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	fail := func(err error) int {
 		printError(env.Stderr, "list", err)
@@ -113,7 +114,7 @@ func runList(ctx context.Context, args []string, env Env) int {
 	}
 	if *output != "text" && *output != "json" {
 		printError(env.Stderr, "list", usageError("--output %s: use text or json", quoteClip(*output)))
-		return tasks.ExitInvalid
+		return errkind.ExitInvalid
 	}
 	var ids []string
 	if *ignoreList != "" {
@@ -209,7 +210,7 @@ func listFleet(ctx context.Context, env Env, format string, ignore params.Ignore
 	if err != nil {
 		printError(env.Stderr, "list", err)
 	}
-	return tasks.ExitCode(err)
+	return errkind.ExitCode(err)
 }
 
 // listing is what a snapshot shows of the host's users, sorted by id.

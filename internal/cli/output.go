@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -159,14 +160,14 @@ func printError(w io.Writer, cmd string, msg any) {
 }
 
 // connectExit is the exit code of a connection step that failed: 2 when
-// the settings themselves are wrong (params.ErrInvalid: a usage error, an
+// the settings themselves are wrong (errkind.ErrInvalid: a usage error, an
 // http:// server), else 3 (the host could not be reached, logged in to or
 // read).
 func connectExit(err error) int {
-	if errors.Is(err, params.ErrInvalid) {
-		return tasks.ExitInvalid
+	if errors.Is(err, errkind.ErrInvalid) {
+		return errkind.ExitInvalid
 	}
-	return tasks.ExitConnect
+	return errkind.ExitConnect
 }
 
 // asError is msg as an error (a usage error if it is a plain message).

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 )
 
 // The host ends the session in the middle of the run: apply logs in again
@@ -32,7 +32,7 @@ func TestLogInAgainWithSameCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sim := startSim(t, esxsim.Options{SSPI: acc})
+			sim := startSim(t, esxsim.Options{Common: esxsim.Common{SSPI: acc}})
 			// Request 10 is the first write (after connecting, logging in
 			// and reading the host).
 			sim.ExpireSessionAt(10)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
@@ -192,7 +192,7 @@ func TestInputTextEscaped(t *testing.T) {
 func TestHostFaultTextEscaped(t *testing.T) {
 	const reason = osc + "\u009b2J\u202eevil\u2066\x7f\x00 end"
 	for _, args := range [][]string{{"apply"}, {"apply", "--verbose"}, {"apply", "--output", "json"}} {
-		sim := startSim(t, esxsim.Options{FailWrite: 1, FailFault: &types.SystemError{Reason: reason}})
+		sim := startSim(t, esxsim.Options{Common: esxsim.Common{FailWrite: 1, FailFault: &types.SystemError{Reason: reason}}})
 		env, out, errb := simEnv(sim, "- {id: u1, operation: add, password: '"+canary+"', role: Admin}\n")
 		if code := Run(context.Background(), simArgs(sim, args...), env); code != 1 {
 			t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, errb)
@@ -220,7 +220,7 @@ func TestSelfLockoutRefused(t *testing.T) {
 		"remove": "- {id: u1, operation: add, password: '" + canary + "', role: Admin}\n- {id: " + admin + ", operation: remove}\n",
 	}
 	for name, doc := range docs {
-		sim := startSim(t, esxsim.Options{Username: admin})
+		sim := startSim(t, esxsim.Options{Common: esxsim.Common{Username: admin}})
 		// The runs log in as opadmin (--username); the checks read the host
 		// as root (same password), since opadmin may be demoted or gone.
 		pw, _ := sim.URL.User.Password()

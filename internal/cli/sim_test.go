@@ -14,7 +14,7 @@ import (
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 )
 
 // canary is a password that must never appear in any output.
@@ -180,7 +180,7 @@ func TestApplyStopsAtInjectedFault(t *testing.T) {
 	}
 	for k := 1; k <= 6; k++ {
 		t.Run("k="+string(rune('0'+k)), func(t *testing.T) {
-			sim := startSim(t, esxsim.Options{FailWrite: k})
+			sim := startSim(t, esxsim.Options{Common: esxsim.Common{FailWrite: k}})
 			env, out, errb := simEnv(sim, doc)
 			code := Run(context.Background(), simArgs(sim, "apply", "--output", "json"), env)
 			if code != 1 {
@@ -357,7 +357,7 @@ func TestCanaryNeverPrinted(t *testing.T) {
 		{"plan", "--verbose", "--trace-soap", "-"},
 	} {
 		for _, fail := range []int{0, 1, 3} {
-			sim := startSim(t, esxsim.Options{FailWrite: fail})
+			sim := startSim(t, esxsim.Options{Common: esxsim.Common{FailWrite: fail}})
 			env, out, errb := simEnv(sim, doc)
 			Run(context.Background(), simArgs(sim, args...), env)
 			all := out.String() + errb.String()

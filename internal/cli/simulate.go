@@ -16,11 +16,11 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/job"
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
-	"github.com/esxi-users/esxi-users/internal/simguest"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/sim/simguest"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
@@ -78,7 +78,9 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 		printError(env.Stderr, "simulate", err)
 		return 2
 	}
-	opt := esxsim.Options{Listen: *listen, PasswordQualityControl: *policy, ESXiVersion: *esxiVersion, Password: password}
+	opt := esxsim.Options{Common: esxsim.Common{
+		Listen: *listen, PasswordQualityControl: *policy, ESXiVersion: *esxiVersion, Password: password,
+	}}
 	if err := lockdownFlags(*lockdown, hostLockdown, *vcenter, &opt); err != nil {
 		printError(env.Stderr, "simulate", err)
 		return 2
@@ -121,9 +123,8 @@ func runSimulate(ctx context.Context, args []string, env Env) int {
 	}
 	if *vcenter {
 		vopt := esxsim.VCenterOptions{
-			Listen: opt.Listen, Hosts: *hosts, PasswordQualityControl: opt.PasswordQualityControl,
-			FailWrite: opt.FailWrite, FailFault: opt.FailFault, SSPI: opt.SSPI, ESXiVersion: opt.ESXiVersion,
-			Clusters: *clusters, HostPasswordPolicies: hostPolicies, FailHost: *failHost, Password: password,
+			Common: opt.Common, // the settings a host and a vCenter share, as given above
+			Hosts:  *hosts, Clusters: *clusters, HostPasswordPolicies: hostPolicies, FailHost: *failHost,
 		}
 		vopt.HostLockdown = hostLockdown
 		if kt := *guestKeytab; kt != "" || *keytab != "" {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esxi-users/esxi-users/internal/krbtest"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 )
 
 // simulated is a running `simulate` command: the lines it printed.

@@ -5,8 +5,8 @@ package cli
 import (
 	"context"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/job"
-	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // This build (-tags nosim: the task binaries mk/drp.mk builds for the DRP
@@ -18,5 +18,5 @@ var builtinSim job.Simulator
 // runSimulate refuses: there is no simulator to serve.
 func runSimulate(_ context.Context, _ []string, env Env) int {
 	printError(env.Stderr, "simulate", noSimulator)
-	return tasks.ExitInvalid
+	return errkind.ExitInvalid
 }

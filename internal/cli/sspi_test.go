@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 )
 
 // Pass-through login with a real MIT KDC: the caller's Kerberos identity
@@ -40,7 +40,7 @@ func TestPassThroughLogin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sim := startSim(t, esxsim.Options{SSPI: acc})
+			sim := startSim(t, esxsim.Options{Common: esxsim.Common{SSPI: acc}})
 			var out, errb bytes.Buffer
 			env := Env{Stdin: strings.NewReader(firstEntries(fixture(t, "seed.yaml"), 1)), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
 				if k == "KRB5_CONFIG" {
@@ -82,7 +82,7 @@ func TestPassThroughViHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{Hosts: 2, SSPI: acc})
+	vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{Common: esxsim.Common{SSPI: acc}, Hosts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	esxcli "github.com/vmware/govmomi/cli/esx"
 	"github.com/vmware/govmomi/find"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 )
 
 // hostAccounts reads every managed host's local accounts and permissions

@@ -12,12 +12,12 @@
 // destination (the machine's Params), the machine's record and the
 // operator's policy (State):
 //
-//   - a record exists: the server and managed host must be the recorded
-//     ones, or the run is refused (ErrRefused) without a connection; the
-//     certificate is pinned to the recorded one (or to the server's
-//     known-hosts line, which an admin wrote and which wins over the
-//     record), so a different certificate fails the TLS handshake, before
-//     the first request;
+//   - a record exists: the server and managed host must be the recorded ones,
+//     or the run is refused (errkind.ErrDestinationRefused) without a
+//     connection; the certificate is pinned to the recorded one (or to the
+//     server's known-hosts line, which an admin wrote and which wins over the
+//     record), so a different certificate fails the TLS handshake, before the
+//     first request;
 //   - no record (first use): with trust on first use off, the run is
 //     refused; with known-hosts lines, the server must be listed and its
 //     certificate is pinned to its line; otherwise the run connects as the
@@ -39,22 +39,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
 )
 
-// ErrRefused marks a run refused because its destination is not the
-// recorded one, or because none is recorded and the policy wants one.
-// Nothing was sent to the requested server.
-var ErrRefused = errors.New("refused: the destination is not the one recorded for this machine")
-
 // Refused is a refusal decided elsewhere (the plugin answering the task
-// binary), with its message: it wraps ErrRefused.
+// binary), with its message: it wraps errkind.ErrDestinationRefused.
 func Refused(msg string) error { return &refusedError{msg} }
 
 type refusedError struct{ msg string }
 
 func (e *refusedError) Error() string { return e.msg }
-func (e *refusedError) Unwrap() error { return ErrRefused }
+func (e *refusedError) Unwrap() error { return errkind.ErrDestinationRefused }
 
 // Requested is where a run is about to log in, from the machine's Params.
 type Requested struct {
@@ -178,7 +174,7 @@ type State struct {
 }
 
 // ChangedError is a run refused because its destination differs from the
-// recorded one. It wraps ErrRefused.
+// recorded one. It wraps errkind.ErrDestinationRefused.
 type ChangedError struct {
 	Recorded  Record
 	Requested Requested
@@ -207,10 +203,10 @@ func (e *ChangedError) Error() string {
 	return b.String()
 }
 
-func (e *ChangedError) Unwrap() error { return ErrRefused }
+func (e *ChangedError) Unwrap() error { return errkind.ErrDestinationRefused }
 
 // NotRecordedError is a first run that the policy does not allow. It wraps
-// ErrRefused.
+// errkind.ErrDestinationRefused.
 type NotRecordedError struct {
 	Requested Requested
 	Why       string
@@ -225,7 +221,7 @@ func (e *NotRecordedError) Error() string {
 	return msg
 }
 
-func (e *NotRecordedError) Unwrap() error { return ErrRefused }
+func (e *NotRecordedError) Unwrap() error { return errkind.ErrDestinationRefused }
 
 // Guard is one run's check: the pin to connect with, the certificate each
 // handshake must present, and the record to write after the login.
@@ -243,7 +239,7 @@ type Guard struct {
 }
 
 // Check decides what a run to req may do, before anything is contacted
-// (see the package doc). Its errors wrap ErrRefused.
+// (see the package doc). Its errors wrap errkind.ErrDestinationRefused.
 func Check(req Requested, st State) (*Guard, error) {
 	g := &Guard{req: req, rec: st.Record, accept: st.Accept}
 	kh, listed := st.KnownHosts.Lookup(req.Server)
@@ -294,7 +290,8 @@ func (g *Guard) Pin() (tlspin.Fingerprint, string) { return g.pin, g.pinSource }
 // VerifyPeer checks each handshake's leaf certificate (esx.Config.
 // VerifyPeer): it must match the store's pin, if any, and the Params'
 // thumbprint when the store pins, and every connection of the run must
-// present the certificate of the first one. Its errors wrap ErrRefused.
+// present the certificate of the first one. Its errors wrap
+// errkind.ErrDestinationRefused.
 func (g *Guard) VerifyPeer(leaf *x509.Certificate) error {
 	if !g.pin.IsZero() && !g.pin.Matches(leaf) {
 		// The TLS pin (Pin) has refused it already; this serves a
@@ -329,7 +326,7 @@ func (g *Guard) changed(leaf *x509.Certificate, pinned string) error {
 // errors, and any error of a nil Guard, are returned as they are.
 func (g *Guard) Refusal(err error) error {
 	var mm *tlspin.MismatchError
-	if g == nil || err == nil || g.pin.IsZero() || !errors.As(err, &mm) || errors.Is(err, ErrRefused) {
+	if g == nil || err == nil || g.pin.IsZero() || !errors.As(err, &mm) || errors.Is(err, errkind.ErrDestinationRefused) {
 		return err
 	}
 	rec := Record{Server: g.req.Server, ViHost: g.req.ViHost}

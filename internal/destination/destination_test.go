@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/internal/destination"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
 )
 
@@ -132,8 +133,8 @@ func TestCheck(t *testing.T) {
 				if err == nil {
 					t.Fatal("allowed, want refused")
 				}
-				if !errors.Is(err, destination.ErrRefused) {
-					t.Errorf("%v does not wrap ErrRefused", err)
+				if !errors.Is(err, errkind.ErrDestinationRefused) {
+					t.Errorf("%v does not wrap errkind.ErrDestinationRefused", err)
 				}
 				if fmt.Sprintf("%T", err) != fmt.Sprintf("%T", tc.refused) {
 					t.Errorf("error %T, want %T", err, tc.refused)
@@ -212,7 +213,7 @@ func TestVerifyPeer(t *testing.T) {
 	if err := g.VerifyPeer(good); err != nil {
 		t.Errorf("the same certificate again: %v", err)
 	}
-	if err := g.VerifyPeer(other); !errors.Is(err, destination.ErrRefused) || !strings.Contains(err.Error(), "this run's first connection") {
+	if err := g.VerifyPeer(other); !errors.Is(err, errkind.ErrDestinationRefused) || !strings.Contains(err.Error(), "this run's first connection") {
 		t.Errorf("another certificate in the same run: %v", err)
 	}
 	if r, ok := g.Observed("esx01", time.Now()); !ok || r.SHA256 != sha256Of(good) {

@@ -1,7 +1,7 @@
 package drp
 
 // The REST client against the wire format the SDK's api.Client speaks
-// (internal/drpfake plays DRP in the other tests; here each request is
+// (internal/testsupport/drpfake plays DRP in the other tests; here each request is
 // looked at).
 
 import (
@@ -20,6 +20,7 @@ import (
 	"github.com/digitalrebar/provision/v4/models"
 
 	"github.com/esxi-users/esxi-users/content"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -113,8 +114,8 @@ func TestClientErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = GetMachine(ctx, c, "u-1")
-			if !errors.Is(err, ErrDRP) {
-				t.Fatalf("err = %v, want ErrDRP", err)
+			if !errors.Is(err, errkind.ErrDRP) {
+				t.Fatalf("err = %v, want errkind.ErrDRP", err)
 			}
 			if msg := err.Error(); !strings.Contains(msg, tc.want) || (tc.notWant != "" && strings.Contains(msg, tc.notWant)) {
 				t.Errorf("err = %q, want %q without %q", msg, tc.want, tc.notWant)

@@ -2,7 +2,6 @@ package drp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/content"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -24,11 +24,6 @@ const (
 
 // CallTimeout bounds each DRP API call.
 var CallTimeout = 30 * time.Second
-
-// ErrDRP marks a failure to reach, authenticate to or read from the DRP API
-// before the run: nothing was applied (exit code 3, as an unreachable host).
-// A failure to store the report after the run is reported separately.
-var ErrDRP = errors.New("DRP API call failed")
 
 // Session is an API session for one machine.
 type Session struct {
@@ -48,19 +43,19 @@ func Connect(ctx context.Context, getenv func(string) string) (*Session, error) 
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: %s not set (run inside a DRP task)", tasks.ErrInvalid, strings.Join(missing, ", "))
+		return nil, fmt.Errorf("%w: %s not set (run inside a DRP task)", errkind.ErrInvalid, strings.Join(missing, ", "))
 	}
 	// Checked before any request: the token must not cross the network in
 	// clear, and the UUID goes into request paths.
 	if !IsUUID(uuid) {
-		return nil, fmt.Errorf("%w: %s is not a machine UUID (8-4-4-4-12 hex digits); no request was sent", tasks.ErrInvalid, EnvUUID)
+		return nil, fmt.Errorf("%w: %s is not a machine UUID (8-4-4-4-12 hex digits); no request was sent", errkind.ErrInvalid, EnvUUID)
 	}
 	if err := httpsEndpoint(endpoint); err != nil {
 		return nil, err
 	}
 	c, err := NewClient(endpoint, token, getenv)
 	if err != nil {
-		return nil, fmt.Errorf("%w: open session to %s: %w", ErrDRP, endpoint, err)
+		return nil, fmt.Errorf("%w: open session to %s: %w", errkind.ErrDRP, endpoint, err)
 	}
 	m, err := GetMachine(ctx, c, uuid)
 	if err != nil {
@@ -80,15 +75,15 @@ func IsUUID(s string) bool { return uuidRe.MatchString(s) }
 // httpsEndpoint refuses an RS_ENDPOINT that is not https before the token
 // is sent: over http:// the bearer token (which can read the machine's
 // Secure Params) would cross the network in clear. DRP serves its API only
-// over https. The error wraps ErrDRP (exit 3) and shows the scheme alone.
+// over https. The error wraps errkind.ErrDRP (exit 3) and shows the scheme alone.
 func httpsEndpoint(endpoint string) error {
 	u, err := url.Parse(strings.TrimSpace(endpoint))
 	switch {
 	case err != nil || u.Host == "":
-		return fmt.Errorf("%w: %s is not an https URL; the token was not sent", ErrDRP, EnvEndpoint)
+		return fmt.Errorf("%w: %s is not an https URL; the token was not sent", errkind.ErrDRP, EnvEndpoint)
 	case !strings.EqualFold(u.Scheme, "https"):
 		return fmt.Errorf("%w: %s is not https (its scheme is %s): the token would cross the network in clear; it was not sent (DRP serves its API over https, port 8092 by default)",
-			ErrDRP, EnvEndpoint, sanitizeScheme(u.Scheme))
+			errkind.ErrDRP, EnvEndpoint, sanitizeScheme(u.Scheme))
 	}
 	return nil
 }
@@ -99,7 +94,7 @@ func GetMachine(ctx context.Context, c *Client, uuid string) (*Machine, error) {
 		Uuid, Name, Address string
 	}
 	if err := c.call(ctx, http.MethodGet, url.Values{"slim": {"Params"}}, nil, &m, "machines", uuid); err != nil {
-		return nil, fmt.Errorf("%w: GET machines/%s: %s", ErrDRP, uuid, errorText(err))
+		return nil, fmt.Errorf("%w: GET machines/%s: %s", errkind.ErrDRP, uuid, errorText(err))
 	}
 	if m.Address == "<nil>" || m.Address == "0.0.0.0" {
 		m.Address = ""
@@ -121,11 +116,11 @@ func ReadParams(ctx context.Context, c *Client, uuid string) (map[string]any, er
 	if err := c.call(ctx, http.MethodGet, q, nil, &vals, "machines", uuid, "params"); err != nil {
 		// The error comes from DRP's error body or the transport; neither
 		// carries a decoded value.
-		return nil, fmt.Errorf("%w: GET machines/%s/params (aggregate, decode): %s", ErrDRP, uuid, errorText(err))
+		return nil, fmt.Errorf("%w: GET machines/%s/params (aggregate, decode): %s", errkind.ErrDRP, uuid, errorText(err))
 	}
 	for _, n := range InputParams() {
 		if v, ok := vals[n]; ok && isSecureData(v) {
-			return nil, fmt.Errorf("%w: Param %s came back encrypted: the token lacks the machines getSecure claim", ErrDRP, n)
+			return nil, fmt.Errorf("%w: Param %s came back encrypted: the token lacks the machines getSecure claim", errkind.ErrDRP, n)
 		}
 	}
 	return vals, nil
@@ -162,7 +157,7 @@ func FromDRP(ctx context.Context, getenv func(string) string) (job.Config, *Sess
 // WriteReport stores the report in esxi/manage-users-report on the machine.
 func WriteReport(ctx context.Context, c *Client, uuid string, r *tasks.Report) error {
 	if err := c.call(ctx, http.MethodPost, nil, r, nil, "machines", uuid, "params", content.ParamReport); err != nil {
-		return fmt.Errorf("%w: POST machines/%s/params/%s: %s", ErrDRP, uuid, content.ParamReport, errorText(err))
+		return fmt.Errorf("%w: POST machines/%s/params/%s: %s", errkind.ErrDRP, uuid, content.ParamReport, errorText(err))
 	}
 	return nil
 }

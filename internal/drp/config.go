@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/esxi-users/esxi-users/content"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/sspi"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
@@ -61,7 +62,7 @@ func WithDefaults(vals map[string]any) map[string]any {
 // Param values. Defaults are applied first; then esxi/manage-users-server
 // falls back to the machine's Address and esxi/manage-users-password to
 // esxi/insecure-password. Errors name the Param, never its value, and wrap
-// params.ErrInvalid.
+// errkind.ErrInvalid.
 func Config(m Machine, vals map[string]any) (job.Config, error) {
 	vals = WithDefaults(vals)
 	var cfg job.Config
@@ -158,7 +159,7 @@ func Config(m Machine, vals map[string]any) (job.Config, error) {
 }
 
 func invalid(name, msg string) error {
-	return fmt.Errorf("%w: Param %s %s", params.ErrInvalid, name, msg)
+	return fmt.Errorf("%w: Param %s %s", errkind.ErrInvalid, name, msg)
 }
 
 // typeName describes a JSON value without quoting it.

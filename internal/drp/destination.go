@@ -25,10 +25,10 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/destination"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
-	"github.com/esxi-users/esxi-users/params"
 )
 
 // DestinationParam is the Param of the destinations profile that holds a
@@ -50,7 +50,7 @@ func RecordCommand(uuid string) string {
 
 // LoadDestination reads a machine's record and the policy from the
 // destinations profile, in one call. A profile that does not exist yet is
-// created, empty (trust on first use). Errors wrap ErrDRP: nothing may be
+// created, empty (trust on first use). Errors wrap errkind.ErrDRP: nothing may be
 // contacted without the store.
 func LoadDestination(ctx context.Context, c *Client, uuid string) (destination.State, error) {
 	st := destination.State{Policy: destination.Policy{
@@ -77,14 +77,14 @@ func LoadDestination(ctx context.Context, c *Client, uuid string) (destination.S
 			return st, err
 		}
 		if err = get(); isStatus(err, http.StatusNotFound) {
-			return st, fmt.Errorf("%w: profile %s exists but cannot be read (GET answered 404): the destination store is unusable; nothing was contacted", ErrDRP, content.DestinationsProfile)
+			return st, fmt.Errorf("%w: profile %s exists but cannot be read (GET answered 404): the destination store is unusable; nothing was contacted", errkind.ErrDRP, content.DestinationsProfile)
 		}
 	}
 	if err != nil {
-		return st, fmt.Errorf("%w: read the destination store (GET profiles/%s/params): %s", ErrDRP, content.DestinationsProfile, errorText(err))
+		return st, fmt.Errorf("%w: read the destination store (GET profiles/%s/params): %s", errkind.ErrDRP, content.DestinationsProfile, errorText(err))
 	}
 	bad := func(name, why string) error {
-		return fmt.Errorf("%w: the destination store: Param %s of profile %s %s; nothing was contacted", ErrDRP, name, content.DestinationsProfile, why)
+		return fmt.Errorf("%w: the destination store: Param %s of profile %s %s; nothing was contacted", errkind.ErrDRP, name, content.DestinationsProfile, why)
 	}
 	if raw := vals[key]; len(raw) > 0 && string(raw) != "null" {
 		var rec destination.Record
@@ -133,7 +133,7 @@ func createStore(ctx context.Context, c *Client) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("%w: create the destination store (POST profiles %s): %s; nothing was contacted", ErrDRP, content.DestinationsProfile, errorText(err))
+		return fmt.Errorf("%w: create the destination store (POST profiles %s): %s; nothing was contacted", errkind.ErrDRP, content.DestinationsProfile, errorText(err))
 	}
 	return nil
 }
@@ -145,19 +145,19 @@ func isStatus(err error, code int) bool {
 }
 
 // SaveDestination writes a machine's record on the destinations profile.
-// Errors wrap ErrDRP.
+// Errors wrap errkind.ErrDRP.
 func SaveDestination(ctx context.Context, c *Client, uuid string, rec destination.Record) error {
 	key := DestinationParam(uuid)
 	if err := c.call(ctx, http.MethodPost, nil, rec, nil, "profiles", content.DestinationsProfile, "params", key); err != nil {
-		return fmt.Errorf("%w: record the destination (POST profiles/%s/params/%s): %s", ErrDRP, content.DestinationsProfile, key, errorText(err))
+		return fmt.Errorf("%w: record the destination (POST profiles/%s/params/%s): %s", errkind.ErrDRP, content.DestinationsProfile, key, errorText(err))
 	}
 	return nil
 }
 
 // decide checks cfg's destination against the store for machine m,
-// before anything is contacted. The error wraps destination.ErrRefused
-// (the destination differs, or the policy wants a record), ErrDRP (the
-// store could not be read) or params.ErrInvalid (the server is not one).
+// before anything is contacted. The error wraps errkind.ErrDestinationRefused
+// (the destination differs, or the policy wants a record), errkind.ErrDRP (the
+// store could not be read) or errkind.ErrInvalid (the server is not one).
 func decide(ctx context.Context, c *Client, m Machine, cfg job.Config) (*destination.Guard, error) {
 	req, err := requested(cfg)
 	if err != nil {
@@ -177,7 +177,7 @@ func requested(cfg job.Config) (destination.Requested, error) {
 	}
 	req, err := destination.Request(cfg.Server, cfg.ViHost, cfg.Thumbprint)
 	if err != nil {
-		return destination.Requested{}, fmt.Errorf("%w: %w", params.ErrInvalid, err)
+		return destination.Requested{}, fmt.Errorf("%w: %w", errkind.ErrInvalid, err)
 	}
 	return req, nil
 }
@@ -248,7 +248,7 @@ func DestinationAction(ctx context.Context, c *Client, m Machine, args map[strin
 	}
 	g, err := decide(ctx, c, m, cfg)
 	if err != nil {
-		return nil, fail(httpStatus(err), err)
+		return nil, fail(errkind.HTTPStatus(err), err)
 	}
 	raw, ok := args[CertificateArg]
 	if !ok {
@@ -275,15 +275,15 @@ func DestinationAction(ctx context.Context, c *Client, m Machine, args map[strin
 func decodeCertificate(v any) (*x509.Certificate, error) {
 	s, ok := v.(string)
 	if !ok {
-		return nil, fmt.Errorf("%w: argument %s must be a string (base64 of a DER certificate)", params.ErrInvalid, CertificateArg)
+		return nil, fmt.Errorf("%w: argument %s must be a string (base64 of a DER certificate)", errkind.ErrInvalid, CertificateArg)
 	}
 	der, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: argument %s is not base64", params.ErrInvalid, CertificateArg)
+		return nil, fmt.Errorf("%w: argument %s is not base64", errkind.ErrInvalid, CertificateArg)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: argument %s is not a DER certificate", params.ErrInvalid, CertificateArg)
+		return nil, fmt.Errorf("%w: argument %s is not a DER certificate", errkind.ErrInvalid, CertificateArg)
 	}
 	return cert, nil
 }
@@ -291,8 +291,8 @@ func decodeCertificate(v any) (*x509.Certificate, error) {
 // guardTask is the task binary's check (apply --from-drp): it asks the
 // plugin's destination action for the machine's Decision before anything
 // is contacted, and arms the run to send the certificate back for the
-// record once logged in. A refusal (403) wraps destination.ErrRefused; a
-// plugin that cannot be asked, ErrDRP: the run does not go on without the
+// record once logged in. A refusal (403) wraps errkind.ErrDestinationRefused; a
+// plugin that cannot be asked, errkind.ErrDRP: the run does not go on without the
 // store.
 func guardTask(ctx context.Context, s *Session, cfg *job.Config, log ActionLog) (*destination.Guard, error) {
 	req, err := requested(*cfg)
@@ -309,7 +309,7 @@ func guardTask(ctx context.Context, s *Session, cfg *job.Config, log ActionLog) 
 			return nil, destination.Refused(strings.Join(derr.Messages, "; "))
 		case err != nil:
 			return nil, fmt.Errorf("%w: the %s plugin's destination check (POST machines/%s/actions/%s): %s; nothing was contacted",
-				ErrDRP, content.PluginName, s.Machine.UUID, content.DestinationActionName, errorText(err))
+				errkind.ErrDRP, content.PluginName, s.Machine.UUID, content.DestinationActionName, errorText(err))
 		}
 		return &d, nil
 	}

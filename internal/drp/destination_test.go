@@ -18,9 +18,9 @@ import (
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/destination"
 	"github.com/esxi-users/esxi-users/internal/drp"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
-	"github.com/esxi-users/esxi-users/tasks"
+	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 )
 
 // record is the machine's record on the destinations profile (nil: none).
@@ -89,7 +89,7 @@ func TestTaskRecordsThenRefusesAnotherServer(t *testing.T) {
 	w.asMachine(t, content.ParamThumbprint, strings.Repeat("AB", 32))
 	logins := w.sim.Logins()
 	code, stdout, stderr = w.run(t)
-	if code != tasks.ExitConnect {
+	if code != errkind.ExitConnect {
 		t.Fatalf("redirected run: exit %d\n%s%s", code, stdout, stderr)
 	}
 	out := stdout + stderr
@@ -143,7 +143,7 @@ func TestTaskRefusesAnotherCertificate(t *testing.T) {
 	logins := w.sim.Logins()
 	code, stdout, stderr := w.run(t)
 	out := stdout + stderr
-	if code != tasks.ExitConnect || !strings.Contains(out, "presented a certificate with SHA-256 "+w.sim.SHA256) || !strings.Contains(out, "recorded for this machine") {
+	if code != errkind.ExitConnect || !strings.Contains(out, "presented a certificate with SHA-256 "+w.sim.SHA256) || !strings.Contains(out, "recorded for this machine") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if w.sim.Logins() != logins {
@@ -165,11 +165,11 @@ func TestTaskPolicy(t *testing.T) {
 		msg    string
 	}{
 		{"listed with its certificate", map[string]any{content.ParamKnownHosts: "# fleet\n%s %s\n"}, 0, "certificate pinned (esxi-users/known-hosts"},
-		{"listed with another certificate", map[string]any{content.ParamKnownHosts: "%s " + "%o\n"}, tasks.ExitConnect, "presented a certificate with SHA-256"},
-		{"not listed", map[string]any{content.ParamKnownHosts: "esx99.example.com " + strings.Repeat("AB", 32) + "\n"}, tasks.ExitConnect, "does not list"},
-		{"trust on first use off", map[string]any{content.ParamTrustOnFirstUse: false}, tasks.ExitConnect, "esxi-users/trust-on-first-use (profile esxi-users-destinations) is false (this run asks for"},
-		{"known-hosts not text", map[string]any{content.ParamKnownHosts: 42}, tasks.ExitConnect, "is not a string"},
-		{"record not a record", map[string]any{drp.DestinationParam(machineUUID): map[string]any{"srv": "x"}}, tasks.ExitConnect, "is not a destination record"},
+		{"listed with another certificate", map[string]any{content.ParamKnownHosts: "%s " + "%o\n"}, errkind.ExitConnect, "presented a certificate with SHA-256"},
+		{"not listed", map[string]any{content.ParamKnownHosts: "esx99.example.com " + strings.Repeat("AB", 32) + "\n"}, errkind.ExitConnect, "does not list"},
+		{"trust on first use off", map[string]any{content.ParamTrustOnFirstUse: false}, errkind.ExitConnect, "esxi-users/trust-on-first-use (profile esxi-users-destinations) is false (this run asks for"},
+		{"known-hosts not text", map[string]any{content.ParamKnownHosts: 42}, errkind.ExitConnect, "is not a string"},
+		{"record not a record", map[string]any{drp.DestinationParam(machineUUID): map[string]any{"srv": "x"}}, errkind.ExitConnect, "is not a destination record"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)

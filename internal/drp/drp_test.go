@@ -11,9 +11,10 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
-	"github.com/esxi-users/esxi-users/internal/drpfake"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/drpfake"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -164,8 +165,8 @@ func TestRunTaskInvalidInputWritesReport(t *testing.T) {
 	}))
 	must(t, w.fake.SetMachineProfiles(machineUUID, "site"))
 	code, stdout, stderr := w.run(t)
-	if code != tasks.ExitInvalid {
-		t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitInvalid, stdout, stderr)
+	if code != errkind.ExitInvalid {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, errkind.ExitInvalid, stdout, stderr)
 	}
 	if !strings.Contains(stderr, `entry 2 (id "user3", set): role "Owner"`) {
 		t.Errorf("stderr does not name the entry:\n%s", stderr)
@@ -187,8 +188,8 @@ func TestRunTaskConnectFailure(t *testing.T) {
 	must(t, w.fake.SetParam(machineUUID, content.ParamPassword, "wrong-"+canary))
 	must(t, w.fake.SetParam(machineUUID, content.ParamUsers, []any{}))
 	code, stdout, stderr := w.run(t)
-	if code != tasks.ExitConnect {
-		t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitConnect, stdout, stderr)
+	if code != errkind.ExitConnect {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, errkind.ExitConnect, stdout, stderr)
 	}
 	if strings.Contains(stdout+stderr, canary) {
 		t.Fatal("password in output")
@@ -213,7 +214,7 @@ func TestRunTaskWithoutGetSecure(t *testing.T) {
 func TestRunTaskMissingEnv(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := drp.RunTaskWith(context.Background(), drp.TaskOptions{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
-	if code != tasks.ExitInvalid || !strings.Contains(errb.String(), "RS_ENDPOINT, RS_TOKEN, RS_UUID not set") {
+	if code != errkind.ExitInvalid || !strings.Contains(errb.String(), "RS_ENDPOINT, RS_TOKEN, RS_UUID not set") {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
@@ -231,7 +232,7 @@ func TestConfigFallbacksAndTypeErrors(t *testing.T) {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
 	_, err = drp.Config(m, map[string]any{content.ParamInsecure: canary})
-	if err == nil || strings.Contains(err.Error(), canary) || tasks.ExitCode(err) != tasks.ExitInvalid {
+	if err == nil || strings.Contains(err.Error(), canary) || errkind.ExitCode(err) != errkind.ExitInvalid {
 		t.Errorf("err = %v", err)
 	}
 	_, err = drp.Config(drp.Machine{}, nil)
@@ -251,7 +252,7 @@ func TestConfigThumbprint(t *testing.T) {
 		}
 	}
 	_, err := drp.Config(m, map[string]any{content.ParamThumbprint: canary})
-	if err == nil || tasks.ExitCode(err) != tasks.ExitInvalid || strings.Contains(err.Error(), canary) ||
+	if err == nil || errkind.ExitCode(err) != errkind.ExitInvalid || strings.Contains(err.Error(), canary) ||
 		!strings.Contains(err.Error(), "Param "+content.ParamThumbprint+" is not a certificate thumbprint") || !strings.Contains(err.Error(), "SHA-256 (64 hex digits)") {
 		t.Errorf("err = %v", err)
 	}
@@ -267,7 +268,7 @@ func TestRunTaskRefusesPlainEndpoint(t *testing.T) {
 		var out, errb bytes.Buffer
 		env := map[string]string{drp.EnvEndpoint: scheme + "://" + l.Addr(), drp.EnvToken: token, drp.EnvUUID: machineUUID}
 		code := drp.RunTaskWith(context.Background(), drp.TaskOptions{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
-		if code != tasks.ExitConnect || !strings.Contains(errb.String(), "RS_ENDPOINT is not https") || !strings.Contains(errb.String(), "it was not sent") {
+		if code != errkind.ExitConnect || !strings.Contains(errb.String(), "RS_ENDPOINT is not https") || !strings.Contains(errb.String(), "it was not sent") {
 			t.Errorf("%s: exit %d, stderr %q", scheme, code, errb.String())
 		}
 		if strings.Contains(out.String()+errb.String(), token) {
@@ -288,7 +289,7 @@ func TestRunTaskRefusesBadUUID(t *testing.T) {
 		w.env[drp.EnvUUID] = uuid
 		before := len(w.fake.Requests())
 		code, _, stderr := w.run(t)
-		if code != tasks.ExitInvalid || !strings.Contains(stderr, "RS_UUID is not a machine UUID") {
+		if code != errkind.ExitInvalid || !strings.Contains(stderr, "RS_UUID is not a machine UUID") {
 			t.Errorf("%q: exit %d, stderr %q", uuid, code, stderr)
 		}
 		if got := w.fake.Requests()[before:]; len(got) != 0 {

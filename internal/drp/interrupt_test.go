@@ -9,6 +9,7 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -31,7 +32,7 @@ func TestRunTaskInterruptedWritesReport(t *testing.T) {
 	})
 	var out, errb bytes.Buffer
 	code := drp.RunTaskWith(ctx, drp.TaskOptions{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return w.env[k] }})
-	if code != tasks.ExitApply {
+	if code != errkind.ExitApply {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 	r := w.report(t)

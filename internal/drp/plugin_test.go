@@ -10,7 +10,7 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
-	"github.com/esxi-users/esxi-users/internal/drpfake"
+	"github.com/esxi-users/esxi-users/internal/testsupport/drpfake"
 )
 
 // attachPlugin serves this package's action bodies (drp.RunAction,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/content"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -239,14 +240,14 @@ func (q *Queue) appendJobLog(ctx context.Context, c *Client, m Machine, line str
 	}
 	var j struct{ Machine, Task, State string }
 	if err := c.call(ctx, http.MethodGet, nil, nil, &j, "jobs", m.Job); err != nil {
-		return fmt.Errorf("%w: GET jobs/%s: %s", ErrDRP, m.Job, errorText(err))
+		return fmt.Errorf("%w: GET jobs/%s: %s", errkind.ErrDRP, m.Job, errorText(err))
 	}
 	if !strings.EqualFold(j.Machine, m.UUID) || j.State != "running" || j.Task != content.TaskName {
 		return nil
 	}
 	body := rawBody{ctype: "application/octet-stream", data: []byte("esxi-manage-users: " + line + "\n")}
 	if err := c.call(ctx, http.MethodPut, nil, body, nil, "jobs", m.Job, "log"); err != nil {
-		return fmt.Errorf("%w: PUT jobs/%s/log: %s", ErrDRP, m.Job, errorText(err))
+		return fmt.Errorf("%w: PUT jobs/%s/log: %s", errkind.ErrDRP, m.Job, errorText(err))
 	}
 	return nil
 }

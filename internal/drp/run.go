@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,9 +16,9 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/destination"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/job"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -53,7 +52,7 @@ type TaskOptions struct {
 // RunTaskWith is `esxi-manage-users apply --from-drp`: read the machine's
 // Params through the API, run the job, print one line per entry on stdout
 // (the job log), write esxi/manage-users-report (also when the run failed
-// or was stopped) and return the exit code: tasks.ExitCode of the run; 3
+// or was stopped) and return the exit code: errkind.ExitCode of the run; 3
 // (nothing applied) when the DRP API cannot be reached or refuses the
 // token; 1 when the run succeeded but its report could not be saved (the
 // log says the host was changed and the report was not saved).
@@ -87,42 +86,19 @@ func RunTaskWith(ctx context.Context, o TaskOptions) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "esxi-manage-users: %s\n", textsafe.Lines(err.Error()))
 	}
-	code := exitCode(err)
+	code := errkind.ExitCode(err)
 	if s == nil {
 		return code
 	}
 	if werr := WriteReport(reportContext(ctx), s.Client, s.Machine.UUID, report); werr != nil {
 		fmt.Fprintf(stderr, "esxi-manage-users: %s: %s\n", reportNotSaved(report), textsafe.Lines(werr.Error()))
-		if code == tasks.ExitOK {
-			code = tasks.ExitApply
+		if code == errkind.ExitOK {
+			code = errkind.ExitApply
 		}
 	} else {
 		fmt.Fprintf(stdout, "esxi-manage-users: ok=%v; report written to %s\n", report.OK, content.ParamReport)
 	}
 	return code
-}
-
-// exitCode is tasks.ExitCode, with a failure to reach or authenticate to the
-// DRP API and a destination refused (nothing was applied) mapped to 3, like
-// an unreachable host.
-func exitCode(err error) int {
-	if errors.Is(err, ErrDRP) || errors.Is(err, destination.ErrRefused) {
-		return tasks.ExitConnect
-	}
-	return tasks.ExitCode(err)
-}
-
-// httpStatus is the action's status for a run's error: 403 for a
-// destination refused, 503 when the DRP API (the machine's Params, the
-// destination store) failed before the run, else tasks.HTTPStatus.
-func httpStatus(err error) int {
-	switch {
-	case errors.Is(err, destination.ErrRefused):
-		return http.StatusForbidden
-	case errors.Is(err, ErrDRP):
-		return http.StatusServiceUnavailable
-	}
-	return tasks.HTTPStatus(err)
 }
 
 // reportNotSaved says what the host went through when the report of a run
@@ -214,7 +190,7 @@ func RunAction(ctx context.Context, c *Client, m Machine, vals map[string]any, l
 		if diff := foreignDefaults(ctx, c, Overrides(vals, stored), vals, stored); len(diff) > 0 {
 			return nil, fail(http.StatusBadRequest, fmt.Sprintf("%s: refused, nothing was applied: the action's Params %s differ from the machine's; "+
 				"the action applies only the machine's own Params (set them on the machine or a profile, then run it without arguments)",
-				params.ErrInvalid, strings.Join(diff, ", ")))
+				errkind.ErrInvalid, strings.Join(diff, ", ")))
 		}
 		vals = stored
 	}
@@ -257,7 +233,7 @@ func RunAction(ctx context.Context, c *Client, m Machine, vals map[string]any, l
 		return report, fail(http.StatusInternalServerError, fmt.Sprintf("%s: %v", reportNotSaved(report), werr), reportJSON())
 	}
 	log("error", fmt.Sprintf("%s: %v", content.ActionName, err))
-	merr := &Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: httpStatus(err)}
+	merr := &Error{Model: "machines", Key: m.UUID, Type: "plugin", Code: errkind.HTTPStatus(err)}
 	merr.Messages = append(merr.Messages, strings.Split(textsafe.Lines(err.Error()), "\n")...)
 	if werr != nil {
 		msg := textsafe.Lines(fmt.Sprintf("%s: %v", reportNotSaved(report), werr))

@@ -18,9 +18,9 @@ import (
 
 	"github.com/esxi-users/esxi-users/content"
 	"github.com/esxi-users/esxi-users/internal/drp"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/pack"
-	"github.com/esxi-users/esxi-users/tasks"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 )
 
 // serverCanary is a password put where it must never be: in the server Param.
@@ -49,8 +49,8 @@ func TestServerParamRefusesCredentials(t *testing.T) {
 			}))
 			before := w.sim.Requests()
 			code, stdout, stderr := w.run(t)
-			if code != tasks.ExitInvalid {
-				t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitInvalid, stdout, stderr)
+			if code != errkind.ExitInvalid {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, errkind.ExitInvalid, stdout, stderr)
 			}
 			if !strings.Contains(stderr, content.ParamServer) || !strings.Contains(stderr, tc.want) {
 				t.Errorf("stderr does not name %s and %s:\n%s", content.ParamServer, tc.want, stderr)
@@ -89,7 +89,7 @@ const spacedPassword = "  Sp4ce#Admin-77  "
 
 func spacedSim(t *testing.T) *esxsim.Server {
 	t.Helper()
-	sim, err := esxsim.Start(esxsim.Options{Username: "opsadmin", Password: spacedPassword})
+	sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Username: "opsadmin", Password: spacedPassword}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestAllowSelfLockoutParam(t *testing.T) {
 	if err != nil || !cfg.AllowSelfLockout {
 		t.Fatalf("true: %v %v", cfg.AllowSelfLockout, err)
 	}
-	if _, err := drp.Config(m, map[string]any{content.ParamAllowSelfLockout: "yes"}); err == nil || tasks.ExitCode(err) != tasks.ExitInvalid {
+	if _, err := drp.Config(m, map[string]any{content.ParamAllowSelfLockout: "yes"}); err == nil || errkind.ExitCode(err) != errkind.ExitInvalid {
 		t.Errorf("a string was accepted: %v", err)
 	}
 }
@@ -178,8 +178,8 @@ func TestDRPUnreachableOrRefusedExits3(t *testing.T) {
 			}
 			defer func() { w.env = saved }()
 			code, stdout, stderr := w.run(t)
-			if code != tasks.ExitConnect {
-				t.Fatalf("exit %d, want %d\n%s\n%s", code, tasks.ExitConnect, stdout, stderr)
+			if code != errkind.ExitConnect {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, errkind.ExitConnect, stdout, stderr)
 			}
 			if _, ok := w.sim.Users()["user1"]; ok {
 				t.Fatal("user1 was created")

@@ -22,6 +22,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/params"
@@ -203,7 +204,7 @@ func verifyPeer(tc *tls.Config, verify func(*x509.Certificate) error) {
 // credentials are right, but the user holds no permission on the host,
 // which is also how ESXi refuses a user that is not an exception user while
 // the host is in lockdown mode (the two cannot be told apart; see
-// LockdownHint and internal/esxsim/lockdown.go).
+// LockdownHint and internal/sim/esxsim/lockdown.go).
 type LoginRefusedError struct {
 	User string
 	Err  error // the NoPermission fault, described
@@ -238,6 +239,35 @@ func (s *Session) Close() error {
 	return nil
 }
 
+// Logout runs closeSession (Session.Close, VCenter.Close, or the close
+// func of a Dial) and logs its outcome. After ctx is done (a signal) it
+// waits at most a fifth of grace (tasks.DefaultGrace when zero: the run has
+// used the rest), so that the process ends in time even if the host does
+// not answer; the host then ends the session when it times out.
+func Logout(ctx context.Context, grace time.Duration, closeSession func() error, log *slog.Logger) {
+	done := make(chan error, 1)
+	go func() { done <- closeSession() }()
+	var wait <-chan time.Time
+	if ctx.Err() != nil {
+		if grace <= 0 {
+			grace = tasks.DefaultGrace
+		}
+		t := time.NewTimer(grace / 5)
+		defer t.Stop()
+		wait = t.C
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("logout failed", "error", err.Error())
+		} else {
+			log.Info("logged out")
+		}
+	case <-wait:
+		log.Warn("logout did not finish in time; the host ends the session when it times out")
+	}
+}
+
 // logIn logs the client in (Config.Login, or the user and password) and
 // keeps the session's user name and key.
 func (s *Session) logIn(ctx context.Context) error {
@@ -263,7 +293,7 @@ func (s *Session) key() string {
 // ServerURL turns a host name, address or URL into the SDK URL
 // (https://host[:port]/sdk), without user information. Every connection
 // (Dial: direct, through vCenter, guest-auth; job.Run checks it before
-// anything else is done) goes through it. Its errors wrap params.ErrInvalid
+// anything else is done) goes through it. Its errors wrap errkind.ErrInvalid
 // (exit 2): the input is wrong and nothing was contacted.
 //
 // Only https is accepted, whatever Config.Insecure says: ESXi and vCenter
@@ -275,7 +305,7 @@ func (s *Session) key() string {
 func ServerURL(server string) (*url.URL, error) {
 	server = strings.TrimSpace(server)
 	if server == "" {
-		return nil, params.Invalidf("no server given")
+		return nil, errkind.Invalidf("no server given")
 	}
 	// The scheme is read from the text, before parsing: a URL that does not
 	// parse (a "#" in a password) must not slip through as scheme-less.
@@ -283,14 +313,14 @@ func ServerURL(server string) (*url.URL, error) {
 		switch scheme := strings.ToLower(m[1]); scheme {
 		case "https":
 		case "http":
-			return nil, params.Invalidf("server %q: plain http:// is refused: ESXi serves its API only over HTTPS, and over http:// the login password and the new users' passwords would cross the network in clear (use https:// or no scheme; --insecure skips certificate checks, it does not allow plaintext)", DisplayServer(server))
+			return nil, errkind.Invalidf("server %q: plain http:// is refused: ESXi serves its API only over HTTPS, and over http:// the login password and the new users' passwords would cross the network in clear (use https:// or no scheme; --insecure skips certificate checks, it does not allow plaintext)", DisplayServer(server))
 		default:
-			return nil, params.Invalidf("server %q: scheme %q is not supported: ESXi serves its API only over HTTPS (use https:// or no scheme)", DisplayServer(server), scheme)
+			return nil, errkind.Invalidf("server %q: scheme %q is not supported: ESXi serves its API only over HTTPS (use https:// or no scheme)", DisplayServer(server), scheme)
 		}
 	}
 	u, err := soap.ParseURL(server)
 	if err != nil || u == nil || u.Host == "" || u.Scheme != "https" {
-		return nil, params.Invalidf("server %q is not a host name, address or URL", DisplayServer(server))
+		return nil, errkind.Invalidf("server %q is not a host name, address or URL", DisplayServer(server))
 	}
 	u.User = nil
 	return u, nil

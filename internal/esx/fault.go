@@ -13,8 +13,8 @@ import (
 // the project's one fault table (internal/vfault). Match the underlying
 // fault with IsFault(err, &types.X{}), its row with errors.Is(err,
 // vfault.X); the engine recognises the faults it converges from when another
-// writer changed the host: errors.Is(err, tasks.ErrUserExists) for
-// AlreadyExists, tasks.ErrNoSuchUser for UserNotFound.
+// writer changed the host: errors.Is(err, errkind.ErrUserExists) for
+// AlreadyExists, errkind.ErrNoSuchUser for UserNotFound.
 type FaultError = vfault.Error
 
 // IsFault reports whether err carries a vSphere fault of target's type.

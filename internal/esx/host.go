@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -197,7 +198,7 @@ func (h *Host) RemoveRole(ctx context.Context, id string) error {
 	}))
 	if IsFault(err, &types.NotFound{}) {
 		// ESXi's answer when the user holds no permission there.
-		return fmt.Errorf("%w: %w", tasks.ErrNoSuchPermission, err)
+		return fmt.Errorf("%w: %w", errkind.ErrNoSuchPermission, err)
 	}
 	return err
 }

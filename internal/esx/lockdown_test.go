@@ -13,8 +13,9 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -40,7 +41,7 @@ func TestViHostLockdownStopsBeforeWriting(t *testing.T) {
 	for _, plan := range []bool{true, false} {
 		w := v.HostWrites("DC0_H0")
 		rep, err := tasks.Run(vctx(t), h, parse(t, lockdownList), tasks.Options{Checker: checker{}, Plan: plan})
-		if !errors.Is(err, tasks.ErrRefused) || tasks.ExitCode(err) != tasks.ExitConnect {
+		if !errors.Is(err, errkind.ErrRefused) || errkind.ExitCode(err) != errkind.ExitConnect {
 			t.Fatalf("plan=%v: err %v, want ErrRefused (exit 3)", plan, err)
 		}
 		for _, want := range []string{"host DC0_H0 is in lockdown mode (normal)", "not on its lockdown exception list", `entry 1 (id "op1", add) would be refused`, "disable lockdown mode"} {
@@ -117,7 +118,7 @@ func TestDirectLoginRefusedInLockdown(t *testing.T) {
 // Global.Settings cannot read the list: only its own user is known to be
 // on it, and the refusal says so.
 func TestDirectLockdownExceptionUser(t *testing.T) {
-	sim, err := esxsim.Start(esxsim.Options{Username: "svc", Password: svcPassword, Lockdown: "lockdownNormal", LockdownExceptions: []string{"svc"}})
+	sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Username: "svc", Password: svcPassword}, Lockdown: "lockdownNormal", LockdownExceptions: []string{"svc"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestDirectLockdownExceptionUser(t *testing.T) {
 	svc := dialSim(t, sim, "svc", svcPassword)
 	w := sim.Writes()
 	rep, err := runAs(t, svc, lockdownList, tasks.Options{})
-	if !errors.Is(err, tasks.ErrRefused) || !strings.Contains(rep.Error, "is in lockdown mode (normal)") || !strings.Contains(rep.Error, `entry 1 (id "op1", add)`) {
+	if !errors.Is(err, errkind.ErrRefused) || !strings.Contains(rep.Error, "is in lockdown mode (normal)") || !strings.Contains(rep.Error, `entry 1 (id "op1", add)`) {
 		t.Fatalf("err %v", err)
 	}
 	if strings.Contains(rep.Error, "could not be read") {
@@ -162,7 +163,7 @@ func TestDirectLockdownExceptionUser(t *testing.T) {
 	}
 	lp := dialSim(t, sim, "lp", svcPassword)
 	rep, err = runAs(t, lp, lockdownList, tasks.Options{Plan: true})
-	if !errors.Is(err, tasks.ErrRefused) || !strings.Contains(rep.Error, `its exception list could not be read: user "lp" lacks Global.Settings`) {
+	if !errors.Is(err, errkind.ErrRefused) || !strings.Contains(rep.Error, `its exception list could not be read: user "lp" lacks Global.Settings`) {
 		t.Fatalf("err %v", err)
 	}
 }

@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -29,14 +30,14 @@ func TestPlaintextRefusedBeforeDialing(t *testing.T) {
 		for _, insecure := range []bool{false, true} {
 			cfg := Config{Server: tt.server, Username: "root", Password: params.NewPassword(canary), Insecure: insecure, Timeout: 5 * time.Second}
 			_, err := Dial(context.Background(), cfg)
-			if !errors.Is(err, params.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			if !errors.Is(err, errkind.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("%s insecure=%v: err = %v, want ErrInvalid and %q", tt.server, insecure, err, tt.want)
 			}
 			if err != nil && strings.Contains(err.Error(), canary) {
 				t.Errorf("password in the error: %v", err)
 			}
 			_, _, err = DialViHost(context.Background(), cfg, "esx01")
-			if !errors.Is(err, params.ErrInvalid) {
+			if !errors.Is(err, errkind.ErrInvalid) {
 				t.Errorf("%s through vCenter: err = %v", tt.server, err)
 			}
 		}
@@ -69,7 +70,7 @@ func TestServerURL(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "http://esx01", "file:///etc/passwd", "gopher://esx01"} {
-		if _, err := ServerURL(bad); !errors.Is(err, params.ErrInvalid) {
+		if _, err := ServerURL(bad); !errors.Is(err, errkind.ErrInvalid) {
 			t.Errorf("ServerURL(%q): err = %v", bad, err)
 		}
 	}

@@ -10,8 +10,9 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -138,7 +139,7 @@ func TestMissingPrivilegesStopBeforeWriting(t *testing.T) {
 			for _, plan := range []bool{true, false} {
 				w := sim.Writes()
 				rep, err := runAs(t, svc, tc.list, tasks.Options{Plan: plan})
-				if !errors.Is(err, tasks.ErrConnect) || tasks.ExitCode(err) != tasks.ExitConnect {
+				if !errors.Is(err, errkind.ErrConnect) || errkind.ExitCode(err) != errkind.ExitConnect {
 					t.Fatalf("plan=%v: err %v, want ErrConnect (exit 3)", plan, err)
 				}
 				for _, s := range tc.want {
@@ -177,7 +178,7 @@ func TestDemotedMidRun(t *testing.T) {
 		}
 	}}
 	rep, err := runAs(t, svc, leastPrivilegeList, opt)
-	if !errors.Is(err, tasks.ErrApply) {
+	if !errors.Is(err, errkind.ErrApply) {
 		t.Fatalf("err %v, want ErrApply", err)
 	}
 	if got := outcomes(rep); !equalOutcomes(got, []tasks.Outcome{tasks.Created, tasks.Failed, tasks.NotRun, tasks.NotRun}) {
@@ -257,7 +258,7 @@ func TestViHostLeastPrivilege(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, tasks.ErrConnect) || v.Writes() != w {
+			if !errors.Is(err, errkind.ErrConnect) || v.Writes() != w {
 				t.Fatalf("err %v (writes %d), want ErrConnect and no write", err, v.Writes()-w)
 			}
 			for _, s := range tc.wantErr {

@@ -12,8 +12,8 @@ package esx
 //     the session logs in again with the same credential source (password,
 //     or Config.Login: SSPI pass-through from a Kerberos cache or keytab);
 //   - writes are made once: an expired session is renewed and the error
-//     wraps tasks.ErrNotApplied (the host did not act: the engine repeats
-//     the call); a lost answer wraps tasks.ErrUncertain (the engine reads the
+//     wraps errkind.ErrNotApplied (the host did not act: the engine repeats
+//     the call); a lost answer wraps errkind.ErrUncertain (the engine reads the
 //     host before it writes anything again);
 //   - a refused login (InvalidLogin, NoPermission, any fault answering a
 //     login) is final: never retried, and after one the session makes no
@@ -40,6 +40,7 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
 	"github.com/esxi-users/esxi-users/internal/vfault"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -275,13 +276,13 @@ func (s *Session) read(ctx context.Context, what string, f func(context.Context)
 }
 
 // write runs a call that changes the host once. Its error wraps
-// tasks.ErrNotApplied when the host did not act on it (the session had
-// expired: it is renewed before the next call) and tasks.ErrUncertain when
+// errkind.ErrNotApplied when the host did not act on it (the session had
+// expired: it is renewed before the next call) and errkind.ErrUncertain when
 // its answer was lost.
 func (s *Session) write(ctx context.Context, what string, f func(context.Context) error) error {
 	if err := s.renew(ctx); err != nil {
 		if classify(err) == kindTransport && ctx.Err() == nil {
-			return fmt.Errorf("%s: %w: %w", what, tasks.ErrNotApplied, err)
+			return fmt.Errorf("%s: %w: %w", what, errkind.ErrNotApplied, err)
 		}
 		return err
 	}
@@ -291,9 +292,9 @@ func (s *Session) write(ctx context.Context, what string, f func(context.Context
 	}
 	switch s.failed(err, gen) {
 	case kindSession:
-		return fmt.Errorf("%w: %w", tasks.ErrNotApplied, err)
+		return fmt.Errorf("%w: %w", errkind.ErrNotApplied, err)
 	case kindTransport:
-		return fmt.Errorf("%w: %w", tasks.ErrUncertain, err)
+		return fmt.Errorf("%w: %w", errkind.ErrUncertain, err)
 	}
 	return err
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -57,7 +58,7 @@ func TestShellAccessStopsBeforeWriting(t *testing.T) {
 	for _, plan := range []bool{true, false} {
 		w := sim.Writes()
 		rep, err := runAs(t, mgr, list, tasks.Options{Plan: plan})
-		if !errors.Is(err, tasks.ErrConnect) || tasks.ExitCode(err) != tasks.ExitConnect {
+		if !errors.Is(err, errkind.ErrConnect) || errkind.ExitCode(err) != errkind.ExitConnect {
 			t.Fatalf("plan=%v: err %v, want exit 3", plan, err)
 		}
 		for _, s := range []string{`user "mgr" has no shell access`, `entry 3 (id "shelly", set) would be refused`, "log in as a user with shell access"} {
@@ -102,7 +103,7 @@ func TestShellAccessGrantedMidRun(t *testing.T) {
 		}
 	}}
 	rep, err := runAs(t, mgr, list, opt)
-	if !errors.Is(err, tasks.ErrApply) {
+	if !errors.Is(err, errkind.ErrApply) {
 		t.Fatalf("err %v, want ErrApply", err)
 	}
 	if got := outcomes(rep); !equalOutcomes(got, []tasks.Outcome{tasks.Created, tasks.Failed, tasks.NotRun}) {

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -14,7 +14,7 @@ import (
 func TestBothESXiVersions(t *testing.T) {
 	for _, v := range []string{esxsim.ESXi803, esxsim.ESXi703} {
 		t.Run(v, func(t *testing.T) {
-			sim, err := esxsim.Start(esxsim.Options{ESXiVersion: v})
+			sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{ESXiVersion: v}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -71,9 +71,9 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/hostmatch"
 	"github.com/esxi-users/esxi-users/internal/vfault"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -221,7 +221,7 @@ func DialViHost(ctx context.Context, cfg Config, vihost string) (*ViHost, func()
 // that management address, else the host with that short name; two at the
 // first level that finds any are ambiguous. A name that selects no host is
 // input vCenter refuted, like a role the host does not define: the error
-// wraps params.ErrInvalid (exit 2), in the same words as a fleet's pattern.
+// wraps errkind.ErrInvalid (exit 2), in the same words as a fleet's pattern.
 func matchViHost(cands []viCandidate, query string) (viCandidate, error) {
 	hosts := make([]hostmatch.Host, len(cands))
 	for i, c := range cands {
@@ -235,7 +235,7 @@ func matchViHost(cands []viCandidate, query string) (viCandidate, error) {
 		return viCandidate{}, err
 	}
 	if len(sel) != 1 {
-		return viCandidate{}, params.Invalidf("host pattern %q selects %d hosts; --vihost names one host here (several --vihost values, or a pattern, make a fleet run)", query, len(sel))
+		return viCandidate{}, errkind.Invalidf("host pattern %q selects %d hosts; --vihost names one host here (several --vihost values, or a pattern, make a fleet run)", query, len(sel))
 	}
 	for _, c := range cands {
 		if c.name == sel[0].Name {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 )
 

@@ -16,9 +16,10 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -264,7 +265,7 @@ func TestViHostInvalidWritesNothing(t *testing.T) {
 	}
 	list := seedYAML + "- id: user3\n  operation: add\n  password: Ab1!x\n  role: ReadOnly\n"
 	rep, err := tasks.Run(vctx(t), h, parse(t, list), tasks.Options{Checker: checker{}})
-	if !errors.Is(err, tasks.ErrInvalid) {
+	if !errors.Is(err, errkind.ErrInvalid) {
 		t.Fatalf("Run: %v, want ErrInvalid", err)
 	}
 	if got := rep.Results[5]; got.Outcome != tasks.Invalid || !strings.Contains(got.Error, "too short") {
@@ -280,7 +281,7 @@ func TestViHostInvalidWritesNothing(t *testing.T) {
 // creation); the run stops there, the first entry stays applied, nothing
 // else is written.
 func TestViHostFailWriteStops(t *testing.T) {
-	v := startVC(t, esxsim.VCenterOptions{Hosts: 3, FailWrite: 3})
+	v := startVC(t, esxsim.VCenterOptions{Common: esxsim.Common{FailWrite: 3}, Hosts: 3})
 	s := dialVC(t, v)
 	target := v.Hosts[0]
 	h, err := esx.NewViHost(vctx(t), s, target)
@@ -288,7 +289,7 @@ func TestViHostFailWriteStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := tasks.Run(vctx(t), h, parse(t, seedYAML), tasks.Options{Checker: checker{}})
-	if !errors.Is(err, tasks.ErrApply) {
+	if !errors.Is(err, errkind.ErrApply) {
 		t.Fatalf("Run: %v, want ErrApply", err)
 	}
 	want := []tasks.Outcome{tasks.Created, tasks.Failed, tasks.NotRun, tasks.NotRun, tasks.NotRun}
@@ -343,7 +344,7 @@ func TestViHostPasswordPolicyIsTheHosts(t *testing.T) {
 		w := v.Writes()
 		_, err = tasks.Run(vctx(t), h, parse(t, seedYAML), tasks.Options{Checker: checker{}})
 		if name == hardened {
-			if !errors.Is(err, tasks.ErrInvalid) || v.Writes() != w {
+			if !errors.Is(err, errkind.ErrInvalid) || v.Writes() != w {
 				t.Errorf("%s: %v (writes %d)", name, err, v.Writes()-w)
 			}
 		} else if err != nil {
@@ -381,7 +382,7 @@ func TestViHostLookup(t *testing.T) {
 		}
 	}
 	_, err := esx.NewViHost(vctx(t), s, "esx-nope.example.com")
-	if err == nil || !strings.Contains(err.Error(), `host pattern "esx-nope.example.com" matches no host (`) || !errors.Is(err, params.ErrInvalid) {
+	if err == nil || !strings.Contains(err.Error(), `host pattern "esx-nope.example.com" matches no host (`) || !errors.Is(err, errkind.ErrInvalid) {
 		t.Errorf("unknown host: %v", err)
 	}
 	if pw, _ := v.URL.User.Password(); err != nil && strings.Contains(err.Error(), pw) {
@@ -516,7 +517,7 @@ func TestViHostCanary(t *testing.T) {
 	const canary = "Canary-7qX!pZ2w"
 	// esx and esxsim write their traces whole (one write at a time).
 	var simTrace, cliTrace strings.Builder
-	v := startVC(t, esxsim.VCenterOptions{Hosts: 2, Trace: &simTrace})
+	v := startVC(t, esxsim.VCenterOptions{Common: esxsim.Common{Trace: &simTrace}, Hosts: 2})
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(v.CertPEM)
 	pw, _ := v.URL.User.Password()

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -47,7 +48,7 @@ func TestFailFastStopsTheReadPhase(t *testing.T) {
 		var dials atomic.Int64
 		cfg := failFastFleet(n, failFast, func(int) bool { return false }, &dials)
 		rep, err := Run(context.Background(), cfg)
-		if !errors.Is(err, tasks.ErrConnect) { // exit 3: no host could be reached, nothing changed
+		if !errors.Is(err, errkind.ErrConnect) { // exit 3: no host could be reached, nothing changed
 			t.Errorf("fail-fast %v: %.200v, want ErrConnect", failFast, err)
 		}
 		got := int(dials.Load())
@@ -75,7 +76,7 @@ func TestFailFastMessagesNameOneHost(t *testing.T) {
 	var dials atomic.Int64
 	cfg := failFastFleet(n, true, func(port int) bool { return port%2 == 1 }, &dials) // 10002, 10004… unreachable
 	rep, err := Run(context.Background(), cfg)
-	if err == nil || errors.Is(err, tasks.ErrInvalid) {
+	if err == nil || errors.Is(err, errkind.ErrInvalid) {
 		t.Fatalf("%v, want some hosts not done", err)
 	}
 	t.Logf("%d dials for %d hosts, half of them unreachable", dials.Load(), n)

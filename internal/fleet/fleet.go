@@ -18,7 +18,7 @@
 //
 // A host that cannot be reached or logged in to is reported as unreachable
 // and not written; the others go on. A host that refuses the list whoever
-// asks (lockdown mode, shell access: tasks.ErrRefused) is reported with
+// asks (lockdown mode, shell access: errkind.ErrRefused) is reported with
 // its reasons after every host was checked, and nothing is written
 // anywhere (exit 3).
 //
@@ -38,11 +38,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/hostmatch"
 	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/internal/tlspin"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -52,16 +53,14 @@ const DefaultParallel = 8
 
 // Config is one fleet run.
 type Config struct {
-	// Config is the list, the run's options and the connection settings,
-	// as for one host (job.Config): credentials (one source for every
-	// host), Insecure, Timeout, Retry, Grace, Input, Ignore,
-	// PasswordPolicy, SkipPasswordCheck, Plan, AllowSelfLockout, Log,
-	// Trace. Server is the vCenter of ViHosts; Thumbprint (from
+	// Connection reaches every host: one credential source for all of
+	// them. Server is the vCenter of ViHosts; Thumbprint (from
 	// ThumbprintSource) pins it (or the one server of Servers), else the
-	// known-hosts file if it lists it. ViHost, Progress and Simulator are
-	// not used;
-	// Dial, if set, replaces the dialling of each of Servers (tests).
-	job.Config
+	// known-hosts file if it lists it. Dial, if set, replaces the dialling
+	// of each of Servers (tests).
+	job.Connection
+	// Options are the list and how it is applied, as for one host.
+	job.Options
 	// Servers are standalone ESXi hosts (host name, address or URL;
 	// https only), each with its own session.
 	Servers []string
@@ -132,7 +131,7 @@ const (
 	notApplied        // checked but not applied to (see its error)
 	notRead           // not read: FailFast stopped the read phase
 	listed            // read by Read
-	refused           // the host refuses the list (tasks.ErrRefused): no host is written
+	refused           // the host refuses the list (errkind.ErrRefused): no host is written
 )
 
 // host is one target of the run.
@@ -167,7 +166,7 @@ type run struct {
 
 // Run reads and checks every host, then, if every entry is valid for every
 // host, applies the list to them (see the package comment). The report is
-// never nil. The error classifies with tasks.ExitCode: it wraps ErrInvalid
+// never nil. The error classifies with errkind.ExitCode: it wraps ErrInvalid
 // when the list or the flags are invalid, or an entry is invalid for any
 // host (nothing was written anywhere); ErrConnect when no host could be
 // reached, logged in to, read or checked (nothing was written); any other
@@ -179,7 +178,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Error = err.Error()
 		return rep, err
 	}
-	in, err := job.ReadInputs(cfg.Config)
+	in, err := job.ReadInputs(cfg.Options)
 	if err != nil {
 		return fail(err)
 	}
@@ -187,14 +186,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return fail(in.WithList(err))
 	}
-	r.opt = in.Options(cfg.Config)
+	r.opt = in.Options(cfg.Retry)
 
 	hosts, closeAll, err := r.targets(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err)
+			err = fmt.Errorf("%w before anything was changed: %w", errkind.ErrInterrupted, err)
 		}
-		if errors.Is(err, params.ErrInvalid) {
+		if errors.Is(err, errkind.ErrInvalid) {
 			return fail(in.WithList(err))
 		}
 		return fail(in.Unchecked(err))
@@ -232,7 +231,7 @@ type HostRead struct {
 // writes nothing: the CLI's list for many hosts. cfg's list and its
 // options, FailFast, HostProgress and HostDone are not used.
 //
-// The hosts are in Run's order. The error classifies with tasks.ExitCode:
+// The hosts are in Run's order. The error classifies with errkind.ExitCode:
 // ErrInvalid when the targets cannot be used (nothing contacted, or a
 // pattern that selects nothing; no hosts are returned); ErrConnect when no
 // host could be reached, logged in to or read; another error when some
@@ -251,13 +250,13 @@ func Read(ctx context.Context, cfg Config) ([]*HostRead, error) {
 		th, closeFn, err := h.open(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			h.state, h.err = notApplied, fmt.Errorf("%w: %w", tasks.ErrInterrupted, err)
+			h.state, h.err = notApplied, fmt.Errorf("%w: %w", errkind.ErrInterrupted, err)
 		case err != nil:
-			h.state, h.err = unreachable, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+			h.state, h.err = unreachable, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 		default:
 			h.close = closeFn
 			if h.snap, err = th.Read(ctx); err != nil {
-				h.state, h.err = unchecked, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+				h.state, h.err = unchecked, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 			} else {
 				h.state = listed
 			}
@@ -267,7 +266,7 @@ func Read(ctx context.Context, cfg Config) ([]*HostRead, error) {
 	reads := make([]*HostRead, len(hosts))
 	for i, h := range hosts {
 		if h.state == pending { // not started: stopped by a signal
-			h.state, h.err = notApplied, fmt.Errorf("%w before this host was read", tasks.ErrInterrupted)
+			h.state, h.err = notApplied, fmt.Errorf("%w before this host was read", errkind.ErrInterrupted)
 		}
 		reads[i] = &HostRead{Host: h.name, Snapshot: h.snap, Err: h.err, Unreachable: h.state == unreachable}
 	}
@@ -280,26 +279,23 @@ func start(cfg Config, in job.Inputs) (*run, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, in: in, log: job.Logger(cfg.Log)}
-	var err error
-	if r.ecfg, err = job.ESXConfig(cfg.Config, in.Entries, r.log); err != nil {
-		return nil, err
-	}
+	r := &run{cfg: cfg, in: in, log: textsafe.NewLogger(cfg.Log)}
+	r.ecfg = cfg.ESXConfig(r.log, in.Entries)
 	return r, nil
 }
 
 // check refuses targets that cannot be used, before anything is contacted
-// (params.ErrInvalid).
+// (errkind.ErrInvalid).
 func (cfg Config) check() error {
 	switch {
 	case cfg.Parallel < 0:
-		return params.Invalidf("--parallel %d: give a number of hosts of 1 or more", cfg.Parallel)
+		return errkind.Invalidf("--parallel %d: give a number of hosts of 1 or more", cfg.Parallel)
 	case len(cfg.ViHosts) > 0 && len(cfg.Servers) > 0:
-		return params.Invalidf("--vihost selects hosts of the vCenter given with one --server; give standalone hosts with --server and no --vihost")
+		return errkind.Invalidf("--vihost selects hosts of the vCenter given with one --server; give standalone hosts with --server and no --vihost")
 	case len(cfg.ViHosts) == 0 && len(cfg.Servers) == 0:
-		return params.Invalidf("no host: give --server (repeatable), or --server VCENTER with --vihost PATTERN (repeatable)")
+		return errkind.Invalidf("no host: give --server (repeatable), or --server VCENTER with --vihost PATTERN (repeatable)")
 	case len(cfg.Servers) > 1 && cfg.Thumbprint != "":
-		return params.Invalidf("a thumbprint pins one certificate: with several --server give their fingerprints in a known-hosts file (--known-hosts FILE, GOVC_TLS_KNOWN_HOSTS)")
+		return errkind.Invalidf("a thumbprint pins one certificate: with several --server give their fingerprints in a known-hosts file (--known-hosts FILE, GOVC_TLS_KNOWN_HOSTS)")
 	}
 	if len(cfg.ViHosts) > 0 {
 		if err := hostmatch.Validate(cfg.ViHosts); err != nil {
@@ -318,11 +314,11 @@ func (cfg Config) check() error {
 		}
 		key, err := tlspin.ServerKey(u.Host)
 		if err != nil {
-			errs = append(errs, params.Invalidf("server %q: %v", esx.DisplayServer(s), err))
+			errs = append(errs, errkind.Invalidf("server %q: %w", esx.DisplayServer(s), err))
 			continue
 		}
 		if first, dup := seen[key]; dup {
-			errs = append(errs, params.Invalidf("server %q is given twice (as %q too)", esx.DisplayServer(s), first))
+			errs = append(errs, errkind.Invalidf("server %q is given twice (as %q too)", esx.DisplayServer(s), first))
 		}
 		seen[key] = esx.DisplayServer(s)
 	}
@@ -392,7 +388,7 @@ func (r *run) oneHostTwice(ctx context.Context) error {
 		for _, a := range addrs {
 			at := net.JoinHostPort(a.IP.String(), port)
 			if f, ok := first[at]; ok && f != u.Host {
-				errs = append(errs, params.Invalidf("servers %q and %q are one host: both are %s; give each host once (it would be written twice at once, and counted twice)", f, u.Host, at))
+				errs = append(errs, errkind.Invalidf("servers %q and %q are one host: both are %s; give each host once (it would be written twice at once, and counted twice)", f, u.Host, at))
 				break
 			}
 			first[at] = u.Host
@@ -467,14 +463,14 @@ func (r *run) vcenterTargets(ctx context.Context) ([]*host, func(), error) {
 	r.log.Info("connecting", "server", name, "user", ecfg.Username)
 	vc, err := esx.DialVCenter(ctx, ecfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: vCenter %s: %w", tasks.ErrConnect, name, r.certHint(ecfg, name, err))
+		return nil, nil, fmt.Errorf("%w: vCenter %s: %w", errkind.ErrConnect, name, r.certHint(ecfg, name, err))
 	}
 	r.vc = vc
-	closeVC := func() { job.Logout(ctx, r.cfg.Grace, vc.Close, r.log) }
+	closeVC := func() { esx.Logout(ctx, r.cfg.Grace, vc.Close, r.log) }
 	listed, err := vc.Hosts(ctx)
 	if err != nil {
 		closeVC()
-		return nil, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		return nil, nil, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 	}
 	byKey := map[string]esx.ManagedHost{}
 	cands := make([]hostmatch.Host, len(listed))
@@ -587,7 +583,7 @@ func (r *run) prepareAll(ctx context.Context, hosts []*host) {
 			continue
 		}
 		// Not started: stopped by a signal, or FailFast.
-		why := fmt.Errorf("%w before this host was read: nothing was changed on it", tasks.ErrInterrupted)
+		why := fmt.Errorf("%w before this host was read: nothing was changed on it", errkind.ErrInterrupted)
 		if ctx.Err() == nil {
 			r.mu.Lock()
 			how := r.failedHow
@@ -604,10 +600,10 @@ func (r *run) prepare(ctx context.Context, h *host) {
 	th, closeFn, err := h.open(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			r.end(h, notApplied, fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err), nil)
+			r.end(h, notApplied, fmt.Errorf("%w before anything was changed: %w", errkind.ErrInterrupted, err), nil)
 			return
 		}
-		r.end(h, unreachable, fmt.Errorf("%w: %w", tasks.ErrConnect, err), nil)
+		r.end(h, unreachable, fmt.Errorf("%w: %w", errkind.ErrConnect, err), nil)
 		return
 	}
 	h.close = closeFn
@@ -619,11 +615,11 @@ func (r *run) prepare(ctx context.Context, h *host) {
 	case err == nil:
 		h.state, h.prep, h.rep = prepared, p, &HostReport{Report: rep}
 		return
-	case errors.Is(err, tasks.ErrInvalid):
+	case errors.Is(err, errkind.ErrInvalid):
 		r.end(h, invalid, err, rep)
-	case errors.Is(err, tasks.ErrRefused):
+	case errors.Is(err, errkind.ErrRefused):
 		r.end(h, refused, err, rep)
-	case errors.Is(err, tasks.ErrConnect):
+	case errors.Is(err, errkind.ErrConnect):
 		r.end(h, unchecked, err, rep)
 	default: // interrupted
 		r.end(h, notApplied, err, rep)
@@ -659,7 +655,7 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 	case len(refusing) > 0:
 		why = fmt.Errorf("not applied: host %s refuses the list: nothing was changed on any host", firstOf(refusing))
 	case ctx.Err() != nil:
-		why = fmt.Errorf("%w before anything was changed: not applied", tasks.ErrInterrupted)
+		why = fmt.Errorf("%w before anything was changed: not applied", errkind.ErrInterrupted)
 	case r.cfg.FailFast && len(down) > 0:
 		why = fmt.Errorf("not applied: host %s could not be reached or checked (--fail-fast): nothing was changed on any host", firstOf(down))
 	}
@@ -684,7 +680,7 @@ func (r *run) applyAll(ctx context.Context, hosts []*host) {
 			continue
 		}
 		// Not started: stopped by a signal, or FailFast.
-		why := fmt.Errorf("%w before this host was applied to: nothing was changed on it", tasks.ErrInterrupted)
+		why := fmt.Errorf("%w before this host was applied to: nothing was changed on it", errkind.ErrInterrupted)
 		if ctx.Err() == nil {
 			why = fmt.Errorf("not applied: host %s failed (--fail-fast): nothing was changed on this host", r.firstFailure())
 		}
@@ -731,7 +727,7 @@ func (r *run) end(h *host, s state, err error, rep *tasks.Report) {
 // logout closes host h's session, if it has one of its own.
 func (r *run) logout(ctx context.Context, h *host) {
 	if h.close != nil {
-		job.Logout(ctx, r.cfg.Grace, h.close, r.log.With("host", h.name))
+		esx.Logout(ctx, r.cfg.Grace, h.close, r.log.With("host", h.name))
 		h.close = nil
 	}
 }
@@ -764,14 +760,14 @@ func (r *run) verdict(ctx context.Context, hosts []*host) error {
 		if n := len(by[refused]); n > 0 {
 			refusing = fmt.Sprintf("\nand %d of %d hosts refuse it:%s", n, len(hosts), lines(by[refused]))
 		}
-		return fmt.Errorf("%w: nothing was changed on any host: the list is invalid for %d of %d hosts:%s%s", params.ErrInvalid, len(by[invalid]), len(hosts), lines(by[invalid]), refusing)
+		return fmt.Errorf("%w: nothing was changed on any host: the list is invalid for %d of %d hosts:%s%s", errkind.ErrInvalid, len(by[invalid]), len(hosts), lines(by[invalid]), refusing)
 	case len(by[refused]) > 0:
-		return fmt.Errorf("%w (%d of %d hosts): nothing was changed on any host:%s", tasks.ErrRefused, len(by[refused]), len(hosts), lines(by[refused]))
+		return fmt.Errorf("%w (%d of %d hosts): nothing was changed on any host:%s", errkind.ErrRefused, len(by[refused]), len(hosts), lines(by[refused]))
 	case len(by[unreachable])+len(by[unchecked]) == len(hosts):
-		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked: nothing was changed:%s", tasks.ErrConnect, lines(hosts))
+		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked: nothing was changed:%s", errkind.ErrConnect, lines(hosts))
 	case len(by[unreachable])+len(by[unchecked])+len(by[notRead]) == len(hosts):
 		// FailFast stopped the read phase: the hosts read could not be.
-		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked, and --fail-fast read no other (%d not read): nothing was changed:%s", tasks.ErrConnect, len(by[notRead]), lines(slices.Concat(by[unreachable], by[unchecked])))
+		return fmt.Errorf("%w: no host could be reached, logged in to, read or checked, and --fail-fast read no other (%d not read): nothing was changed:%s", errkind.ErrConnect, len(by[notRead]), lines(slices.Concat(by[unreachable], by[unchecked])))
 	case done == len(hosts):
 		return nil
 	}
@@ -803,7 +799,7 @@ func (r *run) verdict(ctx context.Context, hosts []*host) error {
 	}
 	err := errors.New(msg + ":" + lines(listed))
 	if ctx.Err() != nil {
-		err = fmt.Errorf("%w: %w", tasks.ErrInterrupted, err)
+		err = fmt.Errorf("%w: %w", errkind.ErrInterrupted, err)
 	}
 	return err
 }
@@ -849,5 +845,5 @@ func (r *run) listVerdict(hosts []*host, by map[state][]*host, lines func([]*hos
 	if down := slices.Concat(by[unreachable], by[unchecked], by[notApplied], by[notRead]); len(down) > 0 {
 		fmt.Fprintf(&b, "\n%d of %d hosts could not be read, so the other entries were not checked against them:%s", len(down), len(hosts), lines(down))
 	}
-	return fmt.Errorf("%w: nothing was changed on any host:\n%w%s", params.ErrInvalid, r.in.ListErr, b.String())
+	return fmt.Errorf("%w: nothing was changed on any host:\n%w%s", errkind.ErrInvalid, r.in.ListErr, b.String())
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -134,7 +135,7 @@ func TestFailFastFinishesCurrentEntry(t *testing.T) {
 		return nil
 	}
 	rep, err := Run(context.Background(), cfg)
-	if err == nil || tasks.ExitCode(err) != tasks.ExitApply || rep.OK {
+	if err == nil || errkind.ExitCode(err) != errkind.ExitApply || rep.OK {
 		t.Fatalf("err %v", err)
 	}
 	if got := b.Writes(); !reflect.DeepEqual(got, []string{"create u1", "grant u1"}) {
@@ -210,7 +211,7 @@ func TestVerdicts(t *testing.T) {
 			}
 			cfg.Parallel = 1
 			rep, err := Run(context.Background(), cfg)
-			if code := tasks.ExitCode(err); code != tc.code || rep.OK != (code == 0) {
+			if code := errkind.ExitCode(err); code != tc.code || rep.OK != (code == 0) {
 				t.Fatalf("exit %d (%v), want %d", code, err, tc.code)
 			}
 			var got []string

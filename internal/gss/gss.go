@@ -1,5 +1,5 @@
 // Package gss holds the GSS-API wire pieces both sides of an SSPI login
-// need — internal/sspi's initiator and internal/krbaccept's acceptor — for
+// need — internal/sspi's initiator and internal/sim/krbaccept's acceptor — for
 // the Kerberos mechanism (RFC 4121) alone and inside SPNEGO (RFC 4178).
 //
 // gokrb5 (github.com/jcmturner/gokrb5/v8) provides the types used here

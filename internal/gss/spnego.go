@@ -67,14 +67,14 @@ type negTokenResp struct {
 func ParseNegTokenResp(b []byte) (spnego.NegTokenResp, error) {
 	var choice asn1.RawValue
 	if rest, err := asn1.Unmarshal(b, &choice); err != nil || len(rest) != 0 {
-		return spnego.NegTokenResp{}, fmt.Errorf("malformed SPNEGO token: %v", err)
+		return spnego.NegTokenResp{}, fmt.Errorf("malformed SPNEGO token: %w", err)
 	}
 	if choice.Class != asn1.ClassContextSpecific || choice.Tag != 1 || !choice.IsCompound {
 		return spnego.NegTokenResp{}, errors.New("SPNEGO token is not a NegTokenResp")
 	}
 	var raw negTokenResp
 	if rest, err := asn1.Unmarshal(choice.Bytes, &raw); err != nil || len(rest) != 0 {
-		return spnego.NegTokenResp{}, fmt.Errorf("malformed NegTokenResp: %v", err)
+		return spnego.NegTokenResp{}, fmt.Errorf("malformed NegTokenResp: %w", err)
 	}
 	return spnego.NegTokenResp{NegState: raw.NegState, SupportedMech: raw.SupportedMech, ResponseToken: raw.ResponseToken, MechListMIC: raw.MechListMIC}, nil
 }

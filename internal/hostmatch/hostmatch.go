@@ -42,7 +42,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // Host is a candidate host.
@@ -58,19 +58,19 @@ type Host struct {
 
 // Validate checks the patterns' syntax, before any host is known: an empty
 // pattern, or one path.Match cannot read (`[`, `[a-`, a trailing `\`), is
-// an error naming it and wrapping params.ErrInvalid.
+// an error naming it and wrapping errkind.ErrInvalid.
 func Validate(patterns []string) error {
 	if len(patterns) == 0 {
-		return params.Invalidf("no host pattern given")
+		return errkind.Invalidf("no host pattern given")
 	}
 	var errs []error
 	for _, p := range patterns {
 		if strings.TrimSpace(p) == "" {
-			errs = append(errs, params.Invalidf("empty host pattern"))
+			errs = append(errs, errkind.Invalidf("empty host pattern"))
 			continue
 		}
 		if _, err := path.Match(p, ""); err != nil {
-			errs = append(errs, params.Invalidf("host pattern %q is not a valid glob (%v): use * ? [abc] [a-z] [^abc], and \\ before a literal *, ? or [", p, err))
+			errs = append(errs, errkind.Invalidf("host pattern %q is not a valid glob (%w): use * ? [abc] [a-z] [^abc], and \\ before a literal *, ? or [", p, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -79,7 +79,7 @@ func Validate(patterns []string) error {
 // Match returns the hosts the patterns select (see the package comment).
 // Errors — a pattern that is invalid, selects no host, or (without glob
 // characters) selects more than one — name each pattern at fault, all of
-// them at once, and wrap params.ErrInvalid: nothing is to be done.
+// them at once, and wrap errkind.ErrInvalid: nothing is to be done.
 func Match(hosts []Host, patterns []string) ([]Host, error) {
 	if err := Validate(patterns); err != nil {
 		return nil, err
@@ -91,14 +91,14 @@ func Match(hosts []Host, patterns []string) ([]Host, error) {
 		hits := selectHosts(p, hosts)
 		switch {
 		case len(hits) == 0:
-			errs = append(errs, params.Invalidf("host pattern %q matches no host (%s)", raw, describe(p, len(hosts))))
+			errs = append(errs, errkind.Invalidf("host pattern %q matches no host (%s)", raw, describe(p, len(hosts))))
 		case len(hits) > 1 && !hasMeta(p) && !strings.HasPrefix(p, "/"):
 			names := make([]string, len(hits))
 			for i, h := range hits {
 				names[i] = hosts[h].Name
 			}
 			sort.Strings(names)
-			errs = append(errs, params.Invalidf("host %q is ambiguous: it matches %s; give the host's full name or a pattern", raw, strings.Join(names, ", ")))
+			errs = append(errs, errkind.Invalidf("host %q is ambiguous: it matches %s; give the host's full name or a pattern", raw, strings.Join(names, ", ")))
 		default:
 			for _, i := range hits {
 				selected[i] = true

@@ -2,11 +2,12 @@ package hostmatch
 
 import (
 	"errors"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // inventory is a vCenter with vcsim's names in DC0 (standalone hosts and
@@ -110,8 +111,8 @@ func TestMatchErrors(t *testing.T) {
 			t.Errorf("%q: %v, want an error", tc.patterns, names(got))
 			continue
 		}
-		if !errors.Is(err, params.ErrInvalid) {
-			t.Errorf("%q: %v does not wrap params.ErrInvalid", tc.patterns, err)
+		if !errors.Is(err, errkind.ErrInvalid) {
+			t.Errorf("%q: %v does not wrap errkind.ErrInvalid", tc.patterns, err)
 		}
 		for _, w := range tc.want {
 			if !strings.Contains(err.Error(), w) {
@@ -141,7 +142,11 @@ func TestValidate(t *testing.T) {
 		t.Errorf("valid patterns: %v", err)
 	}
 	err := Validate([]string{"ok", "[", " "})
-	if err == nil || !strings.Contains(err.Error(), `"["`) || !strings.Contains(err.Error(), "empty host pattern") || !errors.Is(err, params.ErrInvalid) {
+	if err == nil || !strings.Contains(err.Error(), `"["`) || !strings.Contains(err.Error(), "empty host pattern") || !errors.Is(err, errkind.ErrInvalid) {
 		t.Errorf("invalid patterns: %v", err)
+	}
+	// The glob's own error is wrapped, not only printed.
+	if !errors.Is(err, path.ErrBadPattern) {
+		t.Errorf("invalid patterns: %v does not wrap path.ErrBadPattern", err)
 	}
 }

@@ -9,14 +9,16 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/types"
 	"io"
 	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
 	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/sspi"
@@ -26,9 +28,32 @@ import (
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
-// Config is one run.
+// Config is one run on one host: how it connects (Connection), what it
+// does (Options), and what only a run on one host has.
 type Config struct {
-	// Connection. Server is a host name, IP or URL.
+	Connection
+	Options
+	// ViHost, when set, makes Server a vCenter and names the ESXi host it
+	// manages whose accounts are changed (esxcli's --vihost).
+	ViHost string
+	// Simulator, when set, starts a fresh in-process target for the run
+	// instead of connecting to Server: the CLI's --simulate sets it to the
+	// faithful simulator (esxsim.StartForRun). job links no simulator; the
+	// shipped task binaries (built with -tags nosim) have none.
+	Simulator Simulator
+	// Progress is called with each entry's result as it is known.
+	Progress func(tasks.Result)
+	// Connected, if set, is called once the run has logged in, before the
+	// host is read: an error stops the run with nothing changed (the DRP
+	// plugin records the run's destination here).
+	Connected func(ctx context.Context) error
+}
+
+// Connection is how a run reaches and logs in to its server: the CLI's
+// connection flags, a machine's Params in DRP. A fleet (internal/fleet)
+// reaches every host with one.
+type Connection struct {
+	// Server is a host name, IP or URL.
 	Server, Username string
 	Password         params.Password
 	Thumbprint       string
@@ -39,33 +64,26 @@ type Config struct {
 	// VerifyPeer, if set, checks the server's certificate on every TLS
 	// handshake, before anything is sent (esx.Config.VerifyPeer).
 	VerifyPeer func(leaf *x509.Certificate) error
-	// Connected, if set, is called once the run has logged in, before the
-	// host is read: an error stops the run with nothing changed (the DRP
-	// plugin records the run's destination here).
-	Connected func(ctx context.Context) error
 	// PassThrough, when set, logs in with SSPI pass-through
 	// (SessionManager.LoginBySSPI with Kerberos or SPNEGO tokens from the
 	// caller's credentials) instead of Username/Password. An empty SPN
 	// means host/<server host name>.
 	PassThrough *sspi.Config
-	// ViHost, when set, makes Server a vCenter and names the ESXi host it
-	// manages whose accounts are changed (esxcli's --vihost).
-	ViHost string
-	// Simulator, when set, starts a fresh in-process target for the run
-	// instead of connecting to Server: the CLI's --simulate sets it to the
-	// faithful simulator (esxsim.StartForRun). job links no simulator; the
-	// shipped task binaries (built with -tags nosim) have none.
-	Simulator Simulator
 	// Timeout bounds each vSphere call (esx.DefaultTimeout when zero).
 	Timeout time.Duration
-	// Retry bounds the recovery from transient faults (zero: the
-	// defaults, tasks.RetryPolicy).
+	// Retry bounds the recovery from transient faults, the session's and
+	// the engine's (zero: the defaults, tasks.RetryPolicy).
 	Retry tasks.RetryPolicy
-	// Grace is how long a run whose context is cancelled (SIGINT/SIGTERM)
-	// takes at most to end: the call in flight, the read back of its entry
-	// and the logout (tasks.DefaultGrace when zero).
-	Grace time.Duration
+	// Trace receives the SOAP conversation with secrets removed.
+	Trace io.Writer
+	// Dial, if set, connects instead of esx.Dial (SSPI, vCenter, tests).
+	Dial func(ctx context.Context, cfg esx.Config) (tasks.Host, func() error, error)
+}
 
+// Options are what a run does and how: the list, its ignore list, the
+// checks before the first write, plan or apply, the time a stopped run
+// takes to end, and its log.
+type Options struct {
 	// Input is the esxi/manage-users document, YAML or JSON.
 	Input []byte
 	// Ignore is esxi/manage-users-ignore-list (root and dcui always added).
@@ -83,19 +101,15 @@ type Config struct {
 	// later entry, and the next run, would fail, or the host would be cut
 	// off from vCenter. CLI: --allow-self-lockout.
 	AllowSelfLockout bool
-
-	// Progress is called with each entry's result as it is known.
-	Progress func(tasks.Result)
+	// Grace is how long a run whose context is cancelled (SIGINT/SIGTERM)
+	// takes at most to end: the call in flight, the read back of its entry
+	// and the logout (tasks.DefaultGrace when zero).
+	Grace time.Duration
 	// Log receives progress messages; never a secret. nil discards. Its
 	// handler gets every message and attribute with control and
-	// bidi-override characters escaped (textsafe.NewHandler): they may carry
+	// bidi-override characters escaped (textsafe.NewLogger): they may carry
 	// host text.
 	Log *slog.Logger
-	// Trace receives the SOAP conversation with secrets removed.
-	Trace io.Writer
-
-	// Dial, if set, connects instead of esx.Dial (SSPI, vCenter, tests).
-	Dial func(ctx context.Context, cfg esx.Config) (tasks.Host, func() error, error)
 }
 
 // Simulator starts an in-process target for one run: an ESXi host or,
@@ -107,10 +121,10 @@ type Simulator func(vcenter bool, log *slog.Logger) (u *url.URL, certPEM []byte,
 
 // Run decodes and validates cfg.Input (nothing is contacted if it is
 // invalid), connects, and runs the engine. The error classifies with
-// tasks.ExitCode and tasks.HTTPStatus; the report is never nil.
+// errkind.ExitCode and errkind.HTTPStatus; the report is never nil.
 func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
-	log := logger(cfg.Log)
-	in, err := ReadInputs(cfg)
+	log := textsafe.NewLogger(cfg.Log)
+	in, err := ReadInputs(cfg.Options)
 	if err != nil {
 		return in.Report(err), err
 	}
@@ -132,14 +146,14 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 	host, closeHost, err := dial(ctx, cfg, ecfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%w before anything was changed: %w", tasks.ErrInterrupted, err)
+			err = fmt.Errorf("%w before anything was changed: %w", errkind.ErrInterrupted, err)
 		}
 		err = in.Unchecked(err)
 		r := in.Report(err)
 		r.Host = ReportHost(cfg, ecfg.Server)
 		return r, err
 	}
-	defer logout(ctx, cfg.Grace, closeHost, log)
+	defer esx.Logout(ctx, cfg.Grace, closeHost, log)
 	if cfg.Connected != nil {
 		if err := cfg.Connected(ctx); err != nil {
 			err = in.Unchecked(err)
@@ -149,7 +163,7 @@ func Run(ctx context.Context, cfg Config) (*tasks.Report, error) {
 		}
 	}
 
-	opt := in.Options(cfg)
+	opt := in.Options(cfg.Retry)
 	opt.Progress, opt.Log = cfg.Progress, log
 	report, err := tasks.Run(ctx, host, in.Entries, opt)
 	report, err = in.checked(report, err)
@@ -171,43 +185,45 @@ type Inputs struct {
 	// entries against it (tasks.Options.Invalid), reports every problem
 	// together and writes nothing (exit 2).
 	ListErr *params.ListError
-	plan    bool
+	opt     Options
 }
 
-// ReadInputs decodes and validates cfg's list (see parse), ignore list and
+// ReadInputs decodes and validates o's list (see parse), ignore list and
 // password-policy override, as Run does before contacting anything. Its
-// errors wrap params.ErrInvalid and include the list's own problems; the
+// errors wrap errkind.ErrInvalid and include the list's own problems; the
 // entries are returned as far as they decoded.
-func ReadInputs(cfg Config) (Inputs, error) {
-	in := Inputs{plan: cfg.Plan}
+func ReadInputs(o Options) (Inputs, error) {
+	in := Inputs{opt: o}
 	var err error
-	in.Entries, in.ListErr, err = parse(cfg.Input)
+	in.Entries, in.ListErr, err = parse(o.Input)
 	if err != nil {
 		return in, err
 	}
-	if in.Ignore, err = params.NewIgnoreList(cfg.Ignore); err != nil {
+	if in.Ignore, err = params.NewIgnoreList(o.Ignore); err != nil {
 		return in, in.WithList(err)
 	}
-	if cfg.PasswordPolicy != "" {
-		if _, err := passwdqc.ParseESXi(cfg.PasswordPolicy); err != nil {
-			return in, in.WithList(fmt.Errorf("%w: password policy override: %w", params.ErrInvalid, err))
+	if o.PasswordPolicy != "" {
+		if _, err := passwdqc.ParseESXi(o.PasswordPolicy); err != nil {
+			return in, in.WithList(fmt.Errorf("%w: password policy override: %w", errkind.ErrInvalid, err))
 		}
 	}
 	return in, nil
 }
 
-// Options are the engine's options for cfg's run (Progress and Log are the
-// caller's): the entries with structural problems are in Invalid.
-func (in Inputs) Options(cfg Config) tasks.Options {
-	opt := tasks.Options{Ignore: in.Ignore, PasswordPolicy: cfg.PasswordPolicy, Plan: cfg.Plan,
-		AllowSelfLockout: cfg.AllowSelfLockout, Retry: cfg.Retry, Grace: cfg.Grace}
+// Options are the engine's options for the run (Progress and Log are the
+// caller's), with retry, the connection's policy: the entries with
+// structural problems are in Invalid.
+func (in Inputs) Options(retry tasks.RetryPolicy) tasks.Options {
+	o := in.opt
+	opt := tasks.Options{Ignore: in.Ignore, PasswordPolicy: o.PasswordPolicy, Plan: o.Plan,
+		AllowSelfLockout: o.AllowSelfLockout, Retry: retry, Grace: o.Grace}
 	if in.ListErr != nil {
 		opt.Invalid = map[int][]string{}
 		for _, e := range in.ListErr.Errs {
 			opt.Invalid[e.Index] = append(opt.Invalid[e.Index], e.Msg)
 		}
 	}
-	if !cfg.SkipPasswordCheck {
+	if !o.SkipPasswordCheck {
 		opt.Checker = Passwdqc{}
 	}
 	return opt
@@ -220,7 +236,7 @@ func (in Inputs) Options(cfg Config) tasks.Options {
 // with structural problems invalid: tasks.Options.Invalid). Otherwise, and
 // for a list without them, report and err are returned as they are.
 func (in Inputs) checked(report *tasks.Report, err error) (*tasks.Report, error) {
-	if in.ListErr == nil || errors.Is(err, params.ErrInvalid) {
+	if in.ListErr == nil || errors.Is(err, errkind.ErrInvalid) {
 		return report, err
 	}
 	if err == nil {
@@ -260,7 +276,7 @@ func (in Inputs) WithList(err error) error {
 // why): each entry with a structural problem is invalid with its errors
 // (from ListErr, or a *params.ListError in err), the others are not run.
 func (in Inputs) Report(err error) *tasks.Report {
-	r := &tasks.Report{Plan: in.plan, Time: time.Now().UTC(), Error: err.Error(), Results: []tasks.Result{}}
+	r := &tasks.Report{Plan: in.opt.Plan, Time: time.Now().UTC(), Error: err.Error(), Results: []tasks.Result{}}
 	le := in.ListErr
 	if le == nil {
 		errors.As(err, &le)
@@ -321,18 +337,10 @@ func ReportHost(cfg Config, server string) string {
 	return esx.DisplayServer(server)
 }
 
-// logger is l with host text escaped (nil discards).
-func logger(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(textsafe.NewHandler(l.Handler()))
-}
-
 // checkServer refuses, before anything is contacted, a thumbprint that is
 // not one (tlspin.Parse) and a server that is not https (esx.ServerURL: the one check every connection goes through, here
 // run first so that nothing, not even the simulator, is started). The error
-// wraps params.ErrInvalid (exit 2).
+// wraps errkind.ErrInvalid (exit 2).
 func checkServer(cfg Config) error {
 	if cfg.Simulator != nil {
 		return nil
@@ -348,55 +356,35 @@ func checkServer(cfg Config) error {
 	return nil
 }
 
-// logout closes the session. After a signal it waits at most a fifth of the
-// grace period (the run has used the rest), so that the process ends in
-// time even if the host does not answer.
-func logout(ctx context.Context, grace time.Duration, closeHost func() error, log *slog.Logger) {
-	done := make(chan error, 1)
-	go func() { done <- closeHost() }()
-	var wait <-chan time.Time
-	if ctx.Err() != nil {
-		if grace <= 0 {
-			grace = tasks.DefaultGrace
-		}
-		t := time.NewTimer(grace / 5)
-		defer t.Stop()
-		wait = t.C
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			log.Warn("logout failed", "error", err.Error())
-		} else {
-			log.Info("logged out")
-		}
-	case <-wait:
-		log.Warn("logout did not finish in time; the host ends the session when it times out")
-	}
-}
-
-// connection builds the esx.Config of a run, starting the simulator when
-// asked (stop it with the returned func). The passwords of entries (being
-// set) are among the strings the SOAP trace and the log's retry lines
-// scrub.
-func connection(cfg Config, entries []params.Entry, log *slog.Logger) (esx.Config, func(), error) {
+// ESXConfig is the esx.Config c connects with: server, credentials (a
+// password, or SSPI pass-through), certificate checks, timeouts, retries,
+// trace and log, with the passwords of entries (being set) among the
+// strings the SOAP trace and the log's retry lines scrub.
+func (c Connection) ESXConfig(log *slog.Logger, entries []params.Entry) esx.Config {
 	ecfg := esx.Config{
-		Server: cfg.Server, Username: cfg.Username, Password: cfg.Password,
-		Thumbprint: cfg.Thumbprint, ThumbprintSource: cfg.ThumbprintSource, Insecure: cfg.Insecure,
-		VerifyPeer: cfg.VerifyPeer, Timeout: cfg.Timeout, Trace: cfg.Trace, Retry: cfg.Retry, Log: log,
+		Server: c.Server, Username: c.Username, Password: c.Password,
+		Thumbprint: c.Thumbprint, ThumbprintSource: c.ThumbprintSource, Insecure: c.Insecure,
+		VerifyPeer: c.VerifyPeer, Timeout: c.Timeout, Trace: c.Trace, Retry: c.Retry, Log: log,
 	}
 	for _, e := range entries {
 		ecfg.TraceSecrets = append(ecfg.TraceSecrets, e.Password.Reveal())
 	}
-	if cfg.PassThrough != nil {
-		ecfg.Login = passThroughLogin(*cfg.PassThrough, log)
+	if c.PassThrough != nil {
+		ecfg.Login = passThroughLogin(*c.PassThrough, log)
 	}
+	return ecfg
+}
+
+// connection builds the esx.Config of a run (Connection.ESXConfig),
+// starting the simulator when asked (stop it with the returned func).
+func connection(cfg Config, entries []params.Entry, log *slog.Logger) (esx.Config, func(), error) {
+	ecfg := cfg.ESXConfig(log, entries)
 	if cfg.Simulator == nil {
 		return ecfg, func() {}, nil
 	}
 	u, certPEM, stop, err := cfg.Simulator(cfg.ViHost != "", log)
 	if err != nil {
-		return ecfg, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		return ecfg, nil, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 	}
 	pw, _ := u.User.Password()
 	ecfg.Server, ecfg.Username, ecfg.Password = u.Host, u.User.Username(), params.NewPassword(pw)
@@ -419,8 +407,8 @@ func passThroughLogin(sc sspi.Config, log *slog.Logger) func(context.Context, *v
 	}
 }
 
-// dial connects with cfg.Dial or DialHost; errors wrap tasks.ErrConnect,
-// except input the server refuted (params.ErrInvalid: a --vihost name that
+// dial connects with cfg.Dial or DialHost; errors wrap errkind.ErrConnect,
+// except input the server refuted (errkind.ErrInvalid: a --vihost name that
 // selects no host of the vCenter), which is invalid input, exit 2.
 func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (tasks.Host, func() error, error) {
 	d := cfg.Dial
@@ -442,11 +430,11 @@ func dial(ctx context.Context, cfg Config, ecfg esx.Config, log *slog.Logger) (t
 		log.Info("connecting", "server", esx.DisplayServer(ecfg.Server), "user", ecfg.Username)
 	}
 	host, closeHost, err := d(ctx, ecfg)
-	if errors.Is(err, params.ErrInvalid) {
+	if errors.Is(err, errkind.ErrInvalid) {
 		return nil, nil, err
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		return nil, nil, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 	}
 	return host, closeHost, nil
 }

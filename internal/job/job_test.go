@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -22,7 +23,7 @@ const seed = `
 
 func TestRunOnSimulator(t *testing.T) {
 	var progress []string
-	rep, err := Run(context.Background(), Config{Simulator: esxsim.StartForRun, Input: []byte(seed), Progress: func(r tasks.Result) {
+	rep, err := Run(context.Background(), Config{Simulator: esxsim.StartForRun, Options: Options{Input: []byte(seed)}, Progress: func(r tasks.Result) {
 		progress = append(progress, r.ID+":"+string(r.Outcome))
 	}})
 	if err != nil {
@@ -48,15 +49,15 @@ func TestInvalidInputNeverDials(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"bad role", Config{Input: []byte(`[{id: u1, operation: add, password: x, role: Owner}]`)}, `role "Owner"`},
-		{"syntax", Config{Input: []byte(`[{`)}, "syntax error"},
-		{"bad override", Config{Input: []byte(seed), PasswordPolicy: "min=bogus"}, "password policy override"},
+		{"bad role", Config{Options: Options{Input: []byte(`[{id: u1, operation: add, password: x, role: Owner}]`)}}, `role "Owner"`},
+		{"syntax", Config{Options: Options{Input: []byte(`[{`)}}, "syntax error"},
+		{"bad override", Config{Options: Options{Input: []byte(seed), PasswordPolicy: "min=bogus"}}, "password policy override"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.Dial = dial
 			rep, err := Run(context.Background(), tt.cfg)
-			if !errors.Is(err, params.ErrInvalid) || tasks.ExitCode(err) != tasks.ExitInvalid {
+			if !errors.Is(err, errkind.ErrInvalid) || errkind.ExitCode(err) != errkind.ExitInvalid {
 				t.Fatalf("err = %v", err)
 			}
 			if dialed {
@@ -70,10 +71,13 @@ func TestInvalidInputNeverDials(t *testing.T) {
 }
 
 func TestConnectFailureIsExit3(t *testing.T) {
-	_, err := Run(context.Background(), Config{Server: "esx01.example.com", Input: []byte(seed), Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
-		return nil, nil, errors.New("connection refused")
-	}})
-	if tasks.ExitCode(err) != tasks.ExitConnect {
+	_, err := Run(context.Background(), Config{
+		Connection: Connection{Server: "esx01.example.com", Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
+			return nil, nil, errors.New("connection refused")
+		}},
+		Options: Options{Input: []byte(seed)},
+	})
+	if errkind.ExitCode(err) != errkind.ExitConnect {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -89,13 +93,16 @@ func TestHostPasswordPolicy(t *testing.T) {
 // whether the URL parses (the host is then dialed: exit 3) or not (a "#" in
 // the password: invalid input, exit 2).
 func TestServerUserinfoNotShown(t *testing.T) {
-	for canary, want := range map[string]int{"Canary#Pw-7719-zz": tasks.ExitInvalid, "CanaryPw7719zz": tasks.ExitConnect} {
+	for canary, want := range map[string]int{"Canary#Pw-7719-zz": errkind.ExitInvalid, "CanaryPw7719zz": errkind.ExitConnect} {
 		var logs strings.Builder
 		rep, err := Run(context.Background(), Config{
-			Server: "https://root:" + canary + "@127.0.0.1:1/sdk", Password: params.NewPassword("x"), Insecure: true,
-			Timeout: 2 * time.Second, Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil)),
+			Connection: Connection{
+				Server: "https://root:" + canary + "@127.0.0.1:1/sdk", Password: params.NewPassword("x"), Insecure: true,
+				Timeout: 2 * time.Second,
+			},
+			Options: Options{Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil))},
 		})
-		if tasks.ExitCode(err) != want {
+		if errkind.ExitCode(err) != want {
 			t.Fatalf("%s: err = %v, want exit %d", canary, err, want)
 		}
 		if all := logs.String() + rep.Host + rep.Error + err.Error(); strings.Contains(all, canary) {

@@ -4,16 +4,19 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // ReadHost connects as cfg says (ViHost and Simulate included), reads the
 // host once (tasks.Host.Read: local users, their roles on the root folder,
 // the roles and the password policy), logs out and returns what it read. It
-// makes no write call. Errors: params.ErrInvalid for settings that are
-// wrong (nothing contacted), else tasks.ErrConnect.
+// makes no write call. Errors: errkind.ErrInvalid for settings that are
+// wrong (nothing contacted), else errkind.ErrConnect.
 func ReadHost(ctx context.Context, cfg Config) (*tasks.Snapshot, error) {
-	log := logger(cfg.Log)
+	log := textsafe.NewLogger(cfg.Log)
 	if err := checkServer(cfg); err != nil {
 		return nil, err
 	}
@@ -26,10 +29,10 @@ func ReadHost(ctx context.Context, cfg Config) (*tasks.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer logout(ctx, cfg.Grace, closeHost, log)
+	defer esx.Logout(ctx, cfg.Grace, closeHost, log)
 	snap, err := host.Read(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", tasks.ErrConnect, err)
+		return nil, fmt.Errorf("%w: %w", errkind.ErrConnect, err)
 	}
 	return snap, nil
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
+	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -22,8 +23,13 @@ import (
 // simConfig is a run against sim with its root password.
 func simConfig(sim *esxsim.Server, doc string) Config {
 	pw, _ := sim.URL.User.Password()
-	return Config{Server: sim.URL.Host, Username: "root", Password: params.NewPassword(pw), Thumbprint: sim.Thumbprint,
-		Input: []byte(doc), Retry: tasks.RetryPolicy{Backoff: time.Millisecond}}
+	return Config{
+		Connection: Connection{
+			Server: sim.URL.Host, Username: "root", Password: params.NewPassword(pw), Thumbprint: sim.Thumbprint,
+			Retry: tasks.RetryPolicy{Backoff: time.Millisecond},
+		},
+		Options: Options{Input: []byte(doc)},
+	}
 }
 
 func startSim(t *testing.T) *esxsim.Server {
@@ -76,7 +82,7 @@ func TestRefusedLoginIsFinal(t *testing.T) {
 			tt.setup(t, sim, &cfg)
 			l0 := sim.LoginRequests()
 			_, err := Run(context.Background(), cfg)
-			if tasks.ExitCode(err) != tasks.ExitConnect || !strings.Contains(err.Error(), tt.want) {
+			if errkind.ExitCode(err) != errkind.ExitConnect || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v", err)
 			}
 			if n := sim.LoginRequests() - l0; n != 1 {
@@ -123,7 +129,7 @@ func TestReloginRefusedIsFinal(t *testing.T) {
 	})
 	l0 := sim.LoginRequests()
 	rep, err := Run(context.Background(), cfg)
-	if !errors.Is(err, tasks.ErrApply) || !strings.Contains(err.Error(), "InvalidLogin") {
+	if !errors.Is(err, errkind.ErrApply) || !strings.Contains(err.Error(), "InvalidLogin") {
 		t.Fatalf("err = %v", err)
 	}
 	if n := sim.LoginRequests() - l0; n != 2 {
@@ -155,8 +161,11 @@ func TestFaultFreeRequestCount(t *testing.T) {
 	}
 	defer vc.Close()
 	pw, _ := vc.URL.User.Password()
-	cfg := Config{Server: vc.URL.Host, Username: vc.URL.User.Username(), Password: params.NewPassword(pw), Thumbprint: vc.Thumbprint,
-		ViHost: vc.Hosts[0], Input: []byte(seed)}
+	cfg := Config{
+		Connection: Connection{Server: vc.URL.Host, Username: vc.URL.User.Username(), Password: params.NewPassword(pw), Thumbprint: vc.Thumbprint},
+		Options:    Options{Input: []byte(seed)},
+		ViHost:     vc.Hosts[0],
+	}
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +262,7 @@ func TestSignalDuringUnansweredCall(t *testing.T) {
 	cfg := simConfig(sim, seed)
 	cfg.Grace, cfg.Log = time.Second, slog.New(slog.NewTextHandler(&logs, nil))
 	rep, err := Run(ctx, cfg)
-	if !errors.Is(err, tasks.ErrInterrupted) || tasks.ExitCode(err) != tasks.ExitApply {
+	if !errors.Is(err, errkind.ErrInterrupted) || errkind.ExitCode(err) != errkind.ExitApply {
 		t.Fatalf("err = %v", err)
 	}
 	r := rep.Results[0]

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/internal/tcpcount"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
+	"github.com/esxi-users/esxi-users/internal/testsupport/tcpcount"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
@@ -27,10 +28,11 @@ func TestPlaintextServerRefused(t *testing.T) {
 			for _, insecure := range []bool{false, true} {
 				var logs strings.Builder
 				rep, err := Run(context.Background(), Config{
-					Server: server, Username: "root", Password: params.NewPassword(canary), Insecure: insecure, ViHost: vihost,
-					Timeout: 5 * time.Second, Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil)),
+					Connection: Connection{Server: server, Username: "root", Password: params.NewPassword(canary), Insecure: insecure, Timeout: 5 * time.Second},
+					Options:    Options{Input: []byte(seed), Log: slog.New(slog.NewTextHandler(&logs, nil))},
+					ViHost:     vihost,
 				})
-				if !errors.Is(err, params.ErrInvalid) || tasks.ExitCode(err) != tasks.ExitInvalid || tasks.HTTPStatus(err) != 400 {
+				if !errors.Is(err, errkind.ErrInvalid) || errkind.ExitCode(err) != errkind.ExitInvalid || errkind.HTTPStatus(err) != 400 {
 					t.Fatalf("%s vihost=%q insecure=%v: err = %v", server, vihost, insecure, err)
 				}
 				if !strings.Contains(rep.Error, "HTTPS") || rep.OK || len(rep.Results) != 3 || rep.Results[0].Outcome != tasks.NotRun {
@@ -44,7 +46,7 @@ func TestPlaintextServerRefused(t *testing.T) {
 				}
 			}
 		}
-		if _, err := HostPasswordPolicy(context.Background(), Config{Server: server, Password: params.NewPassword(canary), Insecure: true}); tasks.ExitCode(err) != tasks.ExitInvalid {
+		if _, err := HostPasswordPolicy(context.Background(), Config{Connection: Connection{Server: server, Password: params.NewPassword(canary), Insecure: true}}); errkind.ExitCode(err) != errkind.ExitInvalid {
 			t.Errorf("HostPasswordPolicy(%s): err = %v", server, err)
 		}
 	}
@@ -59,15 +61,15 @@ func TestSelfLockoutOnSimulator(t *testing.T) {
 	const admin = "opadmin"
 	doc := "- {id: u1, operation: add, password: 'S3cr3tP455!', role: Admin}\n- {id: " + admin + ", operation: set, password: '" + canary + "', role: ReadOnly}\n"
 	for _, allow := range []bool{false, true} {
-		sim, err := esxsim.Start(esxsim.Options{Username: admin})
+		sim, err := esxsim.Start(esxsim.Options{Common: esxsim.Common{Username: admin}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer sim.Close()
 		pw, _ := sim.URL.User.Password()
 		rep, err := Run(context.Background(), Config{
-			Server: sim.URL.Host, Thumbprint: sim.Thumbprint, Username: admin, Password: params.NewPassword(pw),
-			Input: []byte(doc), AllowSelfLockout: allow,
+			Connection: Connection{Server: sim.URL.Host, Thumbprint: sim.Thumbprint, Username: admin, Password: params.NewPassword(pw)},
+			Options:    Options{Input: []byte(doc), AllowSelfLockout: allow},
 		})
 		if allow {
 			if err != nil || rep.Results[1].Outcome != tasks.Updated {
@@ -75,7 +77,7 @@ func TestSelfLockoutOnSimulator(t *testing.T) {
 			}
 			continue
 		}
-		if tasks.ExitCode(err) != tasks.ExitInvalid || sim.Writes() != 0 {
+		if errkind.ExitCode(err) != errkind.ExitInvalid || sim.Writes() != 0 {
 			t.Fatalf("err = %v, %d writes", err, sim.Writes())
 		}
 		if res := rep.Results[1]; res.Outcome != tasks.Invalid || !strings.Contains(res.Error, "the user this run is logged in as") {
@@ -105,12 +107,16 @@ func TestLogEscapesHostText(t *testing.T) {
 	var logs strings.Builder
 	h := rawHandler{&logs}
 	_, err := Run(context.Background(), Config{
-		Server: "esx\u202e01.example", Password: params.NewPassword("x"), Input: []byte(seed), Log: slog.New(h),
-		Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
-			return nil, nil, errors.New("fault \x1b]0;pwned\x07")
+		Connection: Connection{
+			Server:   "esx\u202e01.example",
+			Password: params.NewPassword("x"),
+			Dial: func(context.Context, esx.Config) (tasks.Host, func() error, error) {
+				return nil, nil, errors.New("fault \x1b]0;pwned\x07")
+			},
 		},
+		Options: Options{Input: []byte(seed), Log: slog.New(h)},
 	})
-	if tasks.ExitCode(err) != tasks.ExitConnect {
+	if errkind.ExitCode(err) != errkind.ExitConnect {
 		t.Fatalf("err = %v", err)
 	}
 	if out := logs.String(); strings.ContainsAny(out, "\x1b\x07\u202e") || !strings.Contains(out, `esx\u202e01.example`) {

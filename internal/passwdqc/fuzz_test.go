@@ -1,7 +1,7 @@
 package passwdqc
 
 import (
-	"github.com/esxi-users/esxi-users/internal/missing"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"strings"
 	"sync"
 	"testing"

@@ -6,7 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/esxi-users/esxi-users/internal/missing"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"io"
 	"os"
 	"os/exec"

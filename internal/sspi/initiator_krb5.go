@@ -228,7 +228,7 @@ func (k *krb5Initiator) first() ([]byte, bool, error) {
 func (k *krb5Initiator) verifyAPRep(tok []byte) error {
 	id, msg, err := gss.UnwrapKRB5(tok)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
+		return fmt.Errorf("%w: %w", ErrMutualAuth, err)
 	}
 	if id == gss.TokError {
 		var ke messages.KRBError
@@ -242,7 +242,7 @@ func (k *krb5Initiator) verifyAPRep(tok []byte) error {
 	}
 	part, err := gss.VerifyAPRep(msg, k.sessionKey, k.auth.CTime, k.auth.Cusec)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMutualAuth, err)
+		return fmt.Errorf("%w: %w", ErrMutualAuth, err)
 	}
 	k.micKey, k.micFlags = gss.MICKey(k.sessionKey, &k.auth.SubKey, &part.Subkey)
 	k.accSeq = uint64(uint32(part.SequenceNumber))
@@ -253,7 +253,7 @@ func (k *krb5Initiator) verifyAPRep(tok []byte) error {
 func (k *krb5Initiator) negReply(challenge []byte) ([]byte, bool, error) {
 	resp, err := gss.ParseNegTokenResp(challenge)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", ErrMutualAuth, err)
+		return nil, false, fmt.Errorf("%w: %w", ErrMutualAuth, err)
 	}
 	state := spnego.NegState(resp.NegState)
 	if state == spnego.NegStateReject {
@@ -279,7 +279,7 @@ func (k *krb5Initiator) negReply(challenge []byte) ([]byte, bool, error) {
 	}
 	if len(resp.MechListMIC) > 0 {
 		if err := gss.VerifyMIC(resp.MechListMIC, k.micKey, k.mechList, k.accSeq, true, k.micFlags); err != nil {
-			return nil, false, fmt.Errorf("%w: mechListMIC: %v", ErrMutualAuth, err)
+			return nil, false, fmt.Errorf("%w: mechListMIC: %w", ErrMutualAuth, err)
 		}
 	}
 	if state == spnego.NegStateAcceptCompleted {
@@ -307,7 +307,7 @@ func (k *krb5Initiator) negReply(challenge []byte) ([]byte, bool, error) {
 func (k *krb5Initiator) negMIC(challenge []byte) (bool, error) {
 	resp, err := gss.ParseNegTokenResp(challenge)
 	if err != nil {
-		return false, fmt.Errorf("%w: %v", ErrMutualAuth, err)
+		return false, fmt.Errorf("%w: %w", ErrMutualAuth, err)
 	}
 	if spnego.NegState(resp.NegState) == spnego.NegStateReject {
 		return false, fmt.Errorf("%w: server rejected the SPNEGO negotiation", vfault.InvalidLogin)
@@ -316,7 +316,7 @@ func (k *krb5Initiator) negMIC(challenge []byte) (bool, error) {
 		return false, fmt.Errorf("%w: SPNEGO reply without the acceptor's mechListMIC", ErrMutualAuth)
 	}
 	if err := gss.VerifyMIC(resp.MechListMIC, k.micKey, k.mechList, k.accSeq, true, k.micFlags); err != nil {
-		return false, fmt.Errorf("%w: mechListMIC: %v", ErrMutualAuth, err)
+		return false, fmt.Errorf("%w: mechListMIC: %w", ErrMutualAuth, err)
 	}
 	return true, nil
 }

@@ -92,7 +92,7 @@ func (w *winInitiator) Step(challenge []byte) ([]byte, bool, error) {
 		}
 		if err != nil {
 			w.state = 2
-			return nil, false, fmt.Errorf("%w: InitializeSecurityContext: %v", ErrMutualAuth, err)
+			return nil, false, fmt.Errorf("%w: InitializeSecurityContext: %w", ErrMutualAuth, err)
 		}
 		if done {
 			w.state = 2

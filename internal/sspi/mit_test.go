@@ -10,10 +10,10 @@ import (
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/krbtest"
-	"github.com/esxi-users/esxi-users/internal/simsspi"
-	"github.com/esxi-users/esxi-users/internal/simtest"
+	"github.com/esxi-users/esxi-users/internal/sim/simsspi"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
+	"github.com/esxi-users/esxi-users/internal/testsupport/simtest"
 	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 

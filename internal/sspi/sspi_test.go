@@ -15,11 +15,11 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/internal/krbaccept"
-	"github.com/esxi-users/esxi-users/internal/krbtest"
-	"github.com/esxi-users/esxi-users/internal/simsspi"
-	"github.com/esxi-users/esxi-users/internal/simtest"
+	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
+	"github.com/esxi-users/esxi-users/internal/sim/simsspi"
 	"github.com/esxi-users/esxi-users/internal/sspi"
+	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
+	"github.com/esxi-users/esxi-users/internal/testsupport/simtest"
 	"github.com/esxi-users/esxi-users/internal/vfault"
 )
 

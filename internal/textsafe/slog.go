@@ -14,6 +14,14 @@ func NewHandler(next slog.Handler) slog.Handler { return &handler{next: next} }
 
 type handler struct{ next slog.Handler }
 
+// NewLogger is l with every record escaped (NewHandler); a nil l discards.
+func NewLogger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(NewHandler(l.Handler()))
+}
+
 func (h *handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {

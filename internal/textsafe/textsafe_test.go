@@ -106,6 +106,17 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// NewLogger escapes as NewHandler does, through the given logger's
+// handler; a nil logger discards.
+func TestNewLogger(t *testing.T) {
+	var buf bytes.Buffer
+	NewLogger(slog.New(&rawHandler{buf: &buf})).Info("host\x1b[2J", "server", "esx\u202e01")
+	if want := `host\x1b[2J server=esx\u202e01` + "\n"; buf.String() != want {
+		t.Errorf("got  %q\nwant %q", buf.String(), want)
+	}
+	NewLogger(nil).Info("nowhere") // must not panic
+}
+
 // JSON escapes what Escape would, and the document decodes to the same
 // values.
 func TestJSON(t *testing.T) {

@@ -43,7 +43,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // MaxKnownHostsLine is the longest line a known-hosts file may have, in
@@ -84,7 +84,7 @@ func (k KnownHosts) Lookup(server string) (KnownHost, bool) {
 }
 
 // LoadKnownHosts reads a known-hosts file. Errors name the file and, for a
-// bad entry, the line; they wrap params.ErrInvalid (exit 2) and, for a file
+// bad entry, the line; they wrap errkind.ErrInvalid (exit 2) and, for a file
 // that cannot be read, the os error (errors.Is(err, fs.ErrNotExist)).
 func LoadKnownHosts(path string) (KnownHosts, error) {
 	var k KnownHosts
@@ -110,7 +110,7 @@ func LoadKnownHostsList(list string) (KnownHosts, error) {
 	var k KnownHosts
 	paths := filepath.SplitList(list)
 	if len(paths) == 0 {
-		return k, params.Invalidf("no known-hosts file given")
+		return k, errkind.Invalidf("no known-hosts file given")
 	}
 	for _, p := range paths {
 		if p == "" {
@@ -126,7 +126,7 @@ func LoadKnownHostsList(list string) (KnownHosts, error) {
 func (k *KnownHosts) load(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return params.Invalidf("known-hosts file: %w", err)
+		return errkind.Invalidf("known-hosts file: %w", err)
 	}
 	defer f.Close()
 	return k.parse(f, path)
@@ -147,30 +147,30 @@ func (k *KnownHosts) parse(r io.Reader, name string) error {
 		}
 		fields := strings.Fields(text)
 		if len(fields) < 2 {
-			return params.Invalidf("known-hosts file %s, line %d: want \"HOST[:PORT] FINGERPRINT\", found only %s", name, line, clip(fields[0]))
+			return errkind.Invalidf("known-hosts file %s, line %d: want \"HOST[:PORT] FINGERPRINT\", found only %s", name, line, clip(fields[0]))
 		}
 		server, err := ServerKey(fields[0])
 		if err != nil {
-			return params.Invalidf("known-hosts file %s, line %d: %w", name, line, err)
+			return errkind.Invalidf("known-hosts file %s, line %d: %w", name, line, err)
 		}
 		// The rest of the line, as govc takes it ("thumbprint: AB:…", as
 		// simulate prints it, is read too).
 		fp, err := Parse(strings.Join(fields[1:], " "))
 		if err != nil {
-			return params.Invalidf("known-hosts file %s, line %d: host %s: %w", name, line, clip(fields[0]), err)
+			return errkind.Invalidf("known-hosts file %s, line %d: host %s: %w", name, line, clip(fields[0]), err)
 		}
 		if prev, dup := k.byServer[server]; dup {
 			if prev.Fingerprint != fp {
-				return params.Invalidf("known-hosts file %s, line %d: host %s is pinned with another fingerprint by %s: a host has one certificate, so one of the two lines is stale or wrong; delete it (govc would silently use the later one)", name, line, clip(fields[0]), prev.Source())
+				return errkind.Invalidf("known-hosts file %s, line %d: host %s is pinned with another fingerprint by %s: a host has one certificate, so one of the two lines is stale or wrong; delete it (govc would silently use the later one)", name, line, clip(fields[0]), prev.Source())
 			}
 			continue
 		}
 		k.byServer[server] = KnownHost{Server: server, Fingerprint: fp, File: name, Line: line}
 	}
 	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
-		return params.Invalidf("known-hosts file %s, line %d: longer than %d bytes: not a \"HOST[:PORT] FINGERPRINT\" line (is it the right file?)", name, line+1, MaxKnownHostsLine)
+		return errkind.Invalidf("known-hosts file %s, line %d: longer than %d bytes: not a \"HOST[:PORT] FINGERPRINT\" line (is it the right file?)", name, line+1, MaxKnownHostsLine)
 	} else if err != nil {
-		return params.Invalidf("known-hosts file %s, after line %d: %w", name, line, err)
+		return errkind.Invalidf("known-hosts file %s, after line %d: %w", name, line, err)
 	}
 	return nil
 }

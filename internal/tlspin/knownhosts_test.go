@@ -12,7 +12,7 @@ import (
 
 	"github.com/vmware/govmomi/vim25/soap"
 
-	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // TestKnownHostsAsGovc: for a file in govc's own format, govmomi's reader
@@ -84,11 +84,11 @@ func TestKnownHostsAsPasted(t *testing.T) {
 
 func TestKnownHostsErrors(t *testing.T) {
 	_, err := LoadKnownHosts("testdata/bad_known_hosts")
-	if want := `known-hosts file testdata/bad_known_hosts, line 3: host "esx02.example.com": not a certificate thumbprint`; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `(group 20 has 1 digits`) || !errors.Is(err, params.ErrInvalid) {
+	if want := `known-hosts file testdata/bad_known_hosts, line 3: host "esx02.example.com": not a certificate thumbprint`; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `(group 20 has 1 digits`) || !errors.Is(err, errkind.ErrInvalid) {
 		t.Errorf("bad fixture: %v, want %q", err, want)
 	}
 	_, err = LoadKnownHosts("testdata/missing")
-	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, params.ErrInvalid) || !strings.Contains(err.Error(), "testdata/missing") {
+	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, errkind.ErrInvalid) || !strings.Contains(err.Error(), "testdata/missing") {
 		t.Errorf("missing file: %v", err)
 	}
 
@@ -107,7 +107,7 @@ func TestKnownHostsErrors(t *testing.T) {
 		{"esx01 thumbprint:", "(it is empty)"},
 	} {
 		_, err := ParseKnownHosts(tc.in, "hosts.txt")
-		if err == nil || !strings.Contains(err.Error(), "known-hosts file hosts.txt") || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, params.ErrInvalid) {
+		if err == nil || !strings.Contains(err.Error(), "known-hosts file hosts.txt") || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errkind.ErrInvalid) {
 			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
 		}
 	}
@@ -116,7 +116,7 @@ func TestKnownHostsErrors(t *testing.T) {
 	// after the old line) is refused, naming both lines; the same
 	// fingerprint twice (another spelling of the host) is one pin.
 	_, err = LoadKnownHosts("testdata/conflicting_known_hosts")
-	if want := `known-hosts file testdata/conflicting_known_hosts, line 5: host "esx02.example.com" is pinned with another fingerprint by testdata/conflicting_known_hosts:2: a host has one certificate, so one of the two lines is stale or wrong; delete it (govc would silently use the later one)`; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, params.ErrInvalid) {
+	if want := `known-hosts file testdata/conflicting_known_hosts, line 5: host "esx02.example.com" is pinned with another fingerprint by testdata/conflicting_known_hosts:2: a host has one certificate, so one of the two lines is stale or wrong; delete it (govc would silently use the later one)`; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, errkind.ErrInvalid) {
 		t.Errorf("conflicting lines: %v, want %q", err, want)
 	}
 
@@ -161,13 +161,13 @@ func TestKnownHostsList(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = LoadKnownHostsList("testdata/govc_known_hosts" + string(os.PathListSeparator) + override)
-	if want := "known-hosts file " + override + `, line 1: host "vc.example.com" is pinned with another fingerprint by testdata/govc_known_hosts:1`; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, params.ErrInvalid) {
+	if want := "known-hosts file " + override + `, line 1: host "vc.example.com" is pinned with another fingerprint by testdata/govc_known_hosts:1`; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, errkind.ErrInvalid) {
 		t.Errorf("conflicting files: %v, want %q", err, want)
 	}
 	if _, err := LoadKnownHostsList(list + string(os.PathListSeparator) + filepath.Join(dir, "nope")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file in list: %v", err)
 	}
-	if _, err := LoadKnownHostsList(""); !errors.Is(err, params.ErrInvalid) {
+	if _, err := LoadKnownHostsList(""); !errors.Is(err, errkind.ErrInvalid) {
 		t.Errorf("empty list: %v", err)
 	}
 }

@@ -22,7 +22,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // Algorithm is a fingerprint's digest.
@@ -98,7 +98,7 @@ const Forms = `a SHA-1 (40 hex digits) or SHA-256 (64 hex digits) fingerprint, i
 // digits in either case, with a colon between every pair or no separator
 // at all, optionally preceded by "thumbprint:" (what `simulate` prints,
 // any case) and surrounded by spaces. Anything else is an error wrapping
-// params.ErrInvalid (exit 2) that says what is wrong and which forms are
+// errkind.ErrInvalid (exit 2) that says what is wrong and which forms are
 // accepted. It never quotes the value: a password pasted into the wrong
 // field must not reach a log.
 func Parse(s string) (Fingerprint, error) {
@@ -121,7 +121,7 @@ func Parse(s string) (Fingerprint, error) {
 		}
 		problem = fmt.Sprintf("it has %d hex digits", len(digits))
 	}
-	return Fingerprint{}, params.Invalidf("not a certificate thumbprint (%s); accepted: %s", problem, Forms)
+	return Fingerprint{}, errkind.Invalidf("not a certificate thumbprint (%s); accepted: %s", problem, Forms)
 }
 
 // hexDigits returns the hex digits of text, written with a colon between

@@ -16,8 +16,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
 
-	"github.com/esxi-users/esxi-users/internal/esxsim"
-	"github.com/esxi-users/esxi-users/params"
+	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 )
 
 const (
@@ -78,8 +78,8 @@ func TestParse(t *testing.T) {
 		if v := strings.TrimSpace(tc.in); len(v) > 1 && !strings.EqualFold(v, "thumbprint:") && strings.Contains(msg, v) {
 			t.Errorf("Parse(%q): the message quotes the value: %q", tc.in, msg)
 		}
-		if !errors.Is(err, params.ErrInvalid) || !strings.Contains(msg, tc.why) || !strings.Contains(msg, Forms) {
-			t.Errorf("Parse(%q): %q; want params.ErrInvalid, %q and the accepted forms", tc.in, msg, tc.why)
+		if !errors.Is(err, errkind.ErrInvalid) || !strings.Contains(msg, tc.why) || !strings.Contains(msg, Forms) {
+			t.Errorf("Parse(%q): %q; want errkind.ErrInvalid, %q and the accepted forms", tc.in, msg, tc.why)
 		}
 		if len(msg) > 600 {
 			t.Errorf("Parse(%q): message of %d bytes", tc.in[:10], len(msg))

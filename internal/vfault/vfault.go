@@ -17,7 +17,7 @@ import (
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/tasks"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 // Kind is what a fault means for the call that got it.
@@ -30,7 +30,7 @@ const (
 	// Session: the session is not logged in (it expired, or the server
 	// ended it: config.vmacore.soap.sessionTimeout, a hostd restart). The
 	// call was not applied: log in again; a read is then repeated, a write
-	// is reported as not applied (tasks.ErrNotApplied) for the engine to
+	// is reported as not applied (errkind.ErrNotApplied) for the engine to
 	// repeat.
 	Session
 )
@@ -49,7 +49,7 @@ type Fault struct {
 	// Kind is what the fault means for the call.
 	Kind Kind
 	// Means is the engine's sentinel the fault also is (errors.Is), or nil:
-	// AlreadyExists is tasks.ErrUserExists, UserNotFound tasks.ErrNoSuchUser.
+	// AlreadyExists is errkind.ErrUserExists, UserNotFound errkind.ErrNoSuchUser.
 	Means error
 
 	desc   string                                        // what it means, "(Name)" at the end
@@ -156,8 +156,8 @@ var (
 		return f
 	}()
 	InvalidLogin               = row(&types.InvalidLogin{}, "login failed: the server did not accept the user name and password or the credentials")
-	UserNotFound               = means(row(&types.UserNotFound{}, "the user does not exist on the host"), tasks.ErrNoSuchUser)
-	AlreadyExists              = means(row(&types.AlreadyExists{}, "the user already exists on the host"), tasks.ErrUserExists)
+	UserNotFound               = means(row(&types.UserNotFound{}, "the user does not exist on the host"), errkind.ErrNoSuchUser)
+	AlreadyExists              = means(row(&types.AlreadyExists{}, "the user already exists on the host"), errkind.ErrUserExists)
 	NotFound                   = row(&types.NotFound{}, "the object does not exist on the host")
 	AuthMinimumAdminPermission = row(&types.AuthMinimumAdminPermission{}, "the host must keep at least one Admin permission")
 	NotSupported               = row(&types.NotSupported{}, "the server does not support this call")

@@ -10,7 +10,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/esxi-users/esxi-users/tasks"
+	"github.com/esxi-users/esxi-users/internal/errkind"
 )
 
 func soapFault(f types.BaseMethodFault, msg string) error {
@@ -99,10 +99,10 @@ func TestTable(t *testing.T) {
 			}
 		})
 	}
-	if err := Describe(soapFault(&types.AlreadyExists{Name: "u1"}, "")); !errors.Is(err, tasks.ErrUserExists) || errors.Is(err, tasks.ErrNoSuchUser) {
+	if err := Describe(soapFault(&types.AlreadyExists{Name: "u1"}, "")); !errors.Is(err, errkind.ErrUserExists) || errors.Is(err, errkind.ErrNoSuchUser) {
 		t.Errorf("AlreadyExists: %v", err)
 	}
-	if err := Describe(soapFault(&types.UserNotFound{}, "")); !errors.Is(err, tasks.ErrNoSuchUser) {
+	if err := Describe(soapFault(&types.UserNotFound{}, "")); !errors.Is(err, errkind.ErrNoSuchUser) {
 		t.Errorf("UserNotFound: %v", err)
 	}
 	// A guest operation fault without a row is the family's.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esxi-users/esxi-users/internal/missing"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 )
 
 func table(words ...string) []byte {

@@ -30,11 +30,10 @@ type event struct {
 type skip struct{ pkg, test, reason string }
 
 type report struct {
-	out     io.Writer
-	buf     map[string][]string // output so far, by package and test
-	skips   []skip
-	failed  bool
-	results []string // package result lines, in order
+	out    io.Writer
+	buf    map[string][]string // output so far, by package and test
+	skips  []skip
+	failed bool
 }
 
 func key(pkg, test string) string { return pkg + "\x00" + test }
