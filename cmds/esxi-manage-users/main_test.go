@@ -135,7 +135,7 @@ func TestExitCodesAndHelp(t *testing.T) {
 		want  string
 	}{
 		{[]string{"help"}, "", 0, "Exit codes:"},
-		{[]string{"apply", "--help"}, "", 0, "Exit codes: 0 done"},
+		{[]string{"apply", "--help"}, "", 0, "Exit codes:\n  0  every entry done"},
 		{[]string{}, "", 2, "Usage:"},
 		{[]string{"frobnicate"}, "", 2, `unknown command "frobnicate"`},
 		{[]string{"apply", "--simulate", "--output", "yaml"}, seedFirst, 2, `--output "yaml"`},

@@ -29,24 +29,20 @@ type applyOptions struct {
 	fleet                            fleetFlags
 }
 
-func (o *applyOptions) flags(name string, env Env) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+func (o *applyOptions) flags(c *command, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	fs.SetOutput(textsafe.NewWriter(env.Stderr))
-	fs.StringVar(&o.file, "file", "-", "the esxi/manage-users document (YAML or JSON); - reads stdin")
+	fs.StringVar(&o.file, "file", "-", "the esxi/manage-users document (YAML or JSON) `PATH`; - reads standard input (a terminal there is a mistake of usage: pipe the document in)")
 	fs.StringVar(&o.ignoreList, "ignore-list", "", "comma-separated ids never touched (root and dcui always are)")
 	fs.StringVar(&o.output, "output", "text", "text (one line per entry as applied) or json (the report)")
-	fs.StringVar(&o.policy, "password-policy", "", "use this Security.PasswordQualityControl instead of the host's")
+	fs.StringVar(&o.policy, "password-policy", "", "check passwords against this Security.PasswordQualityControl `POLICY` instead of the host's (not with --skip-password-check)")
 	fs.BoolVar(&o.skipCheck, "skip-password-check", false, "do not pre-check passwords; let the host decide per entry")
 	fs.BoolVar(&o.verbose, "verbose", false, "log progress to stderr")
-	fs.BoolVar(&o.allowSelfLockout, "allow-self-lockout", false, "let the list demote or remove the user this run logs in as (and, with --vihost, vpxuser); refused by default")
+	fs.BoolVar(&o.allowSelfLockout, "allow-self-lockout", false, "let the list demote (a role other than Admin) or remove the user this run logs in as and, with --vihost, vpxuser; without it such an entry is invalid (exit 2)")
 	fs.BoolVar(&o.fromDRP, "from-drp", false, "inside a DRP task: read Params from RS_ENDPOINT/RS_TOKEN/RS_UUID and write the report Param")
 	o.conn.register(fs)
 	o.fleet.register(fs, true)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: esxi-manage-users %s [flags]\n\n", name)
-		fs.PrintDefaults()
-		fmt.Fprint(env.Stderr, "\nExit codes: 0 done; 1 an entry failed while applying; 2 invalid input, nothing changed; 3 could not connect/log in/read the host, nothing changed.\n")
-	}
+	fs.Usage = func() { c.printHelp(fs.Output(), fs) }
 	return fs
 }
 
@@ -74,13 +70,12 @@ func (o *applyOptions) check(explicit map[string]bool) error {
 	return nil
 }
 
-func runApply(ctx context.Context, args []string, env Env, plan bool) int {
-	name := "apply"
-	if plan {
-		name = "plan"
-	}
+// runApply is apply and plan (c.name).
+func runApply(ctx context.Context, c *command, args []string, env Env) int {
+	name := c.name
+	plan := name == "plan"
 	var o applyOptions
-	fs := o.flags(name, env)
+	fs := o.flags(c, env)
 	// stop ends a run that fails before it starts — a mistake of usage,
 	// settings that do not resolve — with its error on stderr and, with
 	// --output json, a report saying so: JSON output is always a document.

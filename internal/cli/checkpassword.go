@@ -17,7 +17,7 @@ import (
 // policy: --policy, else the connected host's (given connection flags), else
 // ESXi's default. Exit 0 if all pass, 1 if any fails, 2 for a malformed
 // policy, input or connection settings, 3 if the host could not be read.
-func runCheckPassword(ctx context.Context, args []string, env Env) int {
+func runCheckPassword(ctx context.Context, c *command, args []string, env Env) int {
 	fs := flag.NewFlagSet("check-password", flag.ContinueOnError)
 	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	policy := fs.String("policy", "", "Security.PasswordQualityControl value (default: the connected host's, else ESXi's default)")
@@ -26,11 +26,7 @@ func runCheckPassword(ctx context.Context, args []string, env Env) int {
 	jsonl := fs.Bool("jsonl", false, `read {"user","password","policy","description"} objects, one per line; write {"ok","reason"} lines`)
 	var conn connFlags
 	conn.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(env.Stderr, "Usage: esxi-manage-users check-password [flags] < passwords\n\nReads one password per line (or JSON objects with --jsonl) and prints OK or passwdqc's reason for each.\n\n")
-		fs.PrintDefaults()
-		fmt.Fprint(env.Stderr, "\nExit codes: 0 every password passes; 1 some do not; 2 malformed policy, input or connection flags; 3 the host's policy could not be read.\n")
-	}
+	fs.Usage = func() { c.printHelp(fs.Output(), fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -34,18 +34,18 @@ type connFlags struct {
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.server, "server", "", "ESXi host name, IP address or URL (env GOVC_URL)")
+	fs.StringVar(&c.server, "server", "", "the ESXi `HOST`: name, IP address or URL (env GOVC_URL); https only: an http:// server is refused (passwords would cross in clear), and so is a password in it (user:password@host)")
 	fs.StringVar(&c.username, "username", "root", "user to log in as (env GOVC_USERNAME)")
-	fs.StringVar(&c.passwordFile, "password-file", "", "file holding the login password (else env ESXI_PASSWORD, then GOVC_PASSWORD)")
-	fs.StringVar(&c.thumbprint, "thumbprint", "", "pin the host certificate's fingerprint (env GOVC_THUMBPRINT)")
-	fs.BoolVar(&c.insecure, "insecure", false, "do not verify the host certificate (env GOVC_INSECURE)")
-	fs.BoolVar(&c.simulate, "simulate", false, "target a fresh built-in ESXi simulator instead of a host")
-	fs.DurationVar(&c.timeout, "timeout", 0, "time limit of each vSphere call (default 60s)")
-	fs.StringVar(&c.vihost, "vihost", "", "manage this ESXi host (name or address) through the vCenter given with --server, like esxcli --vihost")
+	fs.StringVar(&c.passwordFile, "password-file", "", "`FILE` holding the login password (else env ESXI_PASSWORD, then GOVC_PASSWORD; a password is never a flag value); one of them is required unless --passthroughauth or --simulate")
+	fs.StringVar(&c.thumbprint, "thumbprint", "", "pin the host's certificate (env GOVC_THUMBPRINT): its SHA-1 or SHA-256 fingerprint `FP`, any case, with colons (AB:CD:…) or none, optionally after \"thumbprint:\" as simulate prints it")
+	fs.BoolVar(&c.insecure, "insecure", false, "do not verify the host's certificate (env GOVC_INSECURE); not with --thumbprint")
+	fs.BoolVar(&c.simulate, "simulate", false, "target a fresh built-in ESXi simulator instead of a host (not with --server, --username, --password-file, --thumbprint, --insecure, --passthroughauth)")
+	fs.DurationVar(&c.timeout, "timeout", 0, fmt.Sprintf("time limit of each vSphere call, a positive duration (default %gs)", esx.DefaultTimeout.Seconds()))
+	fs.StringVar(&c.vihost, "vihost", "", "manage this ESXi `HOST` (name or address) through the vCenter given with --server, like esxcli --vihost")
 	fs.BoolVar(&c.passThrough, "passthroughauth", false, "log in with SSPI pass-through (Kerberos from KRB5CCNAME, or --keytab/--principal; Windows: the current user) instead of a password")
 	fs.StringVar(&c.authPackage, "passthroughauthpackage", "Negotiate", "SSPI package for --passthroughauth: Negotiate (SPNEGO) or Kerberos")
 	fs.StringVar(&c.spn, "spn", "", "service principal of the server for --passthroughauth (default host/<server>)")
-	fs.StringVar(&c.keytab, "keytab", "", "with --passthroughauth: log in from this keytab instead of the credential cache")
+	fs.StringVar(&c.keytab, "keytab", "", "with --passthroughauth: log in from this keytab `FILE` instead of the credential cache")
 	fs.StringVar(&c.principal, "principal", "", "with --keytab: the client principal (user@REALM)")
 	fs.StringVar(&c.trace, "trace-soap", "", "write the SOAP conversation (passwords, tokens and tickets removed) to this `FILE`; - is stderr")
 }

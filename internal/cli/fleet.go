@@ -52,9 +52,9 @@ func (c *collect) Set(s string) error {
 	return c.Value.Set(s)
 }
 
-// String is the wrapped flag's value. flag.PrintDefaults (--help, a flag
-// error) calls it on a zero collect, to tell a default from none: that one
-// has no flag and no value.
+// String is the wrapped flag's value. flag.PrintDefaults calls it on a zero
+// collect, to tell a default from none: that one has no flag and no value.
+// (The help, printFlags, reads each flag's DefValue instead.)
 func (c *collect) String() string {
 	if c == nil || c.Value == nil {
 		return ""

@@ -21,36 +21,11 @@ import (
 	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
-const guestAuthUsage = `Usage: esxi-manage-users guest-auth --vm NAME [flags] [connection flags]
-
-Authenticates in a VM's guest with SSPI/Kerberos through vCenter or ESXi
-(GuestAuthManager.AcquireCredentialsInGuest: the server's challenge is
-answered until it returns a guest ticket), runs one guest operation with the
-ticket, and releases it. The ticket and the Kerberos tokens are never shown.
-
-The vSphere login uses a password (connection flags) or, with
---passthroughauth, SSPI pass-through (LoginBySSPI). The guest is always
-authenticated with Kerberos, package --passthroughauthpackage, for the SPN
---guest-spn (default host/<vm name>): credentials from the credential cache
-(KRB5CCNAME) or from --keytab/--principal (here also without
---passthroughauth); krb5.conf from KRB5_CONFIG (else /etc/krb5.conf). On
-Windows the current user's SSPI credentials are used.
-
-Flags:
-`
-
-const guestAuthExits = `
-Exit codes: 0 done (ticket released); 2 invalid flags or connection settings
-(--vm, --operation, --simulate, an http:// or password-bearing --server…);
-3 any other error: connecting, logging in, finding the VM, authenticating in
-the guest, the operation, the release.
-`
-
 // maxProcessLines is how many processes guest-auth prints.
 const maxProcessLines = 10
 
 // runGuestAuth is the guest-auth command.
-func runGuestAuth(ctx context.Context, args []string, env Env) int {
+func runGuestAuth(ctx context.Context, c *command, args []string, env Env) int {
 	fs := flag.NewFlagSet("guest-auth", flag.ContinueOnError)
 	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	vmName := fs.String("vm", "", "the VM, by name (or inventory path)")
@@ -58,11 +33,7 @@ func runGuestAuth(ctx context.Context, args []string, env Env) int {
 	operation := fs.String("operation", "list-processes", "the guest operation to run with the ticket: list-processes or validate")
 	var conn connFlags
 	conn.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(env.Stderr, guestAuthUsage)
-		fs.PrintDefaults()
-		fmt.Fprint(env.Stderr, guestAuthExits)
-	}
+	fs.Usage = func() { c.printHelp(fs.Output(), fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

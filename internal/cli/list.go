@@ -67,7 +67,7 @@ type FleetListing struct {
 
 // runList shows the host's local users, their roles and which ids apply
 // never touches. It reads the host once and writes nothing.
-func runList(ctx context.Context, args []string, env Env) int {
+func runList(ctx context.Context, c *command, args []string, env Env) int {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	fs.SetOutput(textsafe.NewWriter(env.Stderr))
 	output := fs.String("output", "text", "text (a table) or json")
@@ -77,13 +77,7 @@ func runList(ctx context.Context, args []string, env Env) int {
 	conn.register(fs)
 	var targets fleetFlags
 	targets.register(fs, false)
-	fs.Usage = func() {
-		fmt.Fprint(env.Stderr, "Usage: esxi-manage-users list [--output text|json] [--ignore-list a,b] [connection flags] [--vihost HOST]\n"+
-			"       esxi-manage-users list --server VC --vihost PATTERN… | --server HOST --server HOST… [--known-hosts FILE] [--parallel N]\n\n"+
-			"Shows the host's local users with their description and role on the host's root folder, and marks the protected (root, dcui) and ignored ids; with several hosts, one table per host. Read-only: nothing is written.\n\n")
-		fs.PrintDefaults()
-		fmt.Fprint(env.Stderr, "\nExit codes: 0 listed (every host); 1 some hosts could not be read; 2 invalid flags, nothing contacted; 3 could not connect, log in or read the host (no host).\n")
-	}
+	fs.Usage = func() { c.printHelp(fs.Output(), fs) }
 	// failed writes, with --output json, the document of a run that
 	// listed no host: JSON output is always a document.
 	failed := func(err error) {

@@ -32,27 +32,28 @@ var builtinSim job.Simulator = esxsim.StartForRun
 // runSimulate serves the faithful ESXi simulator until the context ends
 // (SIGINT/SIGTERM). Line 1 of stdout is the URL in GOVC_URL form with the
 // credentials in it; line 2 is "thumbprint: <SHA-1>".
-func runSimulate(ctx context.Context, args []string, env Env) int {
+func runSimulate(ctx context.Context, c *command, args []string, env Env) int {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	fs.SetOutput(textsafe.NewWriter(env.Stderr))
-	listen := fs.String("listen", "127.0.0.1:8989", "address to serve on")
-	failWrite := fs.Int("fail-write", 0, "make the K-th write call (CreateUser, UpdateUser, RemoveUser, SetEntityPermissions, RemoveEntityPermission; from 1) fail with a SystemError")
-	expireAt := fs.Int("expire-session-at", 0, "end the session of the K-th request (or the first authenticated one after it; from 1) as if it had timed out: NotAuthenticated")
-	policy := fs.String("password-policy", "", "initial Security.PasswordQualityControl (default ESXi's)")
+	listen := fs.String("listen", "127.0.0.1:8989", "`ADDRESS` (host:port) to serve on; port 0 picks a free one")
+	failWrite := fs.Int("fail-write", 0, "make the `K`-th write call (CreateUser, UpdateUser, RemoveUser, SetEntityPermissions, RemoveEntityPermission; from 1) fail with a SystemError")
+	expireAt := fs.Int("expire-session-at", 0, "end the session of the `K`-th request (or the first authenticated one after it; from 1) as if it had timed out: NotAuthenticated")
+	policy := fs.String("password-policy", "", "initial Security.PasswordQualityControl `POLICY` (default ESXi's)")
 	vcenter := fs.Bool("vcenter", false, "serve a vCenter managing --hosts faithful ESXi hosts (for --vihost)")
-	hosts := fs.Int("hosts", 2, "with --vcenter: the number of managed ESXi hosts (half standalone, /DC0/host/DC0_H0/DC0_H0; half in clusters, /DC0/host/DC0_C0/DC0_C0_H0)")
-	clusters := fs.Int("clusters", 0, "with --vcenter: spread the clustered half of the hosts over this many clusters (default 1)")
+	hosts := fs.Int("hosts", 2, "with --vcenter: the number `N` of managed ESXi hosts (half standalone, /DC0/host/DC0_H0/DC0_H0; half in clusters, /DC0/host/DC0_C0/DC0_C0_H0)")
+	clusters := fs.Int("clusters", 0, "with --vcenter: spread the clustered half of the hosts over `N` clusters (default 1)")
 	hostPolicies := hostPolicyFlag{}
 	fs.Var(hostPolicies, "host-password-policy", "with --vcenter: `NAME=POLICY` gives host NAME its own initial Security.PasswordQualityControl (repeatable)")
 	failHost := fs.String("fail-host", "", "with --vcenter and --fail-write K: fail the K-th write to host `NAME` only (counting that host's writes)")
-	keytab := fs.String("sspi-keytab", "", "accept LoginBySSPI (Kerberos/SPNEGO) for the service principal in this keytab")
+	keytab := fs.String("sspi-keytab", "", "accept LoginBySSPI (Kerberos/SPNEGO) for the service principal in this keytab `FILE`")
 	spn := fs.String("spn", "", "with --sspi-keytab: the service principal to accept (default host/<listen host>)")
-	guestKeytab := fs.String("guest-keytab", "", "with --vcenter: the keytab of the VMs' guests (service principal host/<vm name>; default the --sspi-keytab)")
-	esxiVersion := fs.String("esxi-version", esxsim.ESXi803, "the simulated ESXi release: "+esxsim.ESXi803+" or "+esxsim.ESXi703)
+	guestKeytab := fs.String("guest-keytab", "", "with --vcenter: the keytab `FILE` of the VMs' guests (service principal host/<vm name>; default the --sspi-keytab)")
+	esxiVersion := fs.String("esxi-version", esxsim.ESXi803, "the simulated ESXi release `V`: "+esxsim.ESXi803+" or "+esxsim.ESXi703)
 	passwordFile := fs.String("password-file", "", "root's password (with --vcenter: the administrator's) from this `FILE`; else env ESXI_PASSWORD; else a random one, printed in line 1")
 	lockdown := fs.String("lockdown", "", "without --vcenter: start the host in lockdown mode `MODE` (normal or strict), as vCenter leaves it: only exception users may log in directly (there are none)")
 	hostLockdown := hostLockdownFlag{}
 	fs.Var(hostLockdown, "host-lockdown", "with --vcenter: `NAME=MODE` starts host NAME in lockdown mode MODE (normal or strict; repeatable)")
+	fs.Usage = func() { c.printHelp(fs.Output(), fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -16,7 +16,7 @@ import (
 var builtinSim job.Simulator
 
 // runSimulate refuses: there is no simulator to serve.
-func runSimulate(_ context.Context, _ []string, env Env) int {
+func runSimulate(_ context.Context, _ *command, _ []string, env Env) int {
 	printError(env.Stderr, "simulate", noSimulator)
 	return errkind.ExitInvalid
 }

@@ -83,13 +83,32 @@ type invalidError struct{ err error }
 func (e *invalidError) Error() string   { return e.err.Error() }
 func (e *invalidError) Unwrap() []error { return []error{ErrInvalid, e.err} }
 
-// Exit codes of esxi-manage-users.
+// Exit codes of esxi-manage-users; Exits says what each means.
 const (
-	ExitOK      = 0 // every entry done (or nothing to do)
-	ExitApply   = 1 // an entry failed, or the run was interrupted
-	ExitInvalid = 2 // invalid input: nothing was changed
-	ExitConnect = 3 // could not connect, refused: nothing was changed
+	ExitOK      = 0
+	ExitApply   = 1
+	ExitInvalid = 2
+	ExitConnect = 3
 )
+
+// Exit is an exit code and what it means.
+type Exit struct {
+	Code    int
+	Meaning string
+}
+
+// Exits are the exit codes of esxi-manage-users and what each means, in
+// order: the one text of them. The CLI's usage prints it, and the generated
+// reference (docs/cli.md) from there; a command whose codes mean something
+// of its own (list, check-password, guest-auth, simulate) says so in its
+// help. The tables of README.md and docs/cli-guide.md are checked against
+// it (package cli's TestExitCodeTablesAgree).
+var Exits = []Exit{
+	{ExitOK, "every entry done (list: every host listed; check-password: every password passes)"},
+	{ExitApply, "an entry failed while applying, or the run was stopped (SIGINT/SIGTERM) — the report says which were applied and what the host holds for the entry in flight"},
+	{ExitInvalid, "invalid input or a mistake of usage — nothing was changed"},
+	{ExitConnect, "could not connect, log in or read the host, or the login lacks the privileges the list needs — nothing was changed"},
+}
 
 // ExitCode maps an error to the CLI's exit code: 0 for nil; 3 for a DRP
 // API failure or a destination refused (even if the error also wraps
