@@ -12,6 +12,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 )
 
 const goodPassword = "S3cr3tP455!"
@@ -416,7 +418,7 @@ func TestRootCannotBeRemoved(t *testing.T) {
 }
 
 // Gap 4: the host's advanced options have Security.PasswordQualityControl
-// ("retry=3 min=disabled,disabled,disabled,7,7") and Security.PasswordHistory
+// (passwdqc.ESXiDefault) and Security.PasswordHistory
 // (0) with ESXi's defaults (VCF "Configure the Local User Password
 // Complexity Policy for ESXi"; KB 412881), settable with UpdateOptions; an
 // invalid policy is refused.
@@ -442,7 +444,7 @@ func TestPasswordOptions(t *testing.T) {
 		t.Fatalf("option %s missing", key)
 		return nil
 	}
-	if v := query("Security.PasswordQualityControl"); v != "retry=3 min=disabled,disabled,disabled,7,7" {
+	if v := query("Security.PasswordQualityControl"); v != passwdqc.ESXiDefault {
 		t.Errorf("PasswordQualityControl = %#v", v)
 	}
 	if v := query("Security.PasswordHistory"); v != int64(0) {
@@ -519,7 +521,7 @@ func TestPasswordPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			policy := tt.policy
 			if policy == "" {
-				policy = DefaultPasswordQualityControl
+				policy = passwdqc.ESXiDefault
 			}
 			setPolicy(policy)
 			err := accounts(c).Create(ctx, &types.HostAccountSpec{Id: tt.id, Password: tt.password, Description: tt.description})
@@ -537,7 +539,7 @@ func TestPasswordPolicy(t *testing.T) {
 	}
 
 	// UpdateUser is checked too, with the stored description as GECOS.
-	setPolicy(DefaultPasswordQualityControl)
+	setPolicy(passwdqc.ESXiDefault)
 	createUser(t, c, "dora", goodPassword, "Zanzibar Quokka")
 	checkWeak(t, accounts(c).Update(ctx, &types.HostAccountSpec{Id: "dora", Password: "aB3$xy"}), "too short", "aB3$xy")
 	checkWeak(t, accounts(c).Update(ctx, &types.HostAccountSpec{Id: "dora", Password: "qZanzibar#7q"}), "based on personal login information", "qZanzibar#7q")
@@ -626,7 +628,7 @@ func TestLogin(t *testing.T) {
 func TestGeneratedPasswordAndUsername(t *testing.T) {
 	s := start(t, Options{})
 	pw, _ := s.URL.User.Password()
-	if r, _ := PasswdqcChecker(DefaultPasswordQualityControl, "root", "Administrator", pw); r != "" {
+	if r, _ := PasswdqcChecker(passwdqc.ESXiDefault, "root", "Administrator", pw); r != "" {
 		t.Fatalf("generated password rejected: %s", r)
 	}
 	s2 := start(t, Options{})

@@ -25,6 +25,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 )
 
 func TestVCLayout(t *testing.T) {
@@ -257,7 +259,7 @@ func TestVCenterHostPasswordPolicies(t *testing.T) {
 		if err != nil || len(vals) != 1 {
 			t.Fatalf("%s: %v %v", name, vals, err)
 		}
-		want := DefaultPasswordQualityControl
+		want := passwdqc.ESXiDefault
 		if name == "DC0_H1" {
 			want = strict
 		}
