@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
+
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
 // ValidateID checks a user name against ESXi's rules for local accounts.
@@ -192,7 +194,7 @@ func describe(e Entry, fe validator.FieldError) (field, msg string) {
 		if fe.Tag() == "required" {
 			return FieldOperation, "operation is required (add, set or remove)"
 		}
-		return FieldOperation, fmt.Sprintf("operation %q is not one of add, set, remove%s", Clip(op), hint(op, []string{"add", "set", "remove"}))
+		return FieldOperation, fmt.Sprintf("operation %q is not one of add, set, remove%s", textsafe.Clip(op), hint(op, []string{"add", "set", "remove"}))
 	case "Description":
 		return FieldDescription, fmt.Sprintf("description %s", ValidateDescription(e.Description))
 	case "PasswordLen":
@@ -205,7 +207,7 @@ func describe(e Entry, fe validator.FieldError) (field, msg string) {
 			return FieldRole, fmt.Sprintf("role is required for %s (Admin, ReadOnly or NoAccess)", op)
 		}
 		role := string(e.Role)
-		return FieldRole, fmt.Sprintf("role %q is not one of Admin, ReadOnly, NoAccess%s", Clip(role), hint(role, []string{"Admin", "ReadOnly", "NoAccess"}))
+		return FieldRole, fmt.Sprintf("role %q is not one of Admin, ReadOnly, NoAccess%s", textsafe.Clip(role), hint(role, []string{"Admin", "ReadOnly", "NoAccess"}))
 	}
 	return fe.Field(), fmt.Sprintf("%s is invalid", fe.Field())
 }
