@@ -13,9 +13,6 @@ const (
 	OpRemove Operation = "remove" // delete if present; no error when absent
 )
 
-// Operations lists the valid operations in documentation order.
-var Operations = []Operation{OpAdd, OpSet, OpRemove}
-
 // Role is one of the three ESXi system roles a user may be given.
 type Role string
 
