@@ -24,9 +24,6 @@ const (
 	RoleNoAccess Role = "NoAccess"
 )
 
-// Roles lists the valid roles in documentation order.
-var Roles = []Role{RoleAdmin, RoleReadOnly, RoleNoAccess}
-
 // DefaultDescription is what ESXi shows for a user created without one; an
 // empty description becomes this on add and set.
 const DefaultDescription = "ESXi User"
