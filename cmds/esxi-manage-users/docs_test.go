@@ -26,7 +26,7 @@ func docFiles(t *testing.T) []string {
 }
 
 // generatedCLIReference is the CLI reference generated from the commands'
-// own flag sets (issue 19 item 2). Until it is generated, links to it are the
+// own flag sets and usage text. Until it is generated, links to it are the
 // only ones allowed to point at a missing file; once it exists, they are
 // checked like any other, and it is exempt from the hand-written docs' table
 // of contents rule.
@@ -134,7 +134,7 @@ func TestDocsLinks(t *testing.T) {
 	}
 }
 
-// The README stays short; the rest is in docs/ (issue 19).
+// The README stays short (at most 12 KB); the rest is in docs/.
 func TestREADMESize(t *testing.T) {
 	st, err := os.Stat("../../README.md")
 	if err != nil {

@@ -85,7 +85,7 @@ func TestListen(t *testing.T) {
 	root(t, s)
 }
 
-// Gap 9: ESXi's system roles have fixed ids: Admin -1, ReadOnly -2, View -3,
+// ESXi's system roles have fixed ids: Admin -1, ReadOnly -2, View -3,
 // Anonymous -4, NoAccess -5 (vSphere Web Services API, AuthorizationManager
 // "roleList ... including static system-defined roles"; ids as shown by
 // `govc role.ls` on ESXi, captured in govmomi's simulator/esx/authorization_manager.go).
@@ -104,7 +104,7 @@ func TestSystemRoles(t *testing.T) {
 	}
 }
 
-// Gap 5: a fresh ESXi host has the local users root ("Administrator"), dcui
+// A fresh ESXi host has the local users root ("Administrator"), dcui
 // and vpxuser, each with the Admin role on the root folder (vSphere Security
 // 8.0 "ESXi Users and Permissions"; `esxcli system permission list` example
 // in the vSphere CLI "Managing permissions" page).
@@ -134,7 +134,7 @@ func TestDefaultAccounts(t *testing.T) {
 	}
 }
 
-// Gap 1: CreateUser stores the password (the user can log in with it) and
+// CreateUser stores the password (the user can log in with it) and
 // the description, which RetrieveUserGroups reports as the full name.
 func TestCreateUserStoresPasswordAndDescription(t *testing.T) {
 	s := start(t, Options{})
@@ -170,7 +170,7 @@ func TestCreateUserStoresPasswordAndDescription(t *testing.T) {
 	}
 }
 
-// Gap 2: HostLocalAccountManager faults, as documented in the vSphere Web
+// HostLocalAccountManager faults, as documented in the vSphere Web
 // Services API reference (CreateUser: AlreadyExists, InvalidArgument;
 // UpdateUser: "UserNotFound: if user is not found"; RemoveUser:
 // "UserNotFound: if the specified userName does not exist").
@@ -215,7 +215,7 @@ func TestAccountFaults(t *testing.T) {
 	wantFault[*types.InvalidArgument](t, am.Update(ctx, &types.HostAccountSpec{Id: "bob", Description: "line\nbreak"}))
 }
 
-// Gap 3: SetEntityPermissions "defines one or more permission rules on an
+// SetEntityPermissions "defines one or more permission rules on an
 // entity or updates rules if already present for the given user or group"
 // (AuthorizationManager reference); granting one user a role keeps root's
 // Admin permission; a second call for the same principal replaces only its
@@ -259,7 +259,7 @@ func TestSetEntityPermissionsMerges(t *testing.T) {
 	}
 }
 
-// Gap 7: permission calls validate their arguments (AuthorizationManager
+// Permission calls validate their arguments (AuthorizationManager
 // reference): SetEntityPermissions UserNotFound "if a given user or group
 // does not exist", NotFound "if a permission's roleId is not valid",
 // InvalidArgument "if one of the new role IDs is the View or Anonymous
@@ -346,7 +346,7 @@ func TestPermissionFaults(t *testing.T) {
 	}
 }
 
-// Gap 7: RemoveUser "will first try to remove all permissions associated
+// RemoveUser "will first try to remove all permissions associated
 // with the specified account" (HostLocalAccountManager.RemoveUser reference,
 // vSphere API 5.1+); Host Client: "If you remove a user from the host, they
 // lose permissions to all objects on the host".
@@ -380,7 +380,7 @@ func TestRemoveUserRemovesPermissions(t *testing.T) {
 	wantFault[*types.NoPermission](t, func() error { _, err := login(t, s, "alice", goodPassword); return err }())
 }
 
-// Gap 5: root cannot be removed. RemoveUser reference: "SecurityError: if
+// Root cannot be removed. RemoveUser reference: "SecurityError: if
 // trying to remove the last local user with DCUI access, or if trying to
 // remove the last local user with full administrative privileges"; DCUI
 // access is the DCUI.Access advanced option, "root" by default. Once another
@@ -417,7 +417,7 @@ func TestRootCannotBeRemoved(t *testing.T) {
 	wantFault[*types.SecurityError](t, accounts(ca).Remove(ctx, "alice"))
 }
 
-// Gap 4: the host's advanced options have Security.PasswordQualityControl
+// The host's advanced options have Security.PasswordQualityControl
 // (passwdqc.ESXiDefault) and Security.PasswordHistory
 // (0) with ESXi's defaults (VCF "Configure the Local User Password
 // Complexity Policy for ESXi"; KB 412881), settable with UpdateOptions; an
@@ -483,7 +483,7 @@ func TestPasswordOptions(t *testing.T) {
 	}
 }
 
-// Gap 4: the policy is enforced on CreateUser and UpdateUser with passwdqc,
+// The policy is enforced on CreateUser and UpdateUser with passwdqc,
 // the user id as user name and the description as GECOS; a rejected password
 // is vmodl.fault.SystemError with reason "Weak password: <reason>.", message
 // "A general system error occurred: Weak password: <reason>." and
@@ -571,7 +571,7 @@ func checkWeak(t *testing.T, err error, reason, password string) {
 	}
 }
 
-// Gap 6: Login checks credentials. SessionManager.Login reference:
+// Login checks credentials. SessionManager.Login reference:
 // "InvalidLogin: if the user and password combination is invalid",
 // "NoPermission: if the user is valid, but has no access granted"; a new
 // local user has no permission (No Access is the default role, vSphere
@@ -646,7 +646,7 @@ func TestGeneratedPasswordAndUsername(t *testing.T) {
 	}
 }
 
-// Gap 8: the k-th write call fails with the injected fault and changes
+// The k-th write call fails with the injected fault and changes
 // nothing; Writes counts every write call received.
 func TestFailWrite(t *testing.T) {
 	s := start(t, Options{Common: Common{FailWrite: 2}})

@@ -1,7 +1,6 @@
 package esxsim
 
-// Tests of what fleet tests need from the simulated vCenter (issue 13 item
-// 5): many hosts, spread over standalone hosts and clusters with inventory
+// Tests of what fleet tests need from the simulated vCenter: many hosts, spread over standalone hosts and clusters with inventory
 // paths govc and find.Finder agree on, a per-host password policy, and a
 // write fault on one host only.
 
