@@ -23,8 +23,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Names of the Params this pack defines. content_test.go checks that each
-// names a Param in params/ and that the task lists exactly these.
+// Names of the Params this pack defines. internal/pack's tests check them
+// against the pack's files: TestConstantsNameParamsInThePack that OwnParams
+// (these and the store's and plugin's Params below) are exactly the Params
+// in params/, TestTaskParamListsAreTheConstants that the tasks list exactly
+// the run's inputs among them.
 const (
 	ParamUsers             = "esxi/manage-users"
 	ParamIgnoreList        = "esxi/manage-users-ignore-list"

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
 // Field names of an entry, as written in the Param.
@@ -171,7 +173,7 @@ func entryOf(i, line int, members []member) (Entry, []*EntryError) {
 			continue
 		case !isField(name):
 			if h := hint(name, fieldNames); h != "" {
-				fail(m.keyLine, name, "unknown field %q%s; fields are %s", Clip(name), h, strings.Join(fieldNames, ", "))
+				fail(m.keyLine, name, "unknown field %q%s; fields are %s", textsafe.Clip(name), h, strings.Join(fieldNames, ", "))
 			} else {
 				fail(m.keyLine, "", "unknown field (not shown); fields are %s", strings.Join(fieldNames, ", "))
 			}
@@ -271,7 +273,7 @@ func kindName(n *yaml.Node) string {
 		case "!!timestamp":
 			return "a timestamp"
 		}
-		return "a value tagged " + Clip(n.Tag)
+		return "a value tagged " + textsafe.Clip(n.Tag)
 	}
 	return "an unsupported node"
 }

@@ -23,7 +23,7 @@ const maxJSONDepth = 10000
 // first element is an object with a double-quoted key (or an empty object),
 // or the array is empty. Every JSON form of esxi/manage-users does; a YAML
 // flow sequence written by hand (`[{id: u1, operation: remove}]`) does not and
-// stays YAML, as before. A // or /* */ comment (which JSON does not have and
+// is read as YAML, whose flow syntax it is. A // or /* */ comment (which JSON does not have and
 // YAML does not read as one) may come before the first element, so that the
 // JSON reader can say what is wrong with it.
 func isJSONDocument(data []byte) bool {

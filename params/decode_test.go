@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
 // canary is a password that must never appear in any error text.
@@ -164,7 +165,7 @@ func TestValidate(t *testing.T) {
 		{"id semicolon", `[{id: "a;b", operation: remove}]`, []string{`id has ';'`}},
 		{"id too long", `[{id: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, operation: remove}]`, []string{`id is 33 bytes; the limit is 32`}},
 		{"id of 100 KB is echoed clipped", `[{id: ` + strings.Repeat("a", 100<<10) + `, operation: remove}]`,
-			[]string{`entry 1 (id "` + strings.Repeat("a", MaxEcho) + `…(102400 bytes)", remove): id is 102400 bytes; the limit is 32`}},
+			[]string{`entry 1 (id "` + strings.Repeat("a", textsafe.MaxEcho) + `…(102400 bytes)", remove): id is 102400 bytes; the limit is 32`}},
 		{"description colon", `[{id: u1, operation: add, password: x, role: Admin, description: "a:b"}]`, []string{`description has ":"`}},
 		{"description control", `[{id: u1, operation: add, password: x, role: Admin, description: "a\tb"}]`, []string{`description has a control character`}},
 		{"several entries and fields", `[{id: u1, operation: add}, {id: "", operation: frob}]`, []string{

@@ -7,25 +7,9 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/runenames"
+
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
-
-// MaxEcho is how many bytes of an input value a message shows: a longer
-// value is cut (at a character boundary) and its size given, so that a
-// 100 KB id does not fill a log.
-const MaxEcho = 64
-
-// Clip is s as messages echo it: at most MaxEcho bytes, then "…(N bytes)"
-// with the full size when it was cut.
-func Clip(s string) string {
-	if len(s) <= MaxEcho {
-		return s
-	}
-	cut := MaxEcho
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s…(%d bytes)", s[:cut], len(s))
-}
 
 // RuneName names a character for a message: `a tab`, `a space`,
 // `U+0391 GREEK CAPITAL LETTER ALPHA`, `U+0007 (a control character)`.
@@ -128,7 +112,7 @@ func lookAlike(s, c string) string {
 	if len(parts) > 3 {
 		parts = append(parts[:3], fmt.Sprintf("and %d more", len(parts)-3))
 	}
-	return fmt.Sprintf("%q contains %s", Clip(s), strings.Join(parts, "; "))
+	return fmt.Sprintf("%q contains %s", textsafe.Clip(s), strings.Join(parts, "; "))
 }
 
 // diffOp is one difference between two rune slices: got is the index in

@@ -13,9 +13,6 @@ const (
 	OpRemove Operation = "remove" // delete if present; no error when absent
 )
 
-// Operations lists the valid operations in documentation order.
-var Operations = []Operation{OpAdd, OpSet, OpRemove}
-
 // Role is one of the three ESXi system roles a user may be given.
 type Role string
 
@@ -26,9 +23,6 @@ const (
 	RoleReadOnly Role = "ReadOnly"
 	RoleNoAccess Role = "NoAccess"
 )
-
-// Roles lists the valid roles in documentation order.
-var Roles = []Role{RoleAdmin, RoleReadOnly, RoleNoAccess}
 
 // DefaultDescription is what ESXi shows for a user created without one; an
 // empty description becomes this on add and set.

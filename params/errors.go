@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
 // EntryError is a problem with one entry. Its message names the entry
@@ -27,14 +28,14 @@ func (e *EntryError) Error() string {
 func (e *EntryError) Unwrap() error { return errkind.ErrInvalid }
 
 // EntryLabel is how messages name an entry: `entry 3 (id "user1", set)`.
-// A long id or operation is clipped (Clip).
+// A long id or operation is clipped (textsafe.Clip).
 func EntryLabel(index int, id string, op Operation) string {
 	var parts []string
 	if id != "" {
-		parts = append(parts, fmt.Sprintf("id %q", Clip(id)))
+		parts = append(parts, fmt.Sprintf("id %q", textsafe.Clip(id)))
 	}
 	if op != "" {
-		parts = append(parts, Clip(string(op)))
+		parts = append(parts, textsafe.Clip(string(op)))
 	}
 	if len(parts) == 0 {
 		return fmt.Sprintf("entry %d", index+1)

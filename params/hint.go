@@ -3,6 +3,8 @@ package params
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
 // nearest returns the candidate closest to s when it is a plausible typo
@@ -10,7 +12,7 @@ import (
 // with look-alike characters such as a Greek Alpha for "A", or at most two
 // characters away), else "".
 func nearest(s string, candidates []string) string {
-	if utf8.RuneCountInString(s) > MaxEcho {
+	if utf8.RuneCountInString(s) > textsafe.MaxEcho {
 		return "" // no candidate is that long: not a typo
 	}
 	sk := skeleton(s)

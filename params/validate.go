@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
+
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
 // ValidateID checks a user name against ESXi's rules for local accounts.
@@ -102,14 +104,39 @@ func ValidatePassword(p Password) error {
 // isControl reports a C0 control, DEL or a C1 control.
 func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
 
-// rules is what the validator sees of an entry. The password is reduced to
-// its length so that no validator error can ever carry it.
+// operations and roles are the values an entry's operation and role may
+// take, in documentation order: the validator's rules (esxi_operation,
+// esxi_role) and the messages are built from them.
+var (
+	operations = []string{string(OpAdd), string(OpSet), string(OpRemove)}
+	roles      = []string{string(RoleAdmin), string(RoleReadOnly), string(RoleNoAccess)}
+)
+
+// The project's validator tags, registered once by entryValidator.
+const (
+	tagID          = "esxi_id"          // ValidateID
+	tagDescription = "esxi_description" // ValidateDescription
+	tagPassword    = "esxi_password"    // ValidatePassword
+	// Aliases of the validator's own rules, built from this package's
+	// constants.
+	tagOperation   = "esxi_operation"    // oneof the operations
+	tagRole        = "esxi_role"         // oneof the roles
+	tagWrites      = "esxi_writes"       // required when the operation is add or set
+	tagPasswordLen = "esxi_password_len" // at most MaxPasswordBytes
+)
+
+// rules is what the validator sees of an entry, each field with its rules.
+// The password is there for its own rule (tagPassword) and as its length
+// for the others; no message reads a FieldError's Value (describe builds
+// them from the entry's non-secret fields), so a password cannot reach one.
+// Errors come in field order: the password's characters first.
 type rules struct {
-	ID          string `validate:"required,esxi_id"`
-	Operation   string `validate:"required,oneof=add set remove"`
-	Description string `validate:"esxi_description"`
-	PasswordLen int    `validate:"required_unless=Operation remove,max=10000"`
-	Role        string `validate:"required_unless=Operation remove,omitempty,oneof=Admin ReadOnly NoAccess"`
+	Password    Password `validate:"esxi_password"`
+	ID          string   `validate:"required,esxi_id"`
+	Operation   string   `validate:"required,esxi_operation"`
+	Description string   `validate:"esxi_description"`
+	PasswordLen int      `validate:"esxi_writes,esxi_password_len"`
+	Role        string   `validate:"esxi_writes,omitempty,esxi_role"`
 }
 
 var (
@@ -125,12 +152,20 @@ func entryValidator() *validator.Validate {
 				panic(err)
 			}
 		}
-		must(validate.RegisterValidation("esxi_id", func(fl validator.FieldLevel) bool {
+		must(validate.RegisterValidation(tagID, func(fl validator.FieldLevel) bool {
 			return ValidateID(fl.Field().String()) == nil
 		}))
-		must(validate.RegisterValidation("esxi_description", func(fl validator.FieldLevel) bool {
+		must(validate.RegisterValidation(tagDescription, func(fl validator.FieldLevel) bool {
 			return ValidateDescription(fl.Field().String()) == nil
 		}))
+		must(validate.RegisterValidation(tagPassword, func(fl validator.FieldLevel) bool {
+			p, ok := fl.Field().Interface().(Password)
+			return ok && ValidatePassword(p) == nil
+		}))
+		validate.RegisterAlias(tagOperation, "oneof="+strings.Join(operations, " "))
+		validate.RegisterAlias(tagRole, "oneof="+strings.Join(roles, " "))
+		validate.RegisterAlias(tagWrites, fmt.Sprintf("required_if=Operation %s,required_if=Operation %s", OpAdd, OpSet))
+		validate.RegisterAlias(tagPasswordLen, fmt.Sprintf("max=%d", MaxPasswordBytes))
 	})
 	return validate
 }
@@ -140,34 +175,30 @@ func entryValidator() *validator.Validate {
 //   - operation is add, set or remove;
 //   - add and set need id, password and role; remove needs id (a password,
 //     role or description on a remove entry is not used, but must still be
-//     well-formed, as the Param's JSON Schema says);
+//     well-formed, as the Param's JSON Schema says); an entry whose
+//     operation is none of these is missing no field (its operation is
+//     what is wrong);
 //   - role is exactly Admin, ReadOnly or NoAccess (near misses get a hint);
 //   - id follows ESXi's user-name rules (ValidateID);
 //   - description fits an ESXi account (ValidateDescription);
 //   - a password is at most MaxPasswordBytes, and holds no control
 //     character and no U+FFFD (ValidatePassword).
 //
-// Password complexity against the host's policy is checked by the engine,
-// which knows the host.
+// The rules are the validator's (the tags of rules); the messages are
+// describe's. Password complexity against the host's policy is checked by
+// the engine, which knows the host.
 func ValidateEntry(e Entry) []*EntryError {
-	r := rules{ID: e.ID, Operation: string(e.Operation), Description: e.Description, PasswordLen: e.Password.Len(), Role: string(e.Role)}
-	knownOp := e.Operation == OpAdd || e.Operation == OpSet || e.Operation == OpRemove
-	var out []*EntryError
-	if err := ValidatePassword(e.Password); err != nil {
-		out = append(out, newEntryError(e, FieldPassword, "password "+err.Error()))
-	}
+	r := rules{Password: e.Password, ID: e.ID, Operation: string(e.Operation), Description: e.Description, PasswordLen: e.Password.Len(), Role: string(e.Role)}
 	err := entryValidator().Struct(r)
 	if err == nil {
-		return out
+		return nil
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
-		return append(out, newEntryError(e, "", "could not be validated: "+err.Error()))
+		return []*EntryError{newEntryError(e, "", "could not be validated: "+err.Error())}
 	}
+	out := make([]*EntryError, 0, len(verrs))
 	for _, fe := range verrs {
-		if !knownOp && fe.Tag() == "required_unless" {
-			continue // which fields are required depends on a valid operation
-		}
 		field, msg := describe(e, fe)
 		out = append(out, newEntryError(e, field, msg))
 	}
@@ -178,11 +209,15 @@ func newEntryError(e Entry, field, msg string) *EntryError {
 	return &EntryError{Index: e.Index, Line: e.Line, ID: e.ID, Operation: e.Operation, Field: field, Msg: msg}
 }
 
-// describe turns a validator error into a message built from the entry's
-// non-secret fields. It never calls fe.Value().
+// describe is where every message of ValidateEntry is made: it turns a
+// validator error into the field at fault and what is wrong with it, built
+// from the entry's non-secret fields and the rules' own values. It never
+// calls fe.Value(), which may hold the password.
 func describe(e Entry, fe validator.FieldError) (field, msg string) {
 	op := string(e.Operation)
 	switch fe.StructField() {
+	case "Password":
+		return FieldPassword, "password " + ValidatePassword(e.Password).Error()
 	case "ID":
 		if fe.Tag() == "required" {
 			return FieldID, "id is required"
@@ -190,24 +225,32 @@ func describe(e Entry, fe validator.FieldError) (field, msg string) {
 		return FieldID, fmt.Sprintf("id %s", ValidateID(e.ID))
 	case "Operation":
 		if fe.Tag() == "required" {
-			return FieldOperation, "operation is required (add, set or remove)"
+			return FieldOperation, fmt.Sprintf("operation is required (%s)", orList(operations))
 		}
-		return FieldOperation, fmt.Sprintf("operation %q is not one of add, set, remove%s", Clip(op), hint(op, []string{"add", "set", "remove"}))
+		return FieldOperation, fmt.Sprintf("operation %q is not one of %s%s", textsafe.Clip(op), strings.Join(operations, ", "), hint(op, operations))
 	case "Description":
 		return FieldDescription, fmt.Sprintf("description %s", ValidateDescription(e.Description))
 	case "PasswordLen":
-		if fe.Tag() == "required_unless" {
+		if fe.Tag() == tagWrites {
 			return FieldPassword, fmt.Sprintf("password is required for %s", op)
 		}
 		return FieldPassword, fmt.Sprintf("password is %d bytes; the limit is %d", e.Password.Len(), MaxPasswordBytes)
 	case "Role":
-		if fe.Tag() == "required_unless" {
-			return FieldRole, fmt.Sprintf("role is required for %s (Admin, ReadOnly or NoAccess)", op)
+		if fe.Tag() == tagWrites {
+			return FieldRole, fmt.Sprintf("role is required for %s (%s)", op, orList(roles))
 		}
 		role := string(e.Role)
-		return FieldRole, fmt.Sprintf("role %q is not one of Admin, ReadOnly, NoAccess%s", Clip(role), hint(role, []string{"Admin", "ReadOnly", "NoAccess"}))
+		return FieldRole, fmt.Sprintf("role %q is not one of %s%s", textsafe.Clip(role), strings.Join(roles, ", "), hint(role, roles))
 	}
 	return fe.Field(), fmt.Sprintf("%s is invalid", fe.Field())
+}
+
+// orList is "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
 }
 
 // Parse decodes and validates a document: the usual entry point.

@@ -2,8 +2,11 @@ package params
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/go-playground/validator/v10"
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
 )
@@ -94,6 +97,32 @@ func TestValidatePassword(t *testing.T) {
 	for _, good := range []string{"", "S3cr3tP455!", "a b", "a\u00a0b", "a\u00a0", "日本語パスワード", "a\u2028b"} {
 		if err := ValidatePassword(NewPassword(good)); err != nil {
 			t.Errorf("%q: %v", good, err)
+		}
+	}
+}
+
+// The validator sees the password (its own rule checks the characters), so
+// nothing it returns may show it: not its errors' text, not a FieldError
+// printed with any verb, not a FieldError's Value. Every field here fails a
+// rule, the password two (its characters, its length).
+func TestValidatorErrorsHoldNoPassword(t *testing.T) {
+	pw := canary + "\x01" + strings.Repeat("p", MaxPasswordBytes)
+	e := Entry{ID: "a b", Operation: "add", Description: "a:b", Password: NewPassword(pw), Role: "Owner"}
+	err := entryValidator().Struct(rules{Password: e.Password, ID: e.ID, Operation: string(e.Operation), Description: e.Description, PasswordLen: e.Password.Len(), Role: string(e.Role)})
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) || len(verrs) != 5 {
+		t.Fatalf("want 5 field errors, got %v", err)
+	}
+	texts := []string{err.Error()}
+	for _, fe := range verrs {
+		texts = append(texts, fe.Error(), fmt.Sprintf("%v %+v %#v %s %q", fe.Value(), fe.Value(), fe.Value(), fe.Value(), fe.Value()), fmt.Sprintf("%+v", fe))
+	}
+	for _, ee := range ValidateEntry(e) {
+		texts = append(texts, ee.Error())
+	}
+	for _, s := range texts {
+		if strings.Contains(s, canary) {
+			t.Fatalf("the password leaks: %s", s)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -70,10 +71,6 @@ type Options struct {
 // and manages the host with ("vpxuser", vSphere Security: "vCenter Server
 // ... uses the vpxuser account"; do not change it or its permissions).
 const VCenterUser = "vpxuser"
-
-// DefaultPasswordPolicy is ESXi's default Security.PasswordQualityControl,
-// used when the host's value cannot be read and none is given.
-const DefaultPasswordPolicy = "retry=3 min=disabled,disabled,disabled,7,7"
 
 // Run reads the host once, checks every entry (roles known to the host,
 // passwords against its policy), and — only if all are valid — applies them
@@ -196,7 +193,7 @@ func (r *run) check(privErr error) error {
 		policy = r.state.PasswordPolicy
 	}
 	if policy == "" {
-		policy = DefaultPasswordPolicy
+		policy = passwdqc.ESXiDefault // ESXi's default
 	}
 	var problems []Problem
 	for i, e := range r.entries {

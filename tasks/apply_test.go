@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/params"
 )
 
@@ -34,7 +35,7 @@ func newMemHost() *memHost {
 		users:  map[string]Account{"root": {ID: "root", Description: "Administrator"}, "dcui": {ID: "dcui", Description: "DCUI User"}},
 		perms:  map[string]string{"root": "Admin", "dcui": "Admin"},
 		roles:  map[string]bool{"Admin": true, "ReadOnly": true, "NoAccess": true, "View": true},
-		policy: DefaultPasswordPolicy,
+		policy: passwdqc.ESXiDefault,
 	}
 }
 
@@ -298,7 +299,7 @@ func TestRunInvalidChangesNothing(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 	// The checker saw the host's policy, the id and the effective description.
-	if chk.calls[0] != DefaultPasswordPolicy+"|u1|ESXi User" {
+	if chk.calls[0] != passwdqc.ESXiDefault+"|u1|ESXi User" {
 		t.Errorf("checker calls = %v", chk.calls)
 	}
 }

@@ -8,7 +8,8 @@
 #                              ship (-tags nosim) and for Windows (the SSPI initiators)
 #   tools/lint.sh deadcode     deadcode ./cmds/... (-test off), as built by default and
 #                              with -tags nosim (what ships: mk/drp.mk's task binaries):
-#                              functions a build never reaches, less tools/deadcode.allow
+#                              functions a build never reaches; and deadcode -test ./...:
+#                              functions not even a test reaches; less tools/deadcode.allow
 #   tools/lint.sh govulncheck  govulncheck -db file://<database> ./... : fails on any
 #                              advisory reachable from the project's code
 #   tools/lint.sh all          install, then the three checks
@@ -125,11 +126,13 @@ run_deadcode() {
   module=$("$GO" list -m)
   # The default build (the CLI with its simulator) and the shipped one
   # (-tags nosim, no simulator): a function either leaves unreached is
-  # reported.
+  # reported. Then every package with its tests (-test ./...): a function
+  # no binary and no test reaches is dead even as a test helper.
   local format='{{range .Funcs}}{{$.Path}}.{{.Name}} {{.Position}}{{"\n"}}{{end}}'
   found=$(
     "$tools_bin/deadcode" -f "$format" ./cmds/...
     "$tools_bin/deadcode" -tags nosim -f "$format" ./cmds/...
+    "$tools_bin/deadcode" -test -f "$format" ./...
   )
   found=$(sort -u <<<"$found")
   # tools/deadcode.allow: "<package>.<func> reason", package relative to the module.

@@ -124,7 +124,7 @@ func TestDocsLinks(t *testing.T) {
 	}
 }
 
-// The README stays short; the rest is in docs/ (issue 19).
+// The README stays short (at most 12 KB); the rest is in docs/.
 func TestREADMESize(t *testing.T) {
 	st, err := os.Stat("../../README.md")
 	if err != nil {

@@ -1,7 +1,7 @@
 package main
 
-// A machine's token cannot send its host's password elsewhere (issue 16
-// item 1), through the real plugin binary: the token DRP renders onto the
+// A machine's token cannot send its host's password elsewhere, through the
+// real plugin binary: the token DRP renders onto the
 // ESXi host rewrites its machine's server and thumbprint, and the action is
 // refused with no request reaching the new server; a list it rewrites
 // applies only to the machine's recorded host; only an admin's step

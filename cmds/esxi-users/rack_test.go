@@ -103,7 +103,7 @@ func nextToLogIn(t *testing.T, hosts ...*rackHost) *rackHost {
 	return nil
 }
 
-// TestRackWaitsInLineThroughPlugin (issue 16 item 6), with the real
+// TestRackWaitsInLineThroughPlugin, with the real
 // plugin and DRP's way of setting its Param: with
 // esxi-users/max-parallel-runs 2 and two runs held at their hosts' Login,
 // three more machines' runs wait, each with one line in its job's log

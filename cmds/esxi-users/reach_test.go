@@ -1,6 +1,6 @@
 package main
 
-// What the ESXi script's token can reach (issue 16 items 2 and 4), shown
+// What the ESXi script's token can reach (and what it cannot), shown
 // against the fake DRP, which grants exactly what the real server grants
 // (internal/testsupport/drpfake: backend/renderData.go GenerateToken,
 // frontend/frontend.go, frontend/params.go, frontend/actions.go of the last

@@ -1,8 +1,10 @@
 package main
 
-// Trust boundaries of the DRP side (issue 8 items 3, 4, 8, 9, 10; issue 9
-// item 6), driven through the real plugin binary over its unix socket, the
-// fake DRP API and the rendered templates.
+// Trust boundaries of the DRP side — credentials in the server Param,
+// passwords with spaces, the DRP certificate pin, the agent binary's pinned
+// digest, runs in parallel and one at a time per machine, exit codes that
+// follow the plugin's answers — driven through the real plugin binary over
+// its unix socket, the fake DRP API and the rendered templates.
 
 import (
 	"crypto/sha256"
@@ -44,7 +46,7 @@ func (w *world) everything(t *testing.T) string {
 	return w.logText() + w.plugin.Output() + string(b)
 }
 
-// TestServerParamCredentialsThroughPlugin (item 3): a server Param with a
+// TestServerParamCredentialsThroughPlugin: a server Param with a
 // password is refused (400 naming esxi/manage-users-password) and the
 // password shows up nowhere: not in the answer, the plugin's log, its
 // output or the report; the host is not contacted.
@@ -75,7 +77,7 @@ func TestServerParamCredentialsThroughPlugin(t *testing.T) {
 	}
 }
 
-// TestSpacedPasswordThroughPlugin (item 4): an admin whose password begins
+// TestSpacedPasswordThroughPlugin: an admin whose password begins
 // and ends with spaces logs in through the plugin.
 func TestSpacedPasswordThroughPlugin(t *testing.T) {
 	w := newWorld(t)
@@ -136,10 +138,12 @@ func runScript(t *testing.T, name string, env []string, args ...string) (int, st
 	return 0, string(out)
 }
 
-// TestESXiTemplatePinsDRPCertificate (item 8): with
+// TestESXiTemplatePinsDRPCertificate: with
 // esxi/manage-users-drp-cert-sha256 the script sends its token only to the
 // server presenting that certificate; the exit codes follow the plugin's
-// answers (issue 9 item 6).
+// answers (2 for a pin that is not SHA-256; 3 for a wrong pin, a refused or
+// expired token, or DRP out of reach, nothing applied; 1 when the host was
+// changed but the report could not be saved).
 func TestESXiTemplatePinsDRPCertificate(t *testing.T) {
 	missing.File(t, "/usr/bin/python3", "apt-get install python3")
 	w := newWorld(t)
@@ -283,7 +287,7 @@ func TestActionTemplateEndToEnd(t *testing.T) {
 	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=https://127.0.0.1:1", "RS_TOKEN=" + jobToken, "RS_UUID=" + machineUUID}, path); code != 3 {
 		t.Errorf("unreachable: exit %d\n%s", code, out)
 	}
-	// Refused before any request (issue 16 item 3): a plain endpoint (the
+	// Refused before any request: a plain endpoint (the
 	// token would cross the network in clear), a UUID that is not one.
 	plain := tcpcount.Start(t)
 	if code, out = runScript(t, "bash", []string{"RS_ENDPOINT=http://" + plain.Addr(), "RS_TOKEN=" + jobToken, "RS_UUID=" + machineUUID}, path); code != 3 ||
@@ -297,7 +301,7 @@ func TestActionTemplateEndToEnd(t *testing.T) {
 	}
 }
 
-// TestGoAgentTemplateRefusesTamperedBinary (item 9): an attacker on the file
+// TestGoAgentTemplateRefusesTamperedBinary: an attacker on the file
 // server's path replaces the binary and its .sha256; the script compares
 // with the digest pinned in the content pack and refuses to run it. A pack
 // without pinned digests runs nothing.
@@ -437,7 +441,7 @@ func (w *world) addSlowMachines(t *testing.T, n, ms int) []slowHost {
 	return hosts
 }
 
-// TestRunsParallelAcrossMachines (item 10): 20 machines' runs, posted at
+// TestRunsParallelAcrossMachines: 20 machines' runs, posted at
 // once against hosts with 100 ms of latency per reply, all overlap: there is
 // an instant at which every one of them is talking to its host (the latest
 // first request comes before the earliest last request).
@@ -482,7 +486,7 @@ func TestRunsParallelAcrossMachines(t *testing.T) {
 	}
 }
 
-// TestSecondRunForAMachineIsRefused (item 10): while a run for a machine is
+// TestSecondRunForAMachineIsRefused: while a run for a machine is
 // in progress, another call for it is refused at once with 409 and never
 // touches the host; afterwards the machine runs again.
 func TestSecondRunForAMachineIsRefused(t *testing.T) {

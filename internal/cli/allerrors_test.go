@@ -110,8 +110,8 @@ func TestAllErrorsConnectFailure(t *testing.T) {
 	}
 }
 
-// A document that cannot be parsed has no entries to check: nothing is
-// contacted, as before.
+// A document that cannot be parsed has no entries to check: unlike a list
+// with invalid entries, whose host is still read, nothing is contacted.
 func TestSyntaxErrorContactsNothing(t *testing.T) {
 	var out, errb bytes.Buffer
 	env := Env{Stdin: strings.NewReader("- id: u1\n  operation: [add\n"), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/job"
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
-	"github.com/esxi-users/esxi-users/tasks"
 )
 
 // runCheckPassword checks candidate passwords read from stdin against a
@@ -75,7 +75,7 @@ func runCheckPassword(ctx context.Context, c *command, args []string, env Env) i
 		opt.Policy = p
 	}
 	if opt.Policy == "" {
-		opt.Policy = tasks.DefaultPasswordPolicy
+		opt.Policy = passwdqc.ESXiDefault
 	}
 	allOK, err := checkPasswords(env.Stdin, env.Stdout, opt)
 	if err != nil {

@@ -19,7 +19,10 @@ import (
 	"github.com/esxi-users/esxi-users/internal/testsupport/krbtest"
 )
 
-// Tests of the edges issue 17 (item 3) lists: each failed before its fix.
+// Tests of the CLI's edges — usage without a panic, a missing password
+// source, --trace-soap on every command, known-hosts errors, empty
+// documents, JSON output, host names, simulator policies and local fleets —
+// each written to fail before its fix.
 
 // run runs the CLI with env vars (nil: none) and stdin, and returns the exit
 // code, stdout and stderr.

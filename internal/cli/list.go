@@ -280,7 +280,7 @@ func printListing(w io.Writer, l Listing) {
 
 // cell is host text for a table cell: clipped and escaped (a tab shows as
 // \t, so it cannot shift the columns).
-func cell(s string) string { return textsafe.Escape(params.Clip(s)) }
+func cell(s string) string { return textsafe.Escape(textsafe.Clip(s)) }
 
 // plural is singular when n is 1, else pluralForm.
 func plural(n int, singular, pluralForm string) string {

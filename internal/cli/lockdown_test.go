@@ -29,7 +29,7 @@ func simulatedArgs(t *testing.T, s simulated, args ...string) ([]string, map[str
 	return append(args, "--server", u.Host, "--thumbprint", s.thumbprint, "--username", u.User.Username()), map[string]string{"ESXI_PASSWORD": pw}
 }
 
-// Issue 18's first check: `simulate --vcenter --host-lockdown DC0_H0=normal`
+// Lockdown mode through vCenter: `simulate --vcenter --host-lockdown DC0_H0=normal`
 // and `apply --vihost DC0_H0` with an entry that needs a role for a user
 // who is not an exception user exits 3 naming lockdown mode; plan says the
 // same; the host is unchanged; list shows the mode.
@@ -59,7 +59,7 @@ func TestApplyViHostInLockdownExits3(t *testing.T) {
 	}
 }
 
-// Issue 18's second check: a direct apply to `simulate --lockdown normal`
+// Lockdown mode on a direct connection: a direct apply to `simulate --lockdown normal`
 // as a user who is not an exception user (root) says the host is in
 // lockdown mode, and the way out; exit 3.
 func TestDirectApplyInLockdownSaysSo(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/textsafe"
-	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
 )
 
@@ -178,5 +177,5 @@ func asError(msg any) error {
 	return usageError("%v", msg)
 }
 
-// quoteClip quotes an echoed input value, clipped (params.Clip).
-func quoteClip(s string) string { return fmt.Sprintf("%q", params.Clip(s)) }
+// quoteClip quotes an echoed input value, clipped (textsafe.Clip).
+func quoteClip(s string) string { return fmt.Sprintf("%q", textsafe.Clip(s)) }

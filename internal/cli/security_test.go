@@ -23,7 +23,7 @@ func run(args []string, vars map[string]string, doc string) (code int, stdout, s
 	return code, out.String(), errb.String()
 }
 
-// Item 1: an http:// (or any non-https) server, from --server or GOVC_URL,
+// An http:// (or any non-https) server, from --server or GOVC_URL,
 // is refused with exit 2 and the reason, before any connection is opened,
 // with --insecure too, by every command that connects.
 func TestPlaintextServerRefused(t *testing.T) {
@@ -62,7 +62,7 @@ func TestPlaintextServerRefused(t *testing.T) {
 	}
 }
 
-// Item 2: a password in --server is refused (exit 2) naming ESXI_PASSWORD
+// A password in --server is refused (exit 2) naming ESXI_PASSWORD
 // and --password-file, never echoed, before anything is contacted; a user
 // name alone is fine, and GOVC_URL may carry credentials.
 func TestPasswordInServerRefused(t *testing.T) {
@@ -146,7 +146,7 @@ func unsafeLines(s string) []string {
 
 const osc = "\x1b]0;title\x07"
 
-// Item 6: ids, roles and operations from the input are printed escaped in
+// Ids, roles and operations from the input are printed escaped in
 // the text output and on stderr: ESC/OSC, NUL, right-to-left override.
 func TestInputTextEscaped(t *testing.T) {
 	sim := startSim(t, esxsim.Options{})
@@ -187,7 +187,7 @@ func TestInputTextEscaped(t *testing.T) {
 	}
 }
 
-// Item 6: a host's fault message is printed escaped, in the entry's row,
+// A host's fault message is printed escaped, in the entry's row,
 // the summary and on stderr (and the SOAP trace and log lines).
 func TestHostFaultTextEscaped(t *testing.T) {
 	const reason = osc + "\u009b2J\u202eevil\u2066\x7f\x00 end"
@@ -210,7 +210,7 @@ func TestHostFaultTextEscaped(t *testing.T) {
 	}
 }
 
-// Item 7: the session's own user (a non-root Admin created for the test)
+// The session's own user (a non-root Admin created for the test)
 // cannot be demoted or removed: exit 2, no write at all, the reason named;
 // --allow-self-lockout lets it through.
 func TestSelfLockoutRefused(t *testing.T) {
@@ -266,7 +266,7 @@ func TestSelfLockoutRefused(t *testing.T) {
 	}
 }
 
-// Item 7 through vCenter: removing or demoting vpxuser, the account
+// Through vCenter, removing or demoting vpxuser, the account
 // vCenter manages the host with, is refused; nothing is written.
 func TestVpxuserLockoutRefused(t *testing.T) {
 	vc, err := esxsim.StartVCenter(esxsim.VCenterOptions{Hosts: 2})
@@ -301,7 +301,7 @@ func TestVpxuserLockoutRefused(t *testing.T) {
 	}
 }
 
-// Item 5 end to end: a YAML "|" password (final newline) is invalid, the
+// End to end, a YAML "|" password (final newline) is invalid, the
 // hint is shown, the password is not, nothing is written.
 func TestBlockScalarPasswordRefused(t *testing.T) {
 	sim := startSim(t, esxsim.Options{})
@@ -318,7 +318,7 @@ func TestBlockScalarPasswordRefused(t *testing.T) {
 	}
 }
 
-// Item 6: argv is input too: an unknown flag or command is echoed escaped.
+// Argv is input too: an unknown flag or command is echoed escaped.
 func TestArgvEscaped(t *testing.T) {
 	for _, args := range [][]string{
 		{"apply", "--x" + osc + "\u202e"},

@@ -1,7 +1,7 @@
 package drp_test
 
-// A machine's login goes only where it went before (issue 16 item 1): the
-// task binary (apply --from-drp) through the plugin's destination action,
+// A machine's login goes only where it went before (internal/destination):
+// the task binary (apply --from-drp) through the plugin's destination action,
 // and the plugin's own action, against the fake DRP, whose machine tokens
 // can rewrite their machine's Params as the real server lets them.
 

@@ -258,7 +258,7 @@ func TestConfigThumbprint(t *testing.T) {
 	}
 }
 
-// TestRunTaskRefusesPlainEndpoint (issue 16 item 3): an RS_ENDPOINT that is
+// TestRunTaskRefusesPlainEndpoint: an RS_ENDPOINT that is
 // not https is refused before the token is sent: exit 3, and the server
 // named by it sees no connection at all.
 func TestRunTaskRefusesPlainEndpoint(t *testing.T) {
@@ -280,7 +280,7 @@ func TestRunTaskRefusesPlainEndpoint(t *testing.T) {
 	}
 }
 
-// TestRunTaskRefusesBadUUID (issue 16 item 3): RS_UUID goes into request
+// TestRunTaskRefusesBadUUID: RS_UUID goes into request
 // paths, so anything but a UUID ("../../profiles/global" would reach
 // another object) is invalid input, exit 2, before any request.
 func TestRunTaskRefusesBadUUID(t *testing.T) {

@@ -75,7 +75,7 @@ func waitCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// TestQueuedRunWaitsInLine (issue 16 item 6): with the one slot taken, a
+// TestQueuedRunWaitsInLine: with the one slot taken, a
 // second machine's run waits: it logs one line, in the plugin's log and in
 // its running job's log, and reaches its host only once the slot is free;
 // meanwhile another call for it is refused at once with 409.
@@ -131,7 +131,7 @@ func TestQueuedRunWaitsInLine(t *testing.T) {
 	}
 }
 
-// TestQueuedRunGivesUp (issue 16 item 6): a run that gets no slot within
+// TestQueuedRunGivesUp: a run that gets no slot within
 // QueueWait answers 503 "too many runs queued", sends nothing to its host
 // and writes no report; an action from a job that is not running writes
 // nothing to that job's log.

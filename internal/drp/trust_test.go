@@ -26,7 +26,7 @@ import (
 // serverCanary is a password put where it must never be: in the server Param.
 const serverCanary = "Srv#Canary-5521-qq"
 
-// TestServerParamRefusesCredentials (issue 8 item 3): esxi/manage-users-server
+// TestServerParamRefusesCredentials: esxi/manage-users-server
 // is not Secure, so user information in it is refused (exit 2, naming where
 // the password goes) and its value is printed nowhere - not in the job log,
 // not in the report - and no host is contacted; plain http is refused too.
@@ -84,7 +84,7 @@ func TestDisplayServer(t *testing.T) {
 }
 
 // spacedPassword has leading and trailing spaces: Secure Params are passed
-// byte for byte (issue 8 item 4).
+// byte for byte, and an admin password may begin and end with spaces.
 const spacedPassword = "  Sp4ce#Admin-77  "
 
 func spacedSim(t *testing.T) *esxsim.Server {
@@ -146,7 +146,7 @@ func TestAllowSelfLockoutParam(t *testing.T) {
 	}
 }
 
-// TestDRPUnreachableOrRefusedExits3 (issue 9 item 6): nothing was applied,
+// TestDRPUnreachableOrRefusedExits3: nothing was applied,
 // so the exit code is 3, not 1.
 func TestDRPUnreachableOrRefusedExits3(t *testing.T) {
 	w := newWorld(t)
@@ -188,7 +188,7 @@ func TestDRPUnreachableOrRefusedExits3(t *testing.T) {
 	}
 }
 
-// TestReportNotSavedFailsTheJob (issue 9 item 6): the run changed the host
+// TestReportNotSavedFailsTheJob: the run changed the host
 // but the report cannot be stored: the job fails and says so.
 func TestReportNotSavedFailsTheJob(t *testing.T) {
 	w := newWorld(t)

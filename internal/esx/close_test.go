@@ -85,7 +85,7 @@ func (g *connGauge) waitClosed(t *testing.T, what string) {
 	}
 }
 
-// TestClosedSessionKeepsNoConnection (issue 16 item 6): a session that is
+// TestClosedSessionKeepsNoConnection: a session that is
 // closed, or whose Dial failed, keeps no connection to its host (a plugin
 // running a rack of hosts would otherwise hold one, and its goroutines,
 // per host for the transport's idle timeout).

@@ -18,17 +18,7 @@ var secretElements = regexp.MustCompile(`(?s)<(password|base64Token|sspiToken|ti
 type traceTransport struct {
 	next    http.RoundTripper
 	w       io.Writer
-	mu      sync.Mutex
-	secrets []string
-}
-
-// AddSecret makes the trace redact s wherever it appears.
-func (t *traceTransport) AddSecret(s string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s != "" {
-		t.secrets = append(t.secrets, s)
-	}
+	secrets []string // redacted wherever they appear; set before the first request
 }
 
 func (t *traceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -64,9 +54,7 @@ func (t *traceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 var traceWrites sync.Mutex
 
 func (t *traceTransport) write(head string, body []byte) {
-	t.mu.Lock()
 	redacted := Redact(body, t.secrets...)
-	t.mu.Unlock()
 	traceWrites.Lock()
 	defer traceWrites.Unlock()
 	fmt.Fprintf(t.w, "%s\n%s\n", head, redacted)

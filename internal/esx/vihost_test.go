@@ -332,7 +332,7 @@ func TestViHostPasswordPolicyIsTheHosts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := esxsim.DefaultPasswordQualityControl
+		want := passwdqc.ESXiDefault
 		if name == hardened {
 			want = hard
 		}

@@ -1,5 +1,5 @@
 // Package hostmatch selects the hosts of a vCenter with glob patterns, as
-// `--vihost` takes them for a fleet (issue 13): `esx-*`,
+// `--vihost` takes them for a fleet: `esx-*`,
 // `/DC0/host/Cluster1/*`, `192.0.2.1?`.
 //
 // Patterns are path.Match globs: `*` (any run of characters but "/"), `?`

@@ -10,6 +10,7 @@ import (
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
 	"github.com/esxi-users/esxi-users/internal/esx"
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/sim/esxsim"
 	"github.com/esxi-users/esxi-users/params"
 	"github.com/esxi-users/esxi-users/tasks"
@@ -84,7 +85,7 @@ func TestConnectFailureIsExit3(t *testing.T) {
 
 func TestHostPasswordPolicy(t *testing.T) {
 	p, err := HostPasswordPolicy(context.Background(), Config{Simulator: esxsim.StartForRun})
-	if err != nil || p != tasks.DefaultPasswordPolicy {
+	if err != nil || p != passwdqc.ESXiDefault {
 		t.Fatalf("policy = %q, %v", p, err)
 	}
 }

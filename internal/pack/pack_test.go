@@ -137,8 +137,7 @@ func TestTaskShape(t *testing.T) {
 	}
 }
 
-// TestTokenClaims checks what the tasks ask of DRP's tokens (issue 16
-// item 2): no task adds a claim (the default machine claims authorise the
+// TestTokenClaims checks what the tasks ask of DRP's tokens: no task adds a claim (the default machine claims authorise the
 // action's POST and the decoded read, for the job's own machine only) or a
 // role, no claim in the pack names every object ("*"), and no task sets a
 // field the SDK's models.Task lacks (ExtraDuration among them: the SDK,

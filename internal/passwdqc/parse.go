@@ -12,7 +12,16 @@ import (
 // (INT_MAX): no password can ever be that long.
 const Disabled = math.MaxInt32
 
-// ESXiDefault is the default value of ESXi's Security.PasswordQualityControl.
+// ESXiDefault is the default value of ESXi's Security.PasswordQualityControl:
+// the one definition the project uses (the simulator's initial policy, and
+// the policy checked against when a host's cannot be read and none is given).
+//
+// Source: VMware Cloud Foundation, "Configure the Local User Password
+// Complexity Policy for ESXi" (defaults table: Security.PasswordHistory 0,
+// Security.PasswordQualityControl "retry=3 min=disabled,disabled,disabled,7,7"),
+// https://techdocs2-prod.adobecqms.net/us/en/vmware-cis/vcf/vcf-5-2-and-earlier/4-5/configure-the-password-complexity-policy-for-esxi.html
+// and Broadcom KB 412881 (https://knowledge.broadcom.com/external/article/412881,
+// "Security.PasswordQualityControl ... retry=3 min=disabled,disabled,disabled,7,7").
 const ESXiDefault = "retry=3 min=disabled,disabled,disabled,7,7"
 
 // Enforce values of the PAM-only enforce= option.

@@ -28,7 +28,10 @@ var dictionary = func() []dictWord {
 	return d
 }()
 
-// Reasons returned by Check (passwdqc_check.c REASON_*).
+// Reasons returned by Check (passwdqc_check.c REASON_*). passwdqc's
+// REASON_FILTER has no counterpart: filter= files are not read, and a policy
+// with one makes Check answer ReasonError, as passwdqc does when it cannot
+// use the filter.
 const (
 	ReasonError       = "check failed"
 	ReasonSame        = "is the same as the old one"
@@ -42,7 +45,6 @@ const (
 	ReasonSeq         = "based on a common sequence of characters and not a passphrase"
 	ReasonWordlist    = "based on a word list entry"
 	ReasonDenylist    = "is in deny list"
-	ReasonFilter      = "appears to be in a database"
 )
 
 // isWordBased runs the last checks of passwdqc_check() (is_word_based() in

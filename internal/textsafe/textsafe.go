@@ -20,6 +20,10 @@
 // JSON output keeps its values exact: JSON writes the same characters as
 // \uXXXX escapes, which decode to the very same values (encoding/json
 // escapes C0 controls but leaves DEL, C1 and bidi characters raw).
+//
+// Clip cuts a long input value before a message echoes it (MaxEcho bytes and
+// the full size): every package that echoes input — the Param model, the
+// certificate pins, the CLI — clips through it, so all cut alike.
 package textsafe
 
 import (

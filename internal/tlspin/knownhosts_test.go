@@ -2,6 +2,7 @@ package tlspin
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
@@ -192,5 +193,16 @@ func TestServerKey(t *testing.T) {
 		if got, err := ServerKey(in); err == nil {
 			t.Errorf("ServerKey(%q) = %q", in, got)
 		}
+	}
+}
+
+// A long server name is echoed as every input value is (textsafe.Clip): its
+// first textsafe.MaxEcho bytes and its size, not the whole of it.
+func TestServerKeyClipsLongInput(t *testing.T) {
+	long := strings.Repeat("h", 300) + "/x"
+	_, err := ServerKey(long)
+	want := fmt.Sprintf("server %q is not a host name or address", strings.Repeat("h", 64)+"…(302 bytes)")
+	if err == nil || err.Error() != want {
+		t.Fatalf("ServerKey(<302 bytes>) = %v; want %s", err, want)
 	}
 }

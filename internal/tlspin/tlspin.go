@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/esxi-users/esxi-users/internal/errkind"
+	"github.com/esxi-users/esxi-users/internal/textsafe"
 )
 
 // Algorithm is a fingerprint's digest.
@@ -152,22 +153,9 @@ func isHex(r rune) bool {
 	return '0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F'
 }
 
-// clip quotes s for a message, cut to a readable length.
-func clip(s string) string { return fmt.Sprintf("%q", clipRaw(s)) }
-
-func clipRaw(s string) string {
-	const max = 100
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8Start(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+// clip quotes s for a message, clipped as every echoed input value is
+// (textsafe.Clip).
+func clip(s string) string { return fmt.Sprintf("%q", textsafe.Clip(s)) }
 
 // MismatchError is a server certificate that is not the pinned one.
 type MismatchError struct {

@@ -406,7 +406,8 @@ func (tg *target) checkDone(t *testing.T, before state, what string) {
 
 // checkReport asserts that the report of a failed run matches the host,
 // entry by entry: done entries as the list says, the failed one as its
-// observed, not-run ones as before the run; and other ids untouched.
+// observed, not-run ones as they were before the run; and other ids
+// untouched.
 func (tg *target) checkReport(t *testing.T, rep *tasks.Report, before state) {
 	t.Helper()
 	got := tg.read(t)

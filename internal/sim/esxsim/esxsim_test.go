@@ -12,6 +12,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 )
 
 const goodPassword = "S3cr3tP455!"
@@ -83,7 +85,7 @@ func TestListen(t *testing.T) {
 	root(t, s)
 }
 
-// Gap 9: ESXi's system roles have fixed ids: Admin -1, ReadOnly -2, View -3,
+// ESXi's system roles have fixed ids: Admin -1, ReadOnly -2, View -3,
 // Anonymous -4, NoAccess -5 (vSphere Web Services API, AuthorizationManager
 // "roleList ... including static system-defined roles"; ids as shown by
 // `govc role.ls` on ESXi, captured in govmomi's simulator/esx/authorization_manager.go).
@@ -102,7 +104,7 @@ func TestSystemRoles(t *testing.T) {
 	}
 }
 
-// Gap 5: a fresh ESXi host has the local users root ("Administrator"), dcui
+// A fresh ESXi host has the local users root ("Administrator"), dcui
 // and vpxuser, each with the Admin role on the root folder (vSphere Security
 // 8.0 "ESXi Users and Permissions"; `esxcli system permission list` example
 // in the vSphere CLI "Managing permissions" page).
@@ -132,7 +134,7 @@ func TestDefaultAccounts(t *testing.T) {
 	}
 }
 
-// Gap 1: CreateUser stores the password (the user can log in with it) and
+// CreateUser stores the password (the user can log in with it) and
 // the description, which RetrieveUserGroups reports as the full name.
 func TestCreateUserStoresPasswordAndDescription(t *testing.T) {
 	s := start(t, Options{})
@@ -168,7 +170,7 @@ func TestCreateUserStoresPasswordAndDescription(t *testing.T) {
 	}
 }
 
-// Gap 2: HostLocalAccountManager faults, as documented in the vSphere Web
+// HostLocalAccountManager faults, as documented in the vSphere Web
 // Services API reference (CreateUser: AlreadyExists, InvalidArgument;
 // UpdateUser: "UserNotFound: if user is not found"; RemoveUser:
 // "UserNotFound: if the specified userName does not exist").
@@ -213,7 +215,7 @@ func TestAccountFaults(t *testing.T) {
 	wantFault[*types.InvalidArgument](t, am.Update(ctx, &types.HostAccountSpec{Id: "bob", Description: "line\nbreak"}))
 }
 
-// Gap 3: SetEntityPermissions "defines one or more permission rules on an
+// SetEntityPermissions "defines one or more permission rules on an
 // entity or updates rules if already present for the given user or group"
 // (AuthorizationManager reference); granting one user a role keeps root's
 // Admin permission; a second call for the same principal replaces only its
@@ -257,7 +259,7 @@ func TestSetEntityPermissionsMerges(t *testing.T) {
 	}
 }
 
-// Gap 7: permission calls validate their arguments (AuthorizationManager
+// Permission calls validate their arguments (AuthorizationManager
 // reference): SetEntityPermissions UserNotFound "if a given user or group
 // does not exist", NotFound "if a permission's roleId is not valid",
 // InvalidArgument "if one of the new role IDs is the View or Anonymous
@@ -344,7 +346,7 @@ func TestPermissionFaults(t *testing.T) {
 	}
 }
 
-// Gap 7: RemoveUser "will first try to remove all permissions associated
+// RemoveUser "will first try to remove all permissions associated
 // with the specified account" (HostLocalAccountManager.RemoveUser reference,
 // vSphere API 5.1+); Host Client: "If you remove a user from the host, they
 // lose permissions to all objects on the host".
@@ -378,7 +380,7 @@ func TestRemoveUserRemovesPermissions(t *testing.T) {
 	wantFault[*types.NoPermission](t, func() error { _, err := login(t, s, "alice", goodPassword); return err }())
 }
 
-// Gap 5: root cannot be removed. RemoveUser reference: "SecurityError: if
+// Root cannot be removed. RemoveUser reference: "SecurityError: if
 // trying to remove the last local user with DCUI access, or if trying to
 // remove the last local user with full administrative privileges"; DCUI
 // access is the DCUI.Access advanced option, "root" by default. Once another
@@ -415,8 +417,8 @@ func TestRootCannotBeRemoved(t *testing.T) {
 	wantFault[*types.SecurityError](t, accounts(ca).Remove(ctx, "alice"))
 }
 
-// Gap 4: the host's advanced options have Security.PasswordQualityControl
-// ("retry=3 min=disabled,disabled,disabled,7,7") and Security.PasswordHistory
+// The host's advanced options have Security.PasswordQualityControl
+// (passwdqc.ESXiDefault) and Security.PasswordHistory
 // (0) with ESXi's defaults (VCF "Configure the Local User Password
 // Complexity Policy for ESXi"; KB 412881), settable with UpdateOptions; an
 // invalid policy is refused.
@@ -442,7 +444,7 @@ func TestPasswordOptions(t *testing.T) {
 		t.Fatalf("option %s missing", key)
 		return nil
 	}
-	if v := query("Security.PasswordQualityControl"); v != "retry=3 min=disabled,disabled,disabled,7,7" {
+	if v := query("Security.PasswordQualityControl"); v != passwdqc.ESXiDefault {
 		t.Errorf("PasswordQualityControl = %#v", v)
 	}
 	if v := query("Security.PasswordHistory"); v != int64(0) {
@@ -481,7 +483,7 @@ func TestPasswordOptions(t *testing.T) {
 	}
 }
 
-// Gap 4: the policy is enforced on CreateUser and UpdateUser with passwdqc,
+// The policy is enforced on CreateUser and UpdateUser with passwdqc,
 // the user id as user name and the description as GECOS; a rejected password
 // is vmodl.fault.SystemError with reason "Weak password: <reason>.", message
 // "A general system error occurred: Weak password: <reason>." and
@@ -519,7 +521,7 @@ func TestPasswordPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			policy := tt.policy
 			if policy == "" {
-				policy = DefaultPasswordQualityControl
+				policy = passwdqc.ESXiDefault
 			}
 			setPolicy(policy)
 			err := accounts(c).Create(ctx, &types.HostAccountSpec{Id: tt.id, Password: tt.password, Description: tt.description})
@@ -537,7 +539,7 @@ func TestPasswordPolicy(t *testing.T) {
 	}
 
 	// UpdateUser is checked too, with the stored description as GECOS.
-	setPolicy(DefaultPasswordQualityControl)
+	setPolicy(passwdqc.ESXiDefault)
 	createUser(t, c, "dora", goodPassword, "Zanzibar Quokka")
 	checkWeak(t, accounts(c).Update(ctx, &types.HostAccountSpec{Id: "dora", Password: "aB3$xy"}), "too short", "aB3$xy")
 	checkWeak(t, accounts(c).Update(ctx, &types.HostAccountSpec{Id: "dora", Password: "qZanzibar#7q"}), "based on personal login information", "qZanzibar#7q")
@@ -569,7 +571,7 @@ func checkWeak(t *testing.T, err error, reason, password string) {
 	}
 }
 
-// Gap 6: Login checks credentials. SessionManager.Login reference:
+// Login checks credentials. SessionManager.Login reference:
 // "InvalidLogin: if the user and password combination is invalid",
 // "NoPermission: if the user is valid, but has no access granted"; a new
 // local user has no permission (No Access is the default role, vSphere
@@ -626,7 +628,7 @@ func TestLogin(t *testing.T) {
 func TestGeneratedPasswordAndUsername(t *testing.T) {
 	s := start(t, Options{})
 	pw, _ := s.URL.User.Password()
-	if r, _ := PasswdqcChecker(DefaultPasswordQualityControl, "root", "Administrator", pw); r != "" {
+	if r, _ := PasswdqcChecker(passwdqc.ESXiDefault, "root", "Administrator", pw); r != "" {
 		t.Fatalf("generated password rejected: %s", r)
 	}
 	s2 := start(t, Options{})
@@ -644,7 +646,7 @@ func TestGeneratedPasswordAndUsername(t *testing.T) {
 	}
 }
 
-// Gap 8: the k-th write call fails with the injected fault and changes
+// The k-th write call fails with the injected fault and changes
 // nothing; Writes counts every write call received.
 func TestFailWrite(t *testing.T) {
 	s := start(t, Options{Common: Common{FailWrite: 2}})

@@ -15,6 +15,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 )
 
 func createPosix(ctx context.Context, c *vim25.Client, spec *types.HostPosixAccountSpec) error {
@@ -245,7 +247,7 @@ func TestSupportedOptions(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"Security.PasswordQualityControl": "string:" + DefaultPasswordQualityControl,
+		"Security.PasswordQualityControl": "string:" + passwdqc.ESXiDefault,
 		"Security.PasswordHistory":        "long:0",
 		"Security.AccountLockFailures":    "long:5",
 		"Security.AccountUnlockTime":      "long:900",

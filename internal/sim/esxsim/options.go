@@ -15,7 +15,7 @@ import (
 // options the account code uses:
 //
 //   - Security.PasswordQualityControl (string, default
-//     "retry=3 min=disabled,disabled,disabled,7,7") and
+//     passwdqc.ESXiDefault) and
 //     Security.PasswordHistory (long, default 0): VCF "Configure the Local
 //     User Password Complexity Policy for ESXi" defaults table
 //     (https://techdocs2-prod.adobecqms.net/us/en/vmware-cis/vcf/vcf-5-2-and-earlier/4-5/configure-the-password-complexity-policy-for-esxi.html),

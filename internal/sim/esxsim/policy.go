@@ -2,16 +2,6 @@ package esxsim
 
 import "github.com/esxi-users/esxi-users/internal/passwdqc"
 
-// DefaultPasswordQualityControl is ESXi's default Security.PasswordQualityControl.
-//
-// Source: VMware Cloud Foundation, "Configure the Local User Password
-// Complexity Policy for ESXi" (defaults table: Security.PasswordHistory 0,
-// Security.PasswordQualityControl "retry=3 min=disabled,disabled,disabled,7,7"),
-// https://techdocs2-prod.adobecqms.net/us/en/vmware-cis/vcf/vcf-5-2-and-earlier/4-5/configure-the-password-complexity-policy-for-esxi.html
-// and Broadcom KB 412881 (https://knowledge.broadcom.com/external/article/412881,
-// "Security.PasswordQualityControl ... retry=3 min=disabled,disabled,disabled,7,7").
-const DefaultPasswordQualityControl = "retry=3 min=disabled,disabled,disabled,7,7"
-
 // PasswdqcChecker is the default PasswordChecker: the project's passwdqc
 // (a port of pam_passwdqc, which ESXi uses, KB 323600) parsing policy as
 // ESXi's Security.PasswordQualityControl, checking password for the account

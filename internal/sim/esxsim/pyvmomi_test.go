@@ -2,7 +2,6 @@ package esxsim
 
 import (
 	"bufio"
-	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 	"io"
 	"net"
 	"os"
@@ -12,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
+	"github.com/esxi-users/esxi-users/internal/testsupport/missing"
 )
 
 // python is Debian's python3, which has python3-pyvmomi.
@@ -40,7 +42,7 @@ func TestPyVmomiConformance(t *testing.T) {
 	requirePyVmomi(t)
 	clock := &fakeClock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
 	s := start(t, Options{Clock: clock.Now})
-	runPyVmomi(t, "testdata/pyvmomi_conformance.py", s.endpoint, clock)
+	runPyVmomi(t, "testdata/pyvmomi_conformance.py", s.endpoint, clock, "ESXSIM_DEFAULT_POLICY="+passwdqc.ESXiDefault)
 }
 
 // TestPyVmomiVCenter drives a simulated vCenter with pyVmomi

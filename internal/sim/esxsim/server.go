@@ -50,6 +50,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/sim/krbaccept"
 	"github.com/esxi-users/esxi-users/internal/sim/simsspi"
 )
@@ -72,7 +73,7 @@ type Common struct {
 	Password string
 	// PasswordQualityControl is the initial value of the host's (a
 	// vCenter's: every host's) Security.PasswordQualityControl option; ""
-	// means the ESXi default "retry=3 min=disabled,disabled,disabled,7,7".
+	// means ESXi's default (passwdqc.ESXiDefault).
 	// Through a vCenter, change a single host's policy through its advanced
 	// options, or with VCenterOptions.HostPasswordPolicies.
 	PasswordQualityControl string
@@ -207,7 +208,7 @@ func defaults(listen, policy *string, check *PasswordChecker) error {
 		*listen = "127.0.0.1:0"
 	}
 	if *policy == "" {
-		*policy = DefaultPasswordQualityControl
+		*policy = passwdqc.ESXiDefault
 	}
 	if *check == nil {
 		*check = PasswdqcChecker

@@ -45,6 +45,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 	"github.com/esxi-users/esxi-users/internal/sim/simguest"
 	"github.com/esxi-users/esxi-users/internal/sim/simsspi"
 )
@@ -231,7 +232,7 @@ func StartVCenterContext(ctx context.Context, opt VCenterOptions) (v *VCenter, e
 	}
 	if opt.Password == "" {
 		// vCenter's SSO policy is not ESXi's; any strong random password does.
-		opt.Password, err = generatePassword(Common{Username: opt.Username, PasswordQualityControl: DefaultPasswordQualityControl, CheckPassword: PasswdqcChecker})
+		opt.Password, err = generatePassword(Common{Username: opt.Username, PasswordQualityControl: passwdqc.ESXiDefault, CheckPassword: PasswdqcChecker})
 		if err != nil {
 			return nil, err
 		}

@@ -7,11 +7,11 @@ import (
 )
 
 // BenchmarkStartVCenter starts a simulated vCenter with 50 and 200 hosts
-// (issue 13: fleet tests run against 200 hosts) and reports, beside the
+// (the fleet tests' largest fleet is 200 hosts) and reports, beside the
 // time per start, the live heap of the process while it runs (after a GC;
 // the test binary itself holds under 2 MB).
 //
-//	go test -run '^$' -bench StartVCenter -benchtime 3x ./internal/esxsim
+//	go test -run '^$' -bench StartVCenter -benchtime 3x ./internal/sim/esxsim
 //
 // cmds/esxi-manage-users' BenchmarkSimulateVCenterStart measures the
 // simulate command's resident memory.

@@ -1,7 +1,6 @@
 package esxsim
 
-// Tests of what fleet tests need from the simulated vCenter (issue 13 item
-// 5): many hosts, spread over standalone hosts and clusters with inventory
+// Tests of what fleet tests need from the simulated vCenter: many hosts, spread over standalone hosts and clusters with inventory
 // paths govc and find.Finder agree on, a per-host password policy, and a
 // write fault on one host only.
 
@@ -25,6 +24,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 )
 
 func TestVCLayout(t *testing.T) {
@@ -257,7 +258,7 @@ func TestVCenterHostPasswordPolicies(t *testing.T) {
 		if err != nil || len(vals) != 1 {
 			t.Fatalf("%s: %v %v", name, vals, err)
 		}
-		want := DefaultPasswordQualityControl
+		want := passwdqc.ESXiDefault
 		if name == "DC0_H1" {
 			want = strict
 		}

@@ -45,6 +45,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 )
 
 // installAuthz gives vCenter its own users, permissions and privilege
@@ -58,7 +60,7 @@ func (v *VCenter) installAuthz(m *simulator.Registry, user, password string) err
 	if !ok {
 		return fmt.Errorf("esxsim: unexpected AuthorizationManager %T", m.Get(*si.Content.AuthorizationManager))
 	}
-	st := newState(Options{Common: Common{Username: user, Password: password, CheckPassword: PasswdqcChecker, PasswordQualityControl: DefaultPasswordQualityControl, Trace: v.trace}}, nil)
+	st := newState(Options{Common: Common{Username: user, Password: password, CheckPassword: PasswdqcChecker, PasswordQualityControl: passwdqc.ESXiDefault, Trace: v.trace}}, nil)
 	st.root = si.Content.RootFolder
 	st.domainUser = func(name string) bool { return strings.Contains(name, `\`) }
 	a := &account{id: user}

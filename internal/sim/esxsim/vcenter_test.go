@@ -19,6 +19,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/esxi-users/esxi-users/internal/passwdqc"
 )
 
 func startVC(t *testing.T, opt VCenterOptions) *VCenter {
@@ -413,7 +415,7 @@ func TestVCenterPasswordPolicyPerHost(t *testing.T) {
 		if err != nil || len(vals) != 1 {
 			t.Fatalf("query: %v %v", vals, err)
 		}
-		want := []string{hard, DefaultPasswordQualityControl}[i]
+		want := []string{hard, passwdqc.ESXiDefault}[i]
 		if got := vals[0].GetOptionValue().Value; got != want {
 			t.Errorf("host %d policy %q, want %q", i, got, want)
 		}

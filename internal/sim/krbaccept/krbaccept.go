@@ -188,9 +188,6 @@ func New(opt Options) (*Acceptor, error) {
 	return a, nil
 }
 
-// SPN returns the service principal the acceptor accepts tickets for.
-func (a *Acceptor) SPN() string { return a.opt.SPN }
-
 // Forget drops any conversation state for conv.
 func (a *Acceptor) Forget(convID string) {
 	a.mu.Lock()

@@ -51,8 +51,8 @@
 //   - a locale that is not "ll" or "ll_CC": InvalidLocale.
 //   - Options.NotSupported (what a real ESXi host answers): NotSupported.
 //
-// Without Install the simulator answers as before (NotAuthenticated before
-// login, MethodNotFound after).
+// Without Install the simulator answers LoginBySSPI as vcsim does
+// (NotAuthenticated before login, MethodNotFound after).
 package simsspi
 
 import (

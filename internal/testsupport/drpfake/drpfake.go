@@ -131,7 +131,7 @@ type Server struct {
 	tasks    map[string]*models.Task
 	roles    map[string]*models.Role
 	jobs     map[string]*jobRecord
-	fileRoot string // served as /files/plugin_providers/<plugin>/...
+	fileRoot string // served as /files/plugin_providers/<plugin>/... (DRP serves <webroot>/files/plugin_providers/<name>/ from unpack)
 	plugins  map[string]*Plugin
 	// configured are the running plugins whose actions are registered, in
 	// the order they were configured (backend/plugin_actions.go add).
@@ -472,14 +472,6 @@ func (s *Server) Requests() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
-}
-
-// SetFileRoot sets the directory served at /files/plugin_providers/.
-// (DRP serves <webroot>/files/plugin_providers/<name>/ from unpack.)
-func (s *Server) SetFileRoot(dir string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fileRoot = dir
 }
 
 // find looks an object up by key, or by a unique index as "Name:<name>"

@@ -86,9 +86,9 @@ func Define(ctx context.Context, bin string, env []string) (*models.PluginProvid
 // the plugin instance <Name> (its Params: params, stored as the API would,
 // Secure ones sealed with the plugin's key), check the provider's
 // RequiredParams (backend/plugin.go validateParameters), listen (waiting
-// for READY!) and config. dir is a scratch directory (sockets, unpack root
-// when SetFileRoot was not called). Each start gets a new SuperuserToken
-// (backend/plugin.go startPlugin).
+// for READY!) and config. dir is a scratch directory (sockets; the first
+// plugin's dir also holds the unpack root, files/plugin_providers). Each
+// start gets a new SuperuserToken (backend/plugin.go startPlugin).
 func (s *Server) StartPlugin(ctx context.Context, bin, dir string, params map[string]any) (*Plugin, error) {
 	env := s.pluginEnv(dir)
 	def, _, err := Define(ctx, bin, env)

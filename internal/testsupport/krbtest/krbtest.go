@@ -253,9 +253,6 @@ func (r *Realm) kadmin(query string) string {
 // Krb5Conf returns the path of the realm's krb5.conf.
 func (r *Realm) Krb5Conf() string { return r.krb5Conf }
 
-// KDCConf returns the path of the realm's kdc.conf.
-func (r *Realm) KDCConf() string { return r.kdcConf }
-
 // AddPrincipal creates a principal. An empty password gives it a random key
 // (for services, whose key is then only available through Keytab).
 func (r *Realm) AddPrincipal(name, password string) {
@@ -305,12 +302,6 @@ func (r *Realm) Kinit(principal, password string) string {
 		r.t.Fatalf("krbtest: kinit %s: %v: %s", principal, err, out.String())
 	}
 	return p
-}
-
-// KDCLog returns the KDC's log (useful in failure messages).
-func (r *Realm) KDCLog() string {
-	b, _ := os.ReadFile(filepath.Join(r.Dir, "kdc.log"))
-	return string(b)
 }
 
 // Fixture is the usual SSPI test set-up: a realm with a service principal

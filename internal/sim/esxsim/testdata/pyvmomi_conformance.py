@@ -5,7 +5,9 @@ ESXi documents (sources in the comments and in pyvmomi_test.go).
 
 Protocol with the Go test (pyvmomi_test.go): the connection comes from the
 environment (ESXSIM_HOST, ESXSIM_PORT, ESXSIM_PASSWORD for root,
-ESXSIM_CAFILE); each check prints "ok NAME" or "FAIL NAME :: why"; to pass
+ESXSIM_CAFILE), ESXi's default password policy from ESXSIM_DEFAULT_POLICY
+(the project's one definition, passwdqc.ESXiDefault, which cites VMware's
+defaults table); each check prints "ok NAME" or "FAIL NAME :: why"; to pass
 time (account lockout) it prints "ADVANCE SECONDS" and waits for a line on
 stdin; it ends with "DONE".
 """
@@ -22,6 +24,7 @@ HOST = os.environ["ESXSIM_HOST"]
 PORT = int(os.environ["ESXSIM_PORT"])
 ROOT_PW = os.environ["ESXSIM_PASSWORD"]
 CAFILE = os.environ["ESXSIM_CAFILE"]
+DEFAULT_POLICY = os.environ["ESXSIM_DEFAULT_POLICY"]
 GOOD_PW = "S3cr3tP455!"
 LONG = VmomiSupport.GetVmodlType("long")
 
@@ -225,7 +228,7 @@ def _():
 @check("policy: Security.PasswordQualityControl is read and set with the advanced options")
 def _():
     v = opts.QueryOptions(name="Security.PasswordQualityControl")[0].value
-    expect(v == "retry=3 min=disabled,disabled,disabled,7,7", v)
+    expect(v == DEFAULT_POLICY, v)
     opts.UpdateOptions(changedValue=[vim.option.OptionValue(key="Security.PasswordQualityControl",
                                                             value="retry=3 min=disabled,disabled,disabled,disabled,15")])
     raises(vmodl.fault.SystemError, am.CreateUser, user=posix("shortpw"))
@@ -233,7 +236,7 @@ def _():
         vim.option.OptionValue(key="Security.PasswordQualityControl", value="min=bogus")])
     raises(vim.fault.InvalidName, opts.UpdateOptions, changedValue=[vim.option.OptionValue(key="Security.NoSuchOption", value="x")])
     opts.UpdateOptions(changedValue=[vim.option.OptionValue(key="Security.PasswordQualityControl",
-                                                            value="retry=3 min=disabled,disabled,disabled,7,7")])
+                                                            value=DEFAULT_POLICY)])
 
 
 @check("supportedOption: every option with its type and default (as vmware_host_config_manager reads it)")
