@@ -32,10 +32,12 @@ test-go:
 
 ## test-short: the inner loop while developing: every package's tests with
 ## -short (long differential corpora sampled, plugin builds skipped; cached
-## results reused). `make test` runs everything.
+## results reused), reported like test-go: the tests -short skips are listed
+## with their reasons. `make test` runs everything.
 .PHONY: test-short
+test-short: SHELL := /bin/bash
 test-short:
-	$(GO) test -short ./...
+	set -o pipefail; $(GO) test -short -json ./... | $(GO) run ./tools/testreport
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./params

@@ -240,7 +240,7 @@ func TestDefine(t *testing.T) {
 
 func TestUnpackWithoutBinariesFails(t *testing.T) {
 	if testing.Short() {
-		t.Skip()
+		t.Skip("builds the plugin without its task binaries")
 	}
 	// A plugin built from a fresh clone (no binaries in embedded/).
 	dir := t.TempDir()
