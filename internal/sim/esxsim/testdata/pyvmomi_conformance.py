@@ -14,11 +14,12 @@ stdin; it ends with "DONE".
 import os
 import ssl
 import sys
-import traceback
 
 from pyVim import connect as connect_module
 from pyVim.connect import SmartConnect, Disconnect
 from pyVmomi import vim, vmodl, VmomiSupport
+
+from pyvmomi_checks import check, done, expect, out, raises
 
 HOST = os.environ["ESXSIM_HOST"]
 PORT = int(os.environ["ESXSIM_PORT"])
@@ -27,43 +28,6 @@ CAFILE = os.environ["ESXSIM_CAFILE"]
 DEFAULT_POLICY = os.environ["ESXSIM_DEFAULT_POLICY"]
 GOOD_PW = "S3cr3tP455!"
 LONG = VmomiSupport.GetVmodlType("long")
-
-failures = 0
-
-
-def out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def check(name):
-    def wrap(fn):
-        global failures
-        try:
-            fn()
-            out("ok " + name)
-        except Exception as e:  # noqa: BLE001 - report every failure
-            failures += 1
-            detail = "".join(traceback.format_exception_only(type(e), e)).strip().replace("\n", " | ")
-            out("FAIL %s :: %s" % (name, detail))
-        return fn
-    return wrap
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def raises(fault_type, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except fault_type as e:
-        return e
-    except Exception as e:  # noqa: BLE001
-        raise AssertionError("want %s, got %s: %s" % (fault_type.__name__, type(e).__name__, e))
-    raise AssertionError("want %s, got success" % fault_type.__name__)
-
 
 def tls():
     return ssl.create_default_context(cafile=CAFILE)
@@ -314,5 +278,4 @@ def _():
 
 
 Disconnect(root_si)
-out("DONE")
-sys.exit(1 if failures else 0)
+done()

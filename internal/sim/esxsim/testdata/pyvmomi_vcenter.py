@@ -12,11 +12,11 @@ it ends with "DONE".
 """
 import os
 import ssl
-import sys
-import traceback
 
 from pyVim.connect import SmartConnect, Disconnect
 from pyVmomi import vim, vmodl
+
+from pyvmomi_checks import check, done, expect, out, raises
 
 HOST = os.environ["ESXSIM_HOST"]
 PORT = int(os.environ["ESXSIM_PORT"])
@@ -25,43 +25,6 @@ PASSWORD = os.environ["ESXSIM_PASSWORD"]
 CAFILE = os.environ["ESXSIM_CAFILE"]
 HOSTS = os.environ["ESXSIM_HOSTS"].split(",")
 GOOD_PW = "S3cr3tP455!"
-
-failures = 0
-
-
-def out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def check(name):
-    def wrap(fn):
-        global failures
-        try:
-            fn()
-            out("ok " + name)
-        except Exception as e:  # noqa: BLE001 - report every failure
-            failures += 1
-            detail = "".join(traceback.format_exception_only(type(e), e)).strip().replace("\n", " | ")
-            out("FAIL %s :: %s" % (name, detail))
-        return fn
-    return wrap
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def raises(fault_type, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except fault_type as e:
-        return e
-    except Exception as e:  # noqa: BLE001
-        raise AssertionError("want %s, got %s: %s" % (fault_type.__name__, type(e).__name__, e))
-    raise AssertionError("want %s, got success" % fault_type.__name__)
-
 
 # pyVmomi 6.7.1 could not connect to vcsim's vCenter: it listed API 6.5 and
 # answered with managers 6.5 does not know (HostConnectFault "parse error").
@@ -143,5 +106,4 @@ def _():
 
 
 Disconnect(si)
-out("DONE")
-sys.exit(1 if failures else 0)
+done()
