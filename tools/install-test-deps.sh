@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine, only when missing:
 #   passwdqc          pwqcheck, the oracle for the password-policy tests
+#   libpasswdqc1      the library whose word list tools/passwdqc-wordlist reads
+#   curl              the Go-agent scripts' HTTP client (their end-to-end tests)
 #   krb5-kdc, krb5-admin-server, krb5-user
 #                     a real MIT KDC, kadmin.local and kinit for the SSPI tests
 #   python3-gssapi    MIT GSSAPI as a third-party initiator and acceptor (interop tests)
@@ -17,6 +19,8 @@ set -euo pipefail
 
 missing=()
 command -v pwqcheck >/dev/null 2>&1 || missing+=(passwdqc)
+compgen -G '/usr/lib/*-linux-gnu*/libpasswdqc.so.1' >/dev/null || missing+=(libpasswdqc1)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ] || missing+=(krb5-kdc)
 command -v kadmin.local >/dev/null 2>&1 || [ -x /usr/sbin/kadmin.local ] || missing+=(krb5-admin-server)
 command -v kinit >/dev/null 2>&1 || missing+=(krb5-user)
