@@ -79,25 +79,23 @@ func esxiRelease(v string) (release, error) {
 
 // about applies the release to an AboutInfo of an ESXi host.
 func (r release) about(a *types.AboutInfo) {
-	a.Name = "VMware ESXi"
-	a.FullName = fmt.Sprintf("VMware ESXi %s build-%s", r.version, r.build)
-	a.Version = r.version
-	a.Build = r.build
-	a.ApiVersion = r.apiVersion
-	a.ProductLineId = "embeddedEsx"
-	a.ApiType = "HostAgent"
-	a.LicenseProductVersion = r.version[:1] + ".0"
+	r.fill(a, "VMware ESXi", "embeddedEsx", "HostAgent")
 }
 
 // aboutVCenter applies the release to the AboutInfo of a vCenter.
 func (r release) aboutVCenter(a *types.AboutInfo) {
-	a.Name = "VMware vCenter Server"
-	a.FullName = fmt.Sprintf("VMware vCenter Server %s build-%s", r.version, r.build)
+	r.fill(a, "VMware vCenter Server", "vpx", "VirtualCenter")
+}
+
+// fill sets a's product fields for the release of product name.
+func (r release) fill(a *types.AboutInfo, name, productLine, apiType string) {
+	a.Name = name
+	a.FullName = fmt.Sprintf("%s %s build-%s", name, r.version, r.build)
 	a.Version = r.version
 	a.Build = r.build
 	a.ApiVersion = r.apiVersion
-	a.ProductLineId = "vpx"
-	a.ApiType = "VirtualCenter"
+	a.ProductLineId = productLine
+	a.ApiType = apiType
 	a.LicenseProductVersion = r.version[:1] + ".0"
 }
 
